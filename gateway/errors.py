@@ -1,0 +1,186 @@
+"""The gateway's one error hierarchy.
+
+Every error a client or an upstream system can see derives from :class:`GatewayError`.
+Each class carries a stable problem type URI (RFC 9457) and an HTTP status, so the API
+turns any of them into ``application/problem+json`` without a lookup table elsewhere.
+
+::
+
+    GatewayError
+    ├── PermanentError          retrying cannot help: quarantine, reject upstream
+    │   ├── InvalidPayload          malformed, wrong types, schema violation
+    │   ├── MappingFailed           the mapping could not produce a valid case
+    │   ├── VerificationFailed      decryption, signature, hash or tag check failed
+    │   ├── UnknownTenant
+    │   ├── UnknownService
+    │   ├── ChannelNotAllowed
+    │   ├── TrustLevelTooLow
+    │   └── UnsupportedFormat
+    ├── TransientError          retry with backoff; dead letter after the cap
+    │   └── UpstreamUnavailable
+    ├── ClientError             request-level problems answered to API clients
+    │   ├── AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
+    │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
+    └── ConfigurationError      bad catalog / mapping / settings, found at start-up
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://rathaus-gateway.de/problems/"
+
+
+class GatewayError(Exception):
+    """Base of all gateway errors. ``detail`` must never contain personal data."""
+
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extensions = extensions
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_BASE + self.slug
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        problem: dict[str, Any] = {
+            "type": self.type_uri,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            problem["instance"] = instance
+        problem.update(self.extensions)
+        return problem
+
+
+class PermanentError(GatewayError):
+    """Retrying the same input cannot succeed; the input goes to quarantine."""
+
+    slug = "permanent-failure"
+    title = "The message cannot be processed"
+    status = 422
+
+
+class InvalidPayload(PermanentError):
+    slug = "invalid-payload"
+    title = "Invalid payload"
+
+
+class MappingFailed(PermanentError):
+    slug = "mapping-failed"
+    title = "The application could not be mapped to a case"
+
+
+class VerificationFailed(PermanentError):
+    slug = "verification-failed"
+    title = "Verification of the message failed"
+
+
+class UnknownTenant(PermanentError):
+    slug = "unknown-tenant"
+    title = "Unknown municipality"
+    status = 404
+
+
+class UnknownService(PermanentError):
+    slug = "unknown-service"
+    title = "Service not offered by this municipality"
+
+
+class ChannelNotAllowed(PermanentError):
+    slug = "channel-not-allowed"
+    title = "Service cannot be delivered through this channel"
+    status = 403
+
+
+class TrustLevelTooLow(PermanentError):
+    slug = "trust-level-too-low"
+    title = "The applicant's login trust level is below the service's minimum"
+    status = 403
+
+
+class UnsupportedFormat(PermanentError):
+    slug = "unsupported-format"
+    title = "No mapping for this source format"
+
+
+class TransientError(GatewayError):
+    """A retry may succeed (network, lock, upstream outage)."""
+
+    slug = "temporarily-unavailable"
+    title = "Temporarily unavailable"
+    status = 503
+
+
+class UpstreamUnavailable(TransientError):
+    slug = "upstream-unavailable"
+    title = "An upstream system is not reachable"
+
+
+class ClientError(GatewayError):
+    slug = "bad-request"
+    title = "Bad request"
+    status = 400
+
+
+class InvalidRequest(ClientError):
+    slug = "invalid-request"
+    title = "The request is not valid"
+    status = 422
+
+
+class AuthenticationFailed(ClientError):
+    slug = "unauthorized"
+    title = "Authentication required"
+    status = 401
+
+
+class Forbidden(ClientError):
+    slug = "forbidden"
+    title = "Missing scope"
+    status = 403
+
+
+class NotFound(ClientError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class Conflict(ClientError):
+    slug = "conflict"
+    title = "Conflict"
+    status = 409
+
+
+class PayloadTooLarge(ClientError):
+    slug = "payload-too-large"
+    title = "Payload too large"
+    status = 413
+
+
+class UnsupportedMediaType(ClientError):
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
+    status = 415
+
+
+class IdempotencyKeyReused(ClientError):
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key was used for a different request"
+    status = 422
+
+
+class ConfigurationError(GatewayError):
+    """A catalog, mapping or setting is wrong; raised at start-up with file and line."""
+
+    slug = "configuration-error"
+    title = "Configuration error"
+    status = 500

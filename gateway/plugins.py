@@ -1,0 +1,82 @@
+"""How adapters plug in without the core importing them.
+
+An adapter package declares an entry point in the group ``rathaus_gateway.adapters``
+(``name = "adapters.<system>.plugin:install"``). At start-up the core calls each
+configured adapter's ``install(ctx)`` with an :class:`AdapterContext`; the adapter
+registers its channel (and, for pull channels, its inbound source) and may add HTTP
+routes (callbacks) to the API.
+
+Sandboxes of external systems are entry points in ``rathaus_gateway.sandboxes``:
+``name = "adapters.<system>.sandbox.app:create_app"``, a zero-argument factory of an
+ASGI app, started by ``rathaus-gateway sandbox <name>``. Demo senders for ``make run``
+are entry points in ``rathaus_gateway.demos``: a callable ``run(gateway_url: str,
+sandbox_urls: dict[str, str]) -> None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway.errors import ConfigurationError
+from gateway.ports import BlobStore, InboundMessage
+from gateway.registry import Adapters
+
+ADAPTER_GROUP = "rathaus_gateway.adapters"
+SANDBOX_GROUP = "rathaus_gateway.sandboxes"
+DEMO_GROUP = "rathaus_gateway.demos"
+
+
+@dataclass(frozen=True)
+class Received:
+    """Answer of :attr:`AdapterContext.submit`: the inbox entry and, if known, its case."""
+
+    inbox_id: str
+    case_id: str | None
+    duplicate: bool
+
+
+@dataclass
+class AdapterContext:
+    options: dict[str, Any]
+    adapters: Adapters
+    blobs: BlobStore
+    submit: Callable[[InboundMessage], Received]
+    base_dir: Path
+    routers: list[APIRouter] = field(default_factory=list)
+
+
+def _load(group: str, name: str) -> Any:
+    found = [ep for ep in entry_points(group=group) if ep.name == name]
+    if not found:
+        raise ConfigurationError(f"no entry point {name!r} in group {group!r}; is the package installed?")
+    return found[0].load()
+
+
+def install_adapters(names: dict[str, dict[str, Any]], ctx_factory: Callable[[dict[str, Any]], AdapterContext]
+                     ) -> list[AdapterContext]:
+    contexts = []
+    for name, options in names.items():
+        ctx = ctx_factory(options)
+        _load(ADAPTER_GROUP, name)(ctx)
+        contexts.append(ctx)
+    return contexts
+
+
+def sandbox_factory(name: str) -> Callable[[], Any]:
+    factory: Callable[[], Any] = _load(SANDBOX_GROUP, name)
+    return factory
+
+
+def demo_runner(name: str) -> Callable[..., None]:
+    runner: Callable[..., None] = _load(DEMO_GROUP, name)
+    return runner
+
+
+def available(group: str) -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=group))

@@ -1,0 +1,102 @@
+"""Ports: what the core needs from the outside, as small Protocols.
+
+Adapters (``adapters/<system>``) fill these; the core only ever sees these types.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from gateway.case.model import AccountIdentity, Case, Payment, ReplyChannel
+from gateway.errors import PermanentError
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message exactly as a channel received it (the raw original is ``payload``)."""
+
+    channel: str
+    source_id: str
+    payload: bytes
+    media_type: str
+    received_at: dt.datetime
+    tenant_ars: str | None = None
+    references: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifiedAttachment:
+    id: str
+    filename: str
+    media_type: str
+    content: bytes
+    purpose: str = "attachment"
+    description: str | None = None
+    declared_sha512: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifiedSubmission:
+    """What a channel hands the core once decryption, signature and hash checks passed."""
+
+    tenant_ars: str
+    source_format: str
+    data: bytes
+    data_media_type: str
+    service_leika: str | None = None
+    attachments: list[VerifiedAttachment] = field(default_factory=list)
+    account: AccountIdentity | None = None
+    reply_channel: ReplyChannel | None = None
+    payment: Payment | None = None
+    submitted_at: dt.datetime | None = None
+    references: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """A channel that turns its raw messages into verified submissions and reports back.
+
+    ``acknowledge`` and ``reject`` are called from the outbox after the case (or the
+    quarantine entry) is committed; they may be called again after a crash and must
+    therefore be idempotent (check the remote state before acting).
+    """
+
+    name: str
+
+    def verify(self, message: InboundMessage) -> VerifiedSubmission: ...
+
+    def acknowledge(self, message: InboundMessage, case: Case) -> None: ...
+
+    def reject(self, message: InboundMessage, error: PermanentError) -> None: ...
+
+
+@runtime_checkable
+class InboundSource(Protocol):
+    """A pull channel (FIT-Connect polling, XTA mailbox): yields messages not yet taken in."""
+
+    name: str
+
+    def poll(self) -> Iterable[InboundMessage]: ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage for originals and attachments (never inline in rows)."""
+
+    def put(self, content: bytes) -> str: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> Iterator[bytes]: ...
+
+    def exists(self, key: str) -> bool: ...
+
+
+class Notifier(Protocol):
+    """Delivers one outbox entry to a webhook subscriber (local processing)."""
+
+    def deliver(self, subscriber: str, event: dict[str, object]) -> None: ...

@@ -1,0 +1,45 @@
+"""Registry adapters register into: one unique name per adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from gateway.errors import ConfigurationError
+from gateway.ports import ChannelAdapter, InboundSource
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str, item: T) -> None:
+        if name in self._items:
+            raise ConfigurationError(f"{self._kind} {name!r} is registered twice")
+        self._items[name] = item
+
+    def get(self, name: str) -> T:
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigurationError(f"no {self._kind} named {name!r} is registered") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._items))
+
+    def items(self) -> list[tuple[str, T]]:
+        return sorted(self._items.items())
+
+
+class Adapters:
+    """All adapters of one running gateway."""
+
+    def __init__(self) -> None:
+        self.channels: Registry[ChannelAdapter] = Registry("channel")
+        self.sources: Registry[InboundSource] = Registry("inbound source")
