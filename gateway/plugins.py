@@ -10,7 +10,8 @@ Sandboxes of external systems are entry points in ``rathaus_gateway.sandboxes``:
 ``name = "adapters.<system>.sandbox.app:create_app"``, a zero-argument factory of an
 ASGI app, started by ``rathaus-gateway sandbox <name>``. Demo senders for ``make run``
 are entry points in ``rathaus_gateway.demos``: a callable ``run(gateway_url: str,
-sandbox_urls: dict[str, str]) -> None``.
+sandbox_urls: dict[str, str]) -> None``. Adapter CLI commands are entry points in
+``rathaus_gateway.commands``: a ``typer.Typer`` mounted as ``rathaus-gateway <name> ...``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gateway.registry import Adapters
 ADAPTER_GROUP = "rathaus_gateway.adapters"
 SANDBOX_GROUP = "rathaus_gateway.sandboxes"
 DEMO_GROUP = "rathaus_gateway.demos"
+COMMAND_GROUP = "rathaus_gateway.commands"
 
 
 @dataclass(frozen=True)

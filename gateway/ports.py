@@ -84,6 +84,32 @@ class InboundSource(Protocol):
     def poll(self) -> Iterable[InboundMessage]: ...
 
 
+@dataclass(frozen=True)
+class Forwarding:
+    """A case sent out through a channel: the remote id and the last known remote status."""
+
+    channel: str
+    target: str
+    remote_id: str
+    status: str
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """Sends a case (or an answer to it) to another authority through a channel.
+
+    ``send`` must be idempotent per ``(case.id, target)``: called again after a crash it
+    returns the existing forwarding instead of sending twice. ``follow`` reads the remote
+    status (e.g. FIT-Connect incomplete/submitted/forwarded/accepted/rejected).
+    """
+
+    name: str
+
+    def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding: ...
+
+    def follow(self, forwarding: Forwarding) -> Forwarding: ...
+
+
 class BlobStore(Protocol):
     """Content-addressed storage for originals and attachments (never inline in rows)."""
 

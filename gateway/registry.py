@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from gateway.errors import ConfigurationError
-from gateway.ports import ChannelAdapter, InboundSource
+from gateway.ports import ChannelAdapter, InboundSource, Sender
 
 T = TypeVar("T")
 
@@ -43,3 +43,4 @@ class Adapters:
     def __init__(self) -> None:
         self.channels: Registry[ChannelAdapter] = Registry("channel")
         self.sources: Registry[InboundSource] = Registry("inbound source")
+        self.senders: Registry[Sender] = Registry("sender")
