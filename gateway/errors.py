@@ -184,3 +184,20 @@ class ConfigurationError(GatewayError):
     slug = "configuration-error"
     title = "Configuration error"
     status = 500
+
+
+def _subclasses(cls: type[GatewayError]) -> list[type[GatewayError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found.append(sub)
+        found.extend(_subclasses(sub))
+    return found
+
+
+def permanent_from_problem(problem: dict[str, Any]) -> PermanentError:
+    """Rebuilds a recorded permanent error (e.g. for a reject sent later from the outbox)."""
+    extensions = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail")}
+    for cls in _subclasses(PermanentError):
+        if cls.slug and PROBLEM_BASE + cls.slug == problem.get("type"):
+            return cls(str(problem.get("detail", "")), **extensions)  # type: ignore[return-value]
+    return PermanentError(str(problem.get("detail", "")), **extensions)

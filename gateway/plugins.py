@@ -4,7 +4,9 @@ An adapter package declares an entry point in the group ``rathaus_gateway.adapte
 (``name = "adapters.<system>.plugin:install"``). At start-up the core calls each
 configured adapter's ``install(ctx)`` with an :class:`AdapterContext`; the adapter
 registers its channel (and, for pull channels, its inbound source) and may add HTTP
-routes (callbacks) to the API.
+routes (callbacks) to the API. ``ctx.submit`` records a message and queues it for a
+worker (pull channels, callbacks); ``ctx.submit_now(message, fingerprint)`` records and
+processes it at once (the portal, whose client waits for the case).
 
 Sandboxes of external systems are entry points in ``rathaus_gateway.sandboxes``:
 ``name = "adapters.<system>.sandbox.app:create_app"``, a zero-argument factory of an
@@ -25,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.errors import ConfigurationError
-from gateway.ports import BlobStore, InboundMessage
+from gateway.ports import BlobStore, InboundMessage, Outcome, Received
 from gateway.registry import Adapters
 
 ADAPTER_GROUP = "rathaus_gateway.adapters"
@@ -34,21 +36,13 @@ DEMO_GROUP = "rathaus_gateway.demos"
 COMMAND_GROUP = "rathaus_gateway.commands"
 
 
-@dataclass(frozen=True)
-class Received:
-    """Answer of :attr:`AdapterContext.submit`: the inbox entry and, if known, its case."""
-
-    inbox_id: str
-    case_id: str | None
-    duplicate: bool
-
-
 @dataclass
 class AdapterContext:
     options: dict[str, Any]
     adapters: Adapters
     blobs: BlobStore
     submit: Callable[[InboundMessage], Received]
+    submit_now: Callable[[InboundMessage, str | None], Outcome]
     base_dir: Path
     routers: list[APIRouter] = field(default_factory=list)
 
@@ -82,3 +76,18 @@ def demo_runner(name: str) -> Callable[..., None]:
 
 def available(group: str) -> list[str]:
     return sorted(ep.name for ep in entry_points(group=group))
+
+
+__all__ = [
+    "ADAPTER_GROUP",
+    "COMMAND_GROUP",
+    "DEMO_GROUP",
+    "SANDBOX_GROUP",
+    "AdapterContext",
+    "Outcome",
+    "Received",
+    "available",
+    "demo_runner",
+    "install_adapters",
+    "sandbox_factory",
+]

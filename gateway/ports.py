@@ -30,6 +30,26 @@ class InboundMessage:
 
 
 @dataclass(frozen=True)
+class Received:
+    """The inbox entry a message went into and, if already known, its case."""
+
+    inbox_id: str
+    case_id: str | None
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where a message stands after (or without) processing: committed, quarantined, ..."""
+
+    inbox_id: str
+    state: str
+    case: Case | None = None
+    error: dict[str, object] | None = None
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
 class VerifiedAttachment:
     id: str
     filename: str

@@ -12,9 +12,10 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field as PydField
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydField
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
 ArsCode = Annotated[str, PydField(pattern=r"^\d{12}$", description="Amtlicher Regionalschlüssel")]
 LeikaKey = Annotated[str, PydField(pattern=r"^99\d{12}$", description="LeiKa Leistungsschlüssel")]
@@ -194,7 +195,7 @@ class OriginalPayload(_Strict):
 
 
 class Case(_Strict):
-    schema_version: Literal["1.0"] = SCHEMA_VERSION
+    schema_version: Literal["1.0"] = "1.0"
     id: UUID
     reference: str = PydField(pattern=r"^[A-Z]{2,6}-\d{4}-\d{6}$")
     version: int = PydField(default=1, ge=1, description="optimistic concurrency counter")

@@ -1,0 +1,1 @@
+"""The town portal's backend: submits applications on behalf of logged-in citizens."""

@@ -1,0 +1,57 @@
+"""Portal channel: the request envelope is already authenticated; verification checks that
+every referenced attachment was delivered with the declared SHA-512."""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import ValidationError
+
+from adapters.portal.envelope import PortalApplication
+from gateway.case.model import Case
+from gateway.errors import InvalidPayload, NotFound, PermanentError
+from gateway.ports import BlobStore, InboundMessage, VerifiedAttachment, VerifiedSubmission
+
+CHANNEL = "portal"
+
+
+def parse_envelope(payload: bytes) -> PortalApplication:
+    try:
+        return PortalApplication.model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidPayload(f"invalid application envelope at {'/'.join(map(str, first['loc']))}: {first['msg']}",
+                             errors=len(exc.errors())) from None
+
+
+class PortalChannel:
+    name = CHANNEL
+    # The portal backend waits for the HTTP response: that response is the acknowledgement.
+    acknowledges_in_response = True
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self._blobs = blobs
+
+    def verify(self, message: InboundMessage) -> VerifiedSubmission:
+        envelope = parse_envelope(message.payload)
+        attachments = []
+        for ref in envelope.attachments:
+            try:
+                content = self._blobs.get(f"sha512/{ref.sha512}")
+            except NotFound:
+                raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
+                                     attachment=ref.id) from None
+            attachments.append(VerifiedAttachment(id=ref.id, filename=ref.filename, media_type=ref.media_type,
+                                                  content=content, purpose=ref.purpose,
+                                                  description=ref.description, declared_sha512=ref.sha512))
+        return VerifiedSubmission(
+            tenant_ars=envelope.tenant, source_format=envelope.source_format, data=orjson.dumps(envelope.data),
+            data_media_type="application/json", service_leika=envelope.service, attachments=attachments,
+            account=envelope.account, reply_channel=envelope.reply_channel, payment=envelope.payment,
+            submitted_at=envelope.submitted_at, references={"form": envelope.form},
+        )
+
+    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+        """Nothing to send: the 201 response carried the case id and reference number."""
+
+    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+        """Nothing to send: the refusal was the problem response to the portal's request."""

@@ -1,0 +1,70 @@
+"""The portal's application envelope: who, which service, which form, the form's data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from gateway.case.model import AccountIdentity, Payment, ReplyChannel
+
+ALLOWED_MEDIA_TYPES = frozenset({
+    "application/pdf", "image/jpeg", "image/png", "image/tiff", "text/plain", "application/xml",
+    "application/json", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.oasis.opendocument.text",
+})
+
+
+def _safe_filename(name: str) -> str:
+    """No paths, no traversal, no control characters: the name is shown and may be saved."""
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise ValueError("file name contains control characters")
+    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
+        raise ValueError("file name must be a plain name without path or leading dot")
+    return name
+
+
+SafeFilename = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_safe_filename)]
+
+
+def _allowed_media_type(value: str) -> str:
+    if value not in ALLOWED_MEDIA_TYPES:
+        raise ValueError(f"media type {value!r} is not accepted for attachments")
+    return value
+
+
+class AttachmentRef(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    filename: SafeFilename
+    media_type: Annotated[str, AfterValidator(_allowed_media_type)]
+    sha512: str = Field(pattern=r"^[0-9a-f]{128}$")
+    purpose: Literal["form", "attachment", "report"] = "attachment"
+    description: str | None = Field(default=None, max_length=1000)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("submitted_at needs a time zone")
+    return value
+
+
+class PortalApplication(BaseModel):
+    """What the portal backend sends; unknown members are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant: str = Field(pattern=r"^\d{12}$", description="ARS of the municipality")
+    service: str = Field(pattern=r"^99\d{12}$", description="LeiKa key")
+    form: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="the portal's form id")
+    request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    submitted_at: Annotated[dt.datetime, AfterValidator(_aware)]
+    account: AccountIdentity | None = None
+    reply_channel: ReplyChannel | None = None
+    payment: Payment | None = None
+    data: dict[str, Any]
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=50)
+
+    @property
+    def source_format(self) -> str:
+        return f"portal:{self.form}"

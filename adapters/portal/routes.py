@@ -1,0 +1,125 @@
+"""HTTP endpoints of the portal channel: submit an application, upload an attachment first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from adapters.portal.channel import CHANNEL, parse_envelope
+from adapters.portal.envelope import PortalApplication
+from gateway.api.deps import GatewayDep, PrincipalDep
+from gateway.errors import (
+    Forbidden,
+    InvalidPayload,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from gateway.ports import InboundMessage, Outcome
+
+router = APIRouter(prefix="/v1", tags=["portal"])
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
+
+
+def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
+    case = outcome.case
+    assert case is not None
+    body = {"case_id": str(case.id), "reference": case.reference, "status": case.status.value,
+            "tenant": case.tenant.ars, "service": case.service.leika, "received_at": case.received_at.isoformat(),
+            "warnings": [w.model_dump() for w in case.warnings]}
+    headers = {"Location": f"/v1/cases/{case.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=201, headers=headers)
+
+
+def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
+    if outcome.state in ("committed", "acknowledged"):
+        return _case_created(outcome, replayed)
+    if outcome.state == "quarantined" and outcome.error:
+        problem: dict[str, Any] = {**outcome.error, "inbox_id": outcome.inbox_id}
+        return JSONResponse(problem, status_code=int(problem.get("status", 422)),
+                            media_type="application/problem+json")
+    # transient trouble: the worker finishes it; the portal may poll with the same key
+    return JSONResponse({"inbox_id": outcome.inbox_id, "status": outcome.state}, status_code=202)
+
+
+async def _read_submission(request: Request, max_attachment: int, gateway: Any
+                           ) -> tuple[bytes, PortalApplication]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        raw = await request.body()
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise InvalidRequest("the request body is not valid JSON", error="malformed_json") from None
+        return raw, parse_envelope(raw)
+    if content_type == "multipart/form-data":
+        form = await request.form(max_files=50, max_fields=60, max_part_size=max_attachment)
+        part = form.get("application")
+        if part is None:
+            raise InvalidRequest("multipart request needs a part named 'application' with the JSON envelope")
+        raw = await part.read() if isinstance(part, UploadFile) else part.encode()
+        envelope = parse_envelope(raw)
+        declared = {a.id: a for a in envelope.attachments}
+        for name, value in form.multi_items():
+            if name == "application":
+                continue
+            if not isinstance(value, UploadFile) or name not in declared:
+                raise InvalidRequest(f"part {name!r} is not an attachment announced in the envelope")
+            content = await value.read()
+            if len(content) > max_attachment:
+                raise PayloadTooLarge(f"attachment {name!r} exceeds {max_attachment} bytes")
+            if hashlib.sha512(content).hexdigest() != declared[name].sha512:
+                raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
+            gateway.blobs.put(content)
+        return raw, envelope
+    raise UnsupportedMediaType("send application/json or multipart/form-data",
+                               accepted=["application/json", "multipart/form-data"])
+
+
+@router.post("/applications", status_code=201, responses={201: {"description": "case created"},
+                                                          202: {"description": "accepted, still processing"}})
+async def submit_application(request: Request, gateway: GatewayDep, principal: PrincipalDep,
+                             idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
+                             ) -> JSONResponse:
+    """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
+    principal.require("applications:submit")
+    raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
+    if not principal.may_act_for(envelope.tenant):
+        raise Forbidden("this client may not submit for that municipality")
+    fingerprint = hashlib.sha256(raw).hexdigest()
+    source_id = envelope.request_id or (f"idem:{principal.client_id}:{idempotency_key}" if idempotency_key
+                                        else f"req:{uuid.uuid4()}")
+    message = InboundMessage(channel=CHANNEL, source_id=source_id, payload=raw, media_type="application/json",
+                             received_at=dt.datetime.now(dt.UTC), tenant_ars=envelope.tenant,
+                             references={"form": envelope.form}, idempotency_key=idempotency_key,
+                             client_id=principal.client_id)
+    outcome = await run_in_threadpool(gateway.submit_now, message, fingerprint)
+    return _answer(outcome, outcome.duplicate)
+
+
+@router.post("/uploads", status_code=201)
+async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Upload an attachment before the application; reference it by its SHA-512 there."""
+    principal.require("applications:submit")
+    limit = gateway.settings.max_attachment_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"attachment exceeds {limit} bytes")
+        chunks.append(chunk)
+    if size == 0:
+        raise InvalidRequest("empty upload")
+    content = b"".join(chunks)
+    key = gateway.blobs.put(content)
+    return {"upload_id": key, "sha512": key.split("/", 1)[1], "size": size}

@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): portal intake, cases for local processing, events, admin."""

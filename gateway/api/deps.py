@@ -1,0 +1,31 @@
+"""Request dependencies as ``Annotated`` aliases: the gateway and the authenticated client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from gateway.api.auth import Principal, TokenService
+from gateway.errors import AuthenticationFailed
+
+if TYPE_CHECKING:
+    from gateway.runtime import Gateway
+
+
+def get_gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def get_principal(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthenticationFailed("a Bearer access token is required")
+    tokens: TokenService = request.app.state.tokens
+    return tokens.verify(token.strip())
+
+
+GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

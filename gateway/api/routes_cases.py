@@ -1,0 +1,143 @@
+"""Cases for local processing: list, read, attachments, status changes, forwarding."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.api import cursor
+from gateway.api.deps import GatewayDep, PrincipalDep
+from gateway.case.model import Case, CaseStatus, Decision
+from gateway.errors import InvalidRequest, NotFound
+from gateway.store import case_repo
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+
+
+class CaseSummary(BaseModel):
+    id: str
+    reference: str
+    tenant: str
+    service: str
+    service_name: str
+    channel: str
+    status: CaseStatus
+    queue: str
+    received_at: dt.datetime
+    version: int
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    next_cursor: str | None
+
+
+class StatusChangeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["in_progress", "decided", "closed", "withdrawn"]
+    decision: Decision | None = None
+    note: str | None = Field(default=None, max_length=4000)
+    version: int | None = Field(default=None, ge=1, description="or send If-Match with the ETag")
+
+
+class ForwardRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channel: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    target: str = Field(min_length=1, max_length=255)
+
+
+def etag(case: Case) -> str:
+    return f'"{case.id}-v{case.version}"'
+
+
+def _summary(case: Case) -> CaseSummary:
+    return CaseSummary(id=str(case.id), reference=case.reference, tenant=case.tenant.ars,
+                       service=case.service.leika, service_name=case.service.name, channel=case.source.channel,
+                       status=case.status, queue=case.routing_queue, received_at=case.received_at,
+                       version=case.version)
+
+
+@router.get("", response_model=CasePage)
+def list_cases(gateway: GatewayDep, principal: PrincipalDep,
+               status: CaseStatus | None = None,
+               service: Annotated[str | None, Query(pattern=r"^99\d{12}$")] = None,
+               tenant: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+               received_since: dt.datetime | None = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 50,
+               after: Annotated[str | None, Query(alias="cursor")] = None) -> CasePage:
+    principal.require("cases:read")
+    tenants = principal.tenants
+    if tenant is not None:
+        if not principal.may_act_for(tenant):
+            return CasePage(items=[], next_cursor=None)
+        tenants = [tenant]
+    if received_since is not None and received_since.tzinfo is None:
+        raise InvalidRequest("received_since needs a time zone (e.g. 2026-11-21T00:00:00Z)")
+    flt = case_repo.CaseFilter(tenants=tenants, status=status.value if status else None, service=service,
+                               received_since=received_since, after_seq=cursor.decode(after), limit=limit)
+    with gateway.db.reading() as conn:
+        rows = case_repo.list_cases(conn, flt)
+    next_cursor = cursor.encode(rows[-1][0]) if len(rows) == limit else None
+    return CasePage(items=[_summary(c) for _, c in rows], next_cursor=next_cursor)
+
+
+@router.get("/{case_id}", response_model=Case)
+def get_case(case_id: str, gateway: GatewayDep, principal: PrincipalDep, response: Response) -> Case:
+    principal.require("cases:read")
+    case = gateway.cases.get(case_id, principal.tenants)
+    response.headers["ETag"] = etag(case)
+    return case
+
+
+@router.get("/{case_id}/attachments/{attachment_id}")
+def get_attachment(case_id: str, attachment_id: str, gateway: GatewayDep,
+                   principal: PrincipalDep) -> StreamingResponse:
+    principal.require("cases:read")
+    case = gateway.cases.get(case_id, principal.tenants)
+    attachment = next((a for a in case.attachments if a.id == attachment_id), None)
+    if attachment is None:
+        raise NotFound("no such attachment")
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", attachment.filename)
+    return StreamingResponse(gateway.blobs.open(attachment.storage_key), media_type=attachment.media_type,
+                             headers={"Content-Disposition": f'attachment; filename="{safe_name}"',
+                                      "Digest": f"sha-512={attachment.sha512}",
+                                      "X-Content-Type-Options": "nosniff"})
+
+
+@router.post("/{case_id}/status", response_model=Case)
+def change_status(case_id: str, body: StatusChangeRequest, gateway: GatewayDep, principal: PrincipalDep,
+                  response: Response, if_match: Annotated[str | None, Header()] = None) -> Case:
+    principal.require("cases:write")
+    expected = body.version
+    if if_match is not None:
+        match = re.fullmatch(r'(?:W/)?"[0-9a-f-]{36}-v(\d+)"', if_match.strip())
+        if not match:
+            raise InvalidRequest("If-Match must be the ETag of the case")
+        expected = int(match.group(1))
+    if expected is None:
+        raise InvalidRequest("send the case version (body 'version' or If-Match) to change its status")
+    case = gateway.cases.change_status(case_id, to=CaseStatus(body.status), decision=body.decision, note=body.note,
+                                       expected_version=expected, actor=f"client:{principal.client_id}",
+                                       tenants=principal.tenants)
+    response.headers["ETag"] = etag(case)
+    return case
+
+
+@router.post("/{case_id}/forwardings", status_code=202)
+def forward(case_id: str, body: ForwardRequest, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
+    principal.require("cases:write")
+    gateway.cases.forward(case_id, channel=body.channel, target=body.target,
+                          actor=f"client:{principal.client_id}", tenants=principal.tenants)
+    return {"case_id": case_id, "channel": body.channel, "target": body.target, "status": "queued"}
+
+
+@router.get("/{case_id}/forwardings")
+def forwardings(case_id: str, gateway: GatewayDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    principal.require("cases:read")
+    return [{"channel": f["channel"], "target": f["target"], "remote_id": f["remote_id"], "status": f["status"],
+             "updated_at": f["updated_at"].isoformat()} for f in gateway.cases.forwardings(case_id, principal.tenants)]

@@ -1,0 +1,1 @@
+"""The intake path: receive -> inbox -> verify -> validate/map -> commit (+outbox) -> acknowledge."""

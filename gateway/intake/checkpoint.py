@@ -1,0 +1,67 @@
+"""The verify step's result, kept so a retry never decrypts or checks twice.
+
+Content (decrypted data, attachments) goes to the blob store; the checkpoint row holds
+keys and metadata only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from gateway.case.model import AccountIdentity, Attachment, Payment, ReplyChannel
+from gateway.errors import VerificationFailed
+from gateway.ports import BlobStore, VerifiedSubmission
+
+
+def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[Attachment]:
+    records = []
+    for item in verified.attachments:
+        digest = hashlib.sha512(item.content).hexdigest()
+        if item.declared_sha512 is not None and item.declared_sha512.lower() != digest:
+            raise VerificationFailed("attachment hash does not match the declared SHA-512",
+                                     attachment=item.id)
+        records.append(Attachment(
+            id=item.id, filename=item.filename, media_type=item.media_type, size=len(item.content),
+            sha512=digest, storage_key=blobs.put(item.content),
+            purpose=item.purpose if item.purpose in ("form", "attachment", "report") else "attachment",
+            description=item.description,
+        ))
+    return records
+
+
+def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore) -> dict[str, Any]:
+    attachments = attachment_records(verified, blobs)
+    return {
+        "tenant_ars": verified.tenant_ars,
+        "source_format": verified.source_format,
+        "data_key": blobs.put(verified.data),
+        "data_media_type": verified.data_media_type,
+        "service_leika": verified.service_leika,
+        "attachments": [a.model_dump(mode="json") for a in attachments],
+        "account": verified.account.model_dump(mode="json") if verified.account else None,
+        "reply_channel": verified.reply_channel.model_dump(mode="json") if verified.reply_channel else None,
+        "payment": verified.payment.model_dump(mode="json") if verified.payment else None,
+        "submitted_at": verified.submitted_at.isoformat() if verified.submitted_at else None,
+        "references": dict(verified.references),
+    }
+
+
+class Verified:
+    """A verify checkpoint read back: data and metadata without re-running the channel."""
+
+    def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore) -> None:
+        self.tenant_ars: str = checkpoint["tenant_ars"]
+        self.source_format: str = checkpoint["source_format"]
+        self.data: bytes = blobs.get(checkpoint["data_key"])
+        self.data_media_type: str = checkpoint["data_media_type"]
+        self.service_leika: str | None = checkpoint["service_leika"]
+        self.attachments = [Attachment.model_validate(a) for a in checkpoint["attachments"]]
+        self.account = AccountIdentity.model_validate(checkpoint["account"]) if checkpoint["account"] else None
+        self.reply_channel = (ReplyChannel.model_validate(checkpoint["reply_channel"])
+                              if checkpoint["reply_channel"] else None)
+        self.payment = Payment.model_validate(checkpoint["payment"]) if checkpoint["payment"] else None
+        self.submitted_at = (dt.datetime.fromisoformat(checkpoint["submitted_at"])
+                             if checkpoint["submitted_at"] else None)
+        self.references: dict[str, str] = checkpoint["references"]

@@ -1,0 +1,75 @@
+"""Building the ``fields`` list of a mapping: form fields and (repeated) groups."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from gateway.errors import ConfigurationError
+from gateway.mapping.build_values import (
+    VALUE_KEYS,
+    BuildContext,
+    build_value,
+    check_keys,
+    expect_list,
+    expect_map,
+    fim_id,
+    flag,
+    text,
+)
+from gateway.mapping.conversions import VALUE_TYPES
+from gateway.mapping.expressions import NameInfo
+from gateway.mapping.loader import YMap
+from gateway.mapping.spec import FieldSpec, GroupSpec
+
+FIELD_KEY: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+_FIELD_KEYS: Final = VALUE_KEYS | {"key", "label"}
+_GROUP_KEYS: Final = frozenset({"key", "label", "type", "path", "required", "repeat", "fields", "fim_id"})
+
+
+def build_fields(value: Any, where: str, ctx: BuildContext,
+                 prefix: str = "") -> tuple[tuple[FieldSpec, ...], dict[str, NameInfo]]:
+    """Fields of one scope, and what each key means to the expressions after it."""
+    items = expect_list(value, where, "fields")
+    if not items:
+        raise ConfigurationError(f"{where}: fields must not be empty")
+    fields: list[FieldSpec] = []
+    names: dict[str, NameInfo] = {}
+    for index, item in enumerate(items):
+        node = expect_map(item, items.where(index), "a field")
+        spec, info = _build_field(node, names, ctx, prefix)
+        if spec.key in names:
+            raise ConfigurationError(f"{node.where('key')}: duplicate field key {spec.key!r}")
+        fields.append(spec)
+        names[spec.key] = info
+    return tuple(fields), names
+
+
+def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext,
+                 prefix: str) -> tuple[FieldSpec, NameInfo]:
+    key = text(node, "key", "field")
+    assert key is not None
+    if not FIELD_KEY.match(key):
+        raise ConfigurationError(f"{node.where('key')}: field key {key!r} must match {FIELD_KEY.pattern}")
+    label = text(node, "label", f"field {key!r}")
+    assert label is not None
+    if node.get("type") == "group" or "fields" in node:
+        return _build_group(node, key, label, ctx, prefix)
+    check_keys(node, _FIELD_KEYS, f"field {key!r}")
+    value = build_value(node, prefix + key, names, ctx, types=VALUE_TYPES, default_type="string")
+    return FieldSpec(key, label, value.type, value.fim_id, value, None), NameInfo()
+
+
+def _build_group(node: YMap, key: str, label: str, ctx: BuildContext,
+                 prefix: str) -> tuple[FieldSpec, NameInfo]:
+    check_keys(node, _GROUP_KEYS, f"group {key!r}")
+    if node.get("type", "group") != "group" or "fields" not in node:
+        raise ConfigurationError(f"{node.where('type')}: group {key!r} needs type: group and fields")
+    repeat = flag(node, "repeat")
+    if repeat and "path" not in node:
+        raise ConfigurationError(f"{node.where('repeat')}: repeated group {key!r} needs a path")
+    accessor = ctx.path(node["path"], node.where("path")) if "path" in node else None
+    # Members see only their siblings: the same scope rule as top-level fields.
+    fields, members = build_fields(node["fields"], node.where("fields"), ctx, f"{prefix}{key}.")
+    group = GroupSpec(accessor, repeat, flag(node, "required"), fields)
+    return FieldSpec(key, label, "group", fim_id(node), None, group), NameInfo(members, repeat)

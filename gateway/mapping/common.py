@@ -1,0 +1,28 @@
+"""Small shared pieces of the mappings engine: the "no value" marker and the value problem."""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+class _Missing:
+    """Marks a value the source document does not have (absent, null or blank).
+
+    A sentinel rather than ``None`` because ``None`` is a legitimate result of an expression.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+
+
+class ValueProblem(Exception):
+    """A source value cannot be used. The message never contains the value itself, because
+    values are personal data; the engine adds the field key and source path."""

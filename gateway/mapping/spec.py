@@ -1,0 +1,104 @@
+"""The typed, compiled form of a mapping file.
+
+Everything the engine needs per submission is prepared here at load time: paths compiled,
+expressions compiled, constants and defaults converted, code lists resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.mapping.conversions import Parser
+from gateway.mapping.expressions import Expression
+from gateway.mapping.schemas import SchemaValidator
+from gateway.mapping.sources import Accessor
+
+
+@dataclass(frozen=True, slots=True)
+class CodeList:
+    name: str
+    codes: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class ValueSpec:
+    """One value with exactly one source: a path, a constant or an expression."""
+
+    key: str  # dotted name used in errors, e.g. "weitere_hunde.name" or "applicant.family_name"
+    type: str
+    required: bool
+    accessor: Accessor | None
+    expression: Expression | None
+    const: Any  # already converted; meaningful only without accessor and expression
+    default: Any  # already converted; None when there is no default
+    codelist: CodeList | None
+    warn_unknown_code: bool
+    parsers: tuple[Parser, ...]
+    fim_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    accessor: Accessor | None  # None: a plain group reading from the enclosing context
+    repeat: bool
+    required: bool
+    fields: tuple[FieldSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    key: str
+    label: str
+    type: str
+    fim_id: str | None
+    value: ValueSpec | None  # None exactly for groups
+    group: GroupSpec | None
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSpec:
+    """Applicant, representative, payment or reply channel: flat attributes of one model.
+
+    ``attributes`` uses dotted names for nested models ("address.street").
+    """
+
+    name: str
+    present: Accessor | None
+    kind: str | None  # a fixed party kind
+    kind_value: ValueSpec | None  # or a value spec that yields the kind
+    attributes: Mapping[str, ValueSpec]
+
+
+@dataclass(frozen=True, slots=True)
+class WarningSpec:
+    when: Expression
+    code: str
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    format: str
+    media_type: str
+    namespaces: Mapping[str, str]
+    schema: SchemaValidator | None
+
+
+@dataclass(frozen=True, slots=True)
+class MappingSpec:
+    id: str
+    version: int
+    title: str
+    path: Path
+    source: SourceSpec
+    applicant: SectionSpec
+    representative: SectionSpec | None
+    submitted_at: ValueSpec | None
+    payment: SectionSpec | None
+    reply_channel: SectionSpec | None
+    fields: tuple[FieldSpec, ...]
+    warnings: tuple[WarningSpec, ...]

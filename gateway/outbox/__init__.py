@@ -1,0 +1,1 @@
+"""Delivery of what the outbox holds: webhooks, acknowledgements and rejections upstream."""

@@ -1,0 +1,127 @@
+"""Claims due outbox rows and hands each to its handler; retries with backoff, buries after the cap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from gateway.case.model import Case
+from gateway.config import Settings
+from gateway.errors import permanent_from_problem
+from gateway.outbox.webhooks import WebhookSender
+from gateway.ports import BlobStore, Forwarding, InboundMessage
+from gateway.registry import Adapters
+from gateway.store import case_repo, forwarding_repo, inbox_repo, outbox_repo
+from gateway.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, *, db: Database, blobs: BlobStore, adapters: Adapters, webhooks: WebhookSender,
+                 settings: Settings, clock: Callable[[], dt.datetime]) -> None:
+        self.db, self.blobs, self.adapters, self.webhooks = db, blobs, adapters, webhooks
+        self.settings, self.clock = settings, clock
+
+    def run_due(self, limit: int = 32) -> int:
+        now = self.clock()
+        with self.db.transaction() as uow:
+            rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=self.settings.job_lease_seconds),
+                                         limit)
+        for row in rows:
+            self._deliver(row)
+        return len(rows)
+
+    def _deliver(self, row: dict[str, Any]) -> None:
+        try:
+            self._handle(row)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
+            now = self.clock()
+            with self.db.transaction() as uow:
+                if row["attempts"] >= self.settings.delivery_max_attempts:
+                    outbox_repo.bury(uow.conn, row["id"], error)
+                    outbox_repo.record_audit(uow.conn, at=now, actor="outbox", action="delivery.dead",
+                                             case_id=row["case_id"], inbox_id=row["inbox_id"],
+                                             details={"kind": row["kind"], "target": row["target"]})
+                else:
+                    ceiling = min(self.settings.backoff_max_seconds,
+                                  self.settings.backoff_base_seconds * 2 ** row["attempts"])
+                    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter
+                    outbox_repo.retry_later(uow.conn, row["id"], now + dt.timedelta(seconds=delay), error)
+            log.warning("outbox %s (%s -> %s) failed: %s", row["id"], row["kind"], row["target"], type(exc).__name__)
+            return
+        with self.db.transaction() as uow:
+            outbox_repo.finish(uow.conn, row["id"], self.clock())
+            if row["kind"] == "ack" and row["inbox_id"]:
+                inbox_repo.set_state(uow.conn, row["inbox_id"], self.clock(), state="acknowledged")
+
+    def _message(self, inbox_id: str) -> tuple[InboundMessage, dict[str, Any]]:
+        with self.db.reading() as conn:
+            row = inbox_repo.get(conn, inbox_id)
+        assert row is not None, "outbox row points to a missing inbox entry"
+        message = InboundMessage(channel=row["channel"], source_id=row["source_id"],
+                                 payload=self.blobs.get(row["raw_key"]), media_type=row["media_type"],
+                                 received_at=row["received_at"], tenant_ars=row["tenant_ars"],
+                                 references=row["references"], idempotency_key=row["idempotency_key"],
+                                 client_id=row["client_id"])
+        return message, row
+
+    def _case(self, case_id: str) -> Case:
+        with self.db.reading() as conn:
+            case = case_repo.get_case(conn, case_id)
+        assert case is not None, "outbox row points to a missing case"
+        return case
+
+    def _handle(self, row: dict[str, Any]) -> None:
+        kind = row["kind"]
+        if kind == "webhook":
+            self.webhooks.deliver(row["target"], row["payload"])
+        elif kind == "ack":
+            message, _ = self._message(row["inbox_id"])
+            self.adapters.channels.get(row["target"]).acknowledge(message, self._case(row["case_id"]))
+        elif kind == "reject":
+            message, _ = self._message(row["inbox_id"])
+            self.adapters.channels.get(row["target"]).reject(message, permanent_from_problem(row["payload"]))
+        elif kind == "forward":
+            sender = self.adapters.senders.get(row["target"])
+            case = self._case(row["case_id"])
+            sent = sender.send(case, row["payload"]["target"], self.blobs)
+            self._record_forwarding(case, sent.channel, sent.target, sent.remote_id, sent.status)
+        else:
+            raise ValueError(f"unknown outbox kind {kind!r}")
+
+    def _record_forwarding(self, case: Case, channel: str, target: str, remote_id: str, status: str) -> None:
+        now = self.clock()
+        with self.db.transaction() as uow:
+            previous = forwarding_repo.get(uow.conn, str(case.id), channel, target)
+            forwarding_repo.upsert(uow.conn, case_id=str(case.id), channel=channel, target=target,
+                                   remote_id=remote_id, status=status, now=now)
+            if previous is None or previous["status"] != status:
+                outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{channel}", action="forwarding.status",
+                                         tenant_ars=case.tenant.ars, case_id=str(case.id),
+                                         details={"target": target, "remote_id": remote_id, "status": status})
+
+    def follow_forwardings(self, limit: int = 20) -> int:
+        """Reads the remote status of cases sent on (e.g. FIT-Connect's event log)."""
+        with self.db.reading() as conn:
+            rows = forwarding_repo.open_ones(conn, limit)
+        followed = 0
+        for row in rows:
+            if row["channel"] not in self.adapters.senders:
+                continue
+            try:
+                current = self.adapters.senders.get(row["channel"]).follow(
+                    Forwarding(channel=row["channel"], target=row["target"], remote_id=row["remote_id"],
+                               status=row["status"]))
+            except Exception as exc:
+                log.warning("following forwarding of case %s failed: %s", row["case_id"], type(exc).__name__)
+                continue
+            if current.status != row["status"]:
+                self._record_forwarding(self._case(row["case_id"]), current.channel, current.target,
+                                        current.remote_id, current.status)
+                followed += 1
+        return followed

@@ -1,0 +1,214 @@
+"""The one place where the gateway parses XML.
+
+Every XML document from outside (SOAP envelopes, XÖV payloads, SAML, mapping inputs) goes
+through :func:`parse` or :func:`iterparse`. Both refuse what XML attacks need: a DOCTYPE
+(and with it every entity declaration, internal or external), entity expansion, network
+access, documents above a size limit and elements nested deeper than a depth limit.
+Failures are :class:`gateway.errors.InvalidPayload` with a message that names the problem
+but never the document's content.
+
+Schemas are trusted project files, yet they are loaded with the same rules:
+:func:`load_xmlschema` (xmlschema, ``defuse='always'``, sandboxed to the schema's folder)
+and :func:`load_fast_schema` (libxml2 through lxml, for hot paths).
+:func:`zeep_settings` gives zeep clients the same defaults.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from gateway.errors import InvalidPayload
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_DEPTH = 128
+# libxml2 stops at this depth by itself unless XML_PARSE_HUGE is set (we never set it).
+_LIBXML_MAX_DEPTH = 256
+_CHUNK = 64 * 1024
+
+
+def _parser() -> etree.XMLParser:
+    # A new parser per call: lxml parsers are not thread-safe across concurrent feeds.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        collect_ids=False,
+    )
+
+
+def _doctype_in_prolog(head: bytes) -> bool:
+    """True if a DOCTYPE appears before the root element (the only place it may appear).
+
+    Checked before libxml2 sees the document so that no entity declaration is ever read.
+    Documents in encodings that hide the ASCII markup (UTF-16) pass this scan and are
+    caught by the check of ``docinfo`` after parsing.
+    """
+    pos = 0
+    while True:
+        pos = head.find(b"<", pos)
+        if pos < 0 or pos + 1 >= len(head):
+            return False
+        if head.startswith(b"<?", pos):
+            end = head.find(b"?>", pos)
+        elif head.startswith(b"<!--", pos):
+            end = head.find(b"-->", pos)
+        else:
+            return head[pos + 1 : pos + 9].upper() == b"!DOCTYPE"
+        if end < 0:
+            return False
+        pos = end + 2
+
+
+def _refuse_doctype(tree: Any) -> None:
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
+
+
+def _syntax_error(exc: etree.XMLSyntaxError) -> InvalidPayload:
+    msg = str(exc)
+    if "amplification" in msg or "Entity" in msg or "entity" in msg:
+        return InvalidPayload(f"XML entities are not accepted: {msg}")
+    if "depth" in msg:
+        return InvalidPayload(f"XML nested too deeply: {msg}")
+    return InvalidPayload(f"malformed XML: {msg}")
+
+
+def _check_depth(root: Any, max_depth: int) -> None:
+    if max_depth >= _LIBXML_MAX_DEPTH:
+        return
+    # An XPath of max_depth+1 child steps selects the elements nested too deeply; libxml2
+    # evaluates it in C in one pass, far cheaper than walking the tree in Python.
+    if root.xpath("boolean(" + "/*" * (max_depth + 1) + ")"):
+        raise InvalidPayload(f"XML nested too deeply: more than {max_depth} levels")
+
+
+def parse(data: bytes | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES,
+          max_depth: int = DEFAULT_MAX_DEPTH, base_url: str | None = None) -> Any:
+    """Parse ``data`` into an lxml element, refusing DTDs, entities, oversize and deep nesting."""
+    if len(data) > max_bytes:
+        raise InvalidPayload(f"XML document too large: {len(data)} bytes, limit {max_bytes}")
+    if _doctype_in_prolog(bytes(data[:_CHUNK])):
+        raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
+    try:
+        root = etree.fromstring(data, _parser(), base_url=base_url)
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc) from None
+    _refuse_doctype(root.getroottree())
+    _check_depth(root, max_depth)
+    return root
+
+
+class _LimitedReader:
+    """A file wrapper for iterparse that stops reading past ``max_bytes``."""
+
+    def __init__(self, stream: IO[bytes], max_bytes: int) -> None:
+        self._stream = stream
+        self._left = max_bytes
+        self.head = stream.read(_CHUNK)
+        self._pending = self.head
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pending:
+            out, self._pending = self._pending, b""
+        else:
+            out = self._stream.read(_CHUNK if size < 0 else size)
+        self._left -= len(out)
+        if self._left < 0:
+            raise InvalidPayload("XML document too large for its limit")
+        return out
+
+
+def iterparse(stream: IO[bytes], *, tag: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+              max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[Any]:
+    """Stream a large document: yields each element (matching ``tag``) when it is complete.
+
+    The caller should ``clear()`` elements it has handled to keep memory flat.
+    """
+    reader = _LimitedReader(stream, max_bytes)
+    if _doctype_in_prolog(reader.head):
+        raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
+    events = etree.iterparse(reader, events=("start", "end"), resolve_entities=False, no_network=True,
+                             load_dtd=False, huge_tree=False)
+    depth = 0
+    try:
+        for event, element in events:
+            if event == "start":
+                if depth == 0:
+                    _refuse_doctype(element.getroottree())
+                depth += 1
+                if depth > max_depth:
+                    raise InvalidPayload(f"XML nested too deeply: more than {max_depth} levels")
+                continue
+            depth -= 1
+            if tag is None or element.tag == tag:
+                yield element
+    except etree.XMLSyntaxError as exc:
+        raise _syntax_error(exc) from None
+
+
+def zeep_settings() -> Any:
+    """zeep client settings with the project's XML defaults."""
+    from zeep import Settings  # imported lazily: only SOAP tooling needs zeep
+
+    return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                    xml_huge_tree=False)
+
+
+@lru_cache(maxsize=64)
+def load_xmlschema(path: Path) -> Any:
+    """An xmlschema validator for a project XSD: no DTDs, no entities, no access outside its folder."""
+    import xmlschema  # imported lazily: importing it costs ~0.3 s
+
+    with warnings.catch_warnings():
+        # xmlschema only warns when an import is blocked; a schema with a missing part
+        # would validate less than it claims, so a blocked import is an error here.
+        warnings.simplefilter("error", xmlschema.XMLSchemaImportWarning)
+        return xmlschema.XMLSchema10(str(path), defuse="always", allow="sandbox", timeout=5)
+
+
+def xmlschema_resource(root: Any) -> Any:
+    """Wrap an already parsed element for xmlschema validation, with no resource access at all."""
+    import xmlschema
+
+    return xmlschema.XMLResource(root, allow="none", defuse="always")
+
+
+@lru_cache(maxsize=64)
+def load_fast_schema(path: Path) -> Any:
+    """A libxml2 validator (lxml.etree.XMLSchema) for hot paths; same file, same parser rules.
+
+    libxml2 resolves ``xs:import``/``xs:include`` relative to the file; the parser forbids
+    the network, so only the project's local schema files can be read.
+    """
+    root = parse(path.read_bytes(), base_url=path.resolve().as_uri())
+    return etree.XMLSchema(root)
+
+
+# Quoted literals that are not element names in Clark notation ('{ns}name') are values.
+_QUOTED_VALUE = re.compile(r"'(?!\{)[^']*'")
+
+
+def schema_error(schema: Any, root: Any, label: str) -> InvalidPayload:
+    """The first schema violation in ``root`` as InvalidPayload naming path and line.
+
+    Quoted values in the validator's reason are replaced (element names are kept): a value
+    may be the applicant's data, and error details must not carry personal data.
+    """
+    for error in schema.iter_errors(xmlschema_resource(root)):
+        reason = _QUOTED_VALUE.sub("'…'", str(error.reason or "invalid content"))
+        where = error.path or "/"
+        line = getattr(error, "sourceline", None)
+        at = f"{where} (line {line})" if line else where
+        return InvalidPayload(f"{label} is not valid against its schema at {at}: {reason}",
+                              location=where, line=line)
+    return InvalidPayload(f"{label} is not valid against its schema")

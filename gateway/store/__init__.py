@@ -1,0 +1,1 @@
+"""Persistence: one SQL schema for SQLite (embedded) and PostgreSQL (scale-out), and blobs."""

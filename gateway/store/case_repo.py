@@ -1,0 +1,94 @@
+"""Cases: the committed documents, their reference numbers and the event log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from gateway.case.model import Case
+from gateway.store.tables import cases, events, reference_counters
+
+
+def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) -> str:
+    """Per tenant and year, gap-free within committed transactions (the row lock serialises)."""
+    updated = conn.execute(
+        update(reference_counters)
+        .where(reference_counters.c.tenant_ars == tenant_ars, reference_counters.c.year == year)
+        .values(last=reference_counters.c.last + 1)
+        .returning(reference_counters.c.last)
+    ).scalar_one_or_none()
+    if updated is None:
+        conn.execute(insert(reference_counters).values(tenant_ars=tenant_ars, year=year, last=1))
+        updated = 1
+    return f"{prefix}-{year}-{updated:06d}"
+
+
+def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
+    conn.execute(insert(cases).values(
+        id=str(case.id), inbox_id=inbox_id, tenant_ars=case.tenant.ars, reference=case.reference,
+        service_leika=case.service.leika, channel=case.source.channel, status=case.status.value,
+        routing_queue=case.routing_queue, received_at=case.received_at, version=case.version,
+        document=case.model_dump_json(),
+    ))
+
+
+def get_case(conn: Connection, case_id: str) -> Case | None:
+    document = conn.execute(select(cases.c.document).where(cases.c.id == case_id)).scalar_one_or_none()
+    return Case.model_validate_json(document) if document else None
+
+
+def get_case_by_inbox(conn: Connection, inbox_id: str) -> Case | None:
+    document = conn.execute(select(cases.c.document).where(cases.c.inbox_id == inbox_id)).scalar_one_or_none()
+    return Case.model_validate_json(document) if document else None
+
+
+def replace_case(conn: Connection, case: Case, expected_version: int) -> bool:
+    """Optimistic concurrency: writes only if nobody changed the case since ``expected_version``."""
+    result = conn.execute(
+        update(cases)
+        .where(cases.c.id == str(case.id), cases.c.version == expected_version)
+        .values(status=case.status.value, version=case.version, document=case.model_dump_json())
+    )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    tenants: list[str] | None = None
+    status: str | None = None
+    service: str | None = None
+    received_since: dt.datetime | None = None
+    after_seq: int = 0
+    limit: int = 50
+
+
+def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[int, Case]]:
+    query = select(cases.c.seq, cases.c.document).where(cases.c.seq > flt.after_seq)
+    if flt.tenants is not None:
+        query = query.where(cases.c.tenant_ars.in_(flt.tenants))
+    if flt.status:
+        query = query.where(cases.c.status == flt.status)
+    if flt.service:
+        query = query.where(cases.c.service_leika == flt.service)
+    if flt.received_since:
+        query = query.where(cases.c.received_at >= flt.received_since)
+    rows = conn.execute(query.order_by(cases.c.seq).limit(flt.limit)).all()
+    return [(int(seq), Case.model_validate_json(doc)) for seq, doc in rows]
+
+
+def append_event(conn: Connection, event: dict[str, Any], case_id: str, tenant_ars: str,
+                 time: dt.datetime) -> int:
+    return int(conn.execute(
+        insert(events).values(id=event["id"], type=event["type"], case_id=case_id, tenant_ars=tenant_ars,
+                              time=time, data=event).returning(events.c.seq)
+    ).scalar_one())
+
+
+def events_after(conn: Connection, after: int, limit: int, tenants: list[str] | None) -> list[tuple[int, Any]]:
+    query = select(events.c.seq, events.c.data).where(events.c.seq > after)
+    if tenants is not None:
+        query = query.where(events.c.tenant_ars.in_(tenants))
+    return [(int(s), d) for s, d in conn.execute(query.order_by(events.c.seq).limit(limit)).all()]

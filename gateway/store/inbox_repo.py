@@ -1,0 +1,92 @@
+"""Inbox: every message exactly as received, its processing state and checkpoints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store.tables import inbox, step_results
+
+OPEN_STATES = ("received", "retry")
+
+
+def insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert unless the same source message or idempotency key is already there.
+
+    Returns False on a duplicate; runs in a SAVEPOINT so the caller's transaction survives.
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(inbox).values(**row))
+    except IntegrityError:
+        return False
+    return True
+
+
+def find(conn: Connection, *, channel: str | None = None, source_id: str | None = None,
+         client_id: str | None = None, idempotency_key: str | None = None) -> dict[str, Any] | None:
+    clauses = []
+    if channel is not None and source_id is not None:
+        clauses.append(and_(inbox.c.channel == channel, inbox.c.source_id == source_id))
+    if client_id is not None and idempotency_key is not None:
+        clauses.append(and_(inbox.c.client_id == client_id, inbox.c.idempotency_key == idempotency_key))
+    if not clauses:
+        return None
+    row = conn.execute(select(inbox).where(or_(*clauses)).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def get(conn: Connection, inbox_id: str, lock: bool = False) -> dict[str, Any] | None:
+    """With ``lock`` the row stays locked until commit (PostgreSQL; SQLite writers are serial anyway)."""
+    query = select(inbox).where(inbox.c.id == inbox_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    return dict(row) if row else None
+
+
+def set_state(conn: Connection, inbox_id: str, now: dt.datetime, **values: Any) -> None:
+    conn.execute(update(inbox).where(inbox.c.id == inbox_id).values(updated_at=now, **values))
+
+
+def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[str]:
+    """Claim open entries whose time has come; the conditional update makes a claim exclusive."""
+    due = conn.execute(
+        select(inbox.c.id)
+        .where(inbox.c.state.in_(OPEN_STATES), inbox.c.next_attempt_at <= now)
+        .order_by(inbox.c.next_attempt_at)
+        .limit(limit)
+    ).scalars().all()
+    claimed = []
+    for inbox_id in due:
+        result = conn.execute(
+            update(inbox)
+            .where(inbox.c.id == inbox_id, inbox.c.state.in_(OPEN_STATES), inbox.c.next_attempt_at <= now)
+            .values(next_attempt_at=lease_until)
+        )
+        if result.rowcount == 1:
+            claimed.append(inbox_id)
+    return claimed
+
+
+def list_by_state(conn: Connection, states: Sequence[str], limit: int = 100) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(inbox).where(inbox.c.state.in_(states)).order_by(inbox.c.updated_at).limit(limit)
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def load_step(conn: Connection, inbox_id: str, step: str) -> Any | None:
+    return conn.execute(
+        select(step_results.c.result).where(step_results.c.inbox_id == inbox_id, step_results.c.step == step)
+    ).scalar_one_or_none()
+
+
+def save_step(conn: Connection, inbox_id: str, step: str, result: Any, now: dt.datetime) -> None:
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(step_results).values(inbox_id=inbox_id, step=step, result=result, at=now))
+    except IntegrityError:
+        pass  # another worker checkpointed the same step first: its result is as good as ours

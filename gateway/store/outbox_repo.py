@@ -1,0 +1,80 @@
+"""Outbox: what must leave the gateway once a transaction has committed.
+
+Rows are written in the same transaction as the case they belong to. A dispatcher
+claims a due row with a conditional update (exclusive across processes), delivers
+it, and marks it done; a crash leaves the lease to expire and the row is tried again,
+so every handler must be idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from gateway.store.tables import audit, outbox
+
+
+def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
+        inbox_id: str | None = None, case_id: str | None = None, event_seq: int | None = None) -> int:
+    return int(conn.execute(
+        insert(outbox).values(kind=kind, target=target, payload=payload, state="pending", attempts=0,
+                              next_attempt_at=now, created_at=now, inbox_id=inbox_id, case_id=case_id,
+                              event_seq=event_seq).returning(outbox.c.id)
+    ).scalar_one())
+
+
+def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    candidates = conn.execute(
+        select(outbox.c.id)
+        .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
+               or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    ).scalars().all()
+    claimed = []
+    for row_id in candidates:
+        result = conn.execute(
+            update(outbox)
+            .where(outbox.c.id == row_id, outbox.c.state == "pending",
+                   or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
+            .values(lease_until=lease_until, attempts=outbox.c.attempts + 1)
+        )
+        if result.rowcount == 1:
+            row = conn.execute(select(outbox).where(outbox.c.id == row_id)).mappings().one()
+            claimed.append(dict(row))
+    return claimed
+
+
+def finish(conn: Connection, row_id: int, now: dt.datetime) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == row_id)
+                 .values(state="done", done_at=now, lease_until=None, last_error=None))
+
+
+def retry_later(conn: Connection, row_id: int, when: dt.datetime, error: str) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == row_id)
+                 .values(next_attempt_at=when, lease_until=None, last_error=error))
+
+
+def bury(conn: Connection, row_id: int, error: str) -> None:
+    conn.execute(update(outbox).where(outbox.c.id == row_id)
+                 .values(state="dead", lease_until=None, last_error=error))
+
+
+def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
+    result = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "dead")
+                          .values(state="pending", attempts=0, next_attempt_at=now, last_error=None))
+    return result.rowcount == 1
+
+
+def list_state(conn: Connection, state: str, limit: int = 100) -> list[dict[str, Any]]:
+    rows = conn.execute(select(outbox).where(outbox.c.state == state).order_by(outbox.c.id).limit(limit))
+    return [dict(r) for r in rows.mappings().all()]
+
+
+def record_audit(conn: Connection, *, at: dt.datetime, actor: str, action: str, details: dict[str, Any],
+                 tenant_ars: str | None = None, case_id: str | None = None, inbox_id: str | None = None) -> None:
+    """Audit entries carry ids and reasons only, never personal data."""
+    conn.execute(insert(audit).values(at=at, actor=actor, action=action, details=details,
+                                      tenant_ars=tenant_ars, case_id=case_id, inbox_id=inbox_id))

@@ -1,0 +1,183 @@
+"""The one schema both profiles share (migrations in gateway/migrations keep it in step)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timestamps are UTC everywhere; SQLite drops the zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        converted: dt.datetime = value.astimezone(dt.UTC)
+        return converted.replace(tzinfo=None) if dialect.name == "sqlite" else converted
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        result: dt.datetime = value
+        return result.replace(tzinfo=dt.UTC) if result.tzinfo is None else result.astimezone(dt.UTC)
+
+
+metadata = MetaData()
+
+# BigInteger autoincrement is INTEGER PRIMARY KEY (rowid) on SQLite only via variant.
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("source_id", String(255), nullable=False),
+    Column("tenant_ars", String(12)),
+    Column("client_id", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64)),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("raw_key", String(200), nullable=False),
+    Column("raw_sha512", String(128), nullable=False),
+    Column("raw_size", BigInteger, nullable=False),
+    Column("references", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime()),
+    Column("last_error", JSON),
+    Column("case_id", String(36)),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("channel", "source_id", name="uq_inbox_source"),
+    UniqueConstraint("client_id", "idempotency_key", name="uq_inbox_idempotency"),
+)
+Index("ix_inbox_state", inbox.c.state, inbox.c.next_attempt_at)
+
+step_results = Table(
+    "step_results",
+    metadata,
+    Column("inbox_id", String(36), primary_key=True),
+    Column("step", String(32), primary_key=True),
+    Column("result", JSON, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("inbox_id", String(36), nullable=False, unique=True),
+    Column("tenant_ars", String(12), nullable=False),
+    Column("reference", String(32), nullable=False, unique=True),
+    Column("service_leika", String(14), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("routing_queue", String(64), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("document", Text, nullable=False),
+)
+Index("ix_cases_filter", cases.c.tenant_ars, cases.c.status, cases.c.service_leika, cases.c.seq)
+
+reference_counters = Table(
+    "reference_counters",
+    metadata,
+    Column("tenant_ars", String(12), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last", Integer, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("case_id", String(36), nullable=False),
+    Column("tenant_ars", String(12), nullable=False),
+    Column("time", UtcDateTime(), nullable=False),
+    Column("data", JSON, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("inbox_id", String(36)),
+    Column("case_id", String(36)),
+    Column("event_seq", BigInteger),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("done_at", UtcDateTime()),
+)
+Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("available_at", UtcDateTime(), nullable=False),
+    Column("lease_until", UtcDateTime()),
+    Column("locked_by", String(64)),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+Index("ix_jobs_due", jobs.c.state, jobs.c.available_at)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("tenant_ars", String(12)),
+    Column("case_id", String(36)),
+    Column("inbox_id", String(36)),
+    Column("details", JSON, nullable=False),
+)
+
+forwardings = Table(
+    "forwardings",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("channel", String(32), primary_key=True),
+    Column("target", String(255), primary_key=True),
+    Column("remote_id", String(255)),
+    Column("status", String(32), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
