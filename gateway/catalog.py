@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -50,6 +50,20 @@ class MappingLookup(Protocol):
     """The part of the mapping registry the catalog needs."""
 
     def source_format_of(self, mapping_id: str) -> str: ...
+
+
+class RegistryLookup:
+    """Adapts a mapping registry (anything with ``get(id).source_format``) to the lookup."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def source_format_of(self, mapping_id: str) -> str:
+        source_format: str = self.registry.get(mapping_id).source_format
+        return source_format
+
+    def get(self, mapping_id: str) -> Any:
+        return self.registry.get(mapping_id)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from gateway.case.model import Case
 from gateway.cases import CaseService
-from gateway.catalog import Catalog
+from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
 from gateway.errors import ConfigurationError, IdempotencyKeyReused
 from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
@@ -39,20 +39,6 @@ log = logging.getLogger(__name__)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class MappingIndex:
-    """The mapping registry as the catalog and pipeline see it."""
-
-    def __init__(self, registry: MappingRegistry) -> None:
-        self.registry = registry
-
-    def source_format_of(self, mapping_id: str) -> str:
-        source_format: str = self.registry.get(mapping_id).source_format
-        return source_format
-
-    def get(self, mapping_id: str) -> Any:
-        return self.registry.get(mapping_id)
 
 
 @dataclass
@@ -81,7 +67,7 @@ class Gateway:
         upgrade(settings.effective_database_url)
         blobs = FilesystemBlobStore(settings.effective_blob_dir)
         mappings = MappingRegistry.load(settings.mappings_dir)
-        index = MappingIndex(mappings)
+        index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)
         adapters = Adapters()
         queue: WorkQueue

@@ -173,7 +173,7 @@ def load_xmlschema(path: Path) -> Any:
         # xmlschema only warns when an import is blocked; a schema with a missing part
         # would validate less than it claims, so a blocked import is an error here.
         warnings.simplefilter("error", xmlschema.XMLSchemaImportWarning)
-        return xmlschema.XMLSchema10(str(path), defuse="always", allow="sandbox", timeout=5)
+        return xmlschema.XMLSchema10(str(path.resolve()), defuse="always", allow="sandbox", timeout=5)
 
 
 def xmlschema_resource(root: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from gateway.errors import ConfigurationError
@@ -11,16 +11,18 @@ from gateway.mapping.expressions import NameInfo
 from gateway.mapping.loader import YMap
 from gateway.mapping.spec import SectionSpec, ValueSpec
 
-_TEXT: Final = frozenset({"string", "text", "code"})
+_TEXT: Final = ("string", "text", "code")
 PARTY_KINDS: Final = ("natural_person", "organisation")
 REPLY_KINDS: Final = ("email", "demail", "fink", "elster", "fitconnect", "postbox", "xta", "post")
-# attribute -> allowed types (the first is the default); nested models use dotted names
-_PERSON: Final = {"given_names": _TEXT, "family_name": _TEXT, "birth_name": _TEXT, "title": _TEXT,
-                  "birth_date": ("date",), "birth_place": _TEXT}
-_ORGANISATION: Final = {"name": _TEXT, "legal_form": _TEXT, "register_number": _TEXT, "contact_person": _TEXT}
+# attribute -> allowed types, the first being the default; nested models use dotted names
+Catalogue = dict[str, tuple[str, ...]]
+_PERSON: Final[Catalogue] = {"given_names": _TEXT, "family_name": _TEXT, "birth_name": _TEXT, "title": _TEXT,
+                             "birth_date": ("date",), "birth_place": _TEXT}
+_ORGANISATION: Final[Catalogue] = {"name": _TEXT, "legal_form": _TEXT, "register_number": _TEXT,
+                                   "contact_person": _TEXT}
 _NESTED: Final = {"address": ("street", "house_number", "postal_code", "city", "addition", "country"),
                   "contact": ("email", "phone")}
-PARTY_ATTRIBUTES: Final = {"natural_person": _PERSON, "organisation": _ORGANISATION}
+PARTY_ATTRIBUTES: Final[dict[str, Catalogue]] = {"natural_person": _PERSON, "organisation": _ORGANISATION}
 MODEL_REQUIRED: Final = {"natural_person": ("given_names", "family_name"), "organisation": ("name",),
                          "payment": ("status",), "reply_channel": ("kind", "address")}
 _PAYMENT: Final = {"status": _TEXT, "amount": ("decimal", "integer"), "method": _TEXT, "currency": _TEXT,
@@ -32,7 +34,7 @@ def build_party(value: Any, where: str, name: str, names: Mapping[str, NameInfo]
                 optional: bool) -> SectionSpec:
     node = expect_map(value, where, name)
     kinds, kind, kind_value = _kind(node, name, names, ctx)
-    allowed: dict[str, Collection[str]] = {}
+    allowed: dict[str, Sequence[str]] = {}
     for k in kinds:
         allowed.update(PARTY_ATTRIBUTES[k])
     for group, members in _NESTED.items():
@@ -77,7 +79,7 @@ def build_section(value: Any, where: str, name: str, names: Mapping[str, NameInf
     return SectionSpec(name, _present(node, True, ctx), None, None, attributes)
 
 
-def _attributes(node: YMap, name: str, allowed: Mapping[str, Collection[str]], names: Mapping[str, NameInfo],
+def _attributes(node: YMap, name: str, allowed: Mapping[str, Sequence[str]], names: Mapping[str, NameInfo],
                 ctx: BuildContext, extra: Collection[str]) -> dict[str, ValueSpec]:
     top = {a.split(".")[0] for a in allowed} | set(extra)
     check_keys(node, top, name)
@@ -98,12 +100,8 @@ def _attributes(node: YMap, name: str, allowed: Mapping[str, Collection[str]], n
         spec_node = expect_map(holder, where, f"{name}.{attribute}")
         check_keys(spec_node, VALUE_KEYS, f"{name}.{attribute}")
         attributes[attribute] = build_value(spec_node, f"{name}.{attribute}", names, ctx, types=types,
-                                            default_type=next(iter(sorted(types, key=_preference))))
+                                            default_type=types[0])
     return attributes
-
-
-def _preference(value_type: str) -> int:
-    return ("string", "date", "decimal").index(value_type) if value_type in ("string", "date", "decimal") else 9
 
 
 def _present(node: YMap, optional: bool, ctx: BuildContext) -> Any:

@@ -44,7 +44,7 @@ def compile_format(fmt: str) -> Parser:
             return _strptime_parser(fmt)
         pattern.append(re.escape(fmt[pos : match.start()]))
         name, width = _DIRECTIVES[match.group(1)]
-        glued = match.start() == pos and pos > 0 or fmt[match.end() : match.end() + 1] == "%"
+        glued = (match.start() == pos and pos > 0) or fmt[match.end() : match.end() + 1] == "%"
         pattern.append(rf"(\d{{{width}}})" if glued or width == 4 else rf"(\d{{1,{width}}})")
         names.append(name)
         pos = match.end()

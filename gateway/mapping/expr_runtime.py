@@ -27,7 +27,9 @@ def _number(value: Any) -> int | Decimal:
 def add(a: Any, b: Any) -> Any:
     if a is None or b is None:
         return None
-    if isinstance(a, str) and isinstance(b, str) or isinstance(a, list) and isinstance(b, list):
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if isinstance(a, list) and isinstance(b, list):
         return a + b
     return _number(a) + _number(b)
 

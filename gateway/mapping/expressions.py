@@ -79,24 +79,23 @@ class _Compiler:
         raise ConfigurationError(f"{self.where}: expression column {column}: {message}")
 
     def compile(self, node: ast.expr) -> tuple[Evaluator, NameInfo | None]:
-        handler = getattr(self, f"_{type(node).__name__}", None)
+        handler = _HANDLERS.get(type(node))
         if handler is None:
             self.fail(node, f"{_describe(node)} is not allowed in expressions")
-        result: tuple[Evaluator, NameInfo | None] = handler(node)
-        return result
+        return handler(self, node)
 
     def value(self, node: ast.expr) -> Evaluator:
         return self.compile(node)[0]
 
-    def _Constant(self, node: ast.Constant) -> tuple[Evaluator, None]:
-        value = node.value
+    def _constant(self, node: ast.Constant) -> tuple[Evaluator, None]:
+        value: Any = node.value
         if isinstance(value, float):
-            value = Decimal(repr(value))
+            value = Decimal(repr(value))  # 0.1 as a binary float would not add up with money
         elif value is not None and not isinstance(value, bool | int | str):
             self.fail(node, f"literal of type {type(value).__name__} is not allowed")
         return (lambda _scope: value), None
 
-    def _Name(self, node: ast.Name) -> tuple[Evaluator, NameInfo | None]:
+    def _name(self, node: ast.Name) -> tuple[Evaluator, NameInfo | None]:
         if node.id in _LITERAL_NAMES:
             literal = _LITERAL_NAMES[node.id]
             return (lambda _scope: literal), None
@@ -107,7 +106,7 @@ class _Compiler:
         key = node.id
         return (lambda scope: scope.get(key)), info
 
-    def _Attribute(self, node: ast.Attribute) -> tuple[Evaluator, NameInfo | None]:
+    def _attribute(self, node: ast.Attribute) -> tuple[Evaluator, NameInfo | None]:
         base, info = self.compile(node.value)
         if info is None or info.members is None:
             self.fail(node, f"member access {node.attr!r} is only allowed on a group")
@@ -118,21 +117,21 @@ class _Compiler:
         repeated = info.repeated or member_info.repeated
         return (lambda scope: rt.member(base(scope), name)), NameInfo(member_info.members, repeated)
 
-    def _BinOp(self, node: ast.BinOp) -> tuple[Evaluator, None]:
+    def _bin_op(self, node: ast.BinOp) -> tuple[Evaluator, None]:
         op = _BINARY.get(type(node.op))
         if op is None:
             self.fail(node, f"operator {type(node.op).__name__} is not allowed")
         left, right = self.value(node.left), self.value(node.right)
         return (lambda scope: op(left(scope), right(scope))), None
 
-    def _UnaryOp(self, node: ast.UnaryOp) -> tuple[Evaluator, None]:
+    def _unary_op(self, node: ast.UnaryOp) -> tuple[Evaluator, None]:
         op = _UNARY.get(type(node.op))
         if op is None:
             self.fail(node, f"operator {type(node.op).__name__} is not allowed")
         operand = self.value(node.operand)
         return (lambda scope: op(operand(scope))), None
 
-    def _BoolOp(self, node: ast.BoolOp) -> tuple[Evaluator, None]:
+    def _bool_op(self, node: ast.BoolOp) -> tuple[Evaluator, None]:
         parts = [self.value(v) for v in node.values]
         is_and = isinstance(node.op, ast.And)
 
@@ -146,7 +145,7 @@ class _Compiler:
 
         return run, None
 
-    def _Compare(self, node: ast.Compare) -> tuple[Evaluator, None]:
+    def _compare(self, node: ast.Compare) -> tuple[Evaluator, None]:
         ops = []
         for op in node.ops:
             check = rt.COMPARE.get(type(op).__name__)
@@ -166,11 +165,11 @@ class _Compiler:
 
         return run, None
 
-    def _IfExp(self, node: ast.IfExp) -> tuple[Evaluator, None]:
+    def _if_exp(self, node: ast.IfExp) -> tuple[Evaluator, None]:
         test, body, orelse = self.value(node.test), self.value(node.body), self.value(node.orelse)
         return (lambda scope: body(scope) if test(scope) else orelse(scope)), None
 
-    def _Call(self, node: ast.Call) -> tuple[Evaluator, None]:
+    def _call(self, node: ast.Call) -> tuple[Evaluator, None]:
         if not isinstance(node.func, ast.Name) or node.func.id not in rt.FUNCTIONS:
             name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
             self.fail(node, f"function {name!r} is not allowed (allowed: {', '.join(rt.FUNCTIONS)})")
@@ -178,15 +177,23 @@ class _Compiler:
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             self.fail(node, "keyword and star arguments are not allowed")
         if len(node.args) < least or (most is not None and len(node.args) > most):
-            self.fail(node, f"{node.func.id}() takes {least}" + ("" if most == least else "+") + " arguments")
+            count = str(least) if most == least else f"{least} or more" if most is None else f"{least} to {most}"
+            self.fail(node, f"{node.func.id}() takes {count} arguments")
         args = [self.value(a) for a in node.args]
         return (lambda scope: fn(*(a(scope) for a in args))), None
 
-    def _List(self, node: ast.List | ast.Tuple) -> tuple[Evaluator, None]:
+    def _list(self, node: ast.List | ast.Tuple) -> tuple[Evaluator, None]:
         items = [self.value(e) for e in node.elts]
         return (lambda scope: [i(scope) for i in items]), None
 
-    _Tuple = _List
+
+
+_HANDLERS: Final[dict[type[ast.AST], Callable[[_Compiler, Any], tuple[Evaluator, NameInfo | None]]]] = {
+    ast.Constant: _Compiler._constant, ast.Name: _Compiler._name, ast.Attribute: _Compiler._attribute,
+    ast.BinOp: _Compiler._bin_op, ast.UnaryOp: _Compiler._unary_op, ast.BoolOp: _Compiler._bool_op,
+    ast.Compare: _Compiler._compare, ast.IfExp: _Compiler._if_exp, ast.Call: _Compiler._call,
+    ast.List: _Compiler._list, ast.Tuple: _Compiler._list,
+}
 
 
 def _describe(node: ast.AST) -> str:

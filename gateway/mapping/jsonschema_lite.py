@@ -53,7 +53,8 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(type(a) is type(b) or isinstance(a, int | Decimal) and isinstance(b, int | Decimal)) and a == b
+    numbers = isinstance(a, int | Decimal) and isinstance(b, int | Decimal)
+    return (type(a) is type(b) or numbers) and bool(a == b)
 
 
 class _Node:

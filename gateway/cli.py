@@ -1,0 +1,199 @@
+"""``rathaus-gateway``: serve, work, migrate, inspect cases, replay, check the catalog, demo."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.config import Settings
+from gateway.errors import GatewayError
+
+app = typer.Typer(help="Integration gateway of a municipal Digitales Rathaus.", no_args_is_help=True)
+cases_app = typer.Typer(help="Inspect cases.", no_args_is_help=True)
+catalog_app = typer.Typer(help="Service catalog and mappings.", no_args_is_help=True)
+replay_app = typer.Typer(help="Quarantine and dead letters: list and replay.", no_args_is_help=True)
+schema_app = typer.Typer(help="Published schemas.", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(replay_app, name="replay")
+app.add_typer(schema_app, name="schema")
+
+
+def _gateway():  # type: ignore[no-untyped-def]
+    from gateway.runtime import Gateway
+
+    try:
+        return Gateway.create(Settings())
+    except GatewayError as exc:
+        typer.secho(f"error: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, worker: Annotated[bool, typer.Option(
+        help="also run the worker loop in this process (default: settings.embedded_worker)")] = True) -> None:
+    """Serve the HTTP API (and, by default, the worker loop)."""
+    from gateway.server import serve as run_server
+
+    run_server(_gateway(), host, port, with_worker=worker)
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker: poll channels, process intake jobs, deliver the outbox."""
+    gateway = _gateway()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    typer.echo(f"worker {gateway.worker_id} started ({gateway.settings.profile} profile)")
+    gateway.run_worker(stop)
+    gateway.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision."""
+    from gateway.migrations import upgrade
+
+    settings = Settings()
+    upgrade(settings.effective_database_url)
+    typer.echo("schema is at the newest revision")
+
+
+@cases_app.command("list")
+def cases_list(status: str | None = None, tenant: str | None = None, limit: int = 20) -> None:
+    from gateway.store import case_repo
+
+    gateway = _gateway()
+    with gateway.db.reading() as conn:
+        rows = case_repo.list_cases(conn, case_repo.CaseFilter(
+            tenants=[tenant] if tenant else None, status=status, limit=limit))
+    for _, case in rows:
+        typer.echo(f"{case.reference}  {case.id}  {case.status.value:<11}  {case.service.leika}  "
+                   f"{case.source.channel:<10}  {case.service.name}")
+    typer.echo(f"{len(rows)} case(s)")
+
+
+@cases_app.command("show")
+def cases_show(case_id: str) -> None:
+    gateway = _gateway()
+    try:
+        case = gateway.cases.get(case_id, None)
+    except GatewayError as exc:
+        typer.secho(exc.detail, fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(case.model_dump_json(indent=2))
+
+
+@replay_app.command("list")
+def replay_list() -> None:
+    """Show quarantined and dead inbox entries and dead outbox deliveries, with reasons."""
+    from gateway.store import inbox_repo, outbox_repo
+
+    gateway = _gateway()
+    with gateway.db.reading() as conn:
+        entries = inbox_repo.list_by_state(conn, ["quarantined", "dead"], 500)
+        dead = outbox_repo.list_state(conn, "dead", 500)
+    for row in entries:
+        error = row["last_error"] or {}
+        typer.echo(f"inbox  {row['id']}  {row['state']:<11}  {row['channel']:<10}  {error.get('type', '')}  "
+                   f"{error.get('detail', '')}")
+    for row in dead:
+        typer.echo(f"outbox {row['id']}  dead  {row['kind']}->{row['target']}  {row['last_error']}")
+    typer.echo(f"{len(entries)} inbox entr(y/ies), {len(dead)} dead deliver(y/ies)")
+
+
+@replay_app.command("inbox")
+def replay_inbox(inbox_id: str) -> None:
+    gateway = _gateway()
+    if not gateway.pipeline.replay(inbox_id, "cli"):
+        typer.secho("no quarantined or dead inbox entry with that id", fg="red", err=True)
+        raise typer.Exit(1)
+    done = gateway.work_until_idle()
+    typer.echo(f"replayed; now {gateway.pipeline.outcome(inbox_id).state} ({done} step(s) done)")
+
+
+@replay_app.command("outbox")
+def replay_outbox(row_id: int) -> None:
+    from gateway.store import outbox_repo
+
+    gateway = _gateway()
+    with gateway.db.transaction() as uow:
+        if not outbox_repo.revive(uow.conn, row_id, gateway.clock()):
+            typer.secho("no dead outbox entry with that id", fg="red", err=True)
+            raise typer.Exit(1)
+    typer.echo(f"delivery {row_id} queued again")
+
+
+@catalog_app.command("check")
+def catalog_check() -> None:
+    """Validate catalog, mappings and every mapping's fixtures."""
+    from gateway.checks import check_catalog
+
+    problems = check_catalog(Settings())
+    for problem in problems:
+        typer.secho(problem, fg="red", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("catalog, mappings and fixtures are consistent")
+
+
+@schema_app.command("export")
+def schema_export(check: bool = False) -> None:
+    """Write schemas/case/case-v1.schema.json from the model (--check: fail if it differs)."""
+    from gateway.case import schema_export as export
+
+    if check:
+        if export.SCHEMA_PATH.read_text(encoding="utf-8") != export.render():
+            typer.secho("schemas/case is out of date: run `rathaus-gateway schema export`", fg="red", err=True)
+            raise typer.Exit(1)
+        typer.echo("schema is up to date")
+        return
+    typer.echo(f"wrote {export.write()}")
+
+
+@app.command()
+def demo(url: str = "http://127.0.0.1:8000", client_id: str = "demo-portal",
+         client_secret: str = "demo-portal-secret") -> None:
+    """Feed sample applications for every portal form to a running gateway."""
+    from gateway.demo import feed_portal
+
+    for line in feed_portal(Settings(), url, client_id, client_secret):
+        typer.echo(line)
+
+
+@app.command()
+def sandbox(name: str, host: str = "127.0.0.1", port: int = 8100) -> None:
+    """Run the local sandbox of an external system (e.g. fitconnect, xta)."""
+    import uvicorn
+
+    from gateway.plugins import sandbox_factory
+
+    uvicorn.run(sandbox_factory(name)(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def up(config: Annotated[Path | None, typer.Option(help="gateway YAML config")] = None,
+       port: int = 8000) -> None:
+    """`make run`: sandboxes, the gateway with its worker, and demo traffic on every channel."""
+    from gateway.devstack import run_stack
+
+    run_stack(config, port)
+
+
+def _mount_adapter_commands() -> None:
+    for ep in entry_points(group="rathaus_gateway.commands"):
+        try:
+            app.add_typer(ep.load(), name=ep.name, help=f"Commands of the {ep.name} adapter.")
+        except ImportError:
+            continue  # adapter not installed in this environment
+
+
+def main() -> None:
+    _mount_adapter_commands()
+    app()

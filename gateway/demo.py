@@ -1,0 +1,66 @@
+"""Demo traffic for a newcomer: every portal form's sample input, submitted over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+
+import httpx
+
+from gateway.config import Settings
+from gateway.yamlfile import load_yaml
+
+DEMO_ATTACHMENT = b"Nachweis (Demo)\nDieses Dokument wurde vom Demo-Portal erzeugt.\n"
+
+
+def portal_samples(settings: Settings) -> Iterator[tuple[str, str, str, str, bytes]]:
+    """(tenant ARS, LeiKa, form, trust level, sample input) for every portal mapping in the catalog."""
+    for catalog_file in sorted(settings.catalog_dir.glob("*.yaml")):
+        catalog = load_yaml(catalog_file).data
+        for service in catalog["services"]:
+            if "portal" not in service["channels"]:
+                continue
+            for mapping_id in service["mappings"]:
+                if not mapping_id.startswith("portal."):
+                    continue
+                trust = service.get("min_trust_level", "none")
+                for sample in sorted((settings.fixtures_dir / "mappings" / mapping_id).glob("*.input.json")):
+                    form = mapping_id.removeprefix("portal.")
+                    yield (catalog["tenant"]["ars"], service["leika"], form,
+                           "substantiell" if trust in ("none", "niedrig", "substantiell") else trust,
+                           sample.read_bytes())
+
+
+def token(client: httpx.Client, client_id: str, client_secret: str) -> str:
+    response = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": client_id,
+                                                 "client_secret": client_secret})
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def feed_portal(settings: Settings, url: str, client_id: str, client_secret: str) -> Iterator[str]:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {token(client, client_id, client_secret)}"}
+        for tenant, leika, form, trust, sample in portal_samples(settings):
+            envelope = {
+                "tenant": tenant, "service": leika, "form": form,
+                "submitted_at": dt.datetime.now(dt.UTC).isoformat(),
+                "account": {"provider": "servicekonto-st", "pseudonym": f"demo-{uuid.uuid4().hex[:12]}",
+                            "trust_level": trust, "postbox_reference": "postfach:demo"},
+                "reply_channel": {"kind": "postbox", "address": "postfach:demo"},
+                "data": json.loads(sample),
+                "attachments": [{"id": "nachweis", "filename": "Nachweis.txt", "media_type": "text/plain",
+                                 "sha512": hashlib.sha512(DEMO_ATTACHMENT).hexdigest()}],
+            }
+            response = client.post(
+                "/v1/applications", headers={**headers, "Idempotency-Key": f"demo-{uuid.uuid4()}"},
+                files={"application": (None, json.dumps(envelope), "application/json"),
+                       "nachweis": ("Nachweis.txt", DEMO_ATTACHMENT, "text/plain")})
+            if response.status_code == 201:
+                body = response.json()
+                yield f"{form:<28} -> case {body['reference']} ({body['case_id']})"
+            else:
+                yield f"{form:<28} -> HTTP {response.status_code}: {response.text[:300]}"

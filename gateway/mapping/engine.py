@@ -1,0 +1,97 @@
+"""Applying a compiled mapping to a parsed document.
+
+The hot path of every submission: no parsing of paths or expressions happens here, only
+walking the precompiled spec. Errors name the field key and the source path, never a value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.case.model import Field, ValidationWarning
+from gateway.errors import MappingFailed
+from gateway.mapping.common import MISSING, ValueProblem
+from gateway.mapping.expr_runtime import ExpressionError
+from gateway.mapping.result import MappedApplication
+from gateway.mapping.sections import map_party, map_section
+from gateway.mapping.spec import FieldSpec, MappingSpec
+from gateway.mapping.values import evaluate
+
+
+def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
+    warnings: list[ValidationWarning] = []
+    form, scope = map_fields(spec.fields, document, "", "", warnings)
+    party = map_party(spec.applicant, document, scope, warnings)
+    assert party is not None  # the applicant has no 'present' and its required names are checked
+    submitted_at = evaluate(spec.submitted_at, document, scope, "", warnings)[0] if spec.submitted_at else None
+    for rule in spec.warnings:
+        try:
+            fired = bool(rule.when.evaluate(scope))
+        except ExpressionError:
+            # A broken check must not refuse a citizen's application; the case worker is told instead.
+            warnings.append(ValidationWarning(code="rule-failed", field=rule.field,
+                                              message=f"Prüfregel '{rule.code}' konnte nicht ausgewertet werden."))
+            continue
+        if fired:
+            warnings.append(ValidationWarning(code=rule.code, field=rule.field, message=rule.message))
+    return MappedApplication(
+        party=party,
+        representative=map_party(spec.representative, document, scope, warnings)
+        if spec.representative else None,
+        form=form,
+        warnings=warnings,
+        submitted_at=submitted_at,
+        payment=map_section(spec.payment, document, scope, warnings) if spec.payment else None,
+        reply_channel=map_section(spec.reply_channel, document, scope, warnings)
+        if spec.reply_channel else None,
+    )
+
+
+def map_fields(specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str,
+               warnings: list[ValidationWarning]) -> tuple[list[Field], dict[str, Any]]:
+    """Fields of one scope, and the scope (key -> value) that expressions see."""
+    form: list[Field] = []
+    scope: dict[str, Any] = {}
+    for spec in specs:
+        if spec.value is not None:
+            value, label = evaluate(spec.value, context, scope, base, warnings)
+            codelist = spec.value.codelist
+            form.append(Field(key=spec.key, label=spec.label, type=spec.type, fim_id=spec.fim_id,
+                              value=value, code_list=codelist.name if codelist else None, code_label=label))
+            scope[spec.key] = value
+        else:
+            field, scope[spec.key] = _map_group(spec, context, base, prefix, warnings)
+            form.append(field)
+    return form, scope
+
+
+def _map_group(spec: FieldSpec, context: Any, base: str, prefix: str,
+               warnings: list[ValidationWarning]) -> tuple[Field, Any]:
+    group = spec.group
+    assert group is not None
+    key, accessor = prefix + spec.key, group.accessor
+    where = accessor.location(base) if accessor else base or "/"
+    field = Field(key=spec.key, label=spec.label, type="group", fim_id=spec.fim_id, repeated=group.repeat)
+    try:
+        elements = accessor.nodes(context) if group.repeat and accessor else None
+        element = context if accessor is None else MISSING if group.repeat else accessor.node(context)
+    except ValueProblem as exc:
+        raise MappingFailed(f"group {key!r} at {where}: {exc}", field=key, path=where) from None
+    if elements is not None and accessor is not None:
+        if not elements and group.required:
+            raise MappingFailed(f"required group {key!r} has no entries at {where}", field=key, path=where)
+        items, scopes = [], []
+        for index, item in enumerate(elements):
+            fields, item_scope = map_fields(group.fields, item, accessor.item_location(base, index),
+                                            f"{key}.", warnings)
+            items.append(fields)
+            scopes.append(item_scope)
+        field.items = items
+        return field, scopes
+    if element is MISSING:
+        if group.required:
+            raise MappingFailed(f"required group {key!r} is missing at {where}", field=key, path=where)
+        return field, None
+    fields, item_scope = map_fields(group.fields, element, where if accessor else base, f"{key}.", warnings)
+    field.items = [fields]
+    return field, item_scope

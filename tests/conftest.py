@@ -1,0 +1,94 @@
+"""Shared fixtures: settings on a temporary data dir, a gateway, tokens, and the real
+PostgreSQL / Redis services for scale-out tests (skipped locally without them, an error in CI)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import ClientConfig, Settings
+
+REPO = Path(__file__).resolve().parents[1]
+TESTDATA = REPO / "tests" / "testdata"
+TENANT = "150905350535"
+PG_URL = os.environ.get("RG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("RG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret"}
+
+
+def client_configs() -> list[ClientConfig]:
+    def cfg(cid: str, scopes: list[Any], tenants: list[str] | None) -> ClientConfig:
+        return ClientConfig(client_id=cid, secret_sha256=hashlib.sha256(SECRETS[cid].encode()).hexdigest(),
+                            scopes=scopes, tenants=tenants)
+
+    return [cfg("portal", ["applications:submit"], [TENANT]), cfg("fach", ["cases:read", "cases:write"], [TENANT]),
+            cfg("admin", ["admin"], None), cfg("other", ["applications:submit", "cases:read"], ["150855500000"])]
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir, "mappings_dir": TESTDATA / "mappings", "fixtures_dir": TESTDATA / "fixtures",
+        "token_signing_key": "test-signing-key-0123456789abcdef0123456789", "clients": client_configs(),
+        "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "job_lease_seconds": 2.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(autouse=True)
+def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RG_CONFIG_FILE", raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+def _service_missing(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema per test (search_path), dropped afterwards."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_URL)
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        _service_missing(f"PostgreSQL at {PG_URL} is not reachable ({type(exc).__name__})")
+    schema = f"rg_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        client.ping()
+    except Exception as exc:
+        _service_missing(f"Redis at {REDIS_URL} is not reachable ({type(exc).__name__})")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
