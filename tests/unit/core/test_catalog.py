@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -14,11 +15,12 @@ from gateway.errors import (
     UnknownTenant,
     UnsupportedFormat,
 )
-from tests.conftest import TESTDATA, TENANT
+from tests.conftest import TENANT, TESTDATA
 
 
 class FakeMappings:
-    formats = {"portal.test-hund": "portal:test-hund", "portal.test-gewerbe": "portal:test-gewerbe"}
+    formats: ClassVar[dict[str, str]] = {"portal.test-hund": "portal:test-hund",
+                                         "portal.test-gewerbe": "portal:test-gewerbe"}
 
     def source_format_of(self, mapping_id: str) -> str:
         try:

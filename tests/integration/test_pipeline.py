@@ -1,0 +1,190 @@
+"""The intake pipeline on real stores, both profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.case.model import Case
+from gateway.errors import PermanentError, UpstreamUnavailable
+from gateway.ports import InboundMessage, VerifiedSubmission
+from gateway.runtime import Gateway
+from gateway.store.tables import audit, cases, events, outbox
+from tests.integration.conftest import portal_message
+
+
+def count(gw: Gateway, table: Any) -> int:
+    with gw.db.reading() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+class PullChannel:
+    """A pull channel stand-in that wraps the portal's verification and records calls."""
+
+    name = "testpull"
+
+    def __init__(self, gw: Gateway) -> None:
+        self.inner = gw.adapters.channels.get("portal")
+        self.verify_calls = 0
+        self.fail_transient = 0
+        self.acks: list[str] = []
+        self.rejects: list[str] = []
+        self.ack_failures = 0
+
+    def verify(self, message: InboundMessage) -> VerifiedSubmission:
+        self.verify_calls += 1
+        if self.fail_transient > 0:
+            self.fail_transient -= 1
+            raise UpstreamUnavailable("upstream down")
+        return self.inner.verify(message)
+
+    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+        if self.ack_failures > 0:
+            self.ack_failures -= 1
+            raise UpstreamUnavailable("ack endpoint down")
+        self.acks.append(message.source_id)
+
+    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+        self.rejects.append(f"{message.source_id}:{error.slug}")
+
+
+def pull_message(source_id: str, **overrides: Any) -> InboundMessage:
+    message = portal_message(source_id, **overrides)
+    return InboundMessage(channel="testpull", source_id=source_id, payload=message.payload,
+                          media_type=message.media_type, received_at=message.received_at, tenant_ars=message.tenant_ars)
+
+
+@pytest.fixture
+def pull(gw: Gateway) -> PullChannel:
+    channel = PullChannel(gw)
+    gw.adapters.channels.register("testpull", channel)
+    return channel
+
+
+def test_inline_intake_commits_case_with_reference_and_event(gw: Gateway) -> None:
+    outcome = gw.submit_now(portal_message("req-1"))
+    assert outcome.state == "committed" and outcome.case is not None
+    case = outcome.case
+    assert case.reference == f"TGH-{dt.datetime.now(dt.UTC).year}-000001"
+    assert case.service.mapping_id == "portal.test-hund" and case.service.mapping_version == 3
+    assert case.routing_queue == "steueramt"
+    assert case.applicant.party.kind == "natural_person"
+    assert [f.key for f in case.form] == ["hund_name", "wurfdatum", "gefaehrlich"]
+    raw = gw.blobs.get(case.original.storage_key)
+    assert hashlib.sha512(raw).hexdigest() == case.original.sha512 and b'"test-hund"' in raw
+    assert count(gw, events) == 1
+    assert count(gw, outbox) == 0  # the portal's acknowledgement is the HTTP response
+
+
+def test_repeated_source_message_returns_the_existing_case(gw: Gateway) -> None:
+    first = gw.submit_now(portal_message("req-dup"))
+    again = gw.submit_now(portal_message("req-dup"))
+    assert again.duplicate and again.case is not None and first.case is not None
+    assert again.case.id == first.case.id
+    assert count(gw, cases) == 1
+
+
+def test_reference_numbers_are_sequential_per_tenant(gw: Gateway) -> None:
+    refs = [gw.submit_now(portal_message()).case.reference for _ in range(3)]  # type: ignore[union-attr]
+    other = gw.submit_now(portal_message(tenant="150855500000")).case
+    assert [r[-6:] for r in refs] == ["000001", "000002", "000003"]
+    assert other is not None and other.reference.startswith("ZWG-") and other.reference.endswith("000001")
+
+
+def test_pull_channel_case_is_acknowledged_only_after_commit(gw: Gateway, pull: PullChannel) -> None:
+    received = gw.submit(pull_message("m-1"))
+    assert not received.duplicate
+    assert pull.acks == []
+    gw.work_until_idle()
+    entry = gw.inbox_entry("testpull", "m-1")
+    assert entry is not None and entry["state"] == "acknowledged"
+    assert pull.acks == ["m-1"]
+    assert gw.case_by_source("testpull", "m-1") is not None
+
+
+def test_failed_acknowledgement_is_retried_and_sent_once(gw: Gateway, pull: PullChannel) -> None:
+    pull.ack_failures = 2
+    gw.submit(pull_message("m-ack"))
+    for _ in range(40):
+        gw.work_once()
+        if pull.acks:
+            break
+        time.sleep(0.03)
+    gw.work_until_idle()
+    assert pull.acks == ["m-ack"]
+    assert count(gw, cases) == 1
+
+
+def test_verification_is_checkpointed_and_not_repeated(gw: Gateway, pull: PullChannel) -> None:
+    received = gw.submit(pull_message("m-cp"))
+    gw.pipeline._verified(gw.inbox_entry("testpull", "m-cp"))  # type: ignore[arg-type]
+    assert pull.verify_calls == 1
+    gw.pipeline.process(received.inbox_id)  # as after a crash right behind the checkpoint
+    assert pull.verify_calls == 1
+    assert gw.case_by_source("testpull", "m-cp") is not None
+
+
+def test_permanent_failure_is_quarantined_rejected_and_replayable(gw: Gateway, pull: PullChannel) -> None:
+    gw.submit(pull_message("m-bad", service="99999999999999"))
+    gw.work_until_idle()
+    entry = gw.inbox_entry("testpull", "m-bad")
+    assert entry is not None and entry["state"] == "quarantined"
+    assert entry["last_error"]["type"].endswith("/unknown-service")
+    assert pull.rejects == ["m-bad:unknown-service"]
+    assert count(gw, cases) == 0
+    with gw.db.reading() as conn:
+        actions = conn.execute(select(audit.c.action).where(audit.c.inbox_id == entry["id"])).scalars().all()
+    assert "quarantined" in actions
+    assert gw.pipeline.replay(entry["id"], "test")
+    gw.work_until_idle()
+    assert gw.inbox_entry("testpull", "m-bad")["state"] == "quarantined"  # type: ignore[index]
+    assert not gw.pipeline.replay("no-such-id", "test")
+
+
+def test_transient_failures_retry_with_backoff_then_succeed(gw: Gateway, pull: PullChannel) -> None:
+    pull.fail_transient = 2
+    gw.submit(pull_message("m-flaky"))
+    deadline = time.monotonic() + 10
+    while gw.case_by_source("testpull", "m-flaky") is None and time.monotonic() < deadline:
+        gw.work_once()
+        time.sleep(0.02)
+    assert gw.case_by_source("testpull", "m-flaky") is not None
+    assert pull.verify_calls == 3
+
+
+def test_repeated_transient_failure_ends_in_dead_letters(gw: Gateway, pull: PullChannel) -> None:
+    pull.fail_transient = 10_000
+    gw.submit(pull_message("m-dead"))
+    deadline = time.monotonic() + 15
+    while gw.inbox_entry("testpull", "m-dead")["state"] != "dead" and time.monotonic() < deadline:  # type: ignore[index]
+        gw.work_once()
+        time.sleep(0.02)
+    entry = gw.inbox_entry("testpull", "m-dead")
+    assert entry is not None and entry["state"] == "dead"
+    assert entry["attempts"] == gw.settings.intake_max_attempts
+    assert count(gw, cases) == 0
+    pull.fail_transient = 0
+    assert gw.pipeline.replay(entry["id"], "test")
+    gw.work_until_idle()
+    assert gw.case_by_source("testpull", "m-dead") is not None
+
+
+def test_envelope_not_matching_mapping_names_field_not_value(gw: Gateway) -> None:
+    outcome = gw.submit_now(portal_message(data={"halter": {"vorname": "Erika", "nachname": "Geheim"},
+                                                 "hund": {"name": "Rex", "wurfdatum": "31.02.2025"}}))
+    assert outcome.state == "quarantined" and outcome.error is not None
+    assert "wurfdatum" in str(outcome.error["detail"])
+    assert "31.02.2025" not in str(outcome.error) and "Geheim" not in str(outcome.error)
+
+
+def test_unknown_channel_message_is_retried_not_lost(gw: Gateway) -> None:
+    message = InboundMessage(channel="nochannel", source_id="x", payload=b"{}", media_type="application/json",
+                             received_at=dt.datetime.now(dt.UTC))
+    received = gw.submit(message)
+    gw.work_once()
+    assert gw.pipeline.outcome(received.inbox_id).state in ("retry", "dead")
