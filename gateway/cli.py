@@ -6,9 +6,12 @@ import signal
 import threading
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from gateway.runtime import Gateway
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -24,7 +27,7 @@ app.add_typer(replay_app, name="replay")
 app.add_typer(schema_app, name="schema")
 
 
-def _gateway():  # type: ignore[no-untyped-def]
+def _gateway() -> Gateway:
     from gateway.runtime import Gateway
 
     try:
@@ -159,7 +162,7 @@ def schema_export(check: bool = False) -> None:
 
 @app.command()
 def demo(url: str = "http://127.0.0.1:8000", client_id: str = "demo-portal",
-         client_secret: str = "demo-portal-secret") -> None:
+         client_secret: str = "demo-portal-secret") -> None:  # noqa: S107 - documented demo credential
     """Feed sample applications for every portal form to a running gateway."""
     from gateway.demo import feed_portal
 
