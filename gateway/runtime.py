@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -99,14 +99,13 @@ class Gateway:
 
     def submit_now(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
         """Record and process at once; a repeat returns the first outcome (``duplicate``)."""
-        received = self.pipeline.receive(message, inline=True, fingerprint=fingerprint)
-        if not received.duplicate:
-            return self.pipeline.process(received.inbox_id)
-        with self.db.reading() as conn:
-            row = inbox_repo.get(conn, received.inbox_id)
-        if fingerprint and row is not None and row["request_fingerprint"] not in (None, fingerprint):
-            raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
-        return replace(self.pipeline.outcome(received.inbox_id), duplicate=True)
+        outcome = self.pipeline.intake_inline(message, fingerprint)
+        if outcome.duplicate and fingerprint:
+            with self.db.reading() as conn:
+                row = inbox_repo.get(conn, outcome.inbox_id)
+            if row is not None and row["request_fingerprint"] not in (None, fingerprint):
+                raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+        return outcome
 
     # -- API ------------------------------------------------------------------------------
     @property

@@ -51,10 +51,11 @@ def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore) -> dict[str, A
 class Verified:
     """A verify checkpoint read back: data and metadata without re-running the channel."""
 
-    def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore) -> None:
+    def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore, data: bytes | None = None) -> None:
+        self.checkpoint = checkpoint
         self.tenant_ars: str = checkpoint["tenant_ars"]
         self.source_format: str = checkpoint["source_format"]
-        self.data: bytes = blobs.get(checkpoint["data_key"])
+        self.data: bytes = data if data is not None else blobs.get(checkpoint["data_key"])
         self.data_media_type: str = checkpoint["data_media_type"]
         self.service_leika: str | None = checkpoint["service_leika"]
         self.attachments = [Attachment.model_validate(a) for a in checkpoint["attachments"]]

@@ -1,0 +1,72 @@
+"""What each intake outcome writes, inside the caller's transaction.
+
+Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the worker path
+(one step after the other) and the inline path (one transaction) write the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from gateway.case.model import Case
+from gateway.catalog import Route
+from gateway.config import WebhookConfig
+from gateway.intake.case_builder import build_case
+from gateway.intake.checkpoint import Verified
+from gateway.intake.events import CASE_RECEIVED, case_event
+from gateway.intake.publish import publish
+from gateway.store import case_repo, inbox_repo, outbox_repo
+from gateway.store.db import UnitOfWork
+
+
+def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int,
+               mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime) -> Case:
+    """Case, its reference number, its event and webhook rows, the acknowledgement row and
+    the inbox state — all or nothing."""
+    reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
+    case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
+                      reference=reference, now=now)
+    case_repo.insert_case(uow.conn, case, row["id"])
+    publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
+    if acknowledge:
+        outbox_repo.add(uow.conn, kind="ack", target=row["channel"], payload={}, now=now, inbox_id=row["id"],
+                        case_id=str(case.id))
+    inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
+                         next_attempt_at=None)
+    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="case.created",
+                             tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row["id"],
+                             details={"reference": case.reference, "service": case.service.leika,
+                                      "mapping": route.mapping_id, "warnings": len(case.warnings)})
+    return case
+
+
+def write_quarantine(uow: UnitOfWork, *, row: dict[str, Any], record: dict[str, Any], reject: bool,
+                     now: dt.datetime) -> None:
+    inbox_repo.set_state(uow.conn, row["id"], now, state="quarantined", last_error=record, next_attempt_at=None)
+    if reject:
+        outbox_repo.add(uow.conn, kind="reject", target=row["channel"], payload=record, now=now,
+                        inbox_id=row["id"])
+    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="quarantined",
+                             tenant_ars=row["tenant_ars"], inbox_id=row["id"],
+                             details={"type": record["type"], "detail": record.get("detail")})
+
+
+def write_retry(uow: UnitOfWork, *, row: dict[str, Any], record: dict[str, Any], attempts: int, dead: bool,
+                next_attempt_at: dt.datetime | None, now: dt.datetime) -> None:
+    inbox_repo.set_state(uow.conn, row["id"], now, state="dead" if dead else "retry", attempts=attempts,
+                         last_error=record, next_attempt_at=next_attempt_at)
+    if dead:
+        outbox_repo.record_audit(uow.conn, at=now, actor="worker", action="dead-lettered",
+                                 tenant_ars=row["tenant_ars"], inbox_id=row["id"],
+                                 details={"attempts": attempts, "type": record["type"]})
+
+
+def write_received(uow: UnitOfWork, row: dict[str, Any], now: dt.datetime) -> bool:
+    """The inbox row and its audit entry; False when the message is already known."""
+    if not inbox_repo.insert_entry(uow.conn, row):
+        return False
+    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="received",
+                             inbox_id=row["id"], tenant_ars=row["tenant_ars"],
+                             details={"source_id": row["source_id"], "size": row["raw_size"]})
+    return True
