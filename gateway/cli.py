@@ -39,11 +39,19 @@ def _gateway() -> Gateway:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, worker: Annotated[bool, typer.Option(
-        help="also run the worker loop in this process (default: settings.embedded_worker)")] = True) -> None:
+        help="also run the worker loop in this process (default: settings.embedded_worker)")] = True,
+          processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
     """Serve the HTTP API (and, by default, the worker loop)."""
-    from gateway.server import serve as run_server
+    from gateway import server
 
-    run_server(_gateway(), host, port, with_worker=worker)
+    if processes > 1:
+        if not worker:
+            import os
+
+            os.environ["RG_EMBEDDED_WORKER"] = "false"
+        server.serve_processes(host, port, processes)
+    else:
+        server.serve(_gateway(), host, port, with_worker=worker)
 
 
 @app.command()

@@ -1,29 +1,22 @@
-"""Runs the API under uvicorn, with the worker loop in a thread when asked to."""
+"""Runs the API under uvicorn: one process in-process, or several via the ASGI factory."""
 
 from __future__ import annotations
 
-import logging
-import threading
-
 import uvicorn
 
+from gateway.api.app import create_app
 from gateway.runtime import Gateway
-
-log = logging.getLogger(__name__)
 
 
 def serve(gateway: Gateway, host: str, port: int, with_worker: bool = True, access_log: bool = True) -> None:
-    stop = threading.Event()
-    thread = None
-    if with_worker and gateway.settings.embedded_worker:
-        thread = threading.Thread(target=gateway.run_worker, args=(stop,), name="worker", daemon=True)
-        thread.start()
-    config = uvicorn.Config(gateway.api, host=host, port=port, log_level="info", access_log=access_log,
-                            proxy_headers=False, server_header=False)
+    app = create_app(gateway, run_worker=with_worker and gateway.settings.embedded_worker)
     try:
-        uvicorn.Server(config).run()
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, server_header=False)
     finally:
-        stop.set()
-        if thread is not None:
-            thread.join(timeout=10)
         gateway.close()
+
+
+def serve_processes(host: str, port: int, workers: int) -> None:
+    """Several processes, each with its own gateway built from the environment's settings."""
+    uvicorn.run("gateway.asgi:create", factory=True, host=host, port=port, workers=workers, log_level="info",
+                server_header=False)
