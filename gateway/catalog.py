@@ -26,7 +26,7 @@ class _Model(BaseModel):
 
 
 class TenantConfig(_Model):
-    ars: str = Field(pattern=r"^\d{12}$")
+    ars: str = Field(pattern=r"^[0-9]{12}$")
     name: str
     reference_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
 

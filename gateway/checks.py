@@ -32,7 +32,10 @@ def check_catalog(settings: Settings) -> list[str]:
         return [exc.detail]
     problems: list[str] = []
     fixtures_root = settings.fixtures_dir / "mappings"
-    pairs = registry.fixture_pairs(fixtures_root)
+    try:
+        pairs = registry.fixture_pairs(fixtures_root)
+    except GatewayError as exc:
+        return [exc.detail]
     covered = {mapping.id for mapping, _, _ in pairs}
     problems.extend(f"mapping {mid} has no fixture pair in {fixtures_root / mid}"
                     for mid in registry.ids() if mid not in covered)

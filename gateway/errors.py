@@ -19,7 +19,7 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     ├── TransientError          retry with backoff; dead letter after the cap
     │   └── UpstreamUnavailable
     ├── ClientError             request-level problems answered to API clients
-    │   ├── AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
+    │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
     │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
     └── ConfigurationError      bad catalog / mapping / settings, found at start-up
 """
@@ -134,6 +134,12 @@ class InvalidRequest(ClientError):
     slug = "invalid-request"
     title = "The request is not valid"
     status = 422
+
+
+class MalformedRequest(ClientError):
+    slug = "malformed-json"
+    title = "Malformed JSON"
+    status = 400
 
 
 class AuthenticationFailed(ClientError):

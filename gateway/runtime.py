@@ -104,7 +104,8 @@ class Gateway:
             with self.db.reading() as conn:
                 row = inbox_repo.get(conn, outcome.inbox_id)
             if row is not None and row["request_fingerprint"] not in (None, fingerprint):
-                raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+                raise IdempotencyKeyReused(
+                    "this Idempotency-Key or request id was already used for a different request")
         return outcome
 
     # -- API ------------------------------------------------------------------------------

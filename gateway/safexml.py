@@ -156,11 +156,16 @@ def iterparse(stream: IO[bytes], *, tag: str | None = None, max_bytes: int = DEF
         raise _syntax_error(exc) from None
 
 
-def zeep_settings() -> Any:
-    """zeep client settings with the project's XML defaults."""
+def zeep_settings(*, schema_imports: bool = False) -> Any:
+    """zeep client settings with the project's XML defaults.
+
+    ``schema_imports`` lets zeep follow ``xs:import``/``wsdl:import`` locations of a WSDL
+    the caller trusts (e.g. the XTA WSDL served by the sandbox); DTDs and entities stay
+    forbidden either way.
+    """
     from zeep import Settings  # imported lazily: only SOAP tooling needs zeep
 
-    return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+    return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=not schema_imports,
                     xml_huge_tree=False)
 
 

@@ -3,7 +3,8 @@ every referenced attachment was delivered with the declared SHA-512."""
 
 from __future__ import annotations
 
-import orjson
+import json
+
 from pydantic import ValidationError
 
 from adapters.portal.envelope import PortalApplication
@@ -21,6 +22,11 @@ def parse_envelope(payload: bytes) -> PortalApplication:
         first = exc.errors()[0]
         raise InvalidPayload(f"invalid application envelope at {'/'.join(map(str, first['loc']))}: {first['msg']}",
                              errors=len(exc.errors())) from None
+
+
+def _encode(data: dict[str, object]) -> bytes:
+    # json, not orjson: form data may hold integers beyond 64 bits (e.g. chip numbers)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class PortalChannel:
@@ -44,7 +50,7 @@ class PortalChannel:
                                                   content=content, purpose=ref.purpose,
                                                   description=ref.description, declared_sha512=ref.sha512))
         return VerifiedSubmission(
-            tenant_ars=envelope.tenant, source_format=envelope.source_format, data=orjson.dumps(envelope.data),
+            tenant_ars=envelope.tenant, source_format=envelope.source_format, data=_encode(envelope.data),
             data_media_type="application/json", service_leika=envelope.service, attachments=attachments,
             account=envelope.account, reply_channel=envelope.reply_channel, payment=envelope.payment,
             submitted_at=envelope.submitted_at, references={"form": envelope.form},

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from gateway.case.model import AccountIdentity, Payment, ReplyChannel
 
@@ -18,8 +19,9 @@ ALLOWED_MEDIA_TYPES = frozenset({
 
 def _safe_filename(name: str) -> str:
     """No paths, no traversal, no control characters: the name is shown and may be saved."""
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise ValueError("file name contains control characters")
+    # Cc covers C0, DEL and C1; Cf covers invisible bidi overrides that disguise extensions
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in name):
+        raise ValueError("file name contains control or formatting characters")
     if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
         raise ValueError("file name must be a plain name without path or leading dot")
     return name
@@ -54,8 +56,8 @@ class PortalApplication(BaseModel):
     """What the portal backend sends; unknown members are refused, not ignored."""
 
     model_config = ConfigDict(extra="forbid")
-    tenant: str = Field(pattern=r"^\d{12}$", description="ARS of the municipality")
-    service: str = Field(pattern=r"^99\d{12}$", description="LeiKa key")
+    tenant: str = Field(pattern=r"^[0-9]{12}$", description="ARS of the municipality")
+    service: str = Field(pattern=r"^99[0-9]{12}$", description="LeiKa key")
     form: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="the portal's form id")
     request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
     submitted_at: Annotated[dt.datetime, AfterValidator(_aware)]
@@ -64,6 +66,14 @@ class PortalApplication(BaseModel):
     payment: Payment | None = None
     data: dict[str, Any]
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=50)
+
+    @field_validator("attachments")
+    @classmethod
+    def _unique_attachment_ids(cls, attachments: list[AttachmentRef]) -> list[AttachmentRef]:
+        ids = [a.id for a in attachments]
+        if len(ids) != len(set(ids)):
+            raise ValueError("attachment ids must be unique within an application")
+        return attachments
 
     @property
     def source_format(self) -> str:

@@ -20,6 +20,7 @@ from gateway.errors import (
     Forbidden,
     InvalidPayload,
     InvalidRequest,
+    MalformedRequest,
     PayloadTooLarge,
     UnsupportedMediaType,
 )
@@ -60,7 +61,7 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
         try:
             orjson.loads(raw)
         except orjson.JSONDecodeError:
-            raise InvalidRequest("the request body is not valid JSON", error="malformed_json") from None
+            raise MalformedRequest("the request body is not valid JSON") from None
         return raw, parse_envelope(raw)
     if content_type == "multipart/form-data":
         form = await request.form(max_files=50, max_fields=60, max_part_size=max_attachment)
@@ -94,11 +95,18 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
     principal.require("applications:submit")
     raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
+    if len(envelope.attachments) > gateway.settings.max_attachments:
+        raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
         raise Forbidden("this client may not submit for that municipality")
     fingerprint = hashlib.sha256(raw).hexdigest()
-    source_id = envelope.request_id or (f"idem:{principal.client_id}:{idempotency_key}" if idempotency_key
-                                        else f"req:{uuid.uuid4()}")
+    # source ids are per client: one portal's request id says nothing about another's
+    if envelope.request_id:
+        source_id = f"req:{principal.client_id}:{envelope.request_id}"
+    elif idempotency_key:
+        source_id = f"idem:{principal.client_id}:{idempotency_key}"
+    else:
+        source_id = f"anon:{uuid.uuid4()}"
     message = InboundMessage(channel=CHANNEL, source_id=source_id, payload=raw, media_type="application/json",
                              received_at=dt.datetime.now(dt.UTC), tenant_ars=envelope.tenant,
                              references={"form": envelope.form}, idempotency_key=idempotency_key,

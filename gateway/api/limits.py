@@ -24,26 +24,33 @@ class BodySizeLimit:
             await self._refuse(scope, send)
             return
         seen = 0
-        response_started = False
+        exceeded = False
+        replaced = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
+        async def guarded_send(message: Message) -> None:
+            # Frameworks may turn the receive error into their own 400; the answer is 413.
+            nonlocal replaced
+            if exceeded:
+                if not replaced and message["type"] == "http.response.start":
+                    replaced = True
+                    await self._refuse(scope, send)
+                return
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except PayloadTooLarge:
-            if not response_started:
+            if not replaced:
                 await self._refuse(scope, send)
 
     async def _refuse(self, scope: Scope, send: Send) -> None:

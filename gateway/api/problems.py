@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import PROBLEM_BASE, GatewayError
+from gateway.errors import PROBLEM_BASE, GatewayError, MalformedRequest
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -23,8 +23,7 @@ def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = N
 def _validation_problem(exc: RequestValidationError, instance: str) -> dict[str, Any]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return {"type": PROBLEM_BASE + "malformed-json", "title": "Malformed JSON", "status": 400,
-                "detail": "the request body is not valid JSON", "instance": instance}
+        return MalformedRequest("the request body is not valid JSON").to_problem(instance)
     # 'input' is left out on purpose: it may hold personal data
     return {"type": PROBLEM_BASE + "invalid-request", "title": "The request is not valid", "status": 422,
             "detail": f"{len(errors)} problem(s) in the request", "instance": instance,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api import cursor
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.case.model import Case, CaseStatus, Decision
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import Conflict, InvalidRequest, NotFound
 from gateway.store import case_repo
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -65,8 +65,8 @@ def _summary(case: Case) -> CaseSummary:
 @router.get("", response_model=CasePage)
 def list_cases(gateway: GatewayDep, principal: PrincipalDep,
                status: CaseStatus | None = None,
-               service: Annotated[str | None, Query(pattern=r"^99\d{12}$")] = None,
-               tenant: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
+               service: Annotated[str | None, Query(pattern=r"^99[0-9]{12}$")] = None,
+               tenant: Annotated[str | None, Query(pattern=r"^[0-9]{12}$")] = None,
                received_since: dt.datetime | None = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 50,
                after: Annotated[str | None, Query(alias="cursor")] = None) -> CasePage:
@@ -115,10 +115,12 @@ def change_status(case_id: str, body: StatusChangeRequest, gateway: GatewayDep, 
     principal.require("cases:write")
     expected = body.version
     if if_match is not None:
-        match = re.fullmatch(r'(?:W/)?"[0-9a-f-]{36}-v(\d+)"', if_match.strip())
+        match = re.fullmatch(r'(?:W/)?"([0-9a-f-]{36})-v([0-9]+)"', if_match.strip())
         if not match:
             raise InvalidRequest("If-Match must be the ETag of the case")
-        expected = int(match.group(1))
+        if match.group(1) != case_id:
+            raise Conflict("If-Match names another case")
+        expected = int(match.group(2))
     if expected is None:
         raise InvalidRequest("send the case version (body 'version' or If-Match) to change its status")
     case = gateway.cases.change_status(case_id, to=CaseStatus(body.status), decision=body.decision, note=body.note,

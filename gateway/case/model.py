@@ -17,8 +17,8 @@ from pydantic import Field as PydField
 
 SCHEMA_VERSION: Literal["1.0"] = "1.0"
 
-ArsCode = Annotated[str, PydField(pattern=r"^\d{12}$", description="Amtlicher Regionalschlüssel")]
-LeikaKey = Annotated[str, PydField(pattern=r"^99\d{12}$", description="LeiKa Leistungsschlüssel")]
+ArsCode = Annotated[str, PydField(pattern=r"^[0-9]{12}$", description="Amtlicher Regionalschlüssel")]
+LeikaKey = Annotated[str, PydField(pattern=r"^99[0-9]{12}$", description="LeiKa Leistungsschlüssel")]
 Sha512Hex = Annotated[str, PydField(pattern=r"^[0-9a-f]{128}$")]
 
 
@@ -138,7 +138,7 @@ class Field(_Strict):
     key: str = PydField(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
     type: FieldType
-    fim_id: str | None = PydField(default=None, pattern=r"^[FG]\d{8}$")
+    fim_id: str | None = PydField(default=None, pattern=r"^[FG][0-9]{8}$")
     value: FieldValue = None
     code_list: str | None = None
     code_label: str | None = None
@@ -197,7 +197,7 @@ class OriginalPayload(_Strict):
 class Case(_Strict):
     schema_version: Literal["1.0"] = "1.0"
     id: UUID
-    reference: str = PydField(pattern=r"^[A-Z]{2,6}-\d{4}-\d{6}$")
+    reference: str = PydField(pattern=r"^[A-Z]{2,6}-[0-9]{4}-[0-9]{6}$")
     version: int = PydField(default=1, ge=1, description="optimistic concurrency counter")
     tenant: TenantRef
     service: ServiceRef

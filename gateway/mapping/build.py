@@ -19,8 +19,22 @@ from gateway.mapping.spec import CodeList, MappingSpec, SourceSpec, WarningSpec
 MAPPING_ID: Final = re.compile(r"^[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*$")
 _NAME: Final = re.compile(r"^[a-z][a-z0-9_-]*$")
 _WARNING_CODE: Final = re.compile(r"^[a-z][a-z0-9-]*$")
-_TOP: Final = frozenset({"id", "version", "title", "source", "codelists", "applicant", "representative",
-                         "submitted_at", "payment", "reply_channel", "fields", "warnings"})
+_TOP: Final = frozenset(
+    {
+        "id",
+        "version",
+        "title",
+        "source",
+        "codelists",
+        "applicant",
+        "representative",
+        "submitted_at",
+        "payment",
+        "reply_channel",
+        "fields",
+        "warnings",
+    }
+)
 _SOURCE: Final = frozenset({"format", "media_type", "namespaces", "schema"})
 MEDIA_TYPES: Final = ("application/json", "application/xml")
 
@@ -62,14 +76,18 @@ def build_mapping(path: Path, env: LoadEnvironment) -> MappingSpec:
         path=path,
         source=source,
         applicant=build_party(node["applicant"], node.where("applicant"), "applicant", names, ctx, False),
-        representative=None if optional["representative"] is None else build_party(
-            optional["representative"], node.where("representative"), "representative", names, ctx, True),
-        submitted_at=None if optional["submitted_at"] is None else build_submitted_at(
-            optional["submitted_at"], node.where("submitted_at"), names, ctx),
-        payment=None if optional["payment"] is None else build_section(
-            optional["payment"], node.where("payment"), "payment", names, ctx),
-        reply_channel=None if optional["reply_channel"] is None else build_section(
-            optional["reply_channel"], node.where("reply_channel"), "reply_channel", names, ctx),
+        representative=None
+        if optional["representative"] is None
+        else build_party(optional["representative"], node.where("representative"), "representative", names, ctx, True),
+        submitted_at=None
+        if optional["submitted_at"] is None
+        else build_submitted_at(optional["submitted_at"], node.where("submitted_at"), names, ctx),
+        payment=None
+        if optional["payment"] is None
+        else build_section(optional["payment"], node.where("payment"), "payment", names, ctx),
+        reply_channel=None
+        if optional["reply_channel"] is None
+        else build_section(optional["reply_channel"], node.where("reply_channel"), "reply_channel", names, ctx),
         fields=fields,
         warnings=_warnings(node, names),
     )
@@ -118,8 +136,9 @@ def _codelist_file(body: YMap, env: LoadEnvironment) -> dict[str, str]:
         raise ConfigurationError(f"{body.where('file')}: code list file {body['file']!r} not found")
     if path not in env.codelist_files:
         display = env.display(path)
-        env.codelist_files[path] = _codes(expect_map(load_yaml(path, display), f"{display}:1", "a code list"),
-                                          "code list")
+        env.codelist_files[path] = _codes(
+            expect_map(load_yaml(path, display), f"{display}:1", "a code list"), "code list"
+        )
     return env.codelist_files[path]
 
 

@@ -27,8 +27,9 @@ _FIELD_KEYS: Final = VALUE_KEYS | {"key", "label"}
 _GROUP_KEYS: Final = frozenset({"key", "label", "type", "path", "required", "repeat", "fields", "fim_id"})
 
 
-def build_fields(value: Any, where: str, ctx: BuildContext,
-                 prefix: str = "") -> tuple[tuple[FieldSpec, ...], dict[str, NameInfo]]:
+def build_fields(
+    value: Any, where: str, ctx: BuildContext, prefix: str = ""
+) -> tuple[tuple[FieldSpec, ...], dict[str, NameInfo]]:
     """Fields of one scope, and what each key means to the expressions after it."""
     items = expect_list(value, where, "fields")
     if not items:
@@ -45,8 +46,7 @@ def build_fields(value: Any, where: str, ctx: BuildContext,
     return tuple(fields), names
 
 
-def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext,
-                 prefix: str) -> tuple[FieldSpec, NameInfo]:
+def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
     key = text(node, "key", "field")
     assert key is not None
     if not FIELD_KEY.match(key):
@@ -60,8 +60,7 @@ def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext,
     return FieldSpec(key, label, value.type, value.fim_id, value, None), NameInfo()
 
 
-def _build_group(node: YMap, key: str, label: str, ctx: BuildContext,
-                 prefix: str) -> tuple[FieldSpec, NameInfo]:
+def _build_group(node: YMap, key: str, label: str, ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
     check_keys(node, _GROUP_KEYS, f"group {key!r}")
     if node.get("type", "group") != "group" or "fields" not in node:
         raise ConfigurationError(f"{node.where('type')}: group {key!r} needs type: group and fields")

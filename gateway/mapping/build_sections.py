@@ -16,22 +16,45 @@ PARTY_KINDS: Final = ("natural_person", "organisation")
 REPLY_KINDS: Final = ("email", "demail", "fink", "elster", "fitconnect", "postbox", "xta", "post")
 # attribute -> allowed types, the first being the default; nested models use dotted names
 Catalogue = dict[str, tuple[str, ...]]
-_PERSON: Final[Catalogue] = {"given_names": _TEXT, "family_name": _TEXT, "birth_name": _TEXT, "title": _TEXT,
-                             "birth_date": ("date",), "birth_place": _TEXT}
-_ORGANISATION: Final[Catalogue] = {"name": _TEXT, "legal_form": _TEXT, "register_number": _TEXT,
-                                   "contact_person": _TEXT}
-_NESTED: Final = {"address": ("street", "house_number", "postal_code", "city", "addition", "country"),
-                  "contact": ("email", "phone")}
+_PERSON: Final[Catalogue] = {
+    "given_names": _TEXT,
+    "family_name": _TEXT,
+    "birth_name": _TEXT,
+    "title": _TEXT,
+    "birth_date": ("date",),
+    "birth_place": _TEXT,
+}
+_ORGANISATION: Final[Catalogue] = {
+    "name": _TEXT,
+    "legal_form": _TEXT,
+    "register_number": _TEXT,
+    "contact_person": _TEXT,
+}
+_NESTED: Final = {
+    "address": ("street", "house_number", "postal_code", "city", "addition", "country"),
+    "contact": ("email", "phone"),
+}
 PARTY_ATTRIBUTES: Final[dict[str, Catalogue]] = {"natural_person": _PERSON, "organisation": _ORGANISATION}
-MODEL_REQUIRED: Final = {"natural_person": ("given_names", "family_name"), "organisation": ("name",),
-                         "payment": ("status",), "reply_channel": ("kind", "address")}
-_PAYMENT: Final = {"status": _TEXT, "amount": ("decimal", "integer"), "method": _TEXT, "currency": _TEXT,
-                   "transaction_id": _TEXT, "reference": _TEXT}
+MODEL_REQUIRED: Final = {
+    "natural_person": ("given_names", "family_name"),
+    "organisation": ("name",),
+    "payment": ("status",),
+    "reply_channel": ("kind", "address"),
+}
+_PAYMENT: Final = {
+    "status": _TEXT,
+    "amount": ("decimal", "integer"),
+    "method": _TEXT,
+    "currency": _TEXT,
+    "transaction_id": _TEXT,
+    "reference": _TEXT,
+}
 _REPLY: Final = {"kind": _TEXT, "address": _TEXT}
 
 
-def build_party(value: Any, where: str, name: str, names: Mapping[str, NameInfo], ctx: BuildContext,
-                optional: bool) -> SectionSpec:
+def build_party(
+    value: Any, where: str, name: str, names: Mapping[str, NameInfo], ctx: BuildContext, optional: bool
+) -> SectionSpec:
     node = expect_map(value, where, name)
     kinds, kind, kind_value = _kind(node, name, names, ctx)
     allowed: dict[str, Sequence[str]] = {}
@@ -47,40 +70,47 @@ def build_party(value: Any, where: str, name: str, names: Mapping[str, NameInfo]
     for k in kinds:
         for needed in MODEL_REQUIRED[k]:
             if needed not in attributes:
-                raise ConfigurationError(f"{node.where()}: {name} of kind {k} needs {needed!r}")
-    return SectionSpec(name, _present(node, optional, ctx), kind, kind_value, attributes)
+                raise ConfigurationError(f"{where}: {name} of kind {k} needs {needed!r}")
+    return SectionSpec(name, _present(node, ctx), kind, kind_value, attributes)
 
 
-def _kind(node: YMap, name: str, names: Mapping[str, NameInfo],
-          ctx: BuildContext) -> tuple[tuple[str, ...], str | None, ValueSpec | None]:
+def _kind(
+    node: YMap, name: str, names: Mapping[str, NameInfo], ctx: BuildContext
+) -> tuple[tuple[str, ...], str | None, ValueSpec | None]:
     raw = node.get("kind")
     if isinstance(raw, str) and raw in PARTY_KINDS:
         return (raw,), raw, None
     if not isinstance(raw, YMap):
-        raise ConfigurationError(f"{node.where('kind')}: {name}.kind must be natural_person, organisation "
-                                 "or a value spec")
+        raise ConfigurationError(
+            f"{node.where('kind')}: {name}.kind must be natural_person, organisation or a value spec"
+        )
     check_keys(raw, VALUE_KEYS, f"{name}.kind")
     spec = build_value(raw, f"{name}.kind", names, ctx, types=_TEXT, default_type="string")
     _check_choices(spec, raw, PARTY_KINDS)
     return PARTY_KINDS, None, spec
 
 
-def build_section(value: Any, where: str, name: str, names: Mapping[str, NameInfo],
-                  ctx: BuildContext) -> SectionSpec:
+def build_section(value: Any, where: str, name: str, names: Mapping[str, NameInfo], ctx: BuildContext) -> SectionSpec:
     """Payment or reply channel."""
     node = expect_map(value, where, name)
     catalogue = _PAYMENT if name == "payment" else _REPLY
     attributes = _attributes(node, name, catalogue, names, ctx, extra={"present"})
     for needed in MODEL_REQUIRED[name]:
         if needed not in attributes:
-            raise ConfigurationError(f"{node.where()}: {name} needs {needed!r}")
+            raise ConfigurationError(f"{where}: {name} needs {needed!r}")
     if name == "reply_channel":
         _check_choices(attributes["kind"], node["kind"], REPLY_KINDS)
-    return SectionSpec(name, _present(node, True, ctx), None, None, attributes)
+    return SectionSpec(name, _present(node, ctx), None, None, attributes)
 
 
-def _attributes(node: YMap, name: str, allowed: Mapping[str, Sequence[str]], names: Mapping[str, NameInfo],
-                ctx: BuildContext, extra: Collection[str]) -> dict[str, ValueSpec]:
+def _attributes(
+    node: YMap,
+    name: str,
+    allowed: Mapping[str, Sequence[str]],
+    names: Mapping[str, NameInfo],
+    ctx: BuildContext,
+    extra: Collection[str],
+) -> dict[str, ValueSpec]:
     top = {a.split(".")[0] for a in allowed} | set(extra)
     check_keys(node, top, name)
     attributes: dict[str, ValueSpec] = {}
@@ -99,17 +129,15 @@ def _attributes(node: YMap, name: str, allowed: Mapping[str, Sequence[str]], nam
             continue
         spec_node = expect_map(holder, where, f"{name}.{attribute}")
         check_keys(spec_node, VALUE_KEYS, f"{name}.{attribute}")
-        attributes[attribute] = build_value(spec_node, f"{name}.{attribute}", names, ctx, types=types,
-                                            default_type=types[0])
+        attributes[attribute] = build_value(
+            spec_node, f"{name}.{attribute}", names, ctx, types=types, default_type=types[0]
+        )
     return attributes
 
 
-def _present(node: YMap, optional: bool, ctx: BuildContext) -> Any:
-    if "present" not in node:
-        return None
-    if not optional:
-        raise ConfigurationError(f"{node.where('present')}: only optional sections take 'present'")
-    return ctx.path(node["present"], node.where("present"))
+def _present(node: YMap, ctx: BuildContext) -> Any:
+    # Only optional sections admit the key at all (checked with the other keys).
+    return ctx.path(node["present"], node.where("present")) if "present" in node else None
 
 
 def _check_choices(spec: ValueSpec, node: Any, choices: tuple[str, ...]) -> None:
@@ -119,8 +147,9 @@ def _check_choices(spec: ValueSpec, node: Any, choices: tuple[str, ...]) -> None
         candidates = [spec.const]
     for candidate in candidates:
         if candidate not in choices:
-            raise ConfigurationError(f"{where}: {spec.key} can only be {', '.join(choices)} "
-                                     f"(code list or constant has {candidate!r})")
+            raise ConfigurationError(
+                f"{where}: {spec.key} can only be {', '.join(choices)} (code list or constant has {candidate!r})"
+            )
 
 
 def build_submitted_at(value: Any, where: str, names: Mapping[str, NameInfo], ctx: BuildContext) -> ValueSpec:

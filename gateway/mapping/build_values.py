@@ -13,20 +13,27 @@ from typing import Any, Final
 
 from gateway.errors import ConfigurationError
 from gateway.mapping.common import ValueProblem
-from gateway.mapping.conversions import (
-    DEFAULT_DATE_FORMATS,
-    DEFAULT_DATETIME_FORMATS,
-    Parser,
-    compile_format,
-    convert,
-)
+from gateway.mapping.conversions import convert
+from gateway.mapping.dates import DEFAULT_DATE_FORMATS, DEFAULT_DATETIME_FORMATS, Parser, compile_format
 from gateway.mapping.expressions import NameInfo, compile_expression
 from gateway.mapping.loader import YList, YMap
 from gateway.mapping.sources import Accessor, JsonPath, XmlPath
 from gateway.mapping.spec import CodeList, ValueSpec
 
-VALUE_KEYS: Final = frozenset({"path", "const", "compute", "type", "required", "codelist", "unknown_code",
-                               "formats", "fim_id", "default"})
+VALUE_KEYS: Final = frozenset(
+    {
+        "path",
+        "const",
+        "compute",
+        "type",
+        "required",
+        "codelist",
+        "unknown_code",
+        "formats",
+        "fim_id",
+        "default",
+    }
+)
 FIM_ID: Final = re.compile(r"^[FG]\d{8}$")
 _SAMPLE: Final = dt.datetime(2026, 11, 21, 18, 30, 15)  # every field differs, so a bad format shows
 
@@ -63,8 +70,9 @@ def expect_list(value: Any, where: str, what: str) -> YList:
 def check_keys(node: YMap, allowed: Collection[str], what: str) -> None:
     for key in node:
         if key not in allowed:
-            raise ConfigurationError(f"{node.where(key)}: unknown key {key!r} in {what} "
-                                     f"(allowed: {', '.join(sorted(allowed))})")
+            raise ConfigurationError(
+                f"{node.where(key)}: unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})"
+            )
 
 
 def text(node: YMap, key: str, what: str, required: bool = True) -> str | None:
@@ -113,14 +121,20 @@ def _parsers(node: YMap, value_type: str) -> tuple[Parser, ...]:
     return tuple(parsers)
 
 
-def build_value(node: YMap, key: str, names: Mapping[str, NameInfo], ctx: BuildContext, *,
-                types: Collection[str], default_type: str) -> ValueSpec:
+def build_value(
+    node: YMap,
+    key: str,
+    names: Mapping[str, NameInfo],
+    ctx: BuildContext,
+    *,
+    types: Collection[str],
+    default_type: str,
+) -> ValueSpec:
     """A value spec from ``node`` (whose keys are already checked); ``key`` names it in errors."""
     sources = [s for s in ("path", "const", "compute") if s in node]
     if len(sources) != 1:
         found = ", ".join(sources) or "none"
-        raise ConfigurationError(f"{node.where()}: {key!r} needs exactly one of path, const, compute "
-                                 f"(found: {found})")
+        raise ConfigurationError(f"{node.where()}: {key!r} needs exactly one of path, const, compute (found: {found})")
     codelist = _codelist(node, ctx)
     value_type = node.get("type", "code" if codelist else default_type)
     if value_type not in types:
@@ -136,8 +150,19 @@ def build_value(node: YMap, key: str, names: Mapping[str, NameInfo], ctx: BuildC
     expression = compile_expression(node["compute"], names, node.where("compute")) if "compute" in node else None
     const = _constant(node, "const", value_type, parsers, codelist)
     default = _constant(node, "default", value_type, parsers, codelist)
-    return ValueSpec(key, value_type, required, accessor, expression, const, default, codelist,
-                     unknown == "warn", parsers, fim_id(node))
+    return ValueSpec(
+        key,
+        value_type,
+        required,
+        accessor,
+        expression,
+        const,
+        default,
+        codelist,
+        unknown == "warn",
+        parsers,
+        fim_id(node),
+    )
 
 
 def _codelist(node: YMap, ctx: BuildContext) -> CodeList | None:
@@ -150,8 +175,7 @@ def _codelist(node: YMap, ctx: BuildContext) -> CodeList | None:
     return ctx.codelists[name]
 
 
-def _constant(node: YMap, key: str, value_type: str, parsers: tuple[Parser, ...],
-              codelist: CodeList | None) -> Any:
+def _constant(node: YMap, key: str, value_type: str, parsers: tuple[Parser, ...], codelist: CodeList | None) -> Any:
     if node.get(key) is None:
         return None
     try:

@@ -29,26 +29,30 @@ def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
             fired = bool(rule.when.evaluate(scope))
         except ExpressionError:
             # A broken check must not refuse a citizen's application; the case worker is told instead.
-            warnings.append(ValidationWarning(code="rule-failed", field=rule.field,
-                                              message=f"Prüfregel '{rule.code}' konnte nicht ausgewertet werden."))
+            warnings.append(
+                ValidationWarning(
+                    code="rule-failed",
+                    field=rule.field,
+                    message=f"Prüfregel '{rule.code}' konnte nicht ausgewertet werden.",
+                )
+            )
             continue
         if fired:
             warnings.append(ValidationWarning(code=rule.code, field=rule.field, message=rule.message))
     return MappedApplication(
         party=party,
-        representative=map_party(spec.representative, document, scope, warnings)
-        if spec.representative else None,
+        representative=map_party(spec.representative, document, scope, warnings) if spec.representative else None,
         form=form,
         warnings=warnings,
         submitted_at=submitted_at,
         payment=map_section(spec.payment, document, scope, warnings) if spec.payment else None,
-        reply_channel=map_section(spec.reply_channel, document, scope, warnings)
-        if spec.reply_channel else None,
+        reply_channel=map_section(spec.reply_channel, document, scope, warnings) if spec.reply_channel else None,
     )
 
 
-def map_fields(specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str,
-               warnings: list[ValidationWarning]) -> tuple[list[Field], dict[str, Any]]:
+def map_fields(
+    specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str, warnings: list[ValidationWarning]
+) -> tuple[list[Field], dict[str, Any]]:
     """Fields of one scope, and the scope (key -> value) that expressions see."""
     form: list[Field] = []
     scope: dict[str, Any] = {}
@@ -56,8 +60,17 @@ def map_fields(specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: st
         if spec.value is not None:
             value, label = evaluate(spec.value, context, scope, base, warnings)
             codelist = spec.value.codelist
-            form.append(Field(key=spec.key, label=spec.label, type=spec.type, fim_id=spec.fim_id,
-                              value=value, code_list=codelist.name if codelist else None, code_label=label))
+            form.append(
+                Field(
+                    key=spec.key,
+                    label=spec.label,
+                    type=spec.type,
+                    fim_id=spec.fim_id,
+                    value=value,
+                    code_list=codelist.name if codelist else None,
+                    code_label=label,
+                )
+            )
             scope[spec.key] = value
         else:
             field, scope[spec.key] = _map_group(spec, context, base, prefix, warnings)
@@ -65,33 +78,46 @@ def map_fields(specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: st
     return form, scope
 
 
-def _map_group(spec: FieldSpec, context: Any, base: str, prefix: str,
-               warnings: list[ValidationWarning]) -> tuple[Field, Any]:
+def _map_group(
+    spec: FieldSpec, context: Any, base: str, prefix: str, warnings: list[ValidationWarning]
+) -> tuple[Field, Any]:
+    """A group field, and what expressions see of it: a dict, a list of dicts, or None."""
     group = spec.group
     assert group is not None
     key, accessor = prefix + spec.key, group.accessor
     where = accessor.location(base) if accessor else base or "/"
     field = Field(key=spec.key, label=spec.label, type="group", fim_id=spec.fim_id, repeated=group.repeat)
     try:
-        elements = accessor.nodes(context) if group.repeat and accessor else None
-        element = context if accessor is None else MISSING if group.repeat else accessor.node(context)
+        if accessor is None:
+            element, element_base = context, base  # a plain group reads the enclosing context
+        elif group.repeat:
+            return _map_repetitions(field, accessor.nodes(context), spec, key, base, warnings)
+        else:
+            element, element_base = accessor.node(context), where
     except ValueProblem as exc:
         raise MappingFailed(f"group {key!r} at {where}: {exc}", field=key, path=where) from None
-    if elements is not None and accessor is not None:
-        if not elements and group.required:
-            raise MappingFailed(f"required group {key!r} has no entries at {where}", field=key, path=where)
-        items, scopes = [], []
-        for index, item in enumerate(elements):
-            fields, item_scope = map_fields(group.fields, item, accessor.item_location(base, index),
-                                            f"{key}.", warnings)
-            items.append(fields)
-            scopes.append(item_scope)
-        field.items = items
-        return field, scopes
     if element is MISSING:
         if group.required:
             raise MappingFailed(f"required group {key!r} is missing at {where}", field=key, path=where)
         return field, None
-    fields, item_scope = map_fields(group.fields, element, where if accessor else base, f"{key}.", warnings)
+    fields, item_scope = map_fields(group.fields, element, element_base, f"{key}.", warnings)
     field.items = [fields]
     return field, item_scope
+
+
+def _map_repetitions(
+    field: Field, elements: list[Any], spec: FieldSpec, key: str, base: str, warnings: list[ValidationWarning]
+) -> tuple[Field, list[dict[str, Any]]]:
+    group = spec.group
+    assert group is not None and group.accessor is not None
+    if not elements and group.required:
+        where = group.accessor.location(base)
+        raise MappingFailed(f"required group {key!r} has no entries at {where}", field=key, path=where)
+    items, scopes = [], []
+    for index, element in enumerate(elements):
+        location = group.accessor.item_location(base, index)
+        fields, item_scope = map_fields(group.fields, element, location, f"{key}.", warnings)
+        items.append(fields)
+        scopes.append(item_scope)
+    field.items = items
+    return field, scopes

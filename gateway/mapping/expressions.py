@@ -23,11 +23,17 @@ Evaluator = Callable[[Scope], Any]
 MAX_LENGTH: Final = 2000
 
 _BINARY: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
-    ast.Add: rt.add, ast.Sub: rt.sub, ast.Mult: rt.mul, ast.Div: rt.div,
-    ast.FloorDiv: rt.floordiv, ast.Mod: rt.mod,
+    ast.Add: rt.add,
+    ast.Sub: rt.sub,
+    ast.Mult: rt.mul,
+    ast.Div: rt.div,
+    ast.FloorDiv: rt.floordiv,
+    ast.Mod: rt.mod,
 }
 _UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
-    ast.USub: rt.neg, ast.UAdd: rt.pos, ast.Not: lambda a: not a,
+    ast.USub: rt.neg,
+    ast.UAdd: rt.pos,
+    ast.Not: lambda a: not a,
 }
 _LITERAL_NAMES: Final = {"true": True, "false": False}
 
@@ -170,9 +176,13 @@ class _Compiler:
         return (lambda scope: body(scope) if test(scope) else orelse(scope)), None
 
     def _call(self, node: ast.Call) -> tuple[Evaluator, None]:
-        if not isinstance(node.func, ast.Name) or node.func.id not in rt.FUNCTIONS:
-            name = node.func.id if isinstance(node.func, ast.Name) else _describe(node.func)
-            self.fail(node, f"function {name!r} is not allowed (allowed: {', '.join(rt.FUNCTIONS)})")
+        if isinstance(node.func, ast.Attribute):
+            self.fail(node, "method calls are not allowed")
+        if not isinstance(node.func, ast.Name):
+            self.compile(node.func)  # reports a lambda or the like by name
+            self.fail(node, "only the listed functions can be called")
+        if node.func.id not in rt.FUNCTIONS:
+            self.fail(node, f"function {node.func.id!r} is not allowed (allowed: {', '.join(rt.FUNCTIONS)})")
         fn, least, most = rt.FUNCTIONS[node.func.id]
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             self.fail(node, "keyword and star arguments are not allowed")
@@ -187,18 +197,35 @@ class _Compiler:
         return (lambda scope: [i(scope) for i in items]), None
 
 
-
 _HANDLERS: Final[dict[type[ast.AST], Callable[[_Compiler, Any], tuple[Evaluator, NameInfo | None]]]] = {
-    ast.Constant: _Compiler._constant, ast.Name: _Compiler._name, ast.Attribute: _Compiler._attribute,
-    ast.BinOp: _Compiler._bin_op, ast.UnaryOp: _Compiler._unary_op, ast.BoolOp: _Compiler._bool_op,
-    ast.Compare: _Compiler._compare, ast.IfExp: _Compiler._if_exp, ast.Call: _Compiler._call,
-    ast.List: _Compiler._list, ast.Tuple: _Compiler._list,
+    ast.Constant: _Compiler._constant,
+    ast.Name: _Compiler._name,
+    ast.Attribute: _Compiler._attribute,
+    ast.BinOp: _Compiler._bin_op,
+    ast.UnaryOp: _Compiler._unary_op,
+    ast.BoolOp: _Compiler._bool_op,
+    ast.Compare: _Compiler._compare,
+    ast.IfExp: _Compiler._if_exp,
+    ast.Call: _Compiler._call,
+    ast.List: _Compiler._list,
+    ast.Tuple: _Compiler._list,
 }
 
 
 def _describe(node: ast.AST) -> str:
-    names = {"Lambda": "lambda", "ListComp": "a comprehension", "SetComp": "a comprehension",
-             "DictComp": "a comprehension", "GeneratorExp": "a generator", "Subscript": "subscripting",
-             "NamedExpr": "assignment", "Await": "await", "Yield": "yield", "Starred": "star unpacking",
-             "JoinedStr": "an f-string", "Dict": "a dict literal", "Set": "a set literal"}
+    names = {
+        "Lambda": "lambda",
+        "ListComp": "a comprehension",
+        "SetComp": "a comprehension",
+        "DictComp": "a comprehension",
+        "GeneratorExp": "a generator",
+        "Subscript": "subscripting",
+        "NamedExpr": "assignment",
+        "Await": "await",
+        "Yield": "yield",
+        "Starred": "star unpacking",
+        "JoinedStr": "an f-string",
+        "Dict": "a dict literal",
+        "Set": "a set literal",
+    }
     return names.get(type(node).__name__, type(node).__name__)

@@ -56,13 +56,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> YMap:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str):
             # YAML reads 01 as the integer 1: codes must be quoted to survive.
-            raise ConfigurationError(
-                f"{loader.display_name}:{line}: keys must be strings (quote codes such as '01')"
-            )
+            raise ConfigurationError(f"{loader.display_name}:{line}: keys must be strings (quote codes such as '01')")
         if key in result:
             raise ConfigurationError(
-                f"{loader.display_name}:{line}: duplicate key {key!r} "
-                f"(first at line {result.key_lines[key]})"
+                f"{loader.display_name}:{line}: duplicate key {key!r} (first at line {result.key_lines[key]})"
             )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line

@@ -65,14 +65,17 @@ class MappingRegistry:
         mappings: dict[str, Mapping] = {}
         for path in sorted(root.rglob("*.y*ml")):
             relative = path.relative_to(root)
-            if relative.parts[0] in SKIPPED_DIRS or not path.is_file():
+            # Hidden files are editor backups and the like, never mappings.
+            if relative.parts[0] in SKIPPED_DIRS or any(p.startswith(".") for p in relative.parts):
                 continue
             if path.suffix != ".yaml":
                 raise ConfigurationError(f"{env.display(path)}:1: mapping files must end in .yaml")
             mapping = Mapping(build_mapping(path, env))
             if mapping.id in mappings:
-                raise ConfigurationError(f"{env.display(path)}:1: duplicate mapping id {mapping.id!r} "
-                                         f"(also in {env.display(mappings[mapping.id].path)})")
+                raise ConfigurationError(
+                    f"{env.display(path)}:1: duplicate mapping id {mapping.id!r} "
+                    f"(also in {env.display(mappings[mapping.id].path)})"
+                )
             mappings[mapping.id] = mapping
         return cls(mappings)
 
@@ -95,11 +98,13 @@ class MappingRegistry:
         if not fixtures_root.is_dir():
             return pairs
         for folder in sorted(p for p in fixtures_root.iterdir() if p.is_dir()):
-            mapping = self.get(folder.name)
-            inputs = {p.name.removesuffix(s): p for p in folder.iterdir() for s in INPUT_SUFFIXES
-                      if p.name.endswith(s)}
-            expected = {p.name.removesuffix(EXPECTED_SUFFIX): p for p in folder.iterdir()
-                        if p.name.endswith(EXPECTED_SUFFIX)}
+            if folder.name not in self._mappings:
+                raise ConfigurationError(f"{folder}: fixtures for unknown mapping {folder.name!r}")
+            mapping = self._mappings[folder.name]
+            inputs = {p.name.removesuffix(s): p for p in folder.iterdir() for s in INPUT_SUFFIXES if p.name.endswith(s)}
+            expected = {
+                p.name.removesuffix(EXPECTED_SUFFIX): p for p in folder.iterdir() if p.name.endswith(EXPECTED_SUFFIX)
+            }
             if inputs.keys() != expected.keys():
                 orphans = sorted(inputs.keys() ^ expected.keys())
                 raise ConfigurationError(f"{folder}: fixtures without their pair: {', '.join(orphans)}")

@@ -18,19 +18,23 @@ from gateway.mapping.common import ValueProblem
 from gateway.mapping.spec import SectionSpec, ValueSpec
 from gateway.mapping.values import evaluate
 
-_MODELS: dict[str, type[BaseModel]] = {"natural_person": NaturalPerson, "organisation": Organisation,
-                                       "payment": Payment, "reply_channel": ReplyChannel}
+_MODELS: dict[str, type[BaseModel]] = {
+    "natural_person": NaturalPerson,
+    "organisation": Organisation,
+    "payment": Payment,
+    "reply_channel": ReplyChannel,
+}
 
 
-def map_party(spec: SectionSpec, document: Any, scope: dict[str, Any],
-              warnings: list[ValidationWarning]) -> NaturalPerson | Organisation | None:
+def map_party(
+    spec: SectionSpec, document: Any, scope: dict[str, Any], warnings: list[ValidationWarning]
+) -> NaturalPerson | Organisation | None:
     result = _map(spec, document, scope, warnings)
     assert result is None or isinstance(result, NaturalPerson | Organisation)
     return result
 
 
-def map_section(spec: SectionSpec, document: Any, scope: dict[str, Any],
-                warnings: list[ValidationWarning]) -> Any:
+def map_section(spec: SectionSpec, document: Any, scope: dict[str, Any], warnings: list[ValidationWarning]) -> Any:
     return _map(spec, document, scope, warnings)
 
 
@@ -63,8 +67,11 @@ def _map(spec: SectionSpec, document: Any, scope: dict[str, Any], warnings: list
     for needed in MODEL_REQUIRED[model]:
         if needed not in values:
             where = _where(spec.attributes[needed])
-            raise MappingFailed(f"required field '{spec.name}.{needed}' is missing at {where}",
-                                field=f"{spec.name}.{needed}", path=where)
+            raise MappingFailed(
+                f"required field '{spec.name}.{needed}' is missing at {where}",
+                field=f"{spec.name}.{needed}",
+                path=where,
+            )
     return _build(_MODELS[model], values, spec.name)
 
 

@@ -34,8 +34,14 @@ def parse_xml(data: bytes) -> Any:
         raise InvalidPayload(f"XML document larger than {MAX_DOCUMENT_BYTES} bytes")
     if b"<!DOCTYPE" in data:
         raise InvalidPayload("XML documents with a DOCTYPE are refused")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             dtd_validation=False, huge_tree=False, remove_pis=True)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_pis=True,
+    )
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -78,8 +84,10 @@ def parse_json(data: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(data, object_pairs_hook=_object, parse_float=Decimal, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise InvalidPayload(f"JSON is not well-formed: {exc.msg} (line {exc.lineno} column {exc.colno})",
-                             location=f"line {exc.lineno} column {exc.colno}") from None
+        raise InvalidPayload(
+            f"JSON is not well-formed: {exc.msg} (line {exc.lineno} column {exc.colno})",
+            location=f"line {exc.lineno} column {exc.colno}",
+        ) from None
     except _DuplicateKey as exc:
         raise InvalidPayload(f"JSON object has the key {str(exc)[:80]!r} twice") from None
     except UnicodeDecodeError:
@@ -158,7 +166,10 @@ class JsonPath:
 
 
 class XmlPath:
-    """A compiled XPath 1.0 expression with the mapping's namespace prefixes."""
+    """A compiled XPath 1.0 expression with the mapping's namespace prefixes.
+
+    Shared by all threads: lxml guards each compiled XPath with its own evaluation lock.
+    """
 
     __slots__ = ("_xpath", "text")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.mapping.conversions import Parser
+from gateway.mapping.dates import Parser
 from gateway.mapping.expressions import Expression
 from gateway.mapping.schemas import SchemaValidator
 from gateway.mapping.sources import Accessor

@@ -12,8 +12,9 @@ from gateway.mapping.expr_runtime import ExpressionError
 from gateway.mapping.spec import ValueSpec
 
 
-def evaluate(spec: ValueSpec, context: Any, scope: dict[str, Any], base: str,
-             warnings: list[ValidationWarning]) -> tuple[Any, str | None]:
+def evaluate(
+    spec: ValueSpec, context: Any, scope: dict[str, Any], base: str, warnings: list[ValidationWarning]
+) -> tuple[Any, str | None]:
     """One value and, for codes, its label. A missing optional value is ``(None, None)``."""
     where = spec.accessor.location(base) if spec.accessor else "compute" if spec.expression else "const"
     try:
@@ -39,6 +40,11 @@ def evaluate(spec: ValueSpec, context: Any, scope: dict[str, Any], base: str,
         message = f"field {spec.key!r} at {where}: code is not in code list {spec.codelist.name!r}"
         if not spec.warn_unknown_code:
             raise MappingFailed(message, field=spec.key, path=where)
-        warnings.append(ValidationWarning(code="unknown-code", field=spec.key,
-                                          message=f"Unbekannter Code (Codeliste '{spec.codelist.name}')."))
+        warnings.append(
+            ValidationWarning(
+                code="unknown-code",
+                field=spec.key,
+                message=f"Unbekannter Code (Codeliste '{spec.codelist.name}').",
+            )
+        )
     return value, label

@@ -14,9 +14,8 @@ from adapters.fitconnect.events import EVENT_BASE, build_set, unverified_claims
 from adapters.fitconnect.keys import load_own_key
 from adapters.fitconnect.outbound import Created, metadata_for
 from adapters.fitconnect.problems import PROBLEM_BASE
+from adapters.fitconnect.testing import SandboxEnv as Env
 from gateway.errors import PermanentError
-
-from .conftest import Env
 
 OTHER_KEY = testing.KEY_DIR / "landkreis-enc-2026.jwk.json"
 
@@ -169,3 +168,9 @@ def test_metadata_violating_the_metadata_schema(env: Env) -> None:
     created = env.efa.create(app)
     env.efa.upload_and_submit(app, created, metadata=metadata)
     _rejected_with(env, created, "schema-violation", "metadata")
+
+
+def test_submission_document_without_metadata(env: Env) -> None:
+    created = env.efa.send(testing.application())
+    env.sandbox.submissions[created.submission_id].encrypted_metadata = None
+    _rejected_with(env, created, "missing-data", "metadata")

@@ -1,0 +1,85 @@
+"""Gateway (core runtime + FIT-Connect adapter) and sandbox Zustelldienst, both over HTTP.
+
+The gateway gets its own small catalog (only the FIT-Connect services, no trust-level
+minimum) so these tests exercise the channel and stay independent of the tenant catalog.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.fitconnect import testing
+from adapters.fitconnect.sandbox.app import create_app
+from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, demo_config
+from adapters.fitconnect.sandbox.state import Sandbox
+from tests.support.servers import free_port, serve_app
+
+CATALOG = """\
+tenant:
+  ars: "150905350535"
+  name: Einheitsgemeinde Stadt Tangerhütte
+  reference_prefix: TGH
+services:
+  - leika: "99050012104000"
+    name: Gewerbe anmelden
+    mappings: [fim.gewerbe-anmelden]
+    min_trust_level: none
+    channels: [fitconnect]
+    queue: gewerbeamt
+"""
+
+
+@pytest.fixture
+def mappings_root(tmp_path: Path) -> Path:
+    root = tmp_path / "config"
+    shutil.copytree(testing.REPO / "mappings" / "fim", root / "mappings" / "fim")
+    (root / "mappings" / "catalog").mkdir()
+    (root / "mappings" / "catalog" / "tangerhuette.yaml").write_text(CATALOG, encoding="utf-8")
+    (root / "schemas").symlink_to(testing.REPO / "schemas")
+    return root / "mappings"
+
+
+@dataclass
+class Stack:
+    sandbox: Sandbox
+    sandbox_url: str
+    gateway_url: str
+    make_gateway: Callable[[], Any]
+    gateway: Any
+    efa: Any
+
+    def events(self, case_id: str) -> list[str]:
+        return self.sandbox.event_names(case_id)
+
+
+@pytest.fixture
+def stack(tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
+    from gateway.config import Settings
+    from gateway.runtime import Gateway
+
+    gateway_port = free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    callback = f"{gateway_url}/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
+    sandbox_app = create_app(demo_config(callback_url=callback))
+    with serve_app(sandbox_app, health_path="/health") as sandbox_url:
+        options = testing.gateway_options(sandbox_url, tmp_path / "fitconnect-sender.json",
+                                          destinations=[{**testing.gateway_options(sandbox_url, tmp_path)[
+                                              "destinations"][0], "services": []}])
+        settings = Settings(data_dir=tmp_path / "data", mappings_dir=mappings_root,
+                            adapters={"fitconnect": options}, backoff_base_seconds=0.01,
+                            backoff_max_seconds=0.02, poll_interval_seconds=0.001)
+
+        def make_gateway() -> Any:
+            return Gateway.create(settings)
+
+        gateway = make_gateway()
+        with serve_app(gateway.api, port=gateway_port):
+            yield Stack(sandbox=sandbox_app.state.sandbox, sandbox_url=sandbox_url, gateway_url=gateway_url,
+                        make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url))
+        gateway.close()

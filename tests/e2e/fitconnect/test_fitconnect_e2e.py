@@ -1,0 +1,139 @@
+"""EfA sender -> sandbox Zustelldienst -> gateway (HTTP callback or polling) -> case -> event."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from adapters.fitconnect import testing
+from adapters.fitconnect.callback import CALLBACK_TYPE, callback_signature
+from adapters.fitconnect.events import EVENT_BASE, unverified_claims
+from adapters.fitconnect.problems import PROBLEM_BASE
+from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
+from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
+
+CALLBACK_PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
+
+
+def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
+    created = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
+    # The sandbox's callback makes the gateway fetch the submission before any poll.
+    entry = wait_for(lambda: stack.gateway.inbox_entry("fitconnect", created.submission_id))
+    assert entry["state"] == "received"
+    stack.gateway.work_until_idle()
+    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    assert case is not None
+    assert case.service.leika == "99050012104000" and case.service.mapping_id == "fim.gewerbe-anmelden"
+    assert case.tenant.ars == "150905350535"
+    assert case.source.references["caseId"] == created.case_id
+    assert case.applicant.party.family_name == "Mustermann"  # type: ignore[union-attr]
+    assert [a.filename for a in case.attachments] == ["nachweis.pdf"]
+    assert case.reply_channel is not None and case.reply_channel.kind == "email"
+    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "acknowledged"
+    assert stack.events(created.case_id) == ["create-submission", "submit-submission", "accept-submission"]
+    stack.gateway.work_until_idle()  # polling again finds nothing: accepted submissions leave the list
+    assert stack.events(created.case_id).count("accept-submission") == 1
+
+
+def test_duplicate_delivery_gives_one_case(stack: Any) -> None:
+    created = stack.efa.send(testing.application())
+    wait_for(lambda: stack.gateway.inbox_entry("fitconnect", created.submission_id))
+    # The same submission arrives again: a second, freshly signed callback and a poll.
+    destination = stack.sandbox.destination(DEMO_DESTINATION)
+    again = send_callback(stack.sandbox, destination, [{"destinationId": DEMO_DESTINATION,
+                                                        "submissionId": created.submission_id,
+                                                        "caseId": created.case_id}],
+                          timestamp=int(time.time()) + 1)  # not the same second: not a replay
+    assert again.status == 200
+    fresh = stack.make_gateway()  # a restarted process has forgotten what it fetched
+    fresh.work_until_idle()
+    stack.gateway.work_until_idle()
+    fresh.close()
+    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    assert case is not None
+    assert stack.events(created.case_id).count("accept-submission") == 1
+
+
+def test_replayed_and_stale_callbacks_are_refused_and_nothing_is_lost(stack: Any) -> None:
+    created = stack.efa.send(testing.application())
+    first = wait_for(lambda: next((c for c in stack.sandbox.callbacks if created.submission_id in c.body.decode()),
+                                  None))
+    assert first.status == 200
+    assert deliver(first) == 401  # same timestamp and signature again: a replay
+    body = (f'{{"type":"{CALLBACK_TYPE}","submissions":[{{"destinationId":"{DEMO_DESTINATION}",'
+            f'"submissionId":"{created.submission_id}","caseId":"{created.case_id}"}}]}}').encode()
+    stale = str(int(time.time()) - 301)
+    response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
+        "callback-timestamp": stale, "callback-authentication": callback_signature(DEMO_CALLBACK_SECRET, stale, body)})
+    assert response.status_code == 401 and response.json()["detail"] == "stale timestamp"
+    forged = str(int(time.time()))
+    response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
+        "callback-timestamp": forged, "callback-authentication": callback_signature("x" * 40, forged, body)})
+    assert response.status_code == 401 and response.json()["detail"] == "invalid signature"
+    stack.gateway.work_until_idle()
+    assert stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
+    assert stack.events(created.case_id).count("accept-submission") == 1
+
+
+def _reject_problem(stack: Any, case_id: str) -> dict[str, Any]:
+    last = unverified_claims(stack.sandbox.events(case_id)[-1])
+    problems: list[dict[str, Any]] = last["events"][EVENT_BASE + "reject-submission"]["problems"]
+    return problems[0]
+
+
+def test_tampered_submission_is_quarantined_and_rejected(stack: Any) -> None:
+    created = stack.efa.send(testing.application())
+    stored = stack.sandbox.submissions[created.submission_id]
+    head, key, iv, ciphertext, tag = (stored.encrypted_metadata or "").split(".")
+    stored.encrypted_metadata = ".".join([head, key, iv, ("A" if ciphertext[0] != "A" else "B") + ciphertext[1:], tag])
+    stack.gateway.work_until_idle()
+    entry = stack.gateway.inbox_entry("fitconnect", created.submission_id)
+    assert entry["state"] == "quarantined" and entry["case_id"] is None
+    assert stack.events(created.case_id)[-1] == "reject-submission"
+    assert _reject_problem(stack, created.case_id)["type"] == PROBLEM_BASE + "encryption-issue"
+
+
+def test_service_missing_from_the_catalog_is_rejected(stack: Any) -> None:
+    created = stack.efa.send(testing.application("gewerbe-abmelden-kiosk"))
+    stack.gateway.work_until_idle()
+    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "quarantined"
+    assert _reject_problem(stack, created.case_id)["type"] == PROBLEM_BASE + "unsupported-service"
+
+
+def test_crash_between_commit_and_accept_sends_exactly_one_accept(stack: Any) -> None:
+    first = stack.efa.send(testing.application())
+    second = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
+    channel = stack.gateway.adapters.channels.get("fitconnect")
+    real_post = channel.api.post_event
+
+    def post_then_crash(case_id: str, token: str) -> None:
+        if case_id == second.case_id:
+            real_post(case_id, token)  # the accept reaches the Zustelldienst ...
+        raise RuntimeError("process killed")  # ... but the gateway dies before recording it
+
+    channel.api.post_event = post_then_crash
+    stack.gateway.work_once()  # poll, commit both cases, try both acks once -- then the process "dies"
+    for created in (first, second):
+        assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "committed"
+    assert stack.events(first.case_id).count("accept-submission") == 0
+    assert stack.events(second.case_id).count("accept-submission") == 1
+    restarted = stack.make_gateway()  # same data_dir: the outbox still holds both acks
+    time.sleep(0.05)  # past the (tiny) retry backoff
+    restarted.work_until_idle()
+    restarted.close()
+    for created in (first, second):
+        assert stack.events(created.case_id).count("accept-submission") == 1
+    assert restarted.inbox_entry("fitconnect", first.submission_id)["state"] == "acknowledged"

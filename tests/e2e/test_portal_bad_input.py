@@ -1,0 +1,609 @@
+"""Bad input to the portal channel over real HTTP: every refusal is a clear RFC 9457 problem,
+creates no case, and — once the envelope was understood — is recorded in the inbox
+(quarantined, with the reason) so that nothing is lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import types
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import OctKey
+
+from gateway.api import auth
+from tests.conftest import SECRETS, TENANT, TESTDATA
+from tests.e2e.conftest import (
+    GEWERBE,
+    HUND,
+    OTHER_TENANT,
+    PROBLEM_JSON,
+    Api,
+    attachment_ref,
+    gewerbe_envelope,
+    hund_envelope,
+    new_key,
+    problem_type,
+    running_gateway,
+    sha512,
+)
+
+MAX_BODY = 2048
+PDF = b"%PDF-1.7\n" + b"0123456789abcdef" * 16 + b"\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    with running_gateway(tmp_path_factory.mktemp("bad-input"), max_body_bytes=MAX_BODY) as running:
+        yield running
+
+
+def refused(api: Api, send: Callable[[], httpx.Response], status: int, slug: str, *,
+            recorded: bool) -> dict[str, Any]:
+    """Sends, checks the problem, that no case appeared, and whether the inbox recorded it."""
+    cases, inbox = api.case_count(), api.inbox_count()
+    response = send()
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem: dict[str, Any] = response.json()
+    assert problem["type"] == problem_type(slug)
+    assert problem["status"] == status
+    assert "case_id" not in problem
+    assert api.case_count() == cases, "a refused request created a case"
+    assert api.inbox_count() == inbox + (1 if recorded else 0)
+    if recorded:
+        row = api.inbox_row(problem["inbox_id"])
+        assert row["state"] == "quarantined"
+        assert row["case_id"] is None
+        assert row["last_error"]["type"] == problem_type(slug)
+        assert row["last_error"]["detail"] == problem["detail"]
+        listed = api.get("/v1/admin/inbox", "admin", params={"state": "quarantined", "limit": 500}).json()
+        [entry] = [e for e in listed if e["id"] == problem["inbox_id"]]
+        assert entry["error"]["type"] == problem_type(slug)
+        assert entry["case_id"] is None
+        [audit] = api.audit_rows(inbox_id=problem["inbox_id"], action="quarantined")
+        assert audit["details"] == {"type": problem_type(slug), "detail": problem["detail"]}
+    else:
+        assert "inbox_id" not in problem
+    return problem
+
+
+def post_raw(api: Api, body: bytes | Iterator[bytes], content_type: str | None = "application/json",
+             client: str = "portal", path: str = "/v1/applications") -> httpx.Response:
+    headers = api.auth(client, **{"Idempotency-Key": new_key()})
+    if content_type is not None:
+        headers["content-type"] = content_type
+    return api.http.post(path, content=body, headers=headers)
+
+
+def multipart(api: Api, envelope: dict[str, Any], parts: list[tuple[str, bytes]]) -> httpx.Response:
+    files: list[tuple[str, Any]] = [("application", ("a.json", json.dumps(envelope).encode(), "application/json"))]
+    files += [(name, (f"{name}.bin", content, "application/octet-stream")) for name, content in parts]
+    return api.http.post("/v1/applications", files=files, headers=api.auth("portal", **{"Idempotency-Key": new_key()}))
+
+
+# -- not JSON, not an envelope -------------------------------------------------------------------
+
+@pytest.mark.parametrize("body", [b'{"tenant": ', b"", b"{tenant: 1}", b"\xff\xfe{}", b'{"a": NaN}'],
+                         ids=["truncated", "empty", "unquoted", "not-utf8", "nan"])
+def test_malformed_json(api: Api, body: bytes) -> None:
+    problem = refused(api, lambda: post_raw(api, body), 400, "malformed-json", recorded=False)
+    assert problem["detail"] == "the request body is not valid JSON"
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"text"', b"null", b"42"])
+def test_json_that_is_not_an_object(api: Api, body: bytes) -> None:
+    refused(api, lambda: post_raw(api, body), 422, "invalid-payload", recorded=False)
+
+
+@pytest.mark.parametrize("change,location", [
+    ({"tenant": 150905350535}, "tenant"),
+    ({"service": 99108008001000}, "service"),
+    ({"data": "halter=Erika"}, "data"),
+    ({"data": None}, "data"),
+    ({"attachments": {"id": "x"}}, "attachments"),
+    ({"submitted_at": "gestern"}, "submitted_at"),
+    ({"request_id": 17}, "request_id"),
+    ({"account": {"provider": "bundid", "pseudonym": "p", "trust_level": "mittel"}}, "account/trust_level"),
+    ({"reply_channel": {"kind": "fax", "address": "0391 1234"}}, "reply_channel/kind"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_wrong_types_in_the_envelope(api: Api, change: dict[str, Any], location: str) -> None:
+    problem = refused(api, lambda: api.submit(hund_envelope(**change), key=new_key()), 422, "invalid-payload",
+                      recorded=False)
+    assert problem["detail"].startswith(f"invalid application envelope at {location}")
+    assert "Erika" not in json.dumps(problem)
+    assert "0391" not in json.dumps(problem)
+
+
+@pytest.mark.parametrize("where", ["envelope", "attachment", "account"])
+def test_unknown_members_are_refused_not_ignored(api: Api, where: str) -> None:
+    envelope = hund_envelope()
+    if where == "envelope":
+        envelope["applicant_name"] = "Erika Mustermann"
+        location = "applicant_name"
+    elif where == "attachment":
+        api.http.post("/v1/uploads", content=PDF, headers=api.auth("portal"))
+        envelope["attachments"] = [attachment_ref("a1", PDF, owner="Erika Mustermann")]
+        location = "attachments/0/owner"
+    else:
+        envelope["account"] = {"provider": "bundid", "pseudonym": "p", "trust_level": "hoch",
+                               "name": "Erika Mustermann"}
+        location = "account/name"
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    assert problem["detail"] == f"invalid application envelope at {location}: Extra inputs are not permitted"
+    assert "Erika" not in json.dumps(problem)
+
+
+@pytest.mark.parametrize("missing", ["tenant", "service", "form", "submitted_at", "data"])
+def test_missing_envelope_members(api: Api, missing: str) -> None:
+    envelope = hund_envelope()
+    del envelope[missing]
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    assert problem["detail"] == f"invalid application envelope at {missing}: Field required"
+
+
+def test_submitted_at_without_time_zone(api: Api) -> None:
+    envelope = hund_envelope(submitted_at="2026-11-20T09:30:00")
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    assert "submitted_at" in problem["detail"]
+    assert "time zone" in problem["detail"]
+
+
+# -- the form data cannot be mapped (recorded in the quarantine) --------------------------------
+
+@pytest.mark.parametrize("path,value,field", [
+    ("hund/wurfdatum", "31.02.2024", "wurfdatum"),
+    ("hund/wurfdatum", "2024-13-01", "wurfdatum"),
+    ("hund/wurfdatum", "am 3. Mai gewölft", "wurfdatum"),
+    ("halter/geburtsdatum", "1980-02-30", "applicant.birth_date"),
+    ("hund/gefaehrlich", "vielleicht-ja", "gefaehrlich"),
+])
+def test_invalid_values_in_the_form_data(api: Api, path: str, value: str, field: str) -> None:
+    envelope = hund_envelope()
+    group, member = path.split("/")
+    envelope["data"][group][member] = value
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed", recorded=True)
+    assert problem["field"] == field
+    assert problem["path"] == f"/{path}"
+    assert field in problem["detail"]
+    assert value not in json.dumps(problem), "the problem must not echo the (personal) value"
+    row = api.inbox_row(problem["inbox_id"])
+    assert value not in json.dumps(row["last_error"])
+    assert value not in json.dumps([a["details"] for a in api.audit_rows(inbox_id=problem["inbox_id"])])
+
+
+@pytest.mark.parametrize("path,field", [
+    ("hund/name", "hund_name"), ("halter/nachname", "applicant.family_name"),
+    ("halter/vorname", "applicant.given_names"),
+])
+def test_missing_required_form_fields(api: Api, path: str, field: str) -> None:
+    envelope = hund_envelope()
+    group, member = path.split("/")
+    del envelope["data"][group][member]
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed", recorded=True)
+    assert problem["field"] == field
+    assert problem["path"] == f"/{path}"
+    assert "missing" in problem["detail"]
+
+
+def test_repeating_a_quarantined_request_returns_the_same_problem(api: Api) -> None:
+    envelope, key = hund_envelope(), new_key()
+    del envelope["data"]["hund"]["name"]
+    first = refused(api, lambda: api.submit(envelope, key=key), 422, "mapping-failed", recorded=True)
+    cases, inbox = api.case_count(), api.inbox_count()
+    again = api.submit(envelope, key=key)
+    assert again.status_code == 422
+    assert again.json() == first, "the repeat answers with the recorded refusal"
+    assert (api.case_count(), api.inbox_count()) == (cases, inbox)
+    [quarantined] = api.audit_rows(inbox_id=first["inbox_id"], action="quarantined")
+    assert quarantined["details"]["type"] == problem_type("mapping-failed")
+
+
+# -- size, media type, attachments -------------------------------------------------------------
+
+def _oversize_envelope() -> bytes:
+    body = json.dumps(hund_envelope(data={"halter": {"vorname": "E", "nachname": "M"},
+                                          "hund": {"name": "B", "notiz": "x" * (MAX_BODY + 100)}})).encode()
+    assert len(body) > MAX_BODY
+    return body
+
+
+def _chunks(body: bytes, size: int = 512) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start:start + size]
+
+
+def test_oversize_body_with_content_length(api: Api) -> None:
+    body = _oversize_envelope()
+    problem = refused(api, lambda: post_raw(api, body), 413, "payload-too-large", recorded=False)
+    assert problem["limit"] == MAX_BODY
+    assert str(MAX_BODY) in problem["detail"]
+
+
+def test_oversize_chunked_body_without_content_length(api: Api) -> None:
+    def send() -> httpx.Response:
+        request = api.http.build_request("POST", "/v1/applications", content=_chunks(_oversize_envelope()),
+                                         headers=api.auth("portal", **{"content-type": "application/json"}))
+        assert "content-length" not in request.headers
+        assert request.headers["transfer-encoding"] == "chunked"
+        return api.http.send(request)
+
+    refused(api, send, 413, "payload-too-large", recorded=False)
+
+
+def test_oversize_multipart(api: Api) -> None:
+    big = PDF * 12
+    envelope = hund_envelope(attachments=[attachment_ref("gross", big)])
+    refused(api, lambda: multipart(api, envelope, [("gross", big)]), 413, "payload-too-large", recorded=False)
+    assert not api.gw.blobs.exists(f"sha512/{sha512(big)}")
+
+
+def test_oversize_upload_chunked(api: Api) -> None:
+    content = b"u" * (MAX_BODY * 2)
+    refused(api, lambda: post_raw(api, _chunks(content), "application/octet-stream", path="/v1/uploads"),
+            413, "payload-too-large", recorded=False)
+    assert not api.gw.blobs.exists(f"sha512/{sha512(content)}")
+
+
+def test_oversize_chunked_status_change_is_413(api: Api) -> None:
+    """The size limit must not depend on how FastAPI reads a declared body."""
+    case_id = api.create_case()["case_id"]
+    body = json.dumps({"status": "in_progress", "version": 1, "note": "n" * (MAX_BODY + 10)}).encode()
+    with_length = api.http.post(f"/v1/cases/{case_id}/status", content=body,
+                                headers=api.auth("fach", **{"content-type": "application/json"}))
+    assert with_length.status_code == 413
+    chunked = api.http.post(f"/v1/cases/{case_id}/status", content=_chunks(body),
+                            headers=api.auth("fach", **{"content-type": "application/json"}))
+    assert chunked.status_code == 413, chunked.text
+    assert chunked.json()["type"] == problem_type("payload-too-large")
+    assert api.case(case_id)["version"] == 1
+
+
+def test_oversize_chunked_token_request_is_413(api: Api) -> None:
+    body = f"grant_type=client_credentials&client_id=portal&client_secret={'s' * MAX_BODY}".encode()
+    chunked = api.http.post("/oauth/token", content=_chunks(body),
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+    assert chunked.status_code == 413, chunked.text
+    assert chunked.json()["type"] == problem_type("payload-too-large")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded",
+                                          None])
+def test_unsupported_media_type(api: Api, content_type: str | None) -> None:
+    body = json.dumps(hund_envelope()).encode()
+    problem = refused(api, lambda: post_raw(api, body, content_type), 415, "unsupported-media-type",
+                      recorded=False)
+    assert problem["accepted"] == ["application/json", "multipart/form-data"]
+
+
+def test_attachment_hash_mismatch_in_multipart(api: Api) -> None:
+    tampered = PDF + b"tampered"
+    envelope = hund_envelope(attachments=[attachment_ref("nachweis", PDF)])
+    problem = refused(api, lambda: multipart(api, envelope, [("nachweis", tampered)]), 422, "invalid-payload",
+                      recorded=False)
+    assert problem["attachment"] == "nachweis"
+    assert "SHA-512" in problem["detail"]
+    assert not api.gw.blobs.exists(f"sha512/{sha512(tampered)}")
+
+
+def test_multipart_part_not_announced(api: Api) -> None:
+    envelope = hund_envelope(attachments=[attachment_ref("nachweis", PDF)])
+    problem = refused(api, lambda: multipart(api, envelope, [("nachweis", PDF), ("extra", b"surprise")]),
+                      422, "invalid-request", recorded=False)
+    assert "'extra'" in problem["detail"]
+
+
+def test_multipart_without_envelope_part(api: Api) -> None:
+    def send() -> httpx.Response:
+        return api.http.post("/v1/applications", files=[("nachweis", ("n.pdf", PDF, "application/pdf"))],
+                             headers=api.auth("portal", **{"Idempotency-Key": new_key()}))
+
+    problem = refused(api, send, 422, "invalid-request", recorded=False)
+    assert "application" in problem["detail"]
+
+
+@pytest.mark.parametrize("content_type,body", [
+    ("multipart/form-data", b"--x\r\n"),
+    ("multipart/form-data; boundary=abc", b"garbage without any boundary"),
+], ids=["no-boundary", "garbage"])
+def test_malformed_multipart(api: Api, content_type: str, body: bytes) -> None:
+    problem = refused(api, lambda: post_raw(api, body, content_type), 400, "http-error", recorded=False)
+    assert "multipart" in problem["title"].lower()
+
+
+def test_multipart_with_invalid_envelope(api: Api) -> None:
+    envelope = hund_envelope(tenant="Tangerhütte")
+    refused(api, lambda: multipart(api, envelope, []), 422, "invalid-payload", recorded=False)
+
+
+def test_announced_attachment_never_uploaded(api: Api) -> None:
+    never = b"never uploaded " + uuid.uuid4().bytes
+    envelope = hund_envelope(attachments=[attachment_ref("fehlt", never)])
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=True)
+    assert problem["attachment"] == "fehlt"
+
+
+def test_duplicate_attachment_ids(api: Api) -> None:
+    """Attachments are addressed by id (GET /v1/cases/{id}/attachments/{attachment_id}); two
+    with the same id would make the second unreachable."""
+    first, second = b"first " + PDF, b"second " + PDF
+    for content in (first, second):
+        assert api.http.post("/v1/uploads", content=content, headers=api.auth("portal")).status_code == 201
+    envelope = hund_envelope(attachments=[attachment_ref("a1", first, filename="eins.pdf"),
+                                          attachment_ref("a1", second, filename="zwei.pdf")])
+    refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "a/b.pdf", "..\\x.pdf", "a\x00.pdf", "a\n.pdf",
+                                      "..", ".htaccess", "/etc/passwd", "C:\\boot.ini", "a\x1b[31m.pdf"])
+def test_unsafe_file_names(api: Api, filename: str) -> None:
+    envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, filename=filename)])
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    assert problem["detail"].startswith("invalid application envelope at attachments/0/filename")
+
+
+def test_unsafe_file_name_in_multipart(api: Api) -> None:
+    envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, filename="../../etc/passwd")])
+    refused(api, lambda: multipart(api, envelope, [("a1", PDF)]), 422, "invalid-payload", recorded=False)
+
+
+@pytest.mark.parametrize("media_type", ["text/html", "application/x-msdownload", "image/svg+xml", "APPLICATION/PDF"])
+def test_attachment_media_type_not_accepted(api: Api, media_type: str) -> None:
+    envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, media_type=media_type)])
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    assert "attachments/0/media_type" in problem["detail"]
+
+
+# -- routing refusals (recorded) and replay ------------------------------------------------------
+
+def test_channel_not_allowed_then_fixed_catalog_and_replay(tmp_path: Path) -> None:
+    """The cause is fixed (the catalog opens the service to the portal), the admin replays the
+    quarantined message, and the portal's retry with the same Idempotency-Key finds the case."""
+    mappings = tmp_path / "mappings"
+    shutil.copytree(TESTDATA / "mappings", mappings)
+    catalog = mappings / "catalog" / "testhausen.yaml"
+    original = catalog.read_text(encoding="utf-8")
+    gewerbe_channels = "channels: [portal]\n    queue: gewerbeamt"
+    closed = original.replace(gewerbe_channels, "channels: [testpull]\n    queue: gewerbeamt")
+    assert closed != original
+    catalog.write_text(closed, encoding="utf-8")
+    data_dir = tmp_path / "data"
+    envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": "p-1", "trust_level": "hoch"})
+    key = new_key()
+    with running_gateway(data_dir, mappings_dir=mappings) as first:
+        problem = refused(first, lambda: first.submit(envelope, key=key), 403, "channel-not-allowed",
+                          recorded=True)
+        assert (problem["service"], problem["channel"]) == (GEWERBE, "portal")
+    catalog.write_text(original, encoding="utf-8")
+    with running_gateway(data_dir, mappings_dir=mappings) as fixed:
+        assert fixed.case_count() == 0
+        replay = fixed.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=fixed.auth("admin"))
+        assert replay.json() == {"id": problem["inbox_id"], "state": "received"}
+        fixed.gw.work_until_idle()
+        row = fixed.inbox_row(problem["inbox_id"])
+        assert row["state"] == "committed"
+        assert row["last_error"] is None
+        assert fixed.case_count() == 1
+        retry = fixed.submit(envelope, key=key)
+        assert retry.status_code == 201, retry.text
+        assert retry.headers["idempotent-replayed"] == "true"
+        assert retry.json()["case_id"] == row["case_id"]
+        assert retry.json()["service"] == GEWERBE
+        assert fixed.inbox_count() == 1
+        case = fixed.case(row["case_id"])
+        assert case["applicant"]["account"]["trust_level"] == "hoch"
+        assert [a["action"] for a in fixed.audit_rows(inbox_id=problem["inbox_id"])] == [
+            "received", "quarantined", "replayed", "case.created"]
+
+
+def test_unknown_tenant_is_recorded_and_replays_to_the_same_reason(api: Api) -> None:
+    envelope = hund_envelope(tenant="159999999999")
+    problem = refused(api, lambda: api.submit(envelope, key=new_key(), client="admin"), 404, "unknown-tenant",
+                      recorded=True)
+    assert problem["tenant"] == "159999999999"
+    inbox_id = problem["inbox_id"]
+    listed = api.get("/v1/admin/inbox", "admin", params={"state": "quarantined", "limit": 500}).json()
+    [entry] = [e for e in listed if e["id"] == inbox_id]
+    assert (entry["channel"], entry["tenant"], entry["state"]) == ("portal", "159999999999", "quarantined")
+    assert entry["error"]["detail"] == "this installation serves no municipality with that ARS"
+
+    # only admins replay
+    forbidden = api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("fach"))
+    assert forbidden.status_code == 403
+    replay = api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin"))
+    assert replay.status_code == 200
+    assert replay.json() == {"id": inbox_id, "state": "received"}
+    assert api.inbox_row(inbox_id)["state"] == "received"
+    # a message that is not quarantined (any more) cannot be replayed twice
+    assert api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin")).status_code == 404
+
+    cases = api.case_count()
+    api.gw.work_until_idle()
+    row = api.inbox_row(inbox_id)
+    assert row["state"] == "quarantined"
+    assert row["last_error"]["type"] == problem_type("unknown-tenant")
+    assert row["last_error"]["detail"] == problem["detail"]
+    assert api.case_count() == cases
+    actions = [a["action"] for a in api.audit_rows(inbox_id=inbox_id)]
+    assert actions == ["received", "quarantined", "replayed", "quarantined"]
+
+
+def test_replay_of_unknown_or_committed_inbox_entry_is_404(api: Api) -> None:
+    response = api.submit(hund_envelope(), key=new_key())
+    assert response.status_code == 201
+    [audit] = api.audit_rows(case_id=response.json()["case_id"], action="case.created")
+    for inbox_id in (audit["inbox_id"], str(uuid.uuid4())):
+        replay = api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin"))
+        assert replay.status_code == 404
+        assert replay.json()["type"] == problem_type("not-found")
+
+
+def test_tenant_the_client_may_not_act_for(api: Api) -> None:
+    problem = refused(api, lambda: api.submit(hund_envelope(tenant="159999999999"), key=new_key()), 403,
+                      "forbidden", recorded=False)
+    assert "municipality" in problem["detail"]
+    refused(api, lambda: api.submit(hund_envelope(tenant=TENANT), key=new_key(), client="other"), 403,
+            "forbidden", recorded=False)
+    refused(api, lambda: api.submit(hund_envelope(tenant=OTHER_TENANT), key=new_key()), 403,
+            "forbidden", recorded=False)
+
+
+def test_unknown_service(api: Api) -> None:
+    problem = refused(api, lambda: api.submit(hund_envelope(service="99999999999999"), key=new_key()), 422,
+                      "unknown-service", recorded=True)
+    assert problem["service"] == "99999999999999"
+
+
+def test_form_that_does_not_belong_to_the_service(api: Api) -> None:
+    envelope = hund_envelope(form="test-gewerbe")
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "unsupported-format", recorded=True)
+    assert (problem["service"], problem["format"]) == (HUND, "portal:test-gewerbe")
+
+
+@pytest.mark.parametrize("account", [None, {"provider": "bundid", "pseudonym": "p-low", "trust_level": "niedrig"}],
+                         ids=["no-login", "niedrig"])
+def test_trust_level_too_low(api: Api, account: dict[str, Any] | None) -> None:
+    envelope = gewerbe_envelope(**({"account": account} if account else {}))
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 403, "trust-level-too-low", recorded=True)
+    assert (problem["service"], problem["required"]) == (GEWERBE, "substantiell")
+    replay = api.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=api.auth("admin"))
+    assert replay.json()["state"] == "received"
+    api.gw.work_until_idle()
+    row = api.inbox_row(problem["inbox_id"])
+    assert (row["state"], row["last_error"]["type"]) == ("quarantined", problem_type("trust-level-too-low"))
+
+
+@pytest.mark.parametrize("level", ["substantiell", "hoch"])
+def test_trust_level_high_enough(api: Api, level: str) -> None:
+    envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": f"p-{level}", "trust_level": level})
+    before = api.case_count()
+    response = api.submit(envelope, key=new_key())
+    assert response.status_code == 201, response.text
+    assert api.case_count() == before + 1
+    case = api.case(response.json()["case_id"])
+    assert case["applicant"]["account"]["trust_level"] == level
+    assert case["applicant"]["party"] == {"kind": "organisation", "name": "Muster Holz GmbH", "legal_form": None,
+                                          "register_number": None, "address": None, "contact": None,
+                                          "contact_person": None}
+
+
+# -- authentication and scopes ---------------------------------------------------------------------
+
+def _submit_with(api: Api, authorization: str | None) -> httpx.Response:
+    headers = {"Idempotency-Key": new_key()}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    return api.http.post("/v1/applications", json=hund_envelope(), headers=headers)
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": "rathaus-gateway", "aud": "rathaus-gateway", "sub": "portal", "iat": now, "exp": now + 600,
+            "jti": str(uuid.uuid4()), "scope": "applications:submit", "tenants": [TENANT], **overrides}
+
+
+def _assert_unauthorized(api: Api, authorization: str | None) -> dict[str, Any]:
+    cases, inbox = api.case_count(), api.inbox_count()
+    response = _submit_with(api, authorization)
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == 'Bearer realm="rathaus-gateway"'
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["type"] == problem_type("unauthorized")
+    assert (api.case_count(), api.inbox_count()) == (cases, inbox)
+    problem: dict[str, Any] = response.json()
+    return problem
+
+
+@pytest.mark.parametrize("authorization", [None, "", "Bearer", "Basic cG9ydGFsOnBvcnRhbC1zZWNyZXQ=",
+                                           "Bearer not-a-jwt", "Bearer a.b.c", "Token abc"])
+def test_missing_or_garbled_token(api: Api, authorization: str | None) -> None:
+    _assert_unauthorized(api, authorization)
+
+
+def test_token_signed_with_another_key(api: Api) -> None:
+    key = OctKey.import_key(b"another-signing-key-0123456789abcdef-xyz")
+    forged = jwt.encode({"alg": "HS256", "typ": "at+jwt"}, _claims(), key, algorithms=["HS256"])
+    problem = _assert_unauthorized(api, f"Bearer {forged}")
+    assert problem["error"] == "invalid_token"
+
+
+def test_token_of_another_issuer_or_unknown_client(api: Api) -> None:
+    key = OctKey.import_key(b"test-signing-key-0123456789abcdef0123456789")
+    for claims in (_claims(iss="someone-else"), _claims(aud="someone-else"), _claims(sub="ghost")):
+        token = jwt.encode({"alg": "HS256"}, claims, key, algorithms=["HS256"])
+        _assert_unauthorized(api, f"Bearer {token}")
+    # control: the same construction with the right claims is accepted
+    token = jwt.encode({"alg": "HS256"}, _claims(), key, algorithms=["HS256"])
+    assert _submit_with(api, f"Bearer {token}").status_code == 201
+
+
+def test_expired_token(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_time = time.time
+    # the token is issued "16 minutes ago", i.e. it expired a minute ago (ttl 900 s)
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: real_time() - 960))
+    issued = api.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "portal",
+                                                 "client_secret": SECRETS["portal"]})
+    assert issued.status_code == 200
+    monkeypatch.undo()
+    token = issued.json()["access_token"]
+    problem = _assert_unauthorized(api, f"Bearer {token}")
+    assert problem["error"] == "invalid_token"
+
+
+def test_token_expiring_while_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token that worked (and sits in the verification cache) stops working after its lifetime."""
+    offset = [0.0]
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + offset[0])
+    with running_gateway(tmp_path / "gw", token_ttl_seconds=60) as short:
+        issued = short.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "portal",
+                                                       "client_secret": SECRETS["portal"]}).json()
+        assert issued["expires_in"] == 60
+        header = {"Authorization": f"Bearer {issued['access_token']}"}
+        assert short.http.post("/v1/uploads", content=b"fresh", headers=header).status_code == 201
+        offset[0] = 59
+        assert short.http.post("/v1/uploads", content=b"still", headers=header).status_code == 201
+        offset[0] = 61
+        expired = short.http.post("/v1/uploads", content=b"stale", headers=header)
+        assert expired.status_code == 401
+        assert expired.headers["www-authenticate"] == 'Bearer realm="rathaus-gateway"'
+        assert expired.json()["error"] == "invalid_token"
+        assert not short.gw.blobs.exists(f"sha512/{sha512(b'stale')}")
+
+
+def test_wrong_scope(api: Api) -> None:
+    problem = refused(api, lambda: api.submit(hund_envelope(), key=new_key(), client="fach"), 403, "forbidden",
+                      recorded=False)
+    assert problem["required_scope"] == "applications:submit"
+    narrowed = api.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "other",
+                                                   "client_secret": SECRETS["other"], "scope": "cases:read"}).json()
+    refused(api, lambda: _submit_with(api, f"Bearer {narrowed['access_token']}"), 403, "forbidden",
+            recorded=False)
+
+
+# -- valid JSON the gateway cannot carry --------------------------------------------------------
+
+def test_big_integer_in_form_data_is_answered_not_retried_forever(api: Api) -> None:
+    """Valid JSON (RFC 8259 sets no integer limit) must end as a case or as a permanent refusal —
+    not as a 202 that the worker retries until it becomes a dead letter."""
+    envelope = hund_envelope()
+    envelope["data"]["hund"]["chipnummer"] = 276098106543210987654321
+    cases, inbox, key = api.case_count(), api.inbox_count(), new_key()
+    response = api.submit(envelope, key=key)
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:
+        assert response.json()["type"] in (problem_type("invalid-payload"), problem_type("mapping-failed"))
+        assert api.inbox_row(response.json()["inbox_id"])["state"] == "quarantined"
+        assert api.case_count() == cases
+    api.gw.work_until_idle()
+    assert api.inbox_count() == inbox + 1
+    retrying = [e for e in api.get("/v1/admin/inbox", "admin", params={"state": "retry"}).json()
+                if e["source_id"].endswith(key)]
+    assert retrying == [], "the message waits for retries that cannot succeed"

@@ -1,0 +1,62 @@
+"""An XTA adapter (channel, source, sender) wired to an in-process sandbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.xta import samples, testing
+from adapters.xta.channel import XtaChannel
+from adapters.xta.client import Content, XtaClient
+from adapters.xta.plugin import build, load_options
+from adapters.xta.sandbox.store import SandboxState
+from adapters.xta.sender import XtaSender
+from adapters.xta.source import XtaSource
+from gateway.ports import InboundMessage
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Rig:
+    state: SandboxState
+    channel: XtaChannel
+    source: XtaSource
+    sender: XtaSender
+    portal: XtaClient
+    town: XtaClient
+
+    def post(self, kind: samples.MessageKind = samples.WOHNGELD, payload: bytes | None = None,
+             attachments: tuple[Content, ...] = (), **kw: Any) -> str:
+        data = payload if payload is not None else kind.fixtures()[0].read_bytes()
+        return samples.post(self.portal, kind, data, attachments, **kw)
+
+    def fetched(self, message_id: str) -> InboundMessage:
+        response = self.town.get_message(message_id)
+        return InboundMessage(channel="xta", source_id=message_id, payload=response.raw,
+                              media_type=response.content_type, received_at=dt.datetime.now(dt.UTC))
+
+
+RigFactory = Callable[..., Rig]
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> RigFactory:
+    def make(*, mtom_responses: bool = True, **overrides: Any) -> Rig:
+        http, state = testing.sandbox_http(mtom_responses=mtom_responses)
+        options = load_options(testing.options(tmp_dir=tmp_path, **overrides))
+        channel, source, sender = build(options, REPO, http)
+        return Rig(state, channel, source, sender, testing.client_for(samples.STATE_PORTAL, http),
+                   testing.client_for(samples.TOWN, http))
+
+    return make
+
+
+@pytest.fixture
+def rig(make_rig: RigFactory) -> Rig:
+    return make_rig()

@@ -1,0 +1,148 @@
+"""XtaChannel.verify on stored getMessage responses, and idempotent acknowledge/reject."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from adapters.xta import samples
+from adapters.xta.client import Content
+from adapters.xta.options import DEFAULT_FORMATS
+from gateway.errors import InvalidPayload, PermanentError, UnsupportedFormat, VerificationFailed
+from gateway.mapping import MappingRegistry
+from tests.unit.xta.conftest import REPO, Rig, RigFactory
+
+WOHNGELD_PAYLOAD = samples.WOHNGELD.fixtures()[0].read_bytes()
+
+
+@pytest.mark.parametrize("kind", [samples.WOHNGELD, samples.GEWERBE], ids=["wohngeld", "gewerbe"])
+@pytest.mark.parametrize("mtom_responses", [True, False], ids=["mtom", "inline-base64"])
+def test_verify_returns_the_payload_and_attachments(make_rig: RigFactory, kind: samples.MessageKind,
+                                                   mtom_responses: bool) -> None:
+    rig = make_rig(mtom_responses=mtom_responses)
+    pdf = b"%PDF-1.7\r\n" + os.urandom(200_000)
+    payload = kind.fixtures()[0].read_bytes()
+    message_id = rig.post(kind, payload, (Content(pdf, "application/pdf", "../../etc/Mietvertrag.pdf", "Vertrag"),))
+    submission = rig.channel.verify(rig.fetched(message_id))
+    assert submission.data == payload
+    assert submission.source_format == "xta:" + kind.code
+    assert submission.tenant_ars == "150905350535"
+    expected_leika = "99108008001000" if kind is samples.WOHNGELD else "99050012104000"
+    assert submission.service_leika == expected_leika
+    [attachment] = submission.attachments
+    assert hashlib.sha512(attachment.content).digest() == hashlib.sha512(pdf).digest()
+    assert (attachment.filename, attachment.media_type, attachment.description) == (
+        "Mietvertrag.pdf", "application/pdf", "Vertrag")
+    assert submission.references["messageType"] == kind.code
+    assert submission.references["service"] == kind.service
+    assert submission.submitted_at is not None
+
+
+def test_source_formats_match_the_mappings() -> None:
+    registry = MappingRegistry.load(REPO / "mappings")
+    formats = {registry.get(m).source_format for m in ("xoev.wohngeld-mietzuschuss", "xoev.gewerbe-anmelden")}
+    assert formats == {"xta:" + code for code in DEFAULT_FORMATS}
+
+
+def _mutate(payload: bytes, path: str, text: str) -> bytes:
+    root = etree.fromstring(payload)
+    root.xpath(path, namespaces={"w": samples.WOHNGELD.payload_schema})[0].text = text
+    return bytes(etree.tostring(root))
+
+
+def test_schema_violation_names_the_location_without_the_value(rig: Rig) -> None:
+    bad = _mutate(WOHNGELD_PAYLOAD, "/*/w:G05000001/w:F05000002", "Geheimnis-1989")
+    message_id = rig.post(samples.WOHNGELD, bad)
+    with pytest.raises(InvalidPayload) as caught:
+        rig.channel.verify(rig.fetched(message_id))
+    location = "/fim.S05000227.05000227001005/G05000001/F05000002"
+    assert f"at {location} (line " in caught.value.detail
+    assert caught.value.extensions["location"] == location
+    assert isinstance(caught.value.extensions["line"], int)
+    assert "Geheimnis" not in str(caught.value.to_problem())
+
+
+def test_unknown_message_type_is_unsupported(rig: Rig) -> None:
+    other = samples.MessageKind("xinneres.meldung.0100", "urn:other", "urn:svc", "X", "none")
+    with pytest.raises(UnsupportedFormat, match="xinneres.meldung.0100"):
+        rig.channel.verify(rig.fetched(rig.post(other, b"<x xmlns='urn:other'/>")))
+
+
+def test_payload_schema_must_match_the_message_type(rig: Rig) -> None:
+    kind = dataclasses.replace(samples.WOHNGELD, payload_schema="urn:xoev-de:xfall:standard:fim-s05000227_1.4")
+    with pytest.raises(UnsupportedFormat, match="payloadSchema"):
+        rig.channel.verify(rig.fetched(rig.post(kind, WOHNGELD_PAYLOAD)))
+
+
+def test_payload_root_must_be_the_message_type_element(rig: Rig) -> None:
+    payload = samples.GEWERBE.fixtures()[0].read_bytes()
+    kind = dataclasses.replace(samples.GEWERBE, code=samples.WOHNGELD.code,
+                               payload_schema=samples.WOHNGELD.payload_schema)
+    with pytest.raises(InvalidPayload, match="root element"):
+        rig.channel.verify(rig.fetched(rig.post(kind, payload)))
+
+
+def test_hostile_payload_is_refused_without_loading_anything(rig: Rig, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("SECRET-CONTENT")
+    xxe = f'<!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]><r>&x;</r>'.encode()
+    with pytest.raises(InvalidPayload, match="DOCTYPE") as caught:
+        rig.channel.verify(rig.fetched(rig.post(samples.WOHNGELD, xxe)))
+    assert "SECRET" not in str(caught.value.to_problem())
+
+
+def test_message_for_another_reader_or_id_is_refused(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    with pytest.raises(VerificationFailed, match="MessageID"):
+        rig.channel.verify(dataclasses.replace(message, source_id="urn:de:xta:messageid:x:other"))
+    rig.channel.options = rig.channel.options.model_copy(update={"party": "wgb:150855500000"})
+    with pytest.raises(VerificationFailed, match="another reader"):
+        rig.channel.verify(message)
+
+
+def test_declared_size_must_match(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    tampered = message.payload.replace(f'size="{len(WOHNGELD_PAYLOAD)}"'.encode(), b'size="1"', 1)
+    with pytest.raises(VerificationFailed, match="declared size"):
+        rig.channel.verify(dataclasses.replace(message, payload=tampered))
+
+
+def test_non_xml_message_and_broken_responses_are_invalid(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    as_pdf = message.payload.replace(b'contentType="application/xml"', b'contentType="application/pdf"', 1)
+    with pytest.raises(InvalidPayload, match="not XML"):
+        rig.channel.verify(dataclasses.replace(message, payload=as_pdf))
+    with pytest.raises(InvalidPayload):
+        rig.channel.verify(dataclasses.replace(message, payload=message.payload[: len(message.payload) // 2]))
+    with pytest.raises(InvalidPayload, match="SOAP"):
+        rig.channel.verify(dataclasses.replace(message, payload=b"<html/>", media_type="text/html"))
+
+
+def test_acknowledge_closes_once_and_is_idempotent(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    rig.channel.acknowledge(message, case=None)  # type: ignore[arg-type]
+    rig.channel.acknowledge(message, case=None)  # type: ignore[arg-type]  # after a crash: closed already
+    assert rig.state.messages[message.source_id].closed
+    assert rig.state.calls[f"closed:{message.source_id}"] == 1
+
+
+@pytest.mark.parametrize("close", [True, False])
+def test_reject_closes_unless_configured_to_leave_open(make_rig: RigFactory, close: bool) -> None:
+    rig = make_rig(quarantine_then_close=close)
+    message = rig.fetched(rig.post())
+    rig.channel.reject(message, PermanentError("bad"))
+    rig.channel.reject(message, PermanentError("bad"))
+    assert rig.state.messages[message.source_id].closed is close
+
+
+def test_transient_close_failure_propagates_for_retry(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    rig.state.fail_next("close", "9030")
+    with pytest.raises(Exception, match="9030"):
+        rig.channel.acknowledge(message, case=None)  # type: ignore[arg-type]
+    assert not rig.state.messages[message.source_id].closed

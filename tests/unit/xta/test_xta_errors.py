@@ -1,0 +1,76 @@
+"""XTA error codes and faults become gateway errors of the right kind (retry or give up)."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.xta import samples
+from adapters.xta.errors import (
+    CODES,
+    XtaAccountUnusable,
+    XtaFault,
+    XtaMessageIdUsed,
+    XtaRequestRejected,
+    XtaSchemaViolation,
+    XtaServerError,
+    XtaServiceNotBooked,
+    XtaUnknownMessage,
+    XtaWrongEncoding,
+    error_for,
+)
+from adapters.xta.testing import client_for, sandbox_http
+from gateway.errors import InvalidPayload, PermanentError, TransientError, UpstreamUnavailable
+
+EXPECTED: dict[str, tuple[type[XtaFault], type[Exception]]] = {
+    "9010": (XtaAccountUnusable, TransientError),
+    "9011": (XtaAccountUnusable, TransientError),
+    "9012": (XtaAccountUnusable, TransientError),
+    "9013": (XtaServiceNotBooked, PermanentError),
+    "9014": (XtaAccountUnusable, TransientError),
+    "9024": (XtaMessageIdUsed, PermanentError),
+    "9030": (XtaServerError, UpstreamUnavailable),
+    "9031": (XtaServerError, UpstreamUnavailable),
+    "9032": (XtaServerError, UpstreamUnavailable),
+    "9050": (XtaSchemaViolation, InvalidPayload),
+    "9051": (XtaWrongEncoding, InvalidPayload),
+}
+
+
+def test_every_listed_code_is_mapped() -> None:
+    assert set(CODES) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_code_maps_to_class_and_kind(code: str) -> None:
+    error = error_for("getStatusList", "SomethingElse", code, "Sender")
+    cls, kind = EXPECTED[code]
+    assert type(error) is cls and isinstance(error, kind)
+    assert error.code == code and code in error.detail
+    assert error.to_problem()["xta_code"] == code
+
+
+@pytest.mark.parametrize(("fault", "cls"), [
+    ("InvalidMessageIDException", XtaUnknownMessage), ("PermissionDeniedException", XtaAccountUnusable),
+    ("XTAWSTechnicalProblemException", XtaServerError), ("ParameterIsNotValidException", XtaRequestRejected),
+    ("MessageVirusDetectionException", XtaRequestRejected), ("SyncAsyncException", XtaRequestRejected),
+])
+def test_fault_without_code_maps_by_its_element(fault: str, cls: type[XtaFault]) -> None:
+    assert type(error_for("close", fault, None, "Sender")) is cls
+
+
+def test_plain_soap_faults_map_by_their_code() -> None:
+    assert type(error_for("close", None, None, "Sender")) is XtaRequestRejected
+    assert type(error_for("close", None, None, "Receiver")) is XtaServerError
+    assert type(error_for("close", None, None, None)) is XtaServerError
+
+
+@pytest.mark.parametrize("code", sorted(EXPECTED))
+def test_sandbox_fault_reaches_the_client_as_the_mapped_error(code: str) -> None:
+    http, state = sandbox_http()
+    client = client_for(samples.TOWN, http)
+    state.fail_next("getStatusList", code)
+    with pytest.raises(EXPECTED[code][0]) as caught:
+        client.get_status_list()
+    assert caught.value.code == code
+    assert "injected" not in caught.value.detail  # the server's free text is never repeated
+    client.get_status_list()  # the injected fault was used up

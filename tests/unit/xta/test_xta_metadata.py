@@ -1,0 +1,69 @@
+"""MessageMetaData and PartyType: XML round trip, schema validity, clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from lxml import etree
+
+from adapters.xta import samples
+from adapters.xta.metadata import KeyCode, MessageMetaData, Party
+from adapters.xta.ns import OSCIMETA, SCHEMA_DIR, q
+from gateway import safexml
+from gateway.errors import InvalidPayload
+
+
+def _sample(**changes: object) -> MessageMetaData:
+    meta = samples.metadata(samples.WOHNGELD, "urn:de:xta:messageid:test:1", 1234, subject="Antrag")
+    return MessageMetaData(**{**meta.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_round_trip_through_xml_is_lossless_and_schema_valid() -> None:
+    meta = _sample(sender=Party("wgb:150000000001", category="Behörde"), test_msg=True,
+                   origin=dt.datetime(2025, 3, 1, 8, 0, tzinfo=dt.UTC))
+    xml = meta.to_xml()
+    schema = safexml.load_fast_schema(SCHEMA_DIR / "osci-transport-2014-10.xsd")
+    assert schema.validate(xml), schema.error_log.last_error
+    assert MessageMetaData.from_xml(safexml.parse(etree.tostring(xml))) == meta
+
+
+def test_structure_follows_the_published_order() -> None:
+    children = [etree.QName(c).localname for c in _sample().to_xml()]
+    assert children == ["DeliveryAttributes", "Originators", "Destinations", "MsgIdentification", "Qualifier",
+                        "MsgSize"]
+    qualifier = [etree.QName(c).localname for c in _sample().to_xml().find(q(OSCIMETA, "Qualifier"))]
+    assert qualifier == ["Subject", "Service", "BusinessScenario", "MessageType"]
+
+
+def test_business_scenario_without_list_is_undefined() -> None:
+    xml = _sample(business_scenario=KeyCode("FREITEXT")).to_xml()
+    assert xml.findtext(f"{{{OSCIMETA}}}Qualifier/{{{OSCIMETA}}}BusinessScenario/{{{OSCIMETA}}}Undefined") == \
+        "FREITEXT"
+    assert MessageMetaData.from_xml(xml).business_scenario == KeyCode("FREITEXT")
+
+
+def test_party_identifier_carries_type_category_and_name() -> None:
+    ident = Party("wgb:051110000000", "xoev", "Kommune", "Stadt X").to_xml(q(OSCIMETA, "Reader"))[0]
+    assert (ident.text, ident.get("type"), ident.get("category"), ident.get("name")) == (
+        "wgb:051110000000", "xoev", "Kommune", "Stadt X")
+
+
+@pytest.mark.parametrize(("remove", "message"), [
+    ("Qualifier", "m:Qualifier missing"),
+    ("Originators", "m:Originators/m:Author missing"),
+    ("MsgIdentification", "wsa:MessageID missing"),
+])
+def test_missing_parts_are_named(remove: str, message: str) -> None:
+    xml = _sample().to_xml()
+    xml.remove(xml.find(q(OSCIMETA, remove)))
+    with pytest.raises(InvalidPayload, match=message):
+        MessageMetaData.from_xml(xml)
+
+
+def test_malformed_values_do_not_leak_content() -> None:
+    xml = _sample().to_xml()
+    xml.find(q(OSCIMETA, "MsgSize")).text = "Geheim"
+    with pytest.raises(InvalidPayload) as caught:
+        MessageMetaData.from_xml(xml)
+    assert "Geheim" not in caught.value.detail
