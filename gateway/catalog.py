@@ -37,6 +37,10 @@ class ServiceEntry(_Model):
     mappings: list[str] = Field(min_length=1)
     min_trust_level: TrustLevel | Literal["none"] = "none"
     channels: list[str] = Field(min_length=1)
+    trust_vouched_by: list[str] = Field(
+        default_factory=list,
+        description="channels whose sender authenticated the applicant itself (an EfA service over "
+                    "FIT-Connect or XTA): the gateway sees no login there, the sender answers for it")
     queue: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -130,7 +134,7 @@ class Catalog:
         if channel not in service.channels:
             raise ChannelNotAllowed(f"service {service.leika} is not accepted through channel {channel!r}",
                                     service=service.leika, channel=channel)
-        if service.min_trust_level != "none":
+        if service.min_trust_level != "none" and channel not in service.trust_vouched_by:
             required = service.min_trust_level
             actual = account.trust_level if account else None
             if actual is None or actual.rank < required.rank:

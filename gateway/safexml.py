@@ -45,18 +45,13 @@ def _parser() -> etree.XMLParser:
     )
 
 
-def _doctype_in_prolog(head: bytes) -> bool:
-    """True if a DOCTYPE appears before the root element (the only place it may appear).
-
-    Checked before libxml2 sees the document so that no entity declaration is ever read.
-    Documents in encodings that hide the ASCII markup (UTF-16) pass this scan and are
-    caught by the check of ``docinfo`` after parsing.
-    """
+def _scan_prolog(head: bytes) -> bool | None:
+    """True/False: a DOCTYPE does/does not precede the root element; None: ``head`` ends first."""
     pos = 0
     while True:
         pos = head.find(b"<", pos)
-        if pos < 0 or pos + 1 >= len(head):
-            return False
+        if pos < 0 or pos + 9 > len(head):
+            return None
         if head.startswith(b"<?", pos):
             end = head.find(b"?>", pos)
         elif head.startswith(b"<!--", pos):
@@ -64,8 +59,23 @@ def _doctype_in_prolog(head: bytes) -> bool:
         else:
             return head[pos + 1 : pos + 9].upper() == b"!DOCTYPE"
         if end < 0:
-            return False
+            return None
         pos = end + 2
+
+
+def _doctype_in_prolog(data: bytes | memoryview) -> bool:
+    """True if a DOCTYPE appears before the root element (the only place it may appear).
+
+    Checked before libxml2 sees the document so that no entity declaration is ever read.
+    Only the start of the document is copied for the scan (a small window first: it is on
+    the hot path of every parse). Documents in encodings that hide the ASCII markup
+    (UTF-16), or with a prolog longer than the scan window, are caught by the check of
+    ``docinfo`` after parsing, which libxml2 does without expanding anything.
+    """
+    found = _scan_prolog(bytes(data[:2048]))
+    if found is None and len(data) > 2048:
+        found = _scan_prolog(bytes(data[:_CHUNK]))
+    return bool(found)
 
 
 def _refuse_doctype(tree: Any) -> None:
@@ -97,7 +107,7 @@ def parse(data: bytes | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES,
     """Parse ``data`` into an lxml element, refusing DTDs, entities, oversize and deep nesting."""
     if len(data) > max_bytes:
         raise InvalidPayload(f"XML document too large: {len(data)} bytes, limit {max_bytes}")
-    if _doctype_in_prolog(bytes(data[:_CHUNK])):
+    if _doctype_in_prolog(data):
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
     try:
         root = etree.fromstring(data, _parser(), base_url=base_url)

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 import xmlschema
 
 from gateway.errors import ConfigurationError, InvalidPayload
-from gateway.mapping.jsonschema_lite import JsonSchema, SchemaError, Violation
+from gateway.mapping.jsonschema_check import JsonSchema, SchemaError, Violation
 
 MAX_REPORTED: Final = 20
 

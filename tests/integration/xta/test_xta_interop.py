@@ -23,7 +23,7 @@ def _party(value: str) -> dict[str, Any]:
 def _zeep(url: str) -> zeep.Client:
     # zeep follows the WSDL's schema imports from the sandbox (a location we trust);
     # DTDs and entities stay forbidden.
-    return zeep.Client(url + "/services/XTAService/ManagementPort?wsdl",
+    return zeep.Client(url + "/services/XTAService/ManagementPort?wsdl",  # type: ignore[no-untyped-call]
                        settings=safexml.zeep_settings(schema_imports=True), plugins=[WsAddressingPlugin()])
 
 

@@ -50,10 +50,9 @@ def test_mutual_tls_with_the_municipality_certificate(tmp_path: Path) -> None:
         }
         try:
             assert good.check_account_active() is True
-            for why, client in refused.items():
+            for client in refused.values():
                 with pytest.raises(XtaServerError, match="not reachable"):
                     client.check_account_active()
-                assert why
         finally:
             # open keep-alive connections would hold up the server's shutdown
             for client in [good, *refused.values()]:

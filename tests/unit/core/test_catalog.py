@@ -97,3 +97,14 @@ def test_broken_yaml_names_file_and_line(tmp_path: Path) -> None:
     write(tmp_path, "tenant:\n  ars: [unclosed\n")
     with pytest.raises(ConfigurationError, match=r"t\.yaml:3: invalid YAML"):
         Catalog.load(tmp_path, FakeMappings())
+
+
+def test_sender_vouched_channels_skip_the_trust_check(tmp_path: Path) -> None:
+    write(tmp_path, 'tenant:\n  ars: "150905350535"\n  name: X\n  reference_prefix: TGH\nservices:\n'
+                    '  - leika: "99050012104000"\n    name: G\n    mappings: [portal.test-gewerbe]\n'
+                    '    min_trust_level: hoch\n    channels: [portal, fitconnect]\n'
+                    '    trust_vouched_by: [fitconnect]\n    queue: q\n')
+    catalog = Catalog.load(tmp_path, FakeMappings())
+    assert route(catalog, channel="fitconnect", account=None).service.leika == "99050012104000"
+    with pytest.raises(TrustLevelTooLow):
+        route(catalog, channel="portal", account=None)

@@ -357,8 +357,8 @@ def test_schema_with_unsupported_keyword(load: Loader) -> None:
         load,
         text,
         "source:",
-        "unsupported keyword 'if' at /properties/a",
-        files={"schemas/s.json": '{"type": "object", "properties": {"a": {"if": true}}}'},
+        "unsupported keyword 'iff' at /properties/a",
+        files={"schemas/s.json": '{"type": "object", "properties": {"a": {"iff": true}}}'},
     )
 
 

@@ -59,6 +59,7 @@ def test_every_call_carries_ws_addressing_and_is_schema_valid(captured: tuple[Xt
         assert env.header_text(f"{q(WSA, 'ReplyTo')}/{q(WSA, 'Address')}") == ANONYMOUS
         port = next(p for p, a in OPERATIONS.values() if a == action)
         assert url.endswith("/services/XTAService/" + port)
+        assert env.header is not None
         for element in [*env.header, *env.body]:
             if element.tag.startswith("{" + WSA):
                 continue
@@ -74,6 +75,7 @@ def test_author_header_on_management_and_mailbox_calls_but_not_on_send(captured:
     _all_operations(client)
     for url, body, ctype in seen:
         env = parse_envelope(mtom.parse(body, ctype).root.data)
+        assert env.header is not None
         author = env.header.find(q(XTA, "AuthorIdentifier"))
         if url.endswith("SendXtaPort"):
             assert author is None

@@ -16,7 +16,7 @@ from gateway.errors import InvalidPayload
 
 def _sample(**changes: object) -> MessageMetaData:
     meta = samples.metadata(samples.WOHNGELD, "urn:de:xta:messageid:test:1", 1234, subject="Antrag")
-    return MessageMetaData(**{**meta.__dict__, **changes})  # type: ignore[arg-type]
+    return MessageMetaData(**{**meta.__dict__, **changes})
 
 
 def test_round_trip_through_xml_is_lossless_and_schema_valid() -> None:

@@ -28,6 +28,7 @@ def _request(action: str = STATUS_LIST, *, body: Any = None, headers: tuple[str,
     xml = envelope(action=action, message_id="urn:uuid:req-1", to="http://x/services/XTAService/MsgBoxPort",
                    headers=extra, body=[body])
     env = parse_envelope(xml)
+    assert env.header is not None
     for name in ("Action", "MessageID", "To"):
         if name not in headers:
             env.header.remove(env.header.find(q(WSA, name)))
@@ -54,7 +55,7 @@ def test_missing_ws_addressing_header_is_a_wsa_fault(missing: str) -> None:
 def test_response_relates_to_the_request_and_carries_its_own_addressing() -> None:
     status, body, _ = handle_soap(SandboxState(), "MsgBoxPort", _request(), SOAP)
     env = parse_envelope(body)
-    assert status == 200
+    assert status == 200 and env.header is not None
     assert env.header_text(q(WSA, "RelatesTo")) == "urn:uuid:req-1"
     assert env.header_text(q(WSA, "Action")) == STATUS_LIST + "Response"
     assert env.header_text(q(WSA, "To")) == ANONYMOUS
