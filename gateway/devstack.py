@@ -20,7 +20,7 @@ from gateway.runtime import Gateway
 from gateway.yamlfile import load_yaml
 
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "demo" / "gateway.yaml"
-SANDBOX_PORTS = {"fitconnect": 8101, "xta": 8102}
+STACK = REPO_ROOT / "fixtures" / "demo" / "stack.yaml"
 
 
 def _start(app: Any, port: int, name: str) -> uvicorn.Server:
@@ -39,11 +39,19 @@ def run_stack(config: Path | None, port: int) -> None:
     os.environ["RG_CONFIG_FILE"] = str(config)
     raw = load_yaml(config).data
     settings = Settings(data_dir=REPO_ROOT / raw.get("data_dir", "var/demo"))
+    stack = load_yaml(STACK).data
     sandboxes: dict[str, str] = {}
     servers = []
     for name in available(SANDBOX_GROUP):
-        sandbox_port = SANDBOX_PORTS.get(name, 8110 + len(sandboxes))
-        servers.append(_start(sandbox_factory(name)(), sandbox_port, f"sandbox-{name}"))
+        sandbox = stack["sandboxes"].get(name, {})
+        sandbox_port = int(sandbox.get("port", 8110 + len(sandboxes)))
+        os.environ.update({k: str(v) for k, v in (sandbox.get("env") or {}).items()})
+        try:
+            app = sandbox_factory(name)()
+        except ImportError as exc:  # an adapter package left out of this installation
+            print(f"sandbox {name:<11} not available ({exc})")
+            continue
+        servers.append(_start(app, sandbox_port, f"sandbox-{name}"))
         sandboxes[name] = f"http://127.0.0.1:{sandbox_port}"
         print(f"sandbox {name:<11} http://127.0.0.1:{sandbox_port}")
     gateway = Gateway.create(settings)

@@ -15,6 +15,7 @@ and :func:`load_fast_schema` (libxml2 through lxml, for hot paths).
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from collections.abc import Iterator
@@ -124,6 +125,12 @@ class _LimitedReader:
     def __init__(self, stream: IO[bytes], max_bytes: int) -> None:
         self._stream = stream
         self._left = max_bytes
+        if stream.seekable():  # a file or buffer of known size: refuse before parsing anything
+            here = stream.tell()
+            size = stream.seek(0, io.SEEK_END) - here
+            stream.seek(here)
+            if size > max_bytes:
+                raise InvalidPayload(f"XML document too large: {size} bytes, limit {max_bytes}")
         self.head = stream.read(_CHUNK)
         self._pending = self.head
 
