@@ -38,8 +38,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
 
 
 def start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    log = settings.data_dir / f"worker-{time.monotonic_ns()}.log"
     return subprocess.Popen([sys.executable, "-m", "gateway", "worker"], env=worker_env(settings),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
 
 def committed(gw: Gateway) -> int:
@@ -77,7 +78,12 @@ def test_sigkill_during_intake_loses_and_duplicates_nothing(gw: Gateway, profile
         for proc in survivors:
             proc.send_signal(signal.SIGTERM)
         for proc in survivors:
-            proc.wait(15)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                logs = "".join(p.read_text()[-1500:] for p in profile_settings.data_dir.glob("worker-*.log"))
+                raise AssertionError(f"a worker ignored SIGTERM; logs: {logs}") from None
     with gw.db.reading() as conn:
         case_rows = conn.execute(select(cases.c.inbox_id, cases.c.reference)).all()
         states = conn.execute(select(inbox.c.state, func.count()).group_by(inbox.c.state)).all()
