@@ -43,6 +43,7 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         collect_ids=False,
+        remove_pis=True,  # processing instructions carry no data we map and may steer other tools
     )
 
 
@@ -86,12 +87,15 @@ def _refuse_doctype(tree: Any) -> None:
 
 
 def _syntax_error(exc: etree.XMLSyntaxError) -> InvalidPayload:
+    # libxml2's message can quote bytes of the document (personal data): it is only used to
+    # tell the kinds of failure apart; the detail names the kind and the position.
     msg = str(exc)
-    if "amplification" in msg or "Entity" in msg or "entity" in msg:
-        return InvalidPayload(f"XML entities are not accepted: {msg}")
+    where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else "unknown position"
+    if "amplification" in msg or "ntity" in msg:
+        return InvalidPayload(f"XML entities are not accepted ({where})", location=where)
     if "depth" in msg:
-        return InvalidPayload(f"XML nested too deeply: {msg}")
-    return InvalidPayload(f"malformed XML: {msg}")
+        return InvalidPayload(f"XML nested too deeply: more than {_LIBXML_MAX_DEPTH} levels", location=where)
+    return InvalidPayload(f"malformed XML ({where})", location=where)
 
 
 def _check_depth(root: Any, max_depth: int) -> None:

@@ -35,6 +35,7 @@ LEIKA = "99108008001000"
 FORM = "test-hund"
 _SEQ = "@@SEQ@@"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+CONNECT_STAGGER_S = 0.01
 
 
 class RequestFactory:
@@ -81,6 +82,7 @@ class LoadResult:
     client_cpu_s: float
     client_cpu_pct: float  # of one core
     target_rate: float | None = None
+    warmup_errors: dict[str, int] = field(default_factory=dict)  # non-201 answers before the window, by status
     reconnects: int = 0
     probe_start: dict[str, float] = field(default_factory=dict)
     probe_end: dict[str, float] = field(default_factory=dict)
@@ -101,12 +103,15 @@ class _Recorder:
         self.latencies: list[float] = []
         self.statuses: dict[str, int] = {}
         self.errors = 0
+        self.warmup_errors: dict[str, int] = {}
         self.reconnects = 0
         self.measure_from = float("inf")
         self.measure_until = float("inf")
         self.last_done = 0.0
 
     def record(self, start: float, done: float, status: str) -> None:
+        if start < self.measure_from and status != "201":
+            self.warmup_errors[status] = self.warmup_errors.get(status, 0) + 1
         if not self.measure_from <= start < self.measure_until:
             return
         self.latencies.append(done - start)
@@ -141,7 +146,10 @@ class _Client:
         self.recorder = recorder
         self.seq = itertools.count(1)
 
-    async def connection(self, next_start: Callable[[], Coroutine[Any, Any, float | None]]) -> None:
+    async def connection(self, next_start: Callable[[], Coroutine[Any, Any, float | None]], delay: float) -> None:
+        # Staggered connects during the warm-up: with several uvicorn workers on one listening
+        # socket, a burst of connects tends to be accepted by a single worker.
+        await asyncio.sleep(delay)
         reader, writer = await asyncio.open_connection(self.factory.host, self.factory.port)
         try:
             while (start := await next_start()) is not None:
@@ -207,7 +215,8 @@ async def _run(factory: RequestFactory, concurrency: int, warmup_s: float, durat
         snapshot()
 
     marker = asyncio.ensure_future(at_window_start())
-    await asyncio.gather(*(client.connection(next_start) for _ in range(concurrency)))
+    stagger = min(CONNECT_STAGGER_S, warmup_s / 2 / concurrency)
+    await asyncio.gather(*(client.connection(next_start, i * stagger) for i in range(concurrency)))
     await marker
     snapshot()
     if feeder is not None:
@@ -236,14 +245,16 @@ def run_load(factory: RequestFactory, *, concurrency: int = 32, warmup_s: float 
     # requests started in the window; those still running at its end finish shortly after
     elapsed = max(duration_s, recorder.last_done - recorder.measure_from)
     client_cpu = end["client_cpu"] - start["client_cpu"]
+    probe_wall = end["wall"] - start["wall"]
     return LoadResult(
         mode="closed" if rate is None else "open", concurrency=concurrency, duration_s=round(elapsed, 3),
         requests=len(lat), errors=recorder.errors, rps=len(lat) / elapsed,
         p50_ms=percentile(lat, 0.50) * 1000, p90_ms=percentile(lat, 0.90) * 1000,
         p99_ms=percentile(lat, 0.99) * 1000, max_ms=(lat[-1] if lat else float("nan")) * 1000,
         mean_ms=(sum(lat) / len(lat) if lat else float("nan")) * 1000, statuses=recorder.statuses,
-        client_cpu_s=round(client_cpu, 3), client_cpu_pct=round(100 * client_cpu / elapsed, 1),
-        target_rate=rate, reconnects=recorder.reconnects, probe_start=start, probe_end=end,
+        client_cpu_s=round(client_cpu, 3), client_cpu_pct=round(100 * client_cpu / probe_wall, 1),
+        target_rate=rate, warmup_errors=recorder.warmup_errors, reconnects=recorder.reconnects,
+        probe_start=start, probe_end=end,
     )
 
 

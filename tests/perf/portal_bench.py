@@ -47,6 +47,7 @@ from tests.perf.loadgen import (
 REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "var" / "bench"
 HOST = "127.0.0.1"
+FOREIGN_CPU_WARN_PCT = 25.0  # of one core
 UVICORN_OPTIONS = ["--host", HOST, "--no-access-log", "--log-level", "warning", "--no-server-header",
                    "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools", "--timeout-graceful-shutdown", "3"]
 FLOOR_APP = "tests.perf.floor_app:create_app"
@@ -235,6 +236,7 @@ class Run:
     services_cpu_pct: float = 0.0
     machine_busy_pct: float = 0.0  # of all cores
     foreign_cpu_pct: float = 0.0  # of one core: what neither our servers, the client nor the services used
+    process_cpu_pct: list[int] = field(default_factory=list)  # per server process, of one core
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -246,7 +248,7 @@ def measure(server: Server, target: str, workers: int, token: str | None, args: 
     def probe() -> dict[str, float]:
         busy, total = machine_cpu()
         return {"server_cpu": cpu_seconds(server.pids), "services_cpu": cpu_seconds(service_pids()),
-                "machine_busy": busy, "machine_total": total}
+                "machine_busy": busy, "machine_total": total, **{f"pid:{p}": cpu_seconds([p]) for p in server.pids}}
 
     factory = RequestFactory(HOST, server.port, token)
     load = run_load(factory, concurrency=args.concurrency, warmup_s=args.warmup, duration_s=args.duration,
@@ -261,8 +263,13 @@ def measure(server: Server, target: str, workers: int, token: str | None, args: 
     run.machine_busy_pct = 100 * delta["machine_busy"] / delta["machine_total"]
     ours = delta["server_cpu"] + delta["client_cpu"] + (delta["services_cpu"] if target == "scaleout" else 0.0)
     run.foreign_cpu_pct = max(0.0, 100 * (delta["machine_busy"] - ours) / wall)
+    # how the connections spread over the worker processes (the supervisor itself stays near 0)
+    run.process_cpu_pct = sorted((round(100 * v / wall) for k, v in delta.items() if k.startswith("pid:")),
+                                 reverse=True)
     if load.errors:
         run.notes.append(f"errors in the measured window: {load.statuses}")
+    if load.warmup_errors:
+        run.notes.append(f"errors during the warm-up: {load.warmup_errors}")
     return run
 
 
@@ -271,7 +278,8 @@ def log_notes(run: Run, log_path: Path) -> None:
     text = log_path.read_text(errors="replace")
     if (count := text.count("Traceback (most recent call last)")) > 0:
         last = re.findall(r"^[\w.]+(?:Error|Exception)\b.*$", text, re.MULTILINE)[-1:]
-        run.notes.append(f"{count} traceback(s) in {log_path.relative_to(REPO)}, last: {' '.join(last)[:200]}")
+        shown = log_path.relative_to(REPO) if log_path.is_relative_to(REPO) else log_path
+        run.notes.append(f"{count} traceback(s) in {shown}, last: {' '.join(last)[:200]}")
 
 
 def bench_one(target: str, workers: int, args: argparse.Namespace, tmp: Path, rate: float | None = None) -> Run:
@@ -327,7 +335,7 @@ PHASES = [
 ]
 
 
-def cprofile_request_path(requests: int, out: Path) -> str:
+def cprofile_request_path(requests: int, out: Path, data_dir: Path) -> str:
     """In-process, one request after the other, everything on one thread (the thread-pool hop of
     the portal route is replaced by a direct call so cProfile sees the whole request path)."""
     import asyncio
@@ -342,10 +350,9 @@ def cprofile_request_path(requests: int, out: Path) -> str:
     from gateway.runtime import Gateway
     from tests.conftest import SECRETS, make_settings
 
-    async def direct(func: Any, *args: Any) -> Any:
-        return func(*args)
+    async def direct(func: Any, *args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
 
-    data_dir = Path(tempfile.mkdtemp(prefix="rg-profile-"))
     gateway = Gateway.create(make_settings(data_dir, embedded_worker=False))
     app = create_app(gateway)
     token = str(app.state.tokens.issue("portal", SECRETS["portal"], None)["access_token"])
@@ -499,8 +506,8 @@ def sample_under_load(args: argparse.Namespace, tmp: Path) -> str:
 def profile(args: argparse.Namespace) -> None:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     report = [f"request-path profile, embedded profile, commit {git_revision()}", "", "== cProfile =="]
-    report.append(cprofile_request_path(args.profile_requests, OUT_DIR / "portal-embedded.prof"))
     with tempfile.TemporaryDirectory(prefix="rg-profile-") as tmp:
+        report.append(cprofile_request_path(args.profile_requests, OUT_DIR / "portal-embedded.prof", Path(tmp)))
         report += ["", "== wall-clock stack samples under load ==", sample_under_load(args, Path(tmp))]
     text = "\n".join(report)
     (OUT_DIR / "portal-profile.txt").write_text(text)
@@ -537,6 +544,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _attempt(target: str, workers: int, args: argparse.Namespace, tmp: Path, failures: list[str],
+             rate: float | None = None) -> Run | None:
+    label = f"{target} workers={workers}" + (f" open loop {rate:.0f}/s" if rate else "")
+    print(f"  {label:<36} ...", end=" ", flush=True)
+    try:
+        run = bench_one(target, workers, args, tmp, rate)
+    except Exception as exc:  # one broken run must not cost the others
+        failures.append(f"{label}: {type(exc).__name__}: {str(exc)[:500]}")
+        print(f"FAILED: {type(exc).__name__}: {str(exc)[:300]}", flush=True)
+        return None
+    print(f"{run.load.rps:8.1f} req/s  p50 {run.load.p50_ms:6.1f} ms  p99 {run.load.p99_ms:7.1f} ms  "
+          f"errors {run.load.errors}  foreign CPU {run.foreign_cpu_pct:.0f}%", flush=True)
+    return run
+
+
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     workers = [int(w) for w in args.workers.split(",")]
     profiles = [p for p in args.profiles.split(",") if p]
@@ -546,40 +568,42 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         profiles.remove("scaleout")
         print(f"scale-out profile skipped: {reason}", flush=True)
     runs: list[Run] = []
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rg-bench-") as tmp_name:
         tmp = Path(tmp_name)
         for count in workers:  # floor and gateway alternate so drift hits both alike
             for target in ["floor", *profiles]:
-                print(f"  {target:<9} workers={count} ...", end=" ", flush=True)
-                run = bench_one(target, count, args, tmp)
-                print(f"{run.load.rps:8.1f} req/s  p50 {run.load.p50_ms:6.1f} ms  p99 {run.load.p99_ms:6.1f} ms  "
-                      f"errors {run.load.errors}", flush=True)
-                runs.append(run)
-        if args.rate and "embedded" in profiles:
-            best = max((r for r in runs if r.target == "embedded"), key=lambda r: r.load.rps)
+                if run := _attempt(target, count, args, tmp, failures):
+                    runs.append(run)
+        embedded = [r for r in runs if r.target == "embedded"]
+        if args.rate and embedded:
+            best = max(embedded, key=lambda r: r.load.rps)
             for target in ("floor", "embedded"):
-                print(f"  {target:<9} workers={best.workers} open loop {args.rate:.0f}/s ...", end=" ", flush=True)
-                run = bench_one(target, best.workers, args, tmp, rate=args.rate)
-                print(f"{run.load.rps:8.1f} req/s  p50 {run.load.p50_ms:6.1f} ms  p99 {run.load.p99_ms:6.1f} ms  "
-                      f"errors {run.load.errors}", flush=True)
-                runs.append(run)
+                if run := _attempt(target, best.workers, args, tmp, failures, rate=args.rate):
+                    runs.append(run)
+    busiest = max((r.foreign_cpu_pct for r in runs), default=0.0)
+    warnings = [f"other processes used up to {busiest:.0f}% of a core during the runs: the figures are "
+                "pessimistic, repeat on a quiet machine"] if busiest > FOREIGN_CPU_WARN_PCT else []
     return {"benchmark": "portal", "machine": machine_info(), "revision": git_revision(), "skipped": skipped,
             "settings": {"concurrency": args.concurrency, "warmup_s": args.warmup, "duration_s": args.duration,
                          "workers": workers, "open_loop_rate": args.rate, "uvicorn": UVICORN_OPTIONS,
                          "client": "tests/perf/loadgen.py (asyncio + uvloop, raw HTTP/1.1 keep-alive)"},
-            "runs": [r.as_dict() for r in runs], "summary": summary_rows(runs)}
+            "runs": [r.as_dict() for r in runs], "failures": failures, "warnings": warnings,
+            "summary": summary_rows(runs, profiles, failures)}
 
 
 def _find(runs: list[Run], target: str, workers: int, mode: str = "closed") -> Run | None:
     return next((r for r in runs if r.target == target and r.workers == workers and r.load.mode == mode), None)
 
 
-def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
+def summary_rows(runs: list[Run], profiles: list[str], failures: list[str]) -> list[dict[str, Any]]:
     """Headline rows per profile at its best worker count (highest gateway req/s), floor alike."""
     rows: list[dict[str, Any]] = []
-    for profile in ("embedded", "scaleout"):
-        candidates = [r for r in runs if r.target == profile and r.load.mode == "closed"]
+    for profile in profiles:
+        candidates = [r for r in runs if r.target == profile and r.load.mode == "closed"
+                      and _find(runs, "floor", r.workers) is not None]
         if not candidates:
+            rows.append(_row(f"portal {profile}: no run succeeded", float("nan"), None, None, "", False))
             continue
         gw = max(candidates, key=lambda r: r.load.rps)
         floor = _find(runs, "floor", gw.workers)
@@ -596,7 +620,9 @@ def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
                  floor.load.rps / gw.load.rps, "<= 3", floor.load.rps / gw.load.rps <= 3),
             _row(f"{label} server CPU ms/request", gw.server_cpu_ms_per_req, floor.server_cpu_ms_per_req,
                  gw.server_cpu_ms_per_req / floor.server_cpu_ms_per_req, "", None),
-            _row(f"{label} errors (non-201)", gw.load.errors, floor.load.errors, None, "0", gw.load.errors == 0),
+            _row(f"{label} errors (non-201, warm-up included)", gw.load.errors + sum(gw.load.warmup_errors.values()),
+                 floor.load.errors + sum(floor.load.warmup_errors.values()), None, "0",
+                 gw.load.errors + sum(gw.load.warmup_errors.values()) == 0),
         ]
     open_gw = next((r for r in runs if r.target == "embedded" and r.load.mode == "open"), None)
     open_floor = next((r for r in runs if r.target == "floor" and r.load.mode == "open"), None)
@@ -608,6 +634,8 @@ def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
             _row(f"{label} p99 ms", open_gw.load.p99_ms, open_floor.load.p99_ms,
                  open_gw.load.p99_ms / open_floor.load.p99_ms, "<= 50", open_gw.load.p99_ms <= 50),
         ]
+    if failures:
+        rows.append(_row("portal runs that failed", len(failures), None, None, "0", False))
     return rows
 
 
@@ -620,15 +648,17 @@ def print_runs(result: dict[str, Any]) -> None:
     machine = result["machine"]
     print(f"\nmachine: {machine['nproc']} cores, {machine['cpu_model']}, Python {machine['python']}")
     header = (f"{'target':<9} {'w':>1} {'mode':<6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'err':>4} {'srv CPU ms/req':>14} {'srv CPU%':>8} {'svc CPU%':>8} {'client CPU%':>11} "
+              f"{'err':>4} {'srv CPU ms/req':>14} {'srv CPU% (per process)':>22} {'svc CPU%':>8} {'client CPU%':>11} "
               f"{'machine busy%':>13} {'foreign CPU%':>12}")
     print(header)
     print("-" * len(header))
     for run in result["runs"]:
         load = run["load"]
+        per_process = "+".join(str(pct) for pct in run["process_cpu_pct"] if pct >= 1)
+        server_cpu = f"{run['server_cpu_pct']:.0f}" + (f" ({per_process})" if run["workers"] > 1 else "")
         print(f"{run['target']:<9} {run['workers']:>1} {load['mode']:<6} {load['rps']:>8.1f} {load['p50_ms']:>7.1f} "
               f"{load['p99_ms']:>7.1f} {load['max_ms']:>7.1f} {load['errors']:>4} "
-              f"{run['server_cpu_ms_per_req']:>14.2f} {run['server_cpu_pct']:>8.0f} {run['services_cpu_pct']:>8.0f} "
+              f"{run['server_cpu_ms_per_req']:>14.2f} {server_cpu:>22} {run['services_cpu_pct']:>8.0f} "
               f"{load['client_cpu_pct']:>11.0f} {run['machine_busy_pct']:>13.0f} {run['foreign_cpu_pct']:>12.0f}")
         for note in run["notes"]:
             print(f"    note: {note}")
@@ -647,7 +677,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print_runs(result)
-    print(f"written to {args.out}")
+    for line in result["failures"] + result["warnings"]:
+        print(f"WARNING: {line}")
+    print(f"written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")
     return result
 
 

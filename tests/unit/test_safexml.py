@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 from lxml import etree
@@ -114,6 +115,23 @@ def test_oversized_document_is_refused_before_parsing(parser: str) -> None:
     assert time.perf_counter() - started < 1.0
 
 
+def test_oversized_stream_of_unknown_size_is_cut_off_while_reading() -> None:
+    class Pipe(io.RawIOBase):  # not seekable: the size shows only while reading
+        chunks = iter([b"<r>", *([b"<a>" + b"x" * 65_000 + b"</a>"] * 50)])
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            return next(self.chunks, b"")
+
+    started = time.perf_counter()
+    with pytest.raises(InvalidPayload, match="too large"):
+        for _ in safexml.iterparse(cast(IO[bytes], Pipe()), max_bytes=1_000_000):
+            pass
+    assert time.perf_counter() - started < 1.0
+
+
 @pytest.mark.parametrize("depth", [100_000, 300, 40])
 @pytest.mark.parametrize("parser", sorted(PARSERS))
 def test_deeply_nested_document_is_refused(depth: int, parser: str) -> None:
@@ -134,9 +152,12 @@ def test_depth_limit_is_exact() -> None:
         safexml.parse(b"<a>" * 33 + b"</a>" * 33, max_depth=32)
 
 
-def test_malformed_xml_gives_a_clear_error() -> None:
-    with pytest.raises(InvalidPayload, match="malformed XML"):
+def test_malformed_xml_gives_a_clear_error_without_quoting_the_document() -> None:
+    with pytest.raises(InvalidPayload, match=r"malformed XML \(line 1, column"):
         safexml.parse(b"<a><b></a>")
+    with pytest.raises(InvalidPayload) as caught:
+        safexml.parse('<?xml version="1.0" encoding="UTF-8"?>\n<name>Müller-Geheim</name>'.encode("latin-1"))
+    assert "line 2" in caught.value.detail and "Geheim" not in str(caught.value.to_problem())
 
 
 def test_ordinary_documents_parse_from_bytes_and_memoryview() -> None:

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[3]
 CATALOG = """\
 tenant: {ars: "150905350535", name: Einheitsgemeinde Stadt Tangerhütte (Test), reference_prefix: TGH}
 services:
-  - {leika: "99108008001000", name: Wohngeld, mappings: [xoev.wohngeld-mietzuschuss], min_trust_level: none,
+  - {leika: "99107006001000", name: Wohngeld, mappings: [xoev.wohngeld-mietzuschuss], min_trust_level: none,
      channels: [xta], queue: wohngeld}
   - {leika: "99050012104000", name: Gewerbe anmelden, mappings: [xoev.gewerbe-anmelden], min_trust_level: none,
      channels: [xta], queue: gewerbeamt}

@@ -39,7 +39,7 @@ def test_messages_become_cases_with_multi_megabyte_attachments(stack: Stack) -> 
 
     case = gateway.case_by_source("xta", wohngeld)
     assert case is not None
-    assert (case.service.leika, case.service.mapping_id) == ("99108008001000", "xoev.wohngeld-mietzuschuss")
+    assert (case.service.leika, case.service.mapping_id) == ("99107006001000", "xoev.wohngeld-mietzuschuss")
     assert case.applicant.party.family_name == "Musterfrau"  # type: ignore[union-attr]
     assert case.source.references["messageType"] == samples.WOHNGELD.code
     big = next(a for a in case.attachments if a.filename == "mietvertrag.pdf")

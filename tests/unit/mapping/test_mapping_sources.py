@@ -170,21 +170,21 @@ def test_xml_with_doctype_is_refused(data: bytes) -> None:
 
 def test_xml_depth_cap() -> None:
     deep = b"<a>" * (MAX_XML_DEPTH + 1) + b"</a>" * (MAX_XML_DEPTH + 1)
-    with pytest.raises(InvalidPayload, match="deeper than"):
+    with pytest.raises(InvalidPayload, match="nested too deeply"):
         parse_xml(deep)
     ok = b"<a>" * MAX_XML_DEPTH + b"</a>" * MAX_XML_DEPTH
     assert parse_xml(ok).tag == "a"
 
 
 def test_xml_size_cap() -> None:
-    with pytest.raises(InvalidPayload, match="larger than"):
+    with pytest.raises(InvalidPayload, match="too large"):
         parse_xml(b"<a>" + b"x" * MAX_DOCUMENT_BYTES + b"</a>")
 
 
 def test_xml_not_well_formed_names_line_not_content() -> None:
     with pytest.raises(InvalidPayload) as caught:
         parse_xml(b"<a>\n<name>Geheimnis</nam>\n</a>")
-    assert caught.value.extensions["location"] == "line 2"
+    assert caught.value.extensions["location"] == "line 2, column 21"
     assert "Geheimnis" not in caught.value.detail
 
 

@@ -32,7 +32,7 @@ def test_verify_returns_the_payload_and_attachments(make_rig: RigFactory, kind: 
     assert submission.data == payload
     assert submission.source_format == "xta:" + kind.code
     assert submission.tenant_ars == "150905350535"
-    expected_leika = "99108008001000" if kind is samples.WOHNGELD else "99050012104000"
+    expected_leika = "99107006001000" if kind is samples.WOHNGELD else "99050012104000"
     assert submission.service_leika == expected_leika
     [attachment] = submission.attachments
     assert hashlib.sha512(attachment.content).digest() == hashlib.sha512(pdf).digest()
@@ -121,6 +121,15 @@ def test_non_xml_message_and_broken_responses_are_invalid(rig: Rig) -> None:
         rig.channel.verify(dataclasses.replace(message, payload=message.payload[: len(message.payload) // 2]))
     with pytest.raises(InvalidPayload, match="SOAP"):
         rig.channel.verify(dataclasses.replace(message, payload=b"<html/>", media_type="text/html"))
+
+
+def test_response_in_a_wrong_namespace_is_invalid(rig: Rig) -> None:
+    message = rig.fetched(rig.post())
+    for old, new in ((b"http://xoev.de/transport/xta/211", b"http://xoev.de/transport/xta/2"),
+                     (b"http://www.osci.eu/ws/2014/10/transport", b"http://www.osci.eu/ws/2008/05/transport#"),
+                     (b"http://www.w3.org/2003/05/soap-envelope", b"http://schemas.xmlsoap.org/soap/envelope/")):
+        with pytest.raises(InvalidPayload):
+            rig.channel.verify(dataclasses.replace(message, payload=message.payload.replace(old, new)))
 
 
 def test_acknowledge_closes_once_and_is_idempotent(rig: Rig) -> None:

@@ -1,0 +1,162 @@
+"""Security Event Tokens of the FIT-Connect event log: build, parse, verify, derive status.
+
+Who signs what: the Zustelldienst signs create/submit/notify/forward/delete events (key in
+its JWKS, ``iss`` = its URL); a destination signs accept/reject (``iss`` = destinationId,
+key published at ``/v1/destinations/{id}/keys/{kid}`` and validated against the PKI).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from cryptography import x509
+from joserfc.jwk import RSAKey
+
+from adapters.fitconnect import jose
+from adapters.fitconnect.api import SubmissionApi
+from adapters.fitconnect.keycheck import validate_public_jwk
+from adapters.fitconnect.keys import OwnKey, jose_key
+
+EVENT_BASE = "https://schema.fitko.de/fit-connect/events/"
+SET_PAYLOAD_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.schema.json"
+STATUS_BY_EVENT = {
+    "create-submission": "incomplete", "submit-submission": "submitted", "notify-submission": "submitted",
+    "forward-submission": "forwarded", "accept-submission": "accepted", "reject-submission": "rejected",
+    "delete-submission": "deleted",
+}
+JWKS_TTL_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    issuer: str
+    issued_at: int
+    submission_id: str
+    case_id: str
+    details: dict[str, Any]
+    token: str = field(repr=False)
+
+
+def build_set(name: str, issuer: str, submission_id: str, case_id: str, details: dict[str, Any],
+              key: OwnKey, now: float | None = None) -> str:
+    payload = {
+        "$schema": SET_PAYLOAD_SCHEMA,
+        "jti": str(uuid.uuid4()),
+        "iss": issuer,
+        "iat": int(now if now is not None else time.time()),
+        "sub": f"submission:{submission_id}",
+        "txn": f"case:{case_id}",
+        "events": {EVENT_BASE + name: details},
+    }
+    return jose.sign_set(payload, key.key, key.kid)
+
+
+def parse_claims(claims: dict[str, Any], token: str) -> Event:
+    """Check the SET claims' shape (one FIT-Connect event, submission subject, case txn)."""
+    events = claims.get("events")
+    sub, txn, iss, iat = claims.get("sub"), claims.get("txn"), claims.get("iss"), claims.get("iat")
+    if not (isinstance(events, dict) and len(events) == 1 and isinstance(sub, str) and isinstance(txn, str)
+            and isinstance(iss, str) and isinstance(iat, int) and isinstance(claims.get("jti"), str)):
+        raise jose.JoseFailure("SET claims incomplete")
+    (uri, details), = events.items()
+    if not uri.startswith(EVENT_BASE) or not sub.startswith("submission:") or not txn.startswith("case:"):
+        raise jose.JoseFailure("SET is not a FIT-Connect submission event")
+    return Event(name=uri.removeprefix(EVENT_BASE), issuer=iss, issued_at=iat,
+                 submission_id=sub.removeprefix("submission:"), case_id=txn.removeprefix("case:"),
+                 details=details if isinstance(details, dict) else {}, token=token)
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """Claims read *before* the signature check, only to choose the key to check it with."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(token) > jose.MAX_SET_LENGTH:
+        raise jose.JoseFailure("not a compact JWS")
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        raise jose.JoseFailure("SET payload unreadable") from None
+    if not isinstance(value, dict):
+        raise jose.JoseFailure("SET payload is not an object")
+    return value
+
+
+def authentication_tags(encrypted_metadata: str, encrypted_data: str | None,
+                        attachments: Mapping[str, str | bytes]) -> dict[str, Any]:
+    tags: dict[str, Any] = {"metadata": jose.authentication_tag(encrypted_metadata)}
+    if encrypted_data:
+        tags["data"] = jose.authentication_tag(encrypted_data)
+    tags["attachments"] = {aid: jose.authentication_tag(tok) for aid, tok in attachments.items()}
+    return tags
+
+
+class EventVerifier:
+    """Verifies SETs with the right key for their issuer; caches the Zustelldienst's JWKS."""
+
+    def __init__(self, api: SubmissionApi, zustelldienst_issuer: str, jwks_url: str,
+                 anchors: list[x509.Certificate], own_signing: dict[str, OwnKey],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.api, self.issuer, self.jwks_url, self.anchors = api, zustelldienst_issuer, jwks_url, anchors
+        self.clock = clock
+        self._own = {dest: jose_key(key.public_jwk) for dest, key in own_signing.items()}
+        self._own_kids = {dest: key.kid for dest, key in own_signing.items()}
+        self._jwks: dict[str, RSAKey] = {}
+        self._jwks_fetched = float("-inf")
+        self._lock = threading.Lock()
+
+    def _zustelldienst_key(self, kid: str) -> RSAKey | None:
+        with self._lock:
+            stale = self.clock() - self._jwks_fetched > JWKS_TTL_SECONDS
+            if kid not in self._jwks or stale:
+                self._jwks = _jwks_keys(self.api.get_jwks(self.jwks_url))  # one refresh per unknown kid
+                self._jwks_fetched = self.clock()
+            return self._jwks.get(kid)
+
+    def _destination_key(self, destination_id: str, kid: str) -> RSAKey | None:
+        if destination_id in self._own:
+            return self._own[destination_id] if self._own_kids[destination_id] == kid else None
+        jwk = self.api.get_destination_key(destination_id, kid)
+        return validate_public_jwk(jwk, "signature", self.anchors)
+
+    def verify(self, token: str) -> Event:
+        iss = unverified_claims(token).get("iss")
+        if iss == self.issuer:
+            claims = jose.verify_set(token, self._zustelldienst_key)
+        elif isinstance(iss, str) and _is_uuid(iss):
+            claims = jose.verify_set(token, lambda kid: self._destination_key(iss, kid))
+        else:
+            raise jose.JoseFailure("SET issuer unknown")
+        return parse_claims(claims, token)
+
+
+def _jwks_keys(jwks: dict[str, Any]) -> dict[str, RSAKey]:
+    keys: dict[str, RSAKey] = {}
+    for jwk in jwks.get("keys") or []:
+        if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and jwk.get("alg", "PS512") == "PS512" \
+                and isinstance(jwk.get("kid"), str):
+            keys[jwk["kid"]] = jose_key(jwk)
+    return keys
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def status_of(events: list[Event], submission_id: str) -> str:
+    """Latest status of a submission from its (verified) events, in event-log order."""
+    status = "unknown"
+    for event in events:
+        if event.submission_id == submission_id and event.name in STATUS_BY_EVENT:
+            status = STATUS_BY_EVENT[event.name]
+    return status

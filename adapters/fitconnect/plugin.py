@@ -1,0 +1,94 @@
+"""Plug the FIT-Connect channel into the gateway (entry point ``rathaus_gateway.adapters``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import ValidationError
+
+from adapters.fitconnect import jose
+from adapters.fitconnect.api import SubmissionApi, TokenSource
+from adapters.fitconnect.callback import CallbackAuthenticator, callback_router
+from adapters.fitconnect.channel import FitConnectChannel
+from adapters.fitconnect.content import Registries
+from adapters.fitconnect.events import EventVerifier
+from adapters.fitconnect.keycheck import load_anchors
+from adapters.fitconnect.keys import DestinationKeys
+from adapters.fitconnect.options import FitConnectOptions
+from adapters.fitconnect.outbound import Outbound
+from adapters.fitconnect.schemas import DataSchemaRegistry, MetadataSchemas
+from adapters.fitconnect.sender import FitConnectSender, SenderState
+from adapters.fitconnect.source import FitConnectSource
+from adapters.fitconnect.verify import Verifier
+from gateway.errors import ConfigurationError
+from gateway.plugins import AdapterContext
+
+
+@dataclass
+class Wiring:
+    """Everything one configured FIT-Connect channel consists of (also used by tests/bench)."""
+
+    options: FitConnectOptions
+    channel: FitConnectChannel
+    source: FitConnectSource
+    sender: FitConnectSender
+    callbacks: CallbackAuthenticator
+
+
+def parse_options(raw: dict[str, object]) -> FitConnectOptions:
+    try:
+        return FitConnectOptions.model_validate(raw)
+    except ValidationError as exc:
+        # Field locations and messages only: the input values (secrets) stay out.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"adapters.fitconnect: {problems}") from None
+
+
+def build(options: FitConnectOptions, base_dir: Path, http: httpx.Client | None = None) -> Wiring:
+    def path(p: Path) -> Path:
+        return p if p.is_absolute() else base_dir / p
+
+    http = http or httpx.Client(timeout=options.http_timeout_seconds, follow_redirects=False)
+    anchors = load_anchors(path(options.trust_anchor).read_bytes())
+    keys = {d.id: DestinationKeys.load([path(p) for p in d.decryption_keys], path(d.signing_key))
+            for d in options.destinations}
+    tokens = TokenSource(http, options.token_url, options.client_id, options.client_secret.get_secret_value())
+    api = SubmissionApi(options.submission_api_url, tokens, http)
+    sender_api = api
+    if options.sender_client_id:
+        secret = options.sender_client_secret or options.client_secret
+        sender_api = SubmissionApi(options.submission_api_url,
+                                   TokenSource(http, options.token_url, options.sender_client_id,
+                                               secret.get_secret_value()), http)
+    events = EventVerifier(api, options.issuer, options.effective_jwks_url, anchors,
+                           {dest: k.signing for dest, k in keys.items()})
+    registries = Registries.from_limits(options.limits)
+    verifier = Verifier(options=options, keys=keys, events=events, metadata_schemas=MetadataSchemas(),
+                        data_schemas=DataSchemaRegistry(), registries=registries)
+    channel = FitConnectChannel(verifier=verifier, api=api, events=events, keys=keys)
+    source = FitConnectSource(api, options)
+    sender_events = EventVerifier(sender_api, options.issuer, options.effective_jwks_url, anchors, {})
+    outbound = Outbound(sender_api, anchors, jose.FitConnectJWERegistry(
+        options.limits.max_attachment_bytes * 2, options.limits.max_inflated_bytes))
+    sender = FitConnectSender(sender_api, outbound, sender_events, SenderState(path(options.sender_state_file)))
+    return Wiring(options=options, channel=channel, source=source, sender=sender,
+                  callbacks=CallbackAuthenticator(options))
+
+
+def install(ctx: AdapterContext) -> None:
+    wiring = build(parse_options(ctx.options), ctx.base_dir)
+    ctx.adapters.channels.register("fitconnect", wiring.channel)
+    ctx.adapters.sources.register("fitconnect", wiring.source)
+    ctx.adapters.senders.register("fitconnect", wiring.sender)
+
+    def take(destination_id: str, submission_id: str, case_id: str) -> None:
+        if wiring.source.seen(submission_id):
+            return
+        message = wiring.source.fetch(destination_id, submission_id, case_id)
+        if message is not None:
+            ctx.submit(message)  # idempotent by (channel, source id)
+            wiring.source.remember(submission_id)
+
+    ctx.routers.append(callback_router(wiring.callbacks, take))

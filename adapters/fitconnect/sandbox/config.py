@@ -1,0 +1,106 @@
+"""Configuration of the local Zustelldienst sandbox: destinations, API clients, SET key.
+
+``demo_config()`` builds the demo set-up from the TEST keys in ``fixtures/fitconnect``:
+Stadt Tangerhütte's destination (the gateway subscribes to it) and a Landkreis destination
+(target for forwarding). Environment variables adjust it for ``make run``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.fitconnect.pki import public_jwk
+
+FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "fitconnect"
+KEYS = FIXTURES / "keys"
+
+DEMO_DESTINATION = "d2a3c5e1-7b4f-4e0a-9c61-5f8e2b1d0a11"  # Stadt Tangerhütte (TEST)
+LANDKREIS_DESTINATION = "7c1e9a40-2d5b-4f83-b6e2-0a9d4c3f1e22"  # Landkreis (TEST), forwarding target
+DEMO_ISSUER = "https://zustelldienst.sandbox.invalid"
+GATEWAY_CLIENT = ("rathaus-gateway-tangerhuette", "sandbox-secret-gateway-0123456789abcdef")
+SENDER_CLIENT = ("efa-demo-onlinedienst", "sandbox-secret-sender-0123456789abcdef")
+LANDKREIS_CLIENT = ("landkreis-fachverfahren", "sandbox-secret-landkreis-0123456789abcdef")
+DEMO_CALLBACK_SECRET = "sandbox-callback-secret-tangerhuette-0123456789"  # noqa: S105 - sandbox TEST value
+
+GEWERBE_ANMELDEN = "99050012104000"
+GEWERBE_ABMELDEN = "99050012120000"
+SCHEMA_ANMELDEN = "https://schema.fitko.de/fim/s00000096_1.0.schema.json"
+SCHEMA_ABMELDEN = "https://schema.fitko.de/fim/s00000097_1.0.schema.json"
+
+
+def load_jwk(name: str) -> dict[str, Any]:
+    value = json.loads((KEYS / name).read_text(encoding="utf-8"))
+    assert isinstance(value, dict)
+    return value
+
+
+@dataclass
+class SandboxDestination:
+    id: str
+    keys: list[dict[str, Any]]  # public JWKs (encryption and signature), with x5c
+    encryption_kid: str
+    services: list[dict[str, Any]]
+    status: str = "active"
+    metadata_versions: list[str] = field(default_factory=lambda: ["1.0.0", "1.1.0"])
+    callback_url: str | None = None
+    callback_secret: str | None = None
+
+
+@dataclass
+class SandboxClient:
+    client_id: str
+    secret: str
+    send: bool = False
+    subscribe: list[str] = field(default_factory=list)  # destination ids
+
+
+@dataclass
+class SandboxConfig:
+    issuer: str
+    signing_key: dict[str, Any]  # private JWK of the Zustelldienst's SET key
+    destinations: list[SandboxDestination]
+    clients: list[SandboxClient]
+    token_ttl_seconds: int = 1800
+
+
+def _service(leika: str, name: str, schema: str) -> dict[str, Any]:
+    return {"identifier": f"urn:de:fim:leika:leistung:{leika}", "name": name,
+            "submissionSchemas": [{"schemaUri": schema, "mimeType": "application/json"}],
+            "regions": ["urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:150905350535"]}
+
+
+def demo_config(callback_url: str | None = None, issuer: str = DEMO_ISSUER,
+                encryption_kid: str = "tangerhuette-enc-2026") -> SandboxConfig:
+    tangerhuette = SandboxDestination(
+        id=DEMO_DESTINATION,
+        keys=[public_jwk(load_jwk(f)) for f in ("tangerhuette-enc-2026.jwk.json", "tangerhuette-enc-2027.jwk.json",
+                                                 "tangerhuette-sig-2026.jwk.json")],
+        encryption_kid=encryption_kid,
+        services=[_service(GEWERBE_ANMELDEN, "Gewerbe anmelden", SCHEMA_ANMELDEN),
+                  _service(GEWERBE_ABMELDEN, "Gewerbe abmelden", SCHEMA_ABMELDEN)],
+        callback_url=callback_url, callback_secret=DEMO_CALLBACK_SECRET if callback_url else None,
+    )
+    landkreis = SandboxDestination(
+        id=LANDKREIS_DESTINATION,
+        keys=[public_jwk(load_jwk(f)) for f in ("landkreis-enc-2026.jwk.json", "landkreis-sig-2026.jwk.json")],
+        encryption_kid="landkreis-enc-2026",
+        services=[_service(GEWERBE_ANMELDEN, "Gewerbe anmelden", SCHEMA_ANMELDEN)],
+    )
+    return SandboxConfig(
+        issuer=issuer, signing_key=load_jwk("zustelldienst-sig.jwk.json"),
+        destinations=[tangerhuette, landkreis],
+        clients=[SandboxClient(*GATEWAY_CLIENT, send=True, subscribe=[DEMO_DESTINATION]),
+                 SandboxClient(*SENDER_CLIENT, send=True),
+                 SandboxClient(*LANDKREIS_CLIENT, subscribe=[LANDKREIS_DESTINATION])],
+    )
+
+
+def config_from_env() -> SandboxConfig:
+    """``FITCONNECT_SANDBOX_CALLBACK_URL`` (the gateway's callback URL for the demo destination)
+    and ``FITCONNECT_SANDBOX_ISSUER`` adjust the demo set-up."""
+    return demo_config(callback_url=os.environ.get("FITCONNECT_SANDBOX_CALLBACK_URL"),
+                       issuer=os.environ.get("FITCONNECT_SANDBOX_ISSUER", DEMO_ISSUER))

@@ -1,0 +1,106 @@
+"""The XTA channel: verify a fetched message, acknowledge it with ``close``.
+
+``verify`` works only on the stored raw getMessage response, never on the network, so the
+core can run it again after a crash. ``acknowledge`` and ``reject`` run from the outbox
+after the commit; both are idempotent because a message the server no longer knows
+(already closed) counts as closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+
+from adapters.xta.client import XtaClient
+from adapters.xta.container import Content, read_message
+from adapters.xta.errors import XtaUnknownMessage
+from adapters.xta.formats import Formats
+from adapters.xta.options import XtaOptions
+from gateway import safexml
+from gateway.case.model import Case
+from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
+from gateway.ports import InboundMessage, VerifiedAttachment, VerifiedSubmission
+
+log = logging.getLogger("adapters.xta")
+
+XML_MEDIA_TYPES = {"application/xml", "text/xml"}
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def _filename(name: str | None, index: int) -> str:
+    # Sender-controlled: keep the last path segment only, without control characters.
+    base = posixpath.basename((name or "").replace("\\", "/"))
+    base = _UNSAFE_FILENAME.sub("_", base).strip(". ")
+    return base[:200] or f"attachment-{index}.bin"
+
+
+def _checked(content: Content, what: str) -> Content:
+    if content.declared_size is not None and content.declared_size != len(content.data):
+        raise VerificationFailed(f"{what}: declared size {content.declared_size} differs from "
+                                 f"the received {len(content.data)} bytes")
+    return content
+
+
+class XtaChannel:
+    name = "xta"
+
+    def __init__(self, options: XtaOptions, formats: Formats, client: XtaClient) -> None:
+        self.options = options
+        self.formats = formats
+        self.client = client
+
+    def verify(self, message: InboundMessage) -> VerifiedSubmission:
+        if len(message.payload) > self.options.max_message_bytes:
+            raise InvalidPayload(f"XTA message larger than {self.options.max_message_bytes} bytes")
+        fetched = read_message(message.payload, message.media_type)
+        meta = fetched.metadata
+        if meta.message_id != message.source_id:
+            raise VerificationFailed("MessageID in MessageMetaData differs from the mailbox entry")
+        if meta.reader.value != self.options.party:
+            raise VerificationFailed("message is addressed to another reader than this mailbox")
+        fmt = self.formats.get(meta.message_type.code, meta.payload_schema)
+        body = _checked(fetched.message, "Message")
+        if body.media_type.split(";")[0].strip().lower() not in XML_MEDIA_TYPES:
+            raise InvalidPayload(f"Message content type {body.media_type!r} is not XML")
+        root = safexml.parse(body.data, max_bytes=self.options.max_message_bytes,
+                             max_depth=self.options.max_payload_depth)
+        fmt.validate(root)
+        attachments, ids = [], set()
+        for i, a in enumerate(fetched.attachments, start=1):
+            # The sender's id when it has given a unique one, else the position.
+            attachment_id = a.declared_id if a.declared_id and a.declared_id not in ids else f"attachment-{i}"
+            ids.add(attachment_id)
+            attachments.append(VerifiedAttachment(
+                id=attachment_id, filename=_filename(a.filename, i), media_type=a.media_type,
+                content=_checked(a, f"Attachment {i}").data.tobytes(), description=a.description))
+        return VerifiedSubmission(
+            tenant_ars=self.options.tenant_ars,
+            source_format=fmt.source_format,
+            data=body.data.tobytes(),
+            data_media_type="application/xml",
+            service_leika=fmt.leika(root),
+            attachments=attachments,
+            submitted_at=meta.origin,
+            references={"service": meta.service, "messageType": meta.message_type.code,
+                        "businessScenario": meta.business_scenario.code, "author": meta.author.value},
+        )
+
+    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+        self._close(message.source_id)
+
+    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+        if self.options.quarantine_then_close:
+            self._close(message.source_id)
+        else:
+            log.info("xta message %s quarantined and left open in the mailbox", message.source_id)
+
+    def _close(self, message_id: str) -> None:
+        try:
+            self.client.close([message_id])
+        except XtaUnknownMessage:
+            # Closed before (e.g. the process died after close and before the outbox noted it)
+            # or removed by the server: either way nothing is left to acknowledge.
+            log.info("xta message %s was already closed", message_id)
+        else:
+            log.info("xta message %s closed", message_id)

@@ -1,0 +1,132 @@
+"""XTA error codes and faults, mapped onto the gateway's error hierarchy.
+
+::
+
+    TransientError
+    ├── XtaAccountUnusable     9010 9011 9012 9014  certificate/account: an admin must act,
+    │                                               the message itself is fine (never quarantine it)
+    └── UpstreamUnavailable
+        └── XtaServerError     9030 9031 9032, XTAWSTechnicalProblemException, network, HTTP 5xx
+    PermanentError
+    ├── XtaServiceNotBooked    9013  the account may not use this service
+    ├── XtaMessageIdUsed       9024  the MessageID was used before (a repeated send)
+    ├── XtaUnknownMessage      InvalidMessageIDException: not (or no longer) in the mailbox
+    ├── XtaRequestRejected     ParameterIsNotValid, SyncAsync, virus, other Sender faults
+    └── InvalidPayload
+        ├── XtaSchemaViolation 9050  payload not valid against its schema
+        └── XtaWrongEncoding   9051
+
+Details never repeat the server's free text: it may quote message content.
+"""
+
+from __future__ import annotations
+
+from gateway.errors import (
+    GatewayError,
+    InvalidPayload,
+    PermanentError,
+    TransientError,
+    UpstreamUnavailable,
+)
+
+CODE_LIST = "urn:de:xta:webservice:codeliste:fehlernummer"
+
+
+class XtaFault(GatewayError):
+    """Base of the XTA errors: carries the XTA error number and the fault element.
+
+    Concrete classes also derive from the gateway class that says how to treat them.
+    """
+
+    def __init__(self, detail: str, *, code: str | None = None, fault: str | None = None) -> None:
+        if code:
+            super().__init__(detail, xta_code=code)
+        else:
+            super().__init__(detail)
+        self.code = code
+        self.fault = fault
+
+
+class XtaAccountUnusable(XtaFault, TransientError):
+    slug = "xta-account-unusable"
+    title = "The XTA account or client certificate cannot be used"
+
+
+class XtaServerError(XtaFault, UpstreamUnavailable):
+    slug = "xta-server-error"
+    title = "The XTA server reported a technical problem"
+
+
+class XtaServiceNotBooked(XtaFault, PermanentError):
+    slug = "xta-service-not-booked"
+    title = "The XTA account has not booked this service"
+
+
+class XtaMessageIdUsed(XtaFault, PermanentError):
+    slug = "xta-message-id-used"
+    title = "The XTA MessageID has been used already"
+
+
+class XtaUnknownMessage(XtaFault, PermanentError):
+    slug = "xta-unknown-message"
+    title = "The message is not (or no longer) in the XTA mailbox"
+
+
+class XtaRequestRejected(XtaFault, PermanentError):
+    slug = "xta-request-rejected"
+    title = "The XTA server rejected the request"
+
+
+class XtaSchemaViolation(XtaFault, InvalidPayload):
+    slug = "xta-schema-violation"
+    title = "The XTA server found the payload not schema-valid"
+
+
+class XtaWrongEncoding(XtaFault, InvalidPayload):
+    slug = "xta-wrong-encoding"
+    title = "The XTA server found the payload wrongly encoded"
+
+
+ErrorClass = type[XtaFault]
+
+# code -> (fault element the server sends, description, error class)
+CODES: dict[str, tuple[str, str, ErrorClass]] = {
+    "9010": ("PermissionDeniedException", "client certificate expired", XtaAccountUnusable),
+    "9011": ("PermissionDeniedException", "account locked", XtaAccountUnusable),
+    "9012": ("PermissionDeniedException", "no account for this identity", XtaAccountUnusable),
+    "9013": ("PermissionDeniedException", "service not booked", XtaServiceNotBooked),
+    "9014": ("PermissionDeniedException", "certificate does not match the account", XtaAccountUnusable),
+    "9024": ("ParameterIsNotValidException", "MessageID already used", XtaMessageIdUsed),
+    "9030": ("XTAWSTechnicalProblemException", "internal server error", XtaServerError),
+    "9031": ("XTAWSTechnicalProblemException", "directory service error", XtaServerError),
+    "9032": ("XTAWSTechnicalProblemException", "delivery error", XtaServerError),
+    "9050": ("MessageSchemaViolationException", "payload not schema-valid", XtaSchemaViolation),
+    "9051": ("MessageSchemaViolationException", "payload wrongly encoded", XtaWrongEncoding),
+}
+
+# Fault element without a known code -> error class.
+FAULTS: dict[str, ErrorClass] = {
+    "PermissionDeniedException": XtaAccountUnusable,
+    "XTAWSTechnicalProblemException": XtaServerError,
+    "InvalidMessageIDException": XtaUnknownMessage,
+    "ParameterIsNotValidException": XtaRequestRejected,
+    "MessageSchemaViolationException": XtaSchemaViolation,
+    "MessageVirusDetectionException": XtaRequestRejected,
+    "SyncAsyncException": XtaRequestRejected,
+}
+
+
+def error_for(operation: str, fault: str | None, code: str | None, soap_code: str | None) -> XtaFault:
+    """The gateway error for an XTA SOAP fault answered to ``operation``."""
+    known = CODES.get(code or "")
+    if known:
+        cls: ErrorClass = known[2]
+        what = f"XTA error {code} ({known[1]})"
+    elif fault in FAULTS:
+        cls = FAULTS[fault]
+        what = f"XTA {fault}" + (f" with code {code}" if code else "")
+    elif soap_code == "Sender":
+        cls, what = XtaRequestRejected, "SOAP Sender fault"
+    else:
+        cls, what = XtaServerError, f"SOAP {soap_code or 'unknown'} fault"
+    return cls(f"{operation}: {what}", code=code, fault=fault)

@@ -1,0 +1,151 @@
+"""OSCI ``MessageMetaData`` (namespace 2014/10) and ``PartyType``, to and from XML.
+
+MessageMetaData travels as a SOAP header with sendMessage and getMessage and as the
+entries of a status list; it says who wrote the message, who reads it, and what it is
+(Service, BusinessScenario, MessageType with the payload's schema).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.xta.ns import OSCIMETA, WSA, XTA, q
+from adapters.xta.soap import element
+from gateway.errors import InvalidPayload
+
+
+def _m(local: str) -> str:
+    return q(OSCIMETA, local)
+
+
+@dataclass(frozen=True)
+class Party:
+    """A PartyIdentifier: ``value`` is the address, e.g. the DVDV address ``wgb:150905350535``."""
+
+    value: str
+    type: str | None = "xoev"
+    category: str | None = None
+    name: str | None = None
+
+    def identifier(self, tag: str) -> Any:
+        """The PartyIdentifier element itself (value plus type, category, name)."""
+        return element(tag, self.value, {"type": self.type, "category": self.category, "name": self.name})
+
+    def to_xml(self, tag: str) -> Any:
+        """A PartyType element (``tag``) wrapping the Identifier."""
+        return element(tag, children=[self.identifier(_m("Identifier"))])
+
+    @classmethod
+    def from_xml(cls, el: Any, where: str) -> Party:
+        ident = el.find(_m("Identifier"))
+        if ident is None or not (ident.text or "").strip():
+            raise InvalidPayload(f"{where}: PartyType without an Identifier value")
+        return cls(ident.text.strip(), ident.get("type"), ident.get("category"), ident.get("name"))
+
+    def author_header(self) -> Any:
+        return self.to_xml(q(XTA, "AuthorIdentifier"))
+
+
+@dataclass(frozen=True)
+class KeyCode:
+    code: str
+    list_uri: str | None = None
+    list_version: str | None = None
+    name: str | None = None
+
+    def to_xml(self, tag: str, **extra: str) -> Any:
+        children = [element(_m("Code"), self.code)]
+        if self.name:
+            children.append(element(_m("Name"), self.name))
+        attrib = {"listURI": self.list_uri, "listVersionID": self.list_version, **extra}
+        return element(tag, attrib=attrib, children=children)
+
+    @classmethod
+    def from_xml(cls, el: Any, where: str) -> KeyCode:
+        code = (el.findtext(_m("Code")) or "").strip()
+        if not code:
+            raise InvalidPayload(f"{where}: code missing")
+        return cls(code, el.get("listURI"), el.get("listVersionID"), el.findtext(_m("Name")))
+
+
+@dataclass(frozen=True)
+class MessageMetaData:
+    message_id: str
+    author: Party
+    reader: Party
+    service: str
+    business_scenario: KeyCode
+    message_type: KeyCode
+    payload_schema: str
+    msg_size: int
+    subject: str | None = None
+    sender: Party | None = None
+    origin: dt.datetime | None = None
+    test_msg: bool = False
+    extra_delivery: dict[str, str] = field(default_factory=dict)
+
+    def to_xml(self) -> Any:
+        delivery = element(_m("DeliveryAttributes"))
+        if self.origin:
+            delivery.append(element(_m("Origin"), self.origin.isoformat()))
+        for name in ("InitialSend", "Delivery", "InitialFetch", "Reception"):
+            if name in self.extra_delivery:
+                delivery.append(element(_m(name), self.extra_delivery[name]))
+        originators = element(_m("Originators"), children=[self.author.to_xml(_m("Author"))])
+        if self.sender:
+            originators.append(self.sender.to_xml(_m("Sender")))
+        qualifier = element(_m("Qualifier"))
+        if self.subject:
+            qualifier.append(element(_m("Subject"), self.subject))
+        scenario = element(_m("BusinessScenario"))
+        if self.business_scenario.list_uri:
+            scenario.append(self.business_scenario.to_xml(_m("Defined")))
+        else:
+            scenario.append(element(_m("Undefined"), self.business_scenario.code))
+        qualifier.extend([element(_m("Service"), self.service), scenario,
+                          self.message_type.to_xml(_m("MessageType"), payloadSchema=self.payload_schema)])
+        return element(_m("MessageMetaData"), attrib={"TestMsg": "true"} if self.test_msg else None, children=[
+            delivery, originators,
+            element(_m("Destinations"), children=[self.reader.to_xml(_m("Reader"))]),
+            element(_m("MsgIdentification"), children=[element(q(WSA, "MessageID"), self.message_id)]),
+            qualifier, element(_m("MsgSize"), str(self.msg_size)),
+        ])
+
+    @classmethod
+    def from_xml(cls, el: Any) -> MessageMetaData:
+        def need(path: str) -> Any:
+            found = el.find(path, NS)
+            if found is None:
+                raise InvalidPayload(f"MessageMetaData: {path} missing")
+            return found
+
+        qualifier = need("m:Qualifier")
+        message_type = need("m:Qualifier/m:MessageType")
+        scenario = need("m:Qualifier/m:BusinessScenario")
+        defined = scenario.find("m:Defined", NS)
+        origin = el.findtext("m:DeliveryAttributes/m:Origin", namespaces=NS)
+        size = el.findtext("m:MsgSize", namespaces=NS)
+        sender = el.find("m:Originators/m:Sender", NS)
+        try:
+            return cls(
+                message_id=(need("m:MsgIdentification/wsa:MessageID").text or "").strip(),
+                author=Party.from_xml(need("m:Originators/m:Author"), "Author"),
+                reader=Party.from_xml(need("m:Destinations/m:Reader"), "Reader"),
+                service=(need("m:Qualifier/m:Service").text or "").strip(),
+                business_scenario=(KeyCode.from_xml(defined, "BusinessScenario") if defined is not None
+                                   else KeyCode((scenario.findtext("m:Undefined", namespaces=NS) or "").strip())),
+                message_type=KeyCode.from_xml(message_type, "MessageType"),
+                payload_schema=message_type.get("payloadSchema") or "",
+                msg_size=int(size) if size else 0,
+                subject=qualifier.findtext("m:Subject", namespaces=NS),
+                sender=Party.from_xml(sender, "Sender") if sender is not None else None,
+                origin=dt.datetime.fromisoformat(origin.strip()) if origin else None,
+                test_msg=(el.get("TestMsg") or "false").strip() in ("true", "1"),
+            )
+        except ValueError as exc:
+            raise InvalidPayload(f"MessageMetaData: malformed number or date ({type(exc).__name__})") from None
+
+
+NS = {"m": OSCIMETA, "wsa": WSA}

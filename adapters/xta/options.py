@@ -1,0 +1,84 @@
+"""Configuration of the XTA adapter (``adapters: {xta: {...}}`` in the gateway settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adapters.xta.ns import ELEMENT_NAME_LIST
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TlsOptions(_Strict):
+    """The municipality's client certificate (PEM files, relative to the gateway's base dir)."""
+
+    cert: Path
+    key: Path
+    ca: Path | None = Field(None, description="CA bundle for the server certificate; system CAs if unset")
+
+
+class FormatOptions(_Strict):
+    """One XÖV payload format the channel accepts, keyed by its MessageType code."""
+
+    xsd: str = Field(description="XSD relative to schemas_dir, validated before mapping")
+    payload_schema: str = Field(description="namespace of the payload = MessageType/@payloadSchema")
+    leika_xpath: str | None = Field(None, description="XPath (prefix p = payload namespace) to the LeiKa key")
+
+
+_HEADER_LEIKA = "p:nachrichtenkopf/p:leistung/p:leikaSchluessel"
+
+DEFAULT_FORMATS: dict[str, FormatOptions] = {
+    "fim.S05000227.05000227001005": FormatOptions(
+        xsd="xoev/xfall-fim-s05000227-1.5.xsd",
+        payload_schema="urn:xoev-de:xfall:standard:fim-s05000227_1.5", leika_xpath=_HEADER_LEIKA),
+    "gewerbe.anmeldung.0100": FormatOptions(
+        xsd="xoev/gewerbeanzeige-anmeldung-1.0.xsd",
+        payload_schema="urn:rathaus-gateway:xoev:gewerbeanzeige:1.0", leika_xpath=_HEADER_LEIKA),
+}
+
+
+class SenderOptions(_Strict):
+    """How a forwarded case is labelled in its MessageMetaData."""
+
+    service: str = "urn:rathaus-gateway:case:1"
+    business_scenario: str = "RATHAUS_GATEWAY_CASE"
+    message_type: str = "case.v1"
+    message_type_list: str = ELEMENT_NAME_LIST
+    payload_schema: str = "https://rathaus-gateway.de/schemas/case/case-v1.schema.json"
+    state_file: Path = Path("var/xta/sent.sqlite3")
+
+
+class XtaOptions(_Strict):
+    server_url: str = Field(description="base URL of the XTA server, without /services/...")
+    party: str = Field(pattern=r"^[A-Za-z0-9]+:[^\s]+$", description="the municipality's PartyIdentifier")
+    party_name: str | None = None
+    party_type: str = "xoev"
+    tenant_ars: Annotated[str, Field(pattern=r"^\d{12}$")]
+    tls: TlsOptions | None = None
+    insecure_http: bool = Field(False, description="allow plain http (sandbox and tests only)")
+    poll_interval_seconds: float = Field(60.0, ge=0)
+    page_size: int = Field(100, ge=1, le=1000)
+    refetch_after_seconds: float = Field(600.0, ge=0, description="fetch a still-open message again after")
+    quarantine_then_close: bool = True
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_message_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    max_payload_depth: int = Field(64, ge=8, le=255)
+    schemas_dir: Path = Path("schemas")
+    formats: dict[str, FormatOptions] = Field(default_factory=lambda: dict(DEFAULT_FORMATS))
+    sender: SenderOptions = SenderOptions()
+
+    @model_validator(mode="after")
+    def _transport_is_secure(self) -> XtaOptions:
+        if self.server_url.startswith("http://") and not self.insecure_http:
+            raise ValueError("server_url uses plain http; XTA needs https with a client certificate "
+                             "(set insecure_http: true only for the sandbox)")
+        if not self.server_url.startswith(("http://", "https://")):
+            raise ValueError("server_url must be an http(s) URL")
+        if self.server_url.startswith("https://") and self.tls is None:
+            raise ValueError("https needs tls.cert and tls.key (the municipality's client certificate)")
+        return self

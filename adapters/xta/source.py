@@ -1,0 +1,72 @@
+"""The XTA mailbox as an inbound source: status list, then getMessage for each new entry.
+
+Messages stay in the mailbox until the core has committed them and the outbox calls
+``close``; until then every poll lists them again. The source therefore remembers what it
+has handed over and fetches such a message again only after ``refetch_after_seconds`` (the
+core deduplicates by MessageID, so a repeat is harmless, only wasteful).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Iterator
+
+from adapters.xta.client import XtaClient
+from adapters.xta.errors import XtaUnknownMessage
+from adapters.xta.metadata import MessageMetaData
+from adapters.xta.options import XtaOptions
+from gateway.ports import InboundMessage
+
+log = logging.getLogger("adapters.xta")
+
+
+class XtaSource:
+    name = "xta"
+
+    def __init__(self, options: XtaOptions, client: XtaClient,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.options = options
+        self.client = client
+        self._clock = clock
+        self._handed_over: dict[str, float] = {}
+        self._last_poll: float | None = None
+
+    def poll(self) -> Iterator[InboundMessage]:
+        now = self._clock()
+        if self._last_poll is not None and now - self._last_poll < self.options.poll_interval_seconds:
+            return
+        self._last_poll = now
+        cutoff = now - self.options.refetch_after_seconds
+        self._handed_over = {k: t for k, t in self._handed_over.items() if t > cutoff}
+        for entry in self._list():
+            if entry.message_id in self._handed_over:
+                continue
+            if entry.reader.value != self.options.party:
+                log.warning("xta status list holds %s for another reader; skipped", entry.message_id)
+                continue
+            try:
+                response = self.client.get_message(entry.message_id)
+            except XtaUnknownMessage:
+                continue  # closed in the meantime
+            yield InboundMessage(
+                channel="xta",
+                source_id=entry.message_id,
+                payload=response.raw,
+                media_type=response.content_type,
+                received_at=dt.datetime.now(dt.UTC),
+                tenant_ars=self.options.tenant_ars,
+                references={"service": entry.service, "messageType": entry.message_type.code},
+            )
+            # Only now, when the core asks for the next message, has it taken this one:
+            # if it failed on it, the generator is not resumed and the next poll fetches it again.
+            self._handed_over[entry.message_id] = self._clock()
+
+    def _list(self) -> list[MessageMetaData]:
+        page = self.client.get_status_list(self.options.page_size)
+        entries = list(page.entries)
+        while page.pending > 0 and page.entries:
+            page = self.client.get_next_status_list(page.request_id)
+            entries.extend(page.entries)
+        return entries
