@@ -31,12 +31,14 @@ def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[A
     return records
 
 
-def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore) -> dict[str, Any]:
+def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore, keep_data: bool = True) -> dict[str, Any]:
+    """``keep_data=False`` when the checkpoint only lives in memory (inline intake): the data is
+    derived from the raw original, which is kept anyway."""
     attachments = attachment_records(verified, blobs)
     return {
         "tenant_ars": verified.tenant_ars,
         "source_format": verified.source_format,
-        "data_key": blobs.put(verified.data),
+        "data_key": blobs.put(verified.data) if keep_data else None,
         "data_media_type": verified.data_media_type,
         "service_leika": verified.service_leika,
         "attachments": [a.model_dump(mode="json") for a in attachments],

@@ -116,14 +116,13 @@ class IntakePipeline:
 
     # -- inline (synchronous channels) ---------------------------------------------------
     def intake_inline(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
-        existing = self.find(message)
-        if existing is not None:
-            return self.outcome(existing["id"], duplicate=True)
+        # No look-up first: the inbox's unique keys find a repeat in the final transaction.
         now = self.clock()
         row = self._row(message, fingerprint, now)
         try:
             submission = self.adapters.channels.get(message.channel).verify(message)
-            verified = Verified(to_checkpoint(submission, self.blobs), self.blobs, data=submission.data)
+            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs,
+                                data=submission.data)
             route, version, mapped = self._route_and_map(message.channel, verified)
         except PermanentError as exc:
             return self._record_inline_failure(message, row, exc, now)
@@ -132,11 +131,10 @@ class IntakePipeline:
                 log.exception("inline intake failed unexpectedly")
             return self._record_inline_failure(message, row, exc, now)
         with self.db.transaction() as uow:
-            if not records.write_received(uow, row, now):
+            if not inbox_repo.insert_entry(uow.conn, row):  # audited together with the case
                 duplicate = True
             else:
                 duplicate = False
-                inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint, now)
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(message.channel), now=now)

@@ -37,7 +37,8 @@ def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, rout
     outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="case.created",
                              tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row["id"],
                              details={"reference": case.reference, "service": case.service.leika,
-                                      "mapping": route.mapping_id, "warnings": len(case.warnings)})
+                                      "mapping": route.mapping_id, "warnings": len(case.warnings),
+                                      "source_id": row["source_id"], "size": row["raw_size"]})
     return case
 
 

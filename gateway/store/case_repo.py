@@ -9,30 +9,32 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from gateway.case.model import Case
+from gateway.store import dialects
 from gateway.store.tables import cases, events, reference_counters
+
+# One upsert: concurrent first cases of a tenant and year must not race on the INSERT.
+_NEXT_REFERENCE = dialects.both(lambda dialect_insert: dialect_insert(reference_counters)
+                                 .on_conflict_do_update(index_elements=["tenant_ars", "year"],
+                                                        set_={"last": reference_counters.c.last + 1})
+                                 .returning(reference_counters.c.last))
+_INSERT_CASE = insert(cases)
+_INSERT_EVENT = insert(events).returning(events.c.seq)
 
 
 def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) -> str:
     """Per tenant and year, gap-free within committed transactions (the row lock serialises)."""
-    updated = conn.execute(
-        update(reference_counters)
-        .where(reference_counters.c.tenant_ars == tenant_ars, reference_counters.c.year == year)
-        .values(last=reference_counters.c.last + 1)
-        .returning(reference_counters.c.last)
-    ).scalar_one_or_none()
-    if updated is None:
-        conn.execute(insert(reference_counters).values(tenant_ars=tenant_ars, year=year, last=1))
-        updated = 1
-    return f"{prefix}-{year}-{updated:06d}"
+    number = conn.execute(dialects.for_connection(_NEXT_REFERENCE, conn),
+                          {"tenant_ars": tenant_ars, "year": year, "last": 1}).scalar_one()
+    return f"{prefix}-{year}-{number:06d}"
 
 
 def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
-    conn.execute(insert(cases).values(
-        id=str(case.id), inbox_id=inbox_id, tenant_ars=case.tenant.ars, reference=case.reference,
-        service_leika=case.service.leika, channel=case.source.channel, status=case.status.value,
-        routing_queue=case.routing_queue, received_at=case.received_at, version=case.version,
-        document=case.model_dump_json(),
-    ))
+    conn.execute(_INSERT_CASE, {
+        "id": str(case.id), "inbox_id": inbox_id, "tenant_ars": case.tenant.ars, "reference": case.reference,
+        "service_leika": case.service.leika, "channel": case.source.channel, "status": case.status.value,
+        "routing_queue": case.routing_queue, "received_at": case.received_at, "version": case.version,
+        "document": case.model_dump_json(),
+    })
 
 
 def get_case(conn: Connection, case_id: str) -> Case | None:
@@ -81,10 +83,8 @@ def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[int, Case]]:
 
 def append_event(conn: Connection, event: dict[str, Any], case_id: str, tenant_ars: str,
                  time: dt.datetime) -> int:
-    return int(conn.execute(
-        insert(events).values(id=event["id"], type=event["type"], case_id=case_id, tenant_ars=tenant_ars,
-                              time=time, data=event).returning(events.c.seq)
-    ).scalar_one())
+    return int(conn.execute(_INSERT_EVENT, {"id": event["id"], "type": event["type"], "case_id": case_id,
+                                            "tenant_ars": tenant_ars, "time": time, "data": event}).scalar_one())
 
 
 def events_after(conn: Connection, after: int, limit: int, tenants: list[str] | None) -> list[tuple[int, Any]]:

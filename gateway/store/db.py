@@ -3,13 +3,20 @@
 SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives
 the death of the process (SIGKILL), which is what the embedded profile promises; set
 ``durable=True`` for ``synchronous=FULL`` when power loss must be covered as well.
-Writers begin with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade.
+Writers begin with ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock upgrade, and
+they queue for the write lock in the gateway itself (a thread lock, plus a file lock next to
+the database for other processes) instead of in SQLite's busy handler, which sleeps and
+retries and lets newcomers overtake: queueing keeps latency flat under load.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -30,11 +37,43 @@ class UnitOfWork:
             action()
 
 
+class _WriterLock:
+    """One SQLite writer at a time: across threads (a lock) and processes (flock)."""
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._thread_lock = threading.RLock()  # re-entrant: a nested transaction must not deadlock
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._depth = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            self._depth += 1
+            try:
+                if self._lock_file is not None and self._depth == 1:
+                    if self._fd is None:
+                        self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(self._fd, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(self._fd, fcntl.LOCK_UN)
+                else:
+                    yield
+            finally:
+                self._depth -= 1
+
+
 class Database:
     def __init__(self, url: str, durable: bool = False, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        self._writer: _WriterLock | None = None
         if self.is_sqlite:
+            database = url.split("///", 1)[1] if "///" in url else ""
+            self._writer = _WriterLock(Path(database + ".writer-lock") if database else None)
             self.engine: Engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
             )
@@ -60,11 +99,19 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[UnitOfWork]:
-        with self.engine.connect() as conn:
+        with self._write_slot(), self.engine.connect() as conn:
             uow = UnitOfWork(conn)
             with conn.begin():
                 yield uow
         uow._run_after_commit()
+
+    @contextmanager
+    def _write_slot(self) -> Iterator[None]:
+        if self._writer is None:
+            yield
+        else:
+            with self._writer.held():
+                yield
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -6,25 +6,21 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, and_, or_, select, update
 
+from gateway.store import dialects
 from gateway.store.tables import inbox, step_results
 
 OPEN_STATES = ("received", "retry")
 
 
-def insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
-    """Insert unless the same source message or idempotency key is already there.
+_INSERT = dialects.insert_ignoring_conflicts(inbox, inbox.c.id)
+_INSERT_STEP = dialects.insert_ignoring_conflicts(step_results, step_results.c.step)
 
-    Returns False on a duplicate; runs in a SAVEPOINT so the caller's transaction survives.
-    """
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(inbox).values(**row))
-    except IntegrityError:
-        return False
-    return True
+
+def insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert unless the same source message or idempotency key is already there (False then)."""
+    return conn.execute(dialects.for_connection(_INSERT, conn), row).first() is not None
 
 
 def find(conn: Connection, *, channel: str | None = None, source_id: str | None = None,
@@ -85,8 +81,6 @@ def load_step(conn: Connection, inbox_id: str, step: str) -> Any | None:
 
 
 def save_step(conn: Connection, inbox_id: str, step: str, result: Any, now: dt.datetime) -> None:
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(step_results).values(inbox_id=inbox_id, step=step, result=result, at=now))
-    except IntegrityError:
-        pass  # another worker checkpointed the same step first: its result is as good as ours
+    # on a conflict another worker checkpointed the same step first: its result is as good as ours
+    conn.execute(dialects.for_connection(_INSERT_STEP, conn),
+                 {"inbox_id": inbox_id, "step": step, "result": result, "at": now})

@@ -15,14 +15,16 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from gateway.store.tables import audit, outbox
 
+_INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
+_INSERT_AUDIT = insert(audit)
+
 
 def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
         inbox_id: str | None = None, case_id: str | None = None, event_seq: int | None = None) -> int:
-    return int(conn.execute(
-        insert(outbox).values(kind=kind, target=target, payload=payload, state="pending", attempts=0,
-                              next_attempt_at=now, created_at=now, inbox_id=inbox_id, case_id=case_id,
-                              event_seq=event_seq).returning(outbox.c.id)
-    ).scalar_one())
+    return int(conn.execute(_INSERT_OUTBOX, {
+        "kind": kind, "target": target, "payload": payload, "state": "pending", "attempts": 0,
+        "next_attempt_at": now, "created_at": now, "inbox_id": inbox_id, "case_id": case_id,
+        "event_seq": event_seq, "lease_until": None, "last_error": None, "done_at": None}).scalar_one())
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
@@ -76,5 +78,5 @@ def list_state(conn: Connection, state: str, limit: int = 100) -> list[dict[str,
 def record_audit(conn: Connection, *, at: dt.datetime, actor: str, action: str, details: dict[str, Any],
                  tenant_ars: str | None = None, case_id: str | None = None, inbox_id: str | None = None) -> None:
     """Audit entries carry ids and reasons only, never personal data."""
-    conn.execute(insert(audit).values(at=at, actor=actor, action=action, details=details,
-                                      tenant_ars=tenant_ars, case_id=case_id, inbox_id=inbox_id))
+    conn.execute(_INSERT_AUDIT, {"at": at, "actor": actor, "action": action, "details": details,
+                                 "tenant_ars": tenant_ars, "case_id": case_id, "inbox_id": inbox_id})

@@ -296,7 +296,6 @@ def bench_one(target: str, workers: int, args: argparse.Namespace, tmp: Path, ra
     return run
 
 
-
 # -- profiling the request path (embedded) ------------------------------------------------------
 def _asgi_request(raw: bytes) -> tuple[dict[str, Any], bytes]:
     head, body = raw.split(b"\r\n\r\n", 1)
@@ -336,8 +335,9 @@ PHASES = [
 
 
 def cprofile_request_path(requests: int, out: Path, data_dir: Path) -> str:
-    """In-process, one request after the other, everything on one thread (the thread-pool hop of
-    the portal route is replaced by a direct call so cProfile sees the whole request path)."""
+    """In-process, one request after the other, everything on one thread (after a first timing, the
+    thread-pool hops of the portal route and of FastAPI's sync dependencies become direct calls, so
+    that cProfile sees the whole request path)."""
     import asyncio
     import cProfile
     import io
@@ -398,6 +398,7 @@ def cprofile_request_path(requests: int, out: Path, data_dir: Path) -> str:
     # {(file, line, name): (primitive calls, calls, tottime, cumtime, callers)}; not in the typeshed stubs
     stats: dict[tuple[str, int, str], Any] = getattr(pstats.Stats(profiler), "stats")  # noqa: B009
     total = next(v[3] for k, v in stats.items() if k[2] == "one" and k[0] == __file__)
+
     def cum(file: str, name: str) -> float | None:
         found = [v[3] for k, v in stats.items() if k[0].endswith(file) and k[2] == name]
         return sum(found) if found else None
@@ -478,16 +479,16 @@ def sampled_gateway() -> Any:
     from gateway.asgi import create
 
     app = create()
-    sampler = StackSampler(float(os.environ.get("RG_BENCH_SAMPLE_INTERVAL", "0.005")))
+    sampler = StackSampler(float(os.environ.get("BENCH_SAMPLE_INTERVAL", "0.005")))
     sampler.start()
-    atexit.register(sampler.dump, Path(os.environ["RG_BENCH_SAMPLE_OUT"]))
+    atexit.register(sampler.dump, Path(os.environ["BENCH_SAMPLE_OUT"]))
     return app
 
 
 def sample_under_load(args: argparse.Namespace, tmp: Path) -> str:
     out = tmp / "samples.json"
     with embedded_config(tmp) as config_file:
-        env = {**base_env(config_file), "RG_BENCH_SAMPLE_OUT": str(out)}
+        env = {**base_env(config_file), "BENCH_SAMPLE_OUT": str(out)}
         with running("tests.perf.portal_bench:sampled_gateway", 1, env, tmp / "sampled.log") as server:
             load = run_load(RequestFactory(HOST, server.port, fetch_token(server.port)),
                             concurrency=args.concurrency, warmup_s=args.warmup, duration_s=args.duration)
@@ -520,12 +521,15 @@ def git_revision() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "gateway", "adapters"],
-                               cwd=REPO, capture_output=True, text=True, timeout=10, check=True).stdout.split("\n")
+        # --no-optional-locks: read only, no index refresh while others use the repository
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no",
+                                "gateway", "adapters"], cwd=REPO, capture_output=True, text=True, timeout=10,
+                               check=True).stdout.split("\n")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     changed = [line for line in dirty if line.strip()]
     return head + (f" + {len(changed)} modified product file(s)" if changed else "")
+
 
 # -- the whole benchmark ----------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
