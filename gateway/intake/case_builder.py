@@ -21,10 +21,10 @@ from gateway.intake.checkpoint import Verified
 
 
 def build_case(*, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int, mapped: Any,
-               reference: str, now: dt.datetime) -> Case:
+               reference: str, now: dt.datetime, case_id: uuid.UUID | None = None) -> Case:
     channel = row["channel"]
     return Case(
-        id=uuid.uuid4(),
+        id=case_id or uuid.uuid4(),
         reference=reference,
         tenant=TenantRef(ars=route.tenant.ars, name=route.tenant.name),
         service=ServiceRef(leika=route.service.leika, name=route.service.name, mapping_id=route.mapping_id,

@@ -130,14 +130,17 @@ class IntakePipeline:
             if not isinstance(exc, TransientError):
                 log.exception("inline intake failed unexpectedly")
             return self._record_inline_failure(message, row, exc, now)
+        case_id = uuid.uuid4()
+        committed = {**row, "state": "committed", "case_id": str(case_id), "next_attempt_at": None}
         with self.db.transaction() as uow:
-            if not inbox_repo.insert_entry(uow.conn, row):  # audited together with the case
+            if not inbox_repo.insert_entry(uow.conn, committed):  # audited together with the case
                 duplicate = True
             else:
                 duplicate = False
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=not self._synchronous(message.channel), now=now)
+                                          acknowledge=not self._synchronous(message.channel), now=now,
+                                          case_id=case_id)
         if duplicate:  # a concurrent twin committed first
             return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
         return Outcome(inbox_id=row["id"], state="committed", case=case)

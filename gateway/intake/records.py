@@ -7,6 +7,7 @@ Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the worker
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from gateway.case.model import Case
@@ -21,19 +22,22 @@ from gateway.store.db import UnitOfWork
 
 
 def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int,
-               mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime) -> Case:
+               mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime,
+               case_id: uuid.UUID | None = None) -> Case:
     """Case, its reference number, its event and webhook rows, the acknowledgement row and
-    the inbox state — all or nothing."""
+    the inbox state — all or nothing. With ``case_id`` the inbox row was inserted as
+    committed already (inline intake) and is not updated again."""
     reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
     case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
-                      reference=reference, now=now)
+                      reference=reference, now=now, case_id=case_id)
     case_repo.insert_case(uow.conn, case, row["id"])
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:
         outbox_repo.add(uow.conn, kind="ack", target=row["channel"], payload={}, now=now, inbox_id=row["id"],
                         case_id=str(case.id))
-    inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
-                         next_attempt_at=None)
+    if case_id is None:
+        inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
+                             next_attempt_at=None)
     outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="case.created",
                              tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row["id"],
                              details={"reference": case.reference, "service": case.service.leika,

@@ -9,9 +9,10 @@ most a stray temporary file and never a truncated blob.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
-import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,22 +31,30 @@ class FilesystemBlobStore:
         self._root = root
         self._fsync = fsync
         root.mkdir(parents=True, exist_ok=True)
+        self._made: set[str] = set()
+        self._counter = itertools.count()
 
     def _path(self, key: str) -> Path:
         match = _KEY.match(key)
         if not match:
             raise NotFound("unknown blob key")
         digest = match.group(1)
-        return self._root / digest[:2] / digest[2:4] / digest
+        return self._root / digest[:2] / digest  # 256 folders: few mkdir calls, small folders
 
     def put(self, content: bytes) -> str:
         key = blob_key(content)
-        path = self._path(key)
-        if path.exists():
+        digest = key[7:]
+        folder = os.path.join(self._root, digest[:2])
+        path = os.path.join(folder, digest)
+        if os.path.exists(path):
             return key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        if digest[:2] not in self._made:
+            os.makedirs(folder, exist_ok=True)
+            self._made.add(digest[:2])
+        # unique per process, thread and call: no random names, no retries
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}")
         try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(content)
                 if self._fsync:
