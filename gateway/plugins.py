@@ -27,7 +27,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.errors import ConfigurationError
-from gateway.ports import BlobStore, InboundMessage, Outcome, Received
+from gateway.ports import BlobStore, InboundMessage, Outcome, Received, StateStore
 from gateway.registry import Adapters
 
 ADAPTER_GROUP = "rathaus_gateway.adapters"
@@ -43,6 +43,7 @@ class AdapterContext:
     blobs: BlobStore
     submit: Callable[[InboundMessage], Received]
     submit_now: Callable[[InboundMessage, str | None], Outcome]
+    state: StateStore
     base_dir: Path
     routers: list[APIRouter] = field(default_factory=list)
 

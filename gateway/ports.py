@@ -130,6 +130,20 @@ class Sender(Protocol):
     def follow(self, forwarding: Forwarding) -> Forwarding: ...
 
 
+class StateStore(Protocol):
+    """Small durable state an adapter keeps across restarts and processes (sender progress,
+    seen callback signatures), in the gateway's own database — shared by every process of
+    the scale-out profile, unlike a local file."""
+
+    def get(self, namespace: str, key: str) -> dict[str, object] | None: ...
+
+    def put(self, namespace: str, key: str, value: dict[str, object]) -> None: ...
+
+    def add(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> bool:
+        """Store only if absent (or expired); False if the key is already there."""
+        ...
+
+
 class BlobStore(Protocol):
     """Content-addressed storage for originals and attachments (never inline in rows)."""
 

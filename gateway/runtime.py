@@ -33,6 +33,7 @@ from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database
+from gateway.store.state_repo import SqlStateStore
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class Gateway:
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs, submit=self.submit,
-                              submit_now=self.submit_now, base_dir=self.settings.base_dir)
+                              submit_now=self.submit_now, state=SqlStateStore(self.db, self.clock),
+                              base_dir=self.settings.base_dir)
 
     # -- intake entry points for adapters ---------------------------------------------
     def submit(self, message: InboundMessage) -> Received:

@@ -171,6 +171,16 @@ audit = Table(
     Column("details", JSON, nullable=False),
 )
 
+adapter_state = Table(
+    "adapter_state",
+    metadata,
+    Column("namespace", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
 forwardings = Table(
     "forwardings",
     metadata,

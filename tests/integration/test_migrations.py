@@ -35,5 +35,5 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     upgrade(url)
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0002"
     engine.dispose()

@@ -1,0 +1,54 @@
+"""The gateway database as a small key-value store for adapters (the StateStore port)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from gateway.store import dialects
+from gateway.store.db import Database
+from gateway.store.tables import adapter_state
+
+_UPSERT = dialects.both(lambda dialect_insert: (
+    lambda stmt: stmt.on_conflict_do_update(
+        index_elements=["namespace", "key"],
+        set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at,
+              "updated_at": stmt.excluded.updated_at}))(dialect_insert(adapter_state)))
+_ADD = dialects.insert_ignoring_conflicts(adapter_state, adapter_state.c.key)
+
+
+class SqlStateStore:
+    def __init__(self, db: Database, clock: Callable[[], dt.datetime]) -> None:
+        self._db = db
+        self._clock = clock
+
+    def get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        with self._db.reading() as conn:
+            row = conn.execute(select(adapter_state.c.value, adapter_state.c.expires_at).where(
+                adapter_state.c.namespace == namespace, adapter_state.c.key == key)).first()
+        if row is None or (row.expires_at is not None and row.expires_at <= self._clock()):
+            return None
+        value: dict[str, Any] = row.value
+        return value
+
+    def put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+        now = self._clock()
+        with self._db.transaction() as uow:
+            uow.conn.execute(dialects.for_connection(_UPSERT, uow.conn), {
+                "namespace": namespace, "key": key, "value": value, "expires_at": None, "updated_at": now})
+
+    def add(self, namespace: str, key: str, value: dict[str, Any], ttl_seconds: float | None = None) -> bool:
+        now = self._clock()
+        expires = now + dt.timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
+        with self._db.transaction() as uow:
+            # an expired entry no longer counts: remove it so the insert can take its place
+            uow.conn.execute(delete(adapter_state).where(
+                adapter_state.c.namespace == namespace, adapter_state.c.key == key,
+                adapter_state.c.expires_at.is_not(None), adapter_state.c.expires_at <= now))
+            inserted = uow.conn.execute(dialects.for_connection(_ADD, uow.conn), {
+                "namespace": namespace, "key": key, "value": value, "expires_at": expires,
+                "updated_at": now}).first()
+        return inserted is not None
