@@ -12,6 +12,7 @@ every question the citizen skipped.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Final
@@ -142,13 +143,34 @@ class JsonPath:
         return value is not MISSING
 
 
+_STEP = re.compile(r"^(?:([A-Za-z_][\w.-]*):)?([A-Za-z_][\w.-]*)$")
+
+
+def _child_steps(text: str, namespaces: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The tags (Clark notation) of an XPath of plain child steps (``./a:x/a:y``), else None."""
+    steps = text.strip().removeprefix("./").split("/")
+    clark = []
+    for step in steps:
+        match = _STEP.match(step)
+        if match is None:
+            return None
+        prefix, local = match.groups()
+        if prefix is None:
+            clark.append(local)  # XPath 1.0: an unprefixed name is in no namespace
+        elif prefix in namespaces:
+            clark.append(f"{{{namespaces[prefix]}}}{local}")
+        else:
+            return None
+    return tuple(clark)
+
+
 class XmlPath:
     """A compiled XPath 1.0 expression with the mapping's namespace prefixes.
 
     Shared by all threads: lxml guards each compiled XPath with its own evaluation lock.
     """
 
-    __slots__ = ("_xpath", "text")
+    __slots__ = ("_child_path", "_xpath", "text")
 
     def __init__(self, text: str, namespaces: Mapping[str, str]) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -160,6 +182,7 @@ class XmlPath:
         except etree.XPathError as exc:
             raise ValueError(f"invalid XPath {text!r}: {exc}") from None
         self.text = text
+        self._child_path = _child_steps(text, namespaces)
 
     def location(self, base: str) -> str:
         return f"{base}/{self.text}" if base else self.text
@@ -168,6 +191,13 @@ class XmlPath:
         return f"{self.location(base)}[{index + 1}]"
 
     def _evaluate(self, context: Any) -> Any:
+        if self._child_path is not None and isinstance(context, etree._Element):
+            # plain child steps select the same elements, in document order, by walking the
+            # children in C without the XPath engine's set-up: most form fields are such paths
+            found = [context]
+            for tag in self._child_path:
+                found = [child for parent in found for child in parent.iterchildren(tag)]
+            return found
         try:
             return self._xpath(context)
         except etree.XPathError:
@@ -181,7 +211,11 @@ class XmlPath:
             if len(result) > 1:
                 raise ValueProblem(f"expected one node, found {len(result)}")
             item = result[0]
-            result = _STRING_VALUE(item) if isinstance(item, etree._Element) else str(item)
+            if isinstance(item, etree._Element):
+                # XPath string(): a leaf's text directly, else all descendant text (no comments)
+                result = (item.text or "") if len(item) == 0 else _STRING_VALUE(item)
+            else:
+                result = str(item)
         if isinstance(result, float) and result != result:  # NaN: number() of nothing
             return MISSING
         return _blank(result)
