@@ -37,3 +37,14 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0002"
     engine.dispose()
+
+
+def test_concurrent_upgrades_on_postgresql_take_turns(pg_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: upgrade(pg_url), range(3)))
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar_one() == "0002"
+    engine.dispose()
