@@ -3,24 +3,22 @@
 Every XML document from outside (SOAP envelopes, XÖV payloads, SAML, mapping inputs) goes
 through :func:`parse` or :func:`iterparse`. Both refuse what XML attacks need: a DOCTYPE
 (and with it every entity declaration, internal or external), entity expansion, network
-access, documents above a size limit and elements nested deeper than a depth limit.
-Failures are :class:`gateway.errors.InvalidPayload` with a message that names the problem
-but never the document's content.
+access, documents above a size limit and elements nested deeper than a depth limit; both
+drop processing instructions. Failures are :class:`gateway.errors.InvalidPayload` with a
+message that names the problem but never the document's content.
 
-Schemas are trusted project files, yet they are loaded with the same rules:
-:func:`load_xmlschema` (xmlschema, ``defuse='always'``, sandboxed to the schema's folder)
-and :func:`load_fast_schema` (libxml2 through lxml, for hot paths).
-:func:`zeep_settings` gives zeep clients the same defaults.
+Schemas are trusted project files, yet they are loaded with the same rules; those helpers
+live in :mod:`gateway.safexml_schemas` and are importable from here as well:
+:func:`load_xmlschema` (xmlschema, ``defuse='always'``, sandboxed to the schema's folder),
+:func:`load_fast_schema` (libxml2 through lxml, for hot paths), :func:`schema_error` (the
+first violation, with path and line but without values), :func:`xmlschema_resource` and
+:func:`zeep_settings` (zeep clients with the same defaults).
 """
 
 from __future__ import annotations
 
 import io
-import re
-import warnings
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
 from typing import IO, Any
 
 from lxml import etree
@@ -159,7 +157,7 @@ def iterparse(stream: IO[bytes], *, tag: str | None = None, max_bytes: int = DEF
     if _doctype_in_prolog(reader.head):
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
     events = etree.iterparse(reader, events=("start", "end"), resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=False)
+                             load_dtd=False, huge_tree=False, remove_pis=True)
     depth = 0
     try:
         for event, element in events:
@@ -177,64 +175,14 @@ def iterparse(stream: IO[bytes], *, tag: str | None = None, max_bytes: int = DEF
         raise _syntax_error(exc) from None
 
 
-def zeep_settings(*, schema_imports: bool = False) -> Any:
-    """zeep client settings with the project's XML defaults.
+# The schema helpers, importable from here as before (imported last: they use parse()).
+from gateway.safexml_schemas import (  # noqa: E402
+    load_fast_schema,
+    load_xmlschema,
+    schema_error,
+    xmlschema_resource,
+    zeep_settings,
+)
 
-    ``schema_imports`` lets zeep follow ``xs:import``/``wsdl:import`` locations of a WSDL
-    the caller trusts (e.g. the XTA WSDL served by the sandbox); DTDs and entities stay
-    forbidden either way.
-    """
-    from zeep import Settings  # imported lazily: only SOAP tooling needs zeep
-
-    return Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=not schema_imports,
-                    xml_huge_tree=False)
-
-
-@lru_cache(maxsize=64)
-def load_xmlschema(path: Path) -> Any:
-    """An xmlschema validator for a project XSD: no DTDs, no entities, no access outside its folder."""
-    import xmlschema  # imported lazily: importing it costs ~0.3 s
-
-    with warnings.catch_warnings():
-        # xmlschema only warns when an import is blocked; a schema with a missing part
-        # would validate less than it claims, so a blocked import is an error here.
-        warnings.simplefilter("error", xmlschema.XMLSchemaImportWarning)
-        return xmlschema.XMLSchema10(str(path.resolve()), defuse="always", allow="sandbox", timeout=5)
-
-
-def xmlschema_resource(root: Any) -> Any:
-    """Wrap an already parsed element for xmlschema validation, with no resource access at all."""
-    import xmlschema
-
-    return xmlschema.XMLResource(root, allow="none", defuse="always")
-
-
-@lru_cache(maxsize=64)
-def load_fast_schema(path: Path) -> Any:
-    """A libxml2 validator (lxml.etree.XMLSchema) for hot paths; same file, same parser rules.
-
-    libxml2 resolves ``xs:import``/``xs:include`` relative to the file; the parser forbids
-    the network, so only the project's local schema files can be read.
-    """
-    root = parse(path.read_bytes(), base_url=path.resolve().as_uri())
-    return etree.XMLSchema(root)
-
-
-# Quoted literals that are not element names in Clark notation ('{ns}name') are values.
-_QUOTED_VALUE = re.compile(r"'(?!\{)[^']*'")
-
-
-def schema_error(schema: Any, root: Any, label: str) -> InvalidPayload:
-    """The first schema violation in ``root`` as InvalidPayload naming path and line.
-
-    Quoted values in the validator's reason are replaced (element names are kept): a value
-    may be the applicant's data, and error details must not carry personal data.
-    """
-    for error in schema.iter_errors(xmlschema_resource(root)):
-        reason = _QUOTED_VALUE.sub("'…'", str(error.reason or "invalid content"))
-        where = error.path or "/"
-        line = getattr(error, "sourceline", None)
-        at = f"{where} (line {line})" if line else where
-        return InvalidPayload(f"{label} is not valid against its schema at {at}: {reason}",
-                              location=where, line=line)
-    return InvalidPayload(f"{label} is not valid against its schema")
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "iterparse", "load_fast_schema", "load_xmlschema", "parse",
+           "schema_error", "xmlschema_resource", "zeep_settings"]

@@ -1,25 +1,28 @@
 """HTTP client of the FIT-Connect Submission API v1 (subscriber and sender side).
 
-OAuth2 client credentials with a cached token renewed before it expires; every response
-body is read with a size cap; network faults and 5xx/429 become ``UpstreamUnavailable``
-(the core retries), 4xx become permanent errors that name the problem type but never echo
-request content.
+Tokens from :mod:`adapters.fitconnect.tokens`; every response body is read with a size cap;
+network faults, 5xx/429 and malformed JSON become ``UpstreamUnavailable`` (the core
+retries), 4xx permanent errors that name the problem type but never echo request content.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from gateway.errors import PermanentError, UpstreamUnavailable
 
+if TYPE_CHECKING:
+    from adapters.fitconnect.tokens import TokenSource
+
 JOSE = "application/jose"
 MAX_JSON_BYTES = 2 * 1024 * 1024
+MAX_SMALL_BYTES = 64 * 1024  # token and error answers
+_SAFE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,128})+")
 
 
 class RemoteNotFound(PermanentError):
@@ -33,43 +36,6 @@ class RemoteRefused(PermanentError):
     title = "The Zustelldienst refused the request"
 
 
-class TokenSource:
-    """Client-credentials token, cached; renewed when less than a minute (or 10 %) is left."""
-
-    def __init__(self, http: httpx.Client, token_url: str, client_id: str, client_secret: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._http, self._url, self._clock = http, token_url, clock
-        self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret}
-        self._token: str | None = None
-        self._renew_at = 0.0
-        self._lock = threading.Lock()
-
-    def token(self) -> str:
-        with self._lock:
-            if self._token is None or self._clock() >= self._renew_at:
-                self._fetch()
-            assert self._token is not None
-            return self._token
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
-    def _fetch(self) -> None:
-        try:
-            response = self._http.post(self._url, data=self._form, headers={"Accept": "application/json"})
-        except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"token endpoint not reachable ({type(exc).__name__})") from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise UpstreamUnavailable(f"token endpoint answered {response.status_code}")
-        if response.status_code != 200:
-            raise RemoteRefused(f"token endpoint refused the client credentials ({response.status_code})")
-        body = orjson.loads(response.content)
-        lifetime = min(float(body.get("expires_in", 1800)), 1800.0)  # FIT-Connect: at most 30 minutes
-        self._token = str(body["access_token"])
-        self._renew_at = self._clock() + lifetime - max(60.0, lifetime / 10)
-
-
 class SubmissionApi:
     def __init__(self, base_url: str, tokens: TokenSource, http: httpx.Client) -> None:
         self.base = base_url.rstrip("/")
@@ -78,6 +44,8 @@ class SubmissionApi:
     # -- plumbing -------------------------------------------------------------------------
     def request(self, method: str, path: str, *, max_bytes: int = MAX_JSON_BYTES, auth: bool = True,
                 **kwargs: Any) -> tuple[int, bytes]:
+        if not _SAFE_PATH.fullmatch(path):  # ids from remote documents end up in paths: no "..", "?", "%"
+            raise RemoteNotFound("not a valid resource path")
         extra = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
             headers = dict(extra)
@@ -86,7 +54,7 @@ class SubmissionApi:
             try:
                 with self._http.stream(method, self.base + path, headers=headers, **kwargs) as response:
                     status = response.status_code
-                    body = _read_capped(response, max_bytes) if status < 400 else _read_capped(response, 65536)
+                    body = read_capped(response, max_bytes if status < 400 else MAX_SMALL_BYTES)
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable(f"Zustelldienst not reachable ({type(exc).__name__})") from None
             if status == 401 and auth and attempt == 1:
@@ -102,7 +70,7 @@ class SubmissionApi:
         return status, body
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
-        return orjson.loads(self.request("GET", path, **kwargs)[1])
+        return _json(self.request("GET", path, **kwargs)[1])
 
     # -- subscriber -----------------------------------------------------------------------
     def list_submissions(self, destination_id: str, limit: int) -> Iterator[dict[str, Any]]:
@@ -129,26 +97,28 @@ class SubmissionApi:
         return self.request("GET", f"/v1/cases/{case_id}/events")[1]
 
     def get_events(self, case_id: str) -> list[str]:
-        log = orjson.loads(self.get_events_raw(case_id)).get("eventLog") or []
-        return [str(token) for token in log]
+        value = _json(self.get_events_raw(case_id))
+        log = value.get("eventLog") if isinstance(value, dict) else None
+        return [str(token) for token in log] if isinstance(log, list) else []
 
     def post_event(self, case_id: str, token: str) -> None:
         self.request("POST", f"/v1/cases/{case_id}/events", content=token.encode("ascii"),
                      headers={"Content-Type": JOSE})
 
     def get_jwks(self, url: str) -> dict[str, Any]:
-        value = orjson.loads(self.request("GET", url.removeprefix(self.base), auth=False)[1]) \
-            if url.startswith(self.base) else self._external_json(url)
+        value = self.get_json(url.removeprefix(self.base), auth=False) if url.startswith(self.base) \
+            else _json(self._external(url))
         return value if isinstance(value, dict) else {}
 
-    def _external_json(self, url: str) -> Any:
+    def _external(self, url: str) -> bytes:
         try:
-            response = self._http.get(url)
+            with self._http.stream("GET", url) as response:
+                status, body = response.status_code, read_capped(response, MAX_JSON_BYTES)
         except httpx.HTTPError as exc:
             raise UpstreamUnavailable(f"JWKS not reachable ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            raise UpstreamUnavailable(f"JWKS answered {response.status_code}")
-        return orjson.loads(response.content[:MAX_JSON_BYTES])
+        if status != 200:
+            raise UpstreamUnavailable(f"JWKS answered {status}")
+        return body
 
     # -- sender ---------------------------------------------------------------------------
     def get_destination(self, destination_id: str) -> dict[str, Any]:
@@ -158,7 +128,7 @@ class SubmissionApi:
         return dict(self.get_json(f"/v1/destinations/{destination_id}/keys/{kid}"))
 
     def create_submission(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(orjson.loads(self.request("POST", "/v1/submissions", json=body)[1]))
+        return dict(_json(self.request("POST", "/v1/submissions", json=body)[1]))
 
     def upload_attachment(self, submission_id: str, attachment_id: str, token: str) -> None:
         self.request("PUT", f"/v1/submissions/{submission_id}/attachments/{attachment_id}",
@@ -168,9 +138,9 @@ class SubmissionApi:
         self.request("PUT", f"/v1/submissions/{submission_id}", json=body)
 
 
-def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+def read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise RemoteRefused("response exceeds the size limit", limit=max_bytes)
     chunks, size = [], 0
     for chunk in response.iter_bytes():
@@ -181,9 +151,16 @@ def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamUnavailable("the Zustelldienst answered with malformed JSON") from None
+
+
 def _problem_type(body: bytes) -> str:
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
         return "about:blank"
-    return str(value.get("type", "about:blank")) if isinstance(value, dict) else "about:blank"
+    return str(value.get("type", "about:blank"))[:200] if isinstance(value, dict) else "about:blank"

@@ -4,8 +4,12 @@ Authentication as FIT-Connect specifies it: ``callback-authentication`` is the h
 HMAC-SHA512 of ``"{callback-timestamp}.{raw body}"`` under the destination's callback
 secret. We compare in constant time, refuse timestamps older than five minutes or too far in
 the future, and refuse a signature seen before (replay) while it could still be fresh.
-The replay memory is per process: with several API processes, a replay inside the
-5-minute window reaches at most one more process, and the inbox dedups what it fetches.
+
+Replays are decided in the gateway's database (``StateStore.add`` in ``fitconnect.callbacks``,
+kept for the acceptance window plus a margin for clock drift between hosts), so a replay to
+any other ``serve`` process or host is refused too. A small per-process memory in front
+only saves the database round trip when the same process sees the same signature again.
+Only authentic callbacks reach the database: the HMAC is checked first.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.fitconnect.events import is_uuid
 from adapters.fitconnect.options import FitConnectOptions
 from gateway.errors import GatewayError
+from gateway.ports import StateStore
 
 log = logging.getLogger(__name__)
 
 CALLBACK_TYPE = "https://schema.fitko.de/fit-connect/submission-api/callbacks/new-submissions"
 MAX_BODY = 256 * 1024
+REPLAY_NAMESPACE = "fitconnect.callbacks"
+CLOCK_DRIFT_SECONDS = 60  # hosts of the scale-out profile may disagree on the time by this much
 
 
 class CallbackRejected(Exception):
@@ -41,8 +49,9 @@ def callback_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class CallbackAuthenticator:
-    def __init__(self, options: FitConnectOptions, clock: Callable[[], float] = time.time) -> None:
-        self.options, self.clock = options, clock
+    def __init__(self, options: FitConnectOptions, state: StateStore, clock: Callable[[], float] = time.time) -> None:
+        self.options, self.state, self.clock = options, state, clock
+        self._window = options.callback_max_age_seconds + options.callback_future_skew_seconds
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -50,7 +59,7 @@ class CallbackAuthenticator:
         destination = self.options.destination(destination_id)
         if destination is None or destination.callback_secret is None:
             raise CallbackRejected("unknown destination")
-        if not timestamp or not timestamp.isdigit() or not signature or len(timestamp) > 12:
+        if not timestamp or not (timestamp.isascii() and timestamp.isdigit()) or not signature or len(timestamp) > 12:
             raise CallbackRejected("missing callback headers")
         now = self.clock()
         age = now - int(timestamp)
@@ -63,11 +72,15 @@ class CallbackAuthenticator:
             raise CallbackRejected("invalid signature")
         with self._lock:
             # Forget what can no longer pass the age check anyway; that bounds the memory.
-            horizon = now - self.options.callback_max_age_seconds - self.options.callback_future_skew_seconds
-            self._seen = {sig: ts for sig, ts in self._seen.items() if ts >= horizon}
+            self._seen = {sig: ts for sig, ts in self._seen.items() if ts >= now - self._window}
             if expected in self._seen:
                 raise CallbackRejected("replayed callback")
+        first = self.state.add(REPLAY_NAMESPACE, expected, {"destinationId": destination_id},
+                               ttl_seconds=self._window + CLOCK_DRIFT_SECONDS)
+        with self._lock:
             self._seen[expected] = float(timestamp)
+        if not first:
+            raise CallbackRejected("replayed callback")
 
 
 def parse_announcements(body: bytes, destination_id: str) -> list[dict[str, str]]:
@@ -79,9 +92,12 @@ def parse_announcements(body: bytes, destination_id: str) -> list[dict[str, str]
         raise CallbackRejected("not a new-submissions callback")
     announced = []
     for item in value.get("submissions") or []:
+        # ids end up in API paths: only UUIDs (a missing caseId is taken from the submission)
         if isinstance(item, dict) and item.get("destinationId") == destination_id \
-                and isinstance(item.get("submissionId"), str):
-            announced.append({"submissionId": item["submissionId"], "caseId": str(item.get("caseId"))})
+                and isinstance(item.get("submissionId"), str) and is_uuid(item["submissionId"]):
+            case_id = item.get("caseId")
+            announced.append({"submissionId": item["submissionId"],
+                              "caseId": case_id if isinstance(case_id, str) and is_uuid(case_id) else ""})
     return announced
 
 
@@ -91,6 +107,20 @@ def _problem(status: int, detail: str) -> JSONResponse:
                         status_code=status, media_type="application/problem+json")
 
 
+async def _capped_body(request: Request) -> bytes | None:
+    """The body, or None when it exceeds MAX_BODY (read no further: the sender is not yet authenticated)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def callback_router(auth: CallbackAuthenticator, take: Callable[[str, str, str], Any]) -> APIRouter:
     """``take(destination_id, submission_id, case_id)`` fetches one submission for the core."""
     router = APIRouter()
@@ -98,16 +128,19 @@ def callback_router(auth: CallbackAuthenticator, take: Callable[[str, str, str],
     @router.post("/v1/channels/fitconnect/callbacks/{destination_id}", include_in_schema=True,
                  summary="FIT-Connect new-submissions callback")
     async def receive(destination_id: str, request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await _capped_body(request)
+        if body is None:
             return _problem(413, "callback body too large")
-        try:
-            auth.check(destination_id, request.headers.get("callback-timestamp"),
-                       request.headers.get("callback-authentication"), body)
+        try:  # in a worker thread: the replay check is a database write
+            await run_in_threadpool(auth.check, destination_id, request.headers.get("callback-timestamp"),
+                                    request.headers.get("callback-authentication"), body)
             announced = parse_announcements(body, destination_id)
         except CallbackRejected as exc:
-            log.warning("FIT-Connect callback for %s refused: %s", destination_id, exc)
+            log.warning("FIT-Connect callback refused: %s", exc)  # the path is unauthenticated input
             return _problem(401, str(exc))
+        except Exception as exc:  # the state store is down: the Zustelldienst retries, polling catches up
+            log.warning("FIT-Connect callback not checked: %s", type(exc).__name__)
+            return _problem(503, "callback cannot be checked right now")
         taken = 0
         for item in announced:
             try:

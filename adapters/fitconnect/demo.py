@@ -1,8 +1,8 @@
 """Demo EfA sender for ``make run``: submits a few applications to Tangerhütte's destination
 in the sandbox and prints how each one ends in the event log (accepted by the gateway).
 
-The gateway must run with the FIT-Connect adapter configured for the sandbox, e.g. with
-:func:`demo_gateway_options`; the sandbox calls it back at
+The gateway must run with the FIT-Connect adapter configured for the sandbox (as in
+``fixtures/demo/gateway.yaml``); the sandbox calls it back at
 ``<gateway>/v1/channels/fitconnect/callbacks/<destinationId>`` when started with
 ``FITCONNECT_SANDBOX_CALLBACK_URL`` set, and the gateway's polling picks up the rest.
 """
@@ -10,24 +10,12 @@ The gateway must run with the FIT-Connect adapter configured for the sandbox, e.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
 
 from adapters.fitconnect.events import STATUS_BY_EVENT, unverified_claims
 from adapters.fitconnect.outbound import Created
-from adapters.fitconnect.sandbox import config as sb
-from adapters.fitconnect.testing import application, efa_sender, gateway_options, sender_api
+from adapters.fitconnect.testing import application, efa_sender, sender_api
 
 DEMO_APPLICATIONS = ["gewerbe-anmelden-fahrradservice", "gewerbe-anmelden-gmbh", "gewerbe-abmelden-kiosk"]
-
-
-def demo_gateway_options(sandbox_url: str, data_dir: Path) -> dict[str, Any]:
-    """FIT-Connect adapter options for a gateway run against the sandbox (TEST keys)."""
-    return gateway_options(sandbox_url, data_dir / "fitconnect-sender.json", poll_interval=5.0)
-
-
-def callback_url(gateway_url: str) -> str:
-    return f"{gateway_url.rstrip('/')}/v1/channels/fitconnect/callbacks/{sb.DEMO_DESTINATION}"
 
 
 def _status(sandbox_url: str, created: Created) -> str:

@@ -130,7 +130,7 @@ class EventVerifier:
         iss = unverified_claims(token).get("iss")
         if iss == self.issuer:
             claims = jose.verify_set(token, self._zustelldienst_key)
-        elif isinstance(iss, str) and _is_uuid(iss):
+        elif isinstance(iss, str) and is_uuid(iss):
             claims = jose.verify_set(token, lambda kid: self._destination_key(iss, kid))
         else:
             raise jose.JoseFailure("SET issuer unknown")
@@ -146,7 +146,7 @@ def _jwks_keys(jwks: dict[str, Any]) -> dict[str, RSAKey]:
     return keys
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: str) -> bool:
     try:
         return str(uuid.UUID(value)) == value
     except ValueError:

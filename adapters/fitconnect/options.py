@@ -65,7 +65,6 @@ class FitConnectOptions(_Options):
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     callback_max_age_seconds: int = Field(default=300, ge=1, le=300)
     callback_future_skew_seconds: int = Field(default=30, ge=0, le=120)
-    sender_state_file: Path = Path("var/fitconnect-sender.json")
     limits: Limits = Field(default_factory=Limits)
 
     @field_validator("destinations")

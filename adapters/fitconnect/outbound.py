@@ -8,7 +8,6 @@ Used by the :class:`~adapters.fitconnect.sender.FitConnectSender` and the demo E
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,14 +97,13 @@ class Outbound:
         return kid, validate_public_jwk(self.api.get_destination_key(destination_id, kid), "encryption",
                                         self.anchors)
 
-    def create(self, app: Application, case_id: str | None = None) -> Created:
+    def create(self, app: Application) -> Created:
+        """A new submission in a new case: the Zustelldienst assigns both ids."""
         body: dict[str, Any] = {
             "destinationId": app.destination_id,
             "announcedAttachments": [a.attachment_id for a in app.attachments],
             "serviceType": {"name": app.service_name, "identifier": f"urn:de:fim:leika:leistung:{app.leika}"},
         }
-        if case_id:
-            body["caseId"] = case_id
         created = self.api.create_submission(body)
         return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
 
@@ -126,7 +124,3 @@ class Outbound:
         created = self.create(app)
         self.upload_and_submit(app, created)
         return created
-
-
-def new_attachment_id() -> str:
-    return str(uuid.uuid4())

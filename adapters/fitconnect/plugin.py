@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from adapters.fitconnect import jose
-from adapters.fitconnect.api import SubmissionApi, TokenSource
+from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.callback import CallbackAuthenticator, callback_router
 from adapters.fitconnect.channel import FitConnectChannel
 from adapters.fitconnect.content import Registries
@@ -19,11 +20,15 @@ from adapters.fitconnect.keys import DestinationKeys
 from adapters.fitconnect.options import FitConnectOptions
 from adapters.fitconnect.outbound import Outbound
 from adapters.fitconnect.schemas import DataSchemaRegistry, MetadataSchemas
-from adapters.fitconnect.sender import FitConnectSender, SenderState
+from adapters.fitconnect.sender import FitConnectSender
 from adapters.fitconnect.source import FitConnectSource
+from adapters.fitconnect.tokens import TokenSource
 from adapters.fitconnect.verify import Verifier
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext
+from gateway.ports import StateStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,7 +51,8 @@ def parse_options(raw: dict[str, object]) -> FitConnectOptions:
         raise ConfigurationError(f"adapters.fitconnect: {problems}") from None
 
 
-def build(options: FitConnectOptions, base_dir: Path, http: httpx.Client | None = None) -> Wiring:
+def build(options: FitConnectOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None) -> Wiring:
+    """Wire one channel; ``state`` is shared by every process (sender progress, callback replays)."""
     def path(p: Path) -> Path:
         return p if p.is_absolute() else base_dir / p
 
@@ -72,13 +78,14 @@ def build(options: FitConnectOptions, base_dir: Path, http: httpx.Client | None 
     sender_events = EventVerifier(sender_api, options.issuer, options.effective_jwks_url, anchors, {})
     outbound = Outbound(sender_api, anchors, jose.FitConnectJWERegistry(
         options.limits.max_attachment_bytes * 2, options.limits.max_inflated_bytes))
-    sender = FitConnectSender(sender_api, outbound, sender_events, SenderState(path(options.sender_state_file)))
+    sender = FitConnectSender(sender_api, outbound, sender_events, state)
     return Wiring(options=options, channel=channel, source=source, sender=sender,
-                  callbacks=CallbackAuthenticator(options))
+                  callbacks=CallbackAuthenticator(options, state))
 
 
 def install(ctx: AdapterContext) -> None:
-    wiring = build(parse_options(ctx.options), ctx.base_dir)
+    options = parse_options(ctx.options)
+    wiring = build(options, ctx.base_dir, ctx.state)
     ctx.adapters.channels.register("fitconnect", wiring.channel)
     ctx.adapters.sources.register("fitconnect", wiring.source)
     ctx.adapters.senders.register("fitconnect", wiring.sender)

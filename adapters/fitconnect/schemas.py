@@ -101,7 +101,3 @@ class DataSchemaRegistry:
 
     def get(self, uri: str) -> DataSchema | None:
         return self._schemas.get(uri)
-
-    @property
-    def uris(self) -> list[str]:
-        return sorted(self._schemas)

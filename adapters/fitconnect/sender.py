@@ -1,60 +1,46 @@
 """Sender port: forwards a case to another authority's FIT-Connect destination.
 
-Idempotent per ``(case.id, destination)``: the remote ids are written to a small state file
-right after the submission is created, before anything is uploaded. Called again after a
-crash, ``send`` continues that submission (or, if the event log shows it was submitted,
-only reports it) instead of creating a second one. A crash between the create call and the
-state write leaves at most an *incomplete* submission behind, which is never delivered and
-which the Zustelldienst deletes after its retention period.
+Idempotent per ``(case.id, destination)`` across processes and hosts: the remote ids live
+in the gateway's database (``ctx.state``, namespace ``fitconnect.sender``), written right
+after the submission is created and before anything is uploaded. The first process to
+record a submission wins (``StateStore.add``); a process that created one concurrently
+leaves its own *incomplete* and continues the recorded one, so a case is submitted to a
+destination at most once. Called again after a crash, ``send`` continues the recorded
+submission (or, if the event log shows it was submitted, only reports it).
+
+Residual window: a crash (or a database failure) between the create call and the state
+write leaves one *incomplete* submission behind, which is never delivered and which the
+Zustelldienst deletes after its retention period; the retry creates a new one. It cannot
+be found again: the Zustelldienst assigns the ``caseId`` (a ``caseId`` sent with the create
+call must name an *existing* case, so a deterministic one is not possible) and a sender
+cannot list its submissions.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
+import logging
 import uuid
-from pathlib import Path
-from typing import Any
 
 from adapters.fitconnect import jose
-from adapters.fitconnect.api import SubmissionApi
-from adapters.fitconnect.events import Event, EventVerifier, status_of
-from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment
+from adapters.fitconnect.api import RemoteRefused, SubmissionApi
+from adapters.fitconnect.events import Event, EventVerifier, is_uuid, status_of
+from adapters.fitconnect.outbound import Application, Created, DestinationUnusable, Outbound, OutgoingAttachment
 from gateway.case.model import Case
 from gateway.errors import PermanentError
-from gateway.ports import BlobStore, Forwarding
+from gateway.ports import BlobStore, Forwarding, StateStore
+
+log = logging.getLogger(__name__)
 
 CASE_SCHEMA_URI = "https://rathaus-gateway.de/schemas/case-v1.schema.json"
+STATE_NAMESPACE = "fitconnect.sender"
 _ATTACHMENT_NAMESPACE = uuid.UUID("8f4c1a3e-6d0b-4c8e-9a55-3f0f7d1e2b60")
+SUBMITTED_EVENTS = {"submit-submission", "notify-submission", "forward-submission", "accept-submission",
+                    "reject-submission"}
 
 
-class SenderState:
-    """A tiny JSON file: ``"<case id>|<destination>" -> {submissionId, caseId, submitted}``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def _load(self) -> dict[str, dict[str, Any]]:
-        try:
-            value = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        return value if isinstance(value, dict) else {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._load().get(key)
-
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        with self._lock:
-            state = self._load()
-            state[key] = value
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
-            os.replace(tmp, self.path)  # atomic: a crash leaves the old or the new file
+class SubmissionGone(PermanentError):
+    slug = "fitconnect-submission-gone"
+    title = "The recorded FIT-Connect submission no longer exists"
 
 
 def application_for(case: Case, target: str, blobs: BlobStore) -> Application:
@@ -76,34 +62,69 @@ def application_for(case: Case, target: str, blobs: BlobStore) -> Application:
 class FitConnectSender:
     name = "fitconnect"
 
-    def __init__(self, api: SubmissionApi, outbound: Outbound, events: EventVerifier, state: SenderState) -> None:
+    def __init__(self, api: SubmissionApi, outbound: Outbound, events: EventVerifier, state: StateStore) -> None:
         self.api, self.outbound, self.events, self.state = api, outbound, events, state
 
     def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding:
+        if not is_uuid(target):  # it becomes part of API paths and of the state key
+            raise DestinationUnusable("the forwarding target is not a FIT-Connect destination id")
         key = f"{case.id}|{target}"
-        known = self.state.get(key)
+        known = self.state.get(STATE_NAMESPACE, key)
         if known is not None and known.get("submitted"):
-            return self._forwarding(target, known["caseId"], known["submissionId"], "submitted")
+            return _forwarding(target, str(known["caseId"]), str(known["submissionId"]))
         app = application_for(case, target, blobs)
         if known is None:
             self.outbound.encryption_key(target)  # refuse an invalid key before creating anything remote
-            created = self.outbound.create(app)
-            self.state.put(key, {"submissionId": created.submission_id, "caseId": created.case_id,
-                                 "submitted": False})
+            fresh = self.outbound.create(app)
+            created = self._record(key, fresh)
+            continuing = created != fresh
         else:
-            created = Created(submission_id=known["submissionId"], case_id=known["caseId"])
-            if status_of(self._events(created.case_id), created.submission_id) not in ("incomplete", "unknown"):
-                self.state.put(key, {**known, "submitted": True})  # submitted just before a crash
-                return self._forwarding(target, created.case_id, created.submission_id, "submitted")
-        self.outbound.upload_and_submit(app, created)
-        self.state.put(key, {"submissionId": created.submission_id, "caseId": created.case_id, "submitted": True})
-        return self._forwarding(target, created.case_id, created.submission_id, "submitted")
+            created, continuing = Created(str(known["submissionId"]), str(known["caseId"])), True
+        if continuing and self._remotely_submitted(created):
+            return self._submitted(key, created, target)  # submitted just before a crash, or by another process
+        try:
+            self.outbound.upload_and_submit(app, created)
+        except RemoteRefused:
+            if not continuing or not self._remotely_submitted(created):
+                raise
+            # another process submitted it meanwhile (the Zustelldienst refuses a second submit)
+        return self._submitted(key, created, target)
 
     def follow(self, forwarding: Forwarding) -> Forwarding:
         case_id, _, submission_id = forwarding.remote_id.partition("/")
-        status = status_of(self._events(case_id), submission_id)
-        return self._forwarding(forwarding.target, case_id, submission_id,
-                                forwarding.status if status == "unknown" else status)
+        status = self._status(Created(submission_id, case_id))
+        return _forwarding(forwarding.target, case_id, submission_id,
+                           forwarding.status if status == "unknown" else status)
+
+    def _record(self, key: str, created: Created) -> Created:
+        """Record a created submission; first writer wins. Returns the submission to continue."""
+        record: dict[str, object] = {"submissionId": created.submission_id, "caseId": created.case_id,
+                                     "submitted": False}
+        if self.state.add(STATE_NAMESPACE, key, record):
+            return created
+        winner = self.state.get(STATE_NAMESPACE, key)
+        if winner is None:  # pragma: no cover - records never expire
+            raise PermanentError("FIT-Connect sender state vanished")
+        log.warning("FIT-Connect forwarding created twice concurrently; submission %s stays incomplete",
+                    created.submission_id)
+        return Created(str(winner["submissionId"]), str(winner["caseId"]))
+
+    def _submitted(self, key: str, created: Created, target: str) -> Forwarding:
+        self.state.put(STATE_NAMESPACE, key, {"submissionId": created.submission_id, "caseId": created.case_id,
+                                              "submitted": True})
+        return _forwarding(target, created.case_id, created.submission_id)
+
+    def _status(self, created: Created) -> str:
+        return status_of(self._events(created.case_id), created.submission_id)
+
+    def _remotely_submitted(self, created: Created) -> bool:
+        """Whether the event log shows the submission submitted (whatever happened to it since)."""
+        names = {e.name for e in self._events(created.case_id) if e.submission_id == created.submission_id}
+        if names & SUBMITTED_EVENTS:
+            return True
+        if "delete-submission" in names:
+            raise SubmissionGone("the Zustelldienst deleted the incomplete submission; forward the case again")
+        return False
 
     def _events(self, case_id: str) -> list[Event]:
         verified = []
@@ -114,7 +135,6 @@ class FitConnectSender:
                 continue  # forged, or signed with a key that fails validation: no status change
         return verified
 
-    @staticmethod
-    def _forwarding(target: str, case_id: str, submission_id: str, status: str) -> Forwarding:
-        return Forwarding(channel="fitconnect", target=target, remote_id=f"{case_id}/{submission_id}",
-                          status=status)
+
+def _forwarding(target: str, case_id: str, submission_id: str, status: str = "submitted") -> Forwarding:
+    return Forwarding(channel="fitconnect", target=target, remote_id=f"{case_id}/{submission_id}", status=status)

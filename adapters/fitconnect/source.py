@@ -19,6 +19,7 @@ import orjson
 
 from adapters.fitconnect.api import RemoteNotFound, RemoteRefused, SubmissionApi
 from adapters.fitconnect.bundle import MEDIA_TYPE, Bundle
+from adapters.fitconnect.events import is_uuid
 from adapters.fitconnect.options import FitConnectOptions
 from gateway.ports import InboundMessage
 
@@ -44,6 +45,9 @@ class FitConnectSource:
         for destination in self.options.destinations:
             for item in list(self.api.list_submissions(destination.id, self.options.page_limit)):
                 submission_id = str(item.get("submissionId"))
+                if not is_uuid(submission_id):  # it becomes part of API paths
+                    log.warning("the submission list holds an id that is not a UUID; skipped")
+                    continue
                 if self.seen(submission_id):
                     continue
                 message = self.fetch(destination.id, submission_id, str(item.get("caseId", "")))
@@ -84,12 +88,15 @@ class FitConnectSource:
             log.warning("submission %s is listed for another destination; skipped", submission_id)
             return None
         case_id = str(submission.get("caseId") or case_id)
-        if not case_id:
-            log.warning("submission %s has no case id; left for the next poll", submission_id)
+        if not is_uuid(case_id):
+            log.warning("submission %s has no valid case id; left for the next poll", submission_id)
             return None
         attachments: dict[str, bytes | None] = {}
         announced = submission.get("attachments")
         for attachment_id in (announced if isinstance(announced, list) else [])[: limits.max_attachments]:
+            if not is_uuid(str(attachment_id)):
+                attachments[str(attachment_id)] = None  # not fetched (API path); verify rejects it
+                continue
             try:
                 attachments[str(attachment_id)] = self.api.get_attachment(submission_id, str(attachment_id),
                                                                           limits.max_attachment_bytes)

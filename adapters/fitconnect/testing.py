@@ -5,19 +5,23 @@ Everything here uses the TEST keys from ``fixtures/`` and must never configure p
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from adapters.fitconnect import jose, plugin
-from adapters.fitconnect.api import SubmissionApi, TokenSource
+from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import load_anchors
 from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment
 from adapters.fitconnect.sandbox import config as sb
 from adapters.fitconnect.sandbox.state import Sandbox
-from gateway.ports import InboundMessage
+from adapters.fitconnect.tokens import TokenSource
+from gateway.ports import InboundMessage, StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 APPLICATIONS = REPO / "fixtures" / "fitconnect" / "applications"
@@ -26,7 +30,7 @@ KEY_DIR = REPO / "fixtures" / "fitconnect" / "keys"
 TENANT_ARS = "150905350535"
 
 
-def gateway_options(sandbox_url: str, state_file: Path, *, poll_interval: float = 0.001,
+def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001,
                     issuer: str = sb.DEMO_ISSUER, **extra: Any) -> dict[str, Any]:
     """Adapter options for a gateway subscribed to the sandbox's demo destination (Tangerhütte)."""
     options: dict[str, Any] = {
@@ -37,7 +41,6 @@ def gateway_options(sandbox_url: str, state_file: Path, *, poll_interval: float 
         "trust_anchor": str(TRUST_ANCHOR),
         "zustelldienst_issuer": issuer,
         "poll_interval_seconds": poll_interval,
-        "sender_state_file": str(state_file),
         "destinations": [{
             "id": sb.DEMO_DESTINATION,
             "tenant_ars": TENANT_ARS,
@@ -86,16 +89,48 @@ def application(name: str = "gewerbe-anmelden-fahrradservice", *, attachment: by
     )
 
 
-class SandboxEnv:
-    """A running sandbox plus what a test needs to drive the channel against it."""
+class MemoryStateStore:
+    """The StateStore port in memory, for unit tests and the benchmark (one process only)."""
 
-    def __init__(self, url: str, sandbox: Sandbox, tmp: Path) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.items: dict[tuple[str, str], tuple[dict[str, object] | None, float | None]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, namespace: str, key: str) -> dict[str, object] | None:
+        value, expires = self.items.get((namespace, key), (None, None))
+        return value if expires is None or expires > self.clock() else None
+
+    def get(self, namespace: str, key: str) -> dict[str, object] | None:
+        with self._lock:
+            value = self._live(namespace, key)
+            return dict(value) if value is not None else None
+
+    def put(self, namespace: str, key: str, value: dict[str, object]) -> None:
+        with self._lock:
+            self.items[(namespace, key)] = (dict(value), None)
+
+    def add(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> bool:
+        with self._lock:
+            if self._live(namespace, key) is not None:
+                return False
+            self.items[(namespace, key)] = (dict(value), None if ttl_seconds is None else self.clock() + ttl_seconds)
+            return True
+
+
+class SandboxEnv:
+    """A running sandbox plus what a test needs to drive the channel against it.
+
+    Every wiring made here shares ``state``: two wirings are two gateway processes on one database.
+    """
+
+    def __init__(self, url: str, sandbox: Sandbox, tmp: Path, state: StateStore | None = None) -> None:
         self.url, self.sandbox, self.tmp = url, sandbox, tmp
+        self.state: StateStore = state if state is not None else MemoryStateStore()
         self.efa: Outbound = efa_sender(url)
 
     def wiring(self, **extra: Any) -> plugin.Wiring:
-        options = plugin.parse_options(gateway_options(self.url, self.tmp / "sender.json", **extra))
-        return plugin.build(options, REPO)
+        return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state)
 
     def fetch_all(self, wiring: plugin.Wiring) -> dict[str, InboundMessage]:
         return {m.source_id: m for m in wiring.source.poll()}

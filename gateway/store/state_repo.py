@@ -52,3 +52,10 @@ class SqlStateStore:
                 "namespace": namespace, "key": key, "value": value, "expires_at": expires,
                 "updated_at": now}).first()
         return inserted is not None
+
+    def purge_expired(self) -> int:
+        """Entries with a time to live (e.g. seen callback signatures) are deleted once expired."""
+        with self._db.transaction() as uow:
+            result = uow.conn.execute(delete(adapter_state).where(
+                adapter_state.c.expires_at.is_not(None), adapter_state.c.expires_at <= self._clock()))
+        return int(result.rowcount or 0)

@@ -47,3 +47,14 @@ def test_add_refuses_a_present_key_until_it_expires(store_and_clock: tuple[SqlSt
     assert store.add("callbacks", "sig-2", {"n": 1})
     assert not store.add("callbacks", "sig-2", {"n": 2})
     assert store.get("callbacks", "sig-2") == {"n": 1}
+
+
+def test_expired_entries_are_purged(store_and_clock: tuple[SqlStateStore, Clock]) -> None:
+    store, clock = store_and_clock
+    store.add("callbacks", "old", {}, ttl_seconds=10)
+    store.add("callbacks", "young", {}, ttl_seconds=1000)
+    store.put("sender", "kept", {"x": 1})
+    clock.now += dt.timedelta(seconds=11)
+    assert store.purge_expired() == 1
+    assert store.purge_expired() == 0
+    assert store.get("callbacks", "young") == {} and store.get("sender", "kept") == {"x": 1}

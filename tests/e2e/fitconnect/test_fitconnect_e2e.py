@@ -14,6 +14,8 @@ from adapters.fitconnect.events import EVENT_BASE, unverified_claims
 from adapters.fitconnect.problems import PROBLEM_BASE
 from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
 from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
+from adapters.fitconnect.sandbox.state import SentCallback
+from tests.support.servers import serve_app
 
 CALLBACK_PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
 
@@ -39,7 +41,7 @@ def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
     assert case.service.leika == "99050012104000" and case.service.mapping_id == "fim.gewerbe-anmelden"
     assert case.tenant.ars == "150905350535"
     assert case.source.references["caseId"] == created.case_id
-    assert case.applicant.party.family_name == "Mustermann"  # type: ignore[union-attr]
+    assert case.applicant.party.family_name == "Mustermann"
     assert [a.filename for a in case.attachments] == ["nachweis.pdf"]
     assert case.reply_channel is not None and case.reply_channel.kind == "email"
     assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "acknowledged"
@@ -86,6 +88,25 @@ def test_replayed_and_stale_callbacks_are_refused_and_nothing_is_lost(stack: Any
     stack.gateway.work_until_idle()
     assert stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
     assert stack.events(created.case_id).count("accept-submission") == 1
+
+
+def test_a_replay_to_another_gateway_process_is_refused(stack: Any) -> None:
+    created = stack.efa.send(testing.application())
+    first = wait_for(lambda: next((c for c in stack.sandbox.callbacks if created.submission_id in c.body.decode()),
+                                  None))
+    assert first.status == 200
+    other = stack.make_gateway()  # a second `serve` process on the same database, never saw this callback
+    try:
+        with serve_app(other.api) as other_url:
+            replay = SentCallback(url=other_url + CALLBACK_PATH, timestamp=first.timestamp,
+                                  signature=first.signature, body=first.body)
+            assert deliver(replay) == 401
+            fresh = SentCallback(url=replay.url, timestamp=str(int(first.timestamp) + 1), body=first.body,
+                                 signature=callback_signature(DEMO_CALLBACK_SECRET, str(int(first.timestamp) + 1),
+                                                              first.body))
+            assert deliver(fresh) == 200  # a new, authentic callback still passes there
+    finally:
+        other.close()
 
 
 def _reject_problem(stack: Any, case_id: str) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def test_data_violating_its_schema(env: Env) -> None:
 
 def test_service_not_accepted_by_the_destination(env: Env) -> None:
     created = env.efa.send(testing.application("gewerbe-abmelden-kiosk"))
-    options = testing.gateway_options(env.url, env.tmp / "s.json")["destinations"][0]
+    options = testing.gateway_options(env.url)["destinations"][0]
     _rejected_with(env, created, "unsupported-service", "metadata",
                    destinations=[{**options, "services": ["99050012104000"]}])
 

@@ -15,12 +15,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from adapters.fitconnect import jose, pki, testing
+from adapters.fitconnect import sender as sender_module
 from adapters.fitconnect.events import build_set
 from adapters.fitconnect.keycheck import KeyRejected
 from adapters.fitconnect.keys import DestinationKeys, private_key_from_jwk
+from adapters.fitconnect.outbound import DestinationUnusable
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, LANDKREIS_CLIENT, LANDKREIS_DESTINATION
+from adapters.fitconnect.sender import STATE_NAMESPACE, SubmissionGone
 from adapters.fitconnect.testing import SandboxEnv
 from gateway.case.model import Case
+from gateway.ports import Forwarding, StateStore
 
 LANDKREIS_KEYS = DestinationKeys.load([testing.KEY_DIR / "landkreis-enc-2026.jwk.json"],
                                       testing.KEY_DIR / "landkreis-sig-2026.jwk.json")
@@ -105,10 +109,102 @@ def test_crash_after_create_continues_the_same_submission(env: SandboxEnv,
         wiring.sender.send(case, LANDKREIS_DESTINATION, blobs)
     monkeypatch.setattr(wiring.sender.outbound, "upload_and_submit", real)
     before = len(submissions_for(env, LANDKREIS_DESTINATION))
-    restarted = env.wiring()  # new process, same state file
+    restarted = env.wiring()  # another process (or host) on the same gateway database
     sent = restarted.sender.send(case, LANDKREIS_DESTINATION, blobs)
     assert len(submissions_for(env, LANDKREIS_DESTINATION)) == before
     assert env.sandbox.submissions[sent.remote_id.partition("/")[2]].status == "submitted"
+
+
+def statuses(env: SandboxEnv, case: Case) -> list[str]:
+    """Status of every submission the gateway created for ``case`` (its attachment ids are derived from it)."""
+    ids = {str(uuid.uuid5(sender_module._ATTACHMENT_NAMESPACE, f"{case.id}/{a.id}")) for a in case.attachments}
+    return sorted(s.status for s in submissions_for(env, LANDKREIS_DESTINATION) if set(s.announced) == ids)
+
+
+def test_two_processes_creating_at_once_submit_only_one(env: SandboxEnv, shared_state: StateStore) -> None:
+    one = SandboxEnv(env.url, env.sandbox, env.tmp, shared_state)
+    first, second = one.wiring(), one.wiring()
+    blobs = Blobs()
+    case = make_case(blobs)
+    real_create = first.sender.outbound.create
+    seen: list[Forwarding] = []
+
+    def create_while_the_other_process_runs(app: Any) -> Any:
+        created = real_create(app)  # created, not yet recorded ...
+        seen.append(second.sender.send(case, LANDKREIS_DESTINATION, blobs))  # ... the other one does it all
+        return created
+
+    first.sender.outbound.create = create_while_the_other_process_runs  # type: ignore[method-assign]
+    sent = first.sender.send(case, LANDKREIS_DESTINATION, blobs)
+    assert [sent] == seen
+    assert statuses(env, case) == ["incomplete", "submitted"]  # ours stays incomplete: never delivered
+    assert env.sandbox.submissions[sent.remote_id.partition("/")[2]].status == "submitted"
+    assert first.sender.send(case, LANDKREIS_DESTINATION, blobs) == sent
+
+
+def test_crash_after_submit_before_the_state_write_does_not_submit_again(env: SandboxEnv,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs, wiring = Blobs(), env.wiring()
+    case = make_case(blobs)
+
+    def database_gone(*args: Any) -> None:
+        raise RuntimeError("database connection lost")
+
+    monkeypatch.setattr(wiring.sender, "_submitted", database_gone)
+    with pytest.raises(RuntimeError):
+        wiring.sender.send(case, LANDKREIS_DESTINATION, blobs)
+    assert statuses(env, case) == ["submitted"]
+    sent = env.wiring().sender.send(case, LANDKREIS_DESTINATION, blobs)  # the retry reads the event log
+    assert sent.status == "submitted" and statuses(env, case) == ["submitted"]
+    assert env.state.get(STATE_NAMESPACE, f"{case.id}|{LANDKREIS_DESTINATION}") == {
+        "submissionId": sent.remote_id.partition("/")[2], "caseId": sent.remote_id.partition("/")[0],
+        "submitted": True}
+
+
+def test_two_processes_continuing_at_once_submit_once(env: SandboxEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs, first, second = Blobs(), env.wiring(), env.wiring()
+    case = make_case(blobs)
+    monkeypatch.setattr(first.sender.outbound, "upload_and_submit", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("killed during upload")))
+    with pytest.raises(RuntimeError):
+        first.sender.send(case, LANDKREIS_DESTINATION, blobs)
+    real_events = second.sender.api.get_events
+    calls: list[str] = []
+
+    def stale_then_real(case_id: str) -> list[str]:
+        calls.append(case_id)
+        if len(calls) == 1:  # second reads the log, then the other process submits ...
+            env.wiring().sender.send(case, LANDKREIS_DESTINATION, blobs)
+            return []
+        return real_events(case_id)
+
+    monkeypatch.setattr(second.sender.api, "get_events", stale_then_real)
+    sent = second.sender.send(case, LANDKREIS_DESTINATION, blobs)  # ... its upload gets 409, it re-reads the log
+    assert sent.status == "submitted" and statuses(env, case) == ["submitted"]
+    assert len(calls) == 2  # read, refused upload (409), read again
+
+
+def test_a_recorded_submission_deleted_before_completion_is_not_reported_as_submitted(
+        env: SandboxEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    blobs, first = Blobs(), env.wiring()
+    case = make_case(blobs)
+    monkeypatch.setattr(first.sender.outbound, "upload_and_submit", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("killed during upload")))
+    with pytest.raises(RuntimeError):
+        first.sender.send(case, LANDKREIS_DESTINATION, blobs)
+    recorded = env.state.get(STATE_NAMESPACE, f"{case.id}|{LANDKREIS_DESTINATION}")
+    assert recorded is not None
+    env.sandbox.record("delete-submission", env.sandbox.submissions[str(recorded["submissionId"])], {})
+    with pytest.raises(SubmissionGone):  # the gateway was down beyond the retention period
+        env.wiring().sender.send(case, LANDKREIS_DESTINATION, blobs)
+
+
+def test_a_target_that_is_no_destination_id_is_refused_before_any_request(env: SandboxEnv) -> None:
+    blobs, wiring = Blobs(), env.wiring()
+    before = len(env.sandbox.submissions)
+    with pytest.raises(DestinationUnusable):
+        wiring.sender.send(make_case(blobs), "../../v1/destinations", blobs)
+    assert len(env.sandbox.submissions) == before
 
 
 def test_destination_key_without_valid_chain_is_refused_before_anything_is_sent(env: SandboxEnv) -> None:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from adapters.fitconnect import testing
 from adapters.fitconnect.callback import (
     CALLBACK_TYPE,
+    MAX_BODY,
+    REPLAY_NAMESPACE,
     CallbackAuthenticator,
     CallbackRejected,
+    callback_router,
     callback_signature,
     parse_announcements,
 )
 from adapters.fitconnect.plugin import parse_options
 from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
+from tests.support.servers import serve_app
 
 NOW = 1_800_000_000
 BODY = (b'{"type":"' + CALLBACK_TYPE.encode() + b'","submissions":[{"destinationId":"' + DEMO_DESTINATION.encode()
@@ -28,11 +38,13 @@ class Clock:
         return self.now
 
 
+OPTIONS = parse_options(testing.gateway_options("http://sandbox.invalid"))
+
+
 @pytest.fixture
-def auth(tmp_path: object) -> tuple[CallbackAuthenticator, Clock]:
+def auth() -> tuple[CallbackAuthenticator, Clock]:
     clock = Clock()
-    options = parse_options(testing.gateway_options("http://sandbox.invalid", testing.REPO / "unused.json"))
-    return CallbackAuthenticator(options, clock), clock
+    return CallbackAuthenticator(OPTIONS, testing.MemoryStateStore(clock), clock), clock
 
 
 def signed(timestamp: int, body: bytes = BODY, secret: str = DEMO_CALLBACK_SECRET) -> tuple[str, str]:
@@ -74,6 +86,8 @@ def test_wrong_secret_body_or_destination(auth: tuple[CallbackAuthenticator, Clo
         checker.check("00000000-0000-0000-0000-000000000000", stamp, signature, BODY)
     with pytest.raises(CallbackRejected, match="headers"):
         checker.check(DEMO_DESTINATION, None, signature, BODY)
+    with pytest.raises(CallbackRejected, match="headers"):
+        checker.check(DEMO_DESTINATION, "\u00b2", signature, BODY)  # "²".isdigit(), but no number
 
 
 def test_replay_memory_forgets_only_what_is_stale_anyway(auth: tuple[CallbackAuthenticator, Clock]) -> None:
@@ -93,3 +107,91 @@ def test_announcements_for_other_destinations_are_ignored() -> None:
     assert parse_announcements(BODY, "7c1e9a40-2d5b-4f83-b6e2-0a9d4c3f1e22") == []
     with pytest.raises(CallbackRejected):
         parse_announcements(b'{"type": "other"}', DEMO_DESTINATION)
+
+
+def test_a_replay_to_another_process_is_refused_by_the_shared_state() -> None:
+    clock = Clock()
+    shared = testing.MemoryStateStore(clock)
+    first, second = (CallbackAuthenticator(OPTIONS, shared, clock) for _ in range(2))
+    first.check(DEMO_DESTINATION, *signed(NOW), BODY)
+    with pytest.raises(CallbackRejected, match="replayed"):
+        second.check(DEMO_DESTINATION, *signed(NOW), BODY)  # its own memory has never seen it
+    with pytest.raises(CallbackRejected, match="replayed"):
+        second.check(DEMO_DESTINATION, *signed(NOW), BODY)  # now also refused from its memory
+    # the shared entry outlives the acceptance window (age + skew + drift margin), then goes
+    assert shared.get(REPLAY_NAMESPACE, callback_signature(DEMO_CALLBACK_SECRET, str(NOW), BODY)) is not None
+    clock.now += 300 + 30 + 61
+    assert shared.get(REPLAY_NAMESPACE, callback_signature(DEMO_CALLBACK_SECRET, str(NOW), BODY)) is None
+
+
+def test_the_shared_check_decides_even_when_the_local_memory_is_empty() -> None:
+    clock = Clock()
+    shared = testing.MemoryStateStore(clock)
+    shared.add(REPLAY_NAMESPACE, callback_signature(DEMO_CALLBACK_SECRET, str(NOW), BODY), {}, ttl_seconds=400)
+    with pytest.raises(CallbackRejected, match="replayed"):
+        CallbackAuthenticator(OPTIONS, shared, clock).check(DEMO_DESTINATION, *signed(NOW), BODY)
+
+
+def test_unauthentic_callbacks_never_reach_the_shared_state() -> None:
+    clock = Clock()
+    shared = testing.MemoryStateStore(clock)
+    checker = CallbackAuthenticator(OPTIONS, shared, clock)
+    for stamp, signature in (signed(NOW, secret="x" * 40), signed(NOW - 301), signed(NOW + 31)):
+        with pytest.raises(CallbackRejected):
+            checker.check(DEMO_DESTINATION, stamp, signature, BODY)
+    assert shared.items == {}
+
+
+def test_announced_ids_must_be_uuids() -> None:
+    body = (b'{"type":"' + CALLBACK_TYPE.encode() + b'","submissions":[{"destinationId":"'
+            + DEMO_DESTINATION.encode() + b'","submissionId":"../../v1/destinations","caseId":"x"},'
+            + b'{"destinationId":"' + DEMO_DESTINATION.encode()
+            + b'","submissionId":"f39ab143-d91a-474a-b69f-b00f1a1873c2","caseId":"../x"}]}')
+    assert parse_announcements(body, DEMO_DESTINATION) == [
+        {"submissionId": "f39ab143-d91a-474a-b69f-b00f1a1873c2", "caseId": ""}]
+
+
+class BrokenState(testing.MemoryStateStore):
+    def add(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> bool:
+        raise ConnectionError("database unreachable")
+
+
+@contextmanager
+def client(state: testing.MemoryStateStore, taken: list[str]) -> Iterator[httpx.Client]:
+    app = FastAPI()
+    app.include_router(callback_router(CallbackAuthenticator(OPTIONS, state),
+                                       lambda destination, submission, case: taken.append(submission)))
+    with serve_app(app) as url, httpx.Client(base_url=url) as http:
+        yield http
+
+
+PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
+
+
+def test_the_route_takes_an_authentic_callback_once() -> None:
+    taken: list[str] = []
+    stamp, signature = signed(int(time.time()))
+    headers = {"callback-timestamp": stamp, "callback-authentication": signature}
+    with client(testing.MemoryStateStore(), taken) as http:
+        assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "taken": 1}
+        replay = http.post(PATH, content=BODY, headers=headers)
+    assert replay.status_code == 401 and replay.json()["detail"] == "replayed callback"
+    assert taken == ["f39ab143-d91a-474a-b69f-b00f1a1873c2"]
+
+
+def test_oversized_bodies_are_refused_unread() -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap applies while reading
+        for _ in range(MAX_BODY // 65536 + 2):
+            yield b" " * 65536
+
+    with client(testing.MemoryStateStore(), []) as http:
+        assert http.post(PATH, content=chunks()).status_code == 413
+        assert http.post(PATH, content=b" " * (MAX_BODY + 1)).status_code == 413
+
+
+def test_no_shared_state_no_callback_but_no_crash_either() -> None:
+    stamp, signature = signed(int(time.time()))
+    with client(BrokenState(), []) as http:
+        response = http.post(PATH, content=BODY, headers={"callback-timestamp": stamp,
+                                                          "callback-authentication": signature})
+    assert response.status_code == 503 and "database" not in response.text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from adapters.fitconnect.api import RemoteRefused, SubmissionApi, TokenSource
+from adapters.fitconnect.api import RemoteRefused, SubmissionApi
+from adapters.fitconnect.tokens import TokenSource
 from gateway.errors import UpstreamUnavailable
 
 
@@ -69,3 +71,28 @@ def test_token_endpoint_failures() -> None:
         http = httpx.Client(transport=httpx.MockTransport(lambda request, s=status: httpx.Response(s)))
         with pytest.raises(error):
             TokenSource(http, "http://z/token", "c", "s").token()
+
+
+@pytest.mark.parametrize("response", [
+    httpx.Response(200, content=b"<html>not json</html>"),
+    httpx.Response(200, json={"token_type": "Bearer"}),
+    httpx.Response(200, json={"access_token": {"nested": 1}}),
+    httpx.Response(200, json=["access_token"]),
+])
+def test_an_unusable_token_answer_is_a_transient_error(response: httpx.Response) -> None:
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
+    with pytest.raises(UpstreamUnavailable, match="usable token"):
+        TokenSource(http, "http://z/token", "c", "s").token()
+
+
+def test_token_and_jwks_answers_are_read_with_a_cap() -> None:
+    def endless() -> Iterator[bytes]:
+        while True:
+            yield b"x" * 65536
+
+    http = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=endless())))
+    with pytest.raises(RemoteRefused, match="size limit"):
+        TokenSource(http, "http://z/token", "c", "s").token()
+    api = SubmissionApi("http://z", TokenSource(http, "http://z/token", "c", "s"), http)
+    with pytest.raises(RemoteRefused, match="size limit"):
+        api.get_jwks("http://elsewhere.invalid/jwks.json")  # a JWKS outside the API, read without auth
