@@ -14,7 +14,7 @@ import re
 
 from adapters.xta.client import XtaClient
 from adapters.xta.container import Content, read_message
-from adapters.xta.errors import XtaUnknownMessage
+from adapters.xta.errors import XtaUnknownMessage, shown
 from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
@@ -26,6 +26,10 @@ log = logging.getLogger("adapters.xta")
 
 XML_MEDIA_TYPES = {"application/xml", "text/xml"}
 _UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")  # RFC 6838
+MAX_DESCRIPTION_CHARS = 500
 
 
 def _filename(name: str | None, index: int) -> str:
@@ -33,6 +37,17 @@ def _filename(name: str | None, index: int) -> str:
     base = posixpath.basename((name or "").replace("\\", "/"))
     base = _UNSAFE_FILENAME.sub("_", base).strip(". ")
     return base[:200] or f"attachment-{index}.bin"
+
+
+def _media_type(value: str) -> str:
+    base = value.split(";", 1)[0].strip().lower()
+    return base if _MEDIA_TYPE.match(base) else "application/octet-stream"
+
+
+def _description(text: str | None) -> str | None:
+    # Sender-controlled label shown to case workers: one line, bounded.
+    text = _CONTROL.sub(" ", text or "").strip()
+    return text[:MAX_DESCRIPTION_CHARS] or None
 
 
 def _checked(content: Content, what: str) -> Content:
@@ -60,24 +75,30 @@ class XtaChannel:
         if meta.reader.value != self.options.party:
             raise VerificationFailed("message is addressed to another reader than this mailbox")
         fmt = self.formats.get(meta.message_type.code, meta.payload_schema)
+        if len(fetched.attachments) > self.options.max_attachments:
+            raise InvalidPayload(f"XTA message with {len(fetched.attachments)} attachments; "
+                                 f"at most {self.options.max_attachments} are accepted")
         body = _checked(fetched.message, "Message")
         if body.media_type.split(";")[0].strip().lower() not in XML_MEDIA_TYPES:
-            raise InvalidPayload(f"Message content type {body.media_type!r} is not XML")
-        root = safexml.parse(body.data, max_bytes=self.options.max_message_bytes,
-                             max_depth=self.options.max_payload_depth)
+            raise InvalidPayload(f"Message content type {shown(body.media_type)} is not XML")
+        data = body.data.tobytes()
+        root = safexml.parse(data, max_bytes=self.options.max_payload_bytes, max_depth=self.options.max_payload_depth)
         fmt.validate(root)
         attachments, ids = [], set()
         for i, a in enumerate(fetched.attachments, start=1):
-            # The sender's id when it has given a unique one, else the position.
-            attachment_id = a.declared_id if a.declared_id and a.declared_id not in ids else f"attachment-{i}"
+            # The sender's id when it has given a unique, plain one, else the position.
+            declared = a.declared_id if a.declared_id and _TOKEN.match(a.declared_id) else None
+            attachment_id = declared if declared and declared not in ids else f"attachment-{i}"
+            while attachment_id in ids:  # a sender's id that looks like one of our positions
+                attachment_id = f"{attachment_id}-{i}"
             ids.add(attachment_id)
             attachments.append(VerifiedAttachment(
-                id=attachment_id, filename=_filename(a.filename, i), media_type=a.media_type,
-                content=_checked(a, f"Attachment {i}").data.tobytes(), description=a.description))
+                id=attachment_id, filename=_filename(a.filename, i), media_type=_media_type(a.media_type),
+                content=_checked(a, f"Attachment {i}").data.tobytes(), description=_description(a.description)))
         return VerifiedSubmission(
             tenant_ars=self.options.tenant_ars,
             source_format=fmt.source_format,
-            data=body.data.tobytes(),
+            data=data,
             data_media_type="application/xml",
             service_leika=fmt.leika(root),
             attachments=attachments,

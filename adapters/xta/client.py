@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from lxml import etree
 
 from adapters.xta import mtom
 from adapters.xta.errors import XtaAccountUnusable, XtaServerError, error_for
-from adapters.xta.metadata import NS, MessageMetaData, Party
+from adapters.xta.metadata import MessageMetaData, Party, StatusPage, read_status_page
 from adapters.xta.ns import OPERATIONS, OSCI, OSCIMETA, SERVICE_PATH, SOAP12_MEDIA_TYPE, WSA, XTA, q
 from adapters.xta.soap import Envelope, element, envelope, new_message_id, parse_envelope, read_fault
 from gateway.errors import InvalidPayload
@@ -30,13 +31,6 @@ class Response:
     content_type: str
     envelope: Envelope
     parts: dict[str, mtom.Part]
-
-
-@dataclass(frozen=True)
-class StatusPage:
-    request_id: str
-    entries: list[MessageMetaData]
-    pending: int
 
 
 @dataclass(frozen=True)
@@ -93,7 +87,7 @@ class XtaClient:
             element(q(XTA, "LookupServiceRequestList"), children=[lookup])])
         response = self.call("lookupService", [request]).envelope.payload
         value = response.find(".//x:IsServiceAvailableValue/*", {"x": XTA}) if response is not None else None
-        if value is None or etree_local(value) == "ServiceIsAvailableUnknown":
+        if value is None or etree.QName(value).localname == "ServiceIsAvailableUnknown":
             return None
         return (value.text or "").strip() in ("true", "1")
 
@@ -119,11 +113,11 @@ class XtaClient:
     def get_status_list(self, max_items: int = 100) -> StatusPage:
         request = element(q(OSCI, "MsgBoxStatusListRequest"),
                           attrib={"maxListItems": str(max_items), "ListForm": "MessageMetaData"})
-        return self._status_page(self.call("getStatusList", [request]))
+        return read_status_page(self.call("getStatusList", [request]).envelope)
 
     def get_next_status_list(self, request_id: str) -> StatusPage:
         request = element(q(OSCI, "MsgBoxGetNextRequest"), attrib={"MsgBoxRequestID": request_id})
-        return self._status_page(self.call("getNextStatusList", [request]))
+        return read_status_page(self.call("getNextStatusList", [request]).envelope)
 
     def get_message(self, message_id: str) -> Response:
         selector = element(q(OSCI, "MsgSelector"), children=[element(q(WSA, "MessageID"), message_id)])
@@ -136,19 +130,6 @@ class XtaClient:
         request = element(q(OSCI, "MsgBoxCloseRequest"), attrib={"MsgBoxRequestID": request_id},
                           children=[element(q(OSCI, "LastMsgReceived"), m) for m in message_ids])
         self.call("close", [request])
-
-    def _status_page(self, response: Response) -> StatusPage:
-        env = response.envelope
-        box = env.header.find(q(OSCI, "MsgBoxResponse")) if env.header is not None else None
-        if box is None or not box.get("MsgBoxRequestID"):
-            raise XtaServerError("status list response without a MsgBoxResponse header")
-        pending = (box.findtext(q(OSCI, "ItemsPending")) or "0").strip()
-        entries = env.payload.findall(q(OSCIMETA, "MessageMetaData")) if env.payload is not None else []
-        try:
-            return StatusPage(box.get("MsgBoxRequestID"), [MessageMetaData.from_xml(e) for e in entries],
-                              int(pending) if pending.isdigit() else 0)
-        except InvalidPayload as exc:
-            raise XtaServerError(f"status list entry is malformed: {exc.detail}") from None
 
     # --- transport ------------------------------------------------------------------------------
     def call(self, operation: str, body: Sequence[Any] = (), *, headers: Sequence[Any] = (),
@@ -194,10 +175,3 @@ class XtaClient:
                 return b"".join(chunks), r.headers.get("content-type", ""), r.status_code
         except httpx.HTTPError as exc:
             raise XtaServerError(f"{operation}: XTA server not reachable ({type(exc).__name__})") from None
-
-
-def etree_local(el: Any) -> str:
-    return str(el.tag).rsplit("}", 1)[-1]
-
-
-__all__ = ["NS", "Content", "Response", "StatusPage", "TransportReport", "XtaClient"]

@@ -16,10 +16,13 @@
         ├── XtaSchemaViolation 9050  payload not valid against its schema
         └── XtaWrongEncoding   9051
 
-Details never repeat the server's free text: it may quote message content.
+Details never repeat the server's free text: it may quote message content. Identifiers the
+other side chose (media types, element names, codes) appear only through :func:`shown`.
 """
 
 from __future__ import annotations
+
+import re
 
 from gateway.errors import (
     GatewayError,
@@ -30,6 +33,14 @@ from gateway.errors import (
 )
 
 CODE_LIST = "urn:de:xta:webservice:codeliste:fehlernummer"
+_ERROR_NUMBER = re.compile(r"^\d{1,8}$")
+_SOAP_CODES = frozenset({"Sender", "Receiver", "VersionMismatch", "MustUnderstand", "DataEncodingUnknown"})
+
+
+def shown(value: str | None, limit: int = 100) -> str:
+    """A sender-chosen identifier for an error detail: quoted, printable ASCII, at most ``limit`` chars."""
+    text = "".join(c if " " <= c <= "~" else "?" for c in (value or "")[: limit + 1])
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 class XtaFault(GatewayError):
@@ -118,6 +129,7 @@ FAULTS: dict[str, ErrorClass] = {
 
 def error_for(operation: str, fault: str | None, code: str | None, soap_code: str | None) -> XtaFault:
     """The gateway error for an XTA SOAP fault answered to ``operation``."""
+    code = code if code and _ERROR_NUMBER.match(code) else None  # an error number, never free text
     known = CODES.get(code or "")
     if known:
         cls: ErrorClass = known[2]
@@ -128,5 +140,6 @@ def error_for(operation: str, fault: str | None, code: str | None, soap_code: st
     elif soap_code == "Sender":
         cls, what = XtaRequestRejected, "SOAP Sender fault"
     else:
-        cls, what = XtaServerError, f"SOAP {soap_code or 'unknown'} fault"
+        shown_code = soap_code if soap_code in _SOAP_CODES else "unknown"
+        cls, what = XtaServerError, f"SOAP {shown_code} fault"
     return cls(f"{operation}: {what}", code=code, fault=fault)

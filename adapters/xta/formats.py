@@ -14,6 +14,7 @@ from typing import Any
 
 from lxml import etree
 
+from adapters.xta.errors import shown
 from adapters.xta.options import FormatOptions, XtaOptions
 from gateway import safexml
 from gateway.errors import ConfigurationError, InvalidPayload, UnsupportedFormat
@@ -32,7 +33,8 @@ class XoevFormat:
 
     def validate(self, root: Any) -> None:
         if root.tag != "{" + self.payload_schema + "}" + self.code:
-            raise InvalidPayload(f"payload root element is {root.tag}, expected {{{self.payload_schema}}}{self.code}")
+            raise InvalidPayload(f"payload root element is {shown(root.tag, 200)}, "
+                                 f"expected {{{self.payload_schema}}}{self.code}")
         if not safexml.load_fast_schema(self.xsd).validate(root):
             raise safexml.schema_error(safexml.load_xmlschema(self.xsd), root, f"{self.code} payload")
 
@@ -55,14 +57,11 @@ class Formats:
     def get(self, code: str, payload_schema: str) -> XoevFormat:
         fmt = self._formats.get(code)
         if fmt is None:
-            raise UnsupportedFormat(f"XTA MessageType {code!r} is not configured for this gateway")
+            raise UnsupportedFormat(f"XTA MessageType {shown(code)} is not configured for this gateway")
         if payload_schema != fmt.payload_schema:
-            raise UnsupportedFormat(f"XTA MessageType {code!r} with payloadSchema {payload_schema!r}; "
+            raise UnsupportedFormat(f"XTA MessageType {shown(code)} with payloadSchema {shown(payload_schema)}; "
                                     f"expected {fmt.payload_schema!r}")
         return fmt
-
-    def codes(self) -> list[str]:
-        return sorted(self._formats)
 
 
 def _build(code: str, spec: FormatOptions, schemas_root: Path) -> XoevFormat:

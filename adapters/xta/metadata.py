@@ -1,19 +1,28 @@
 """OSCI ``MessageMetaData`` (namespace 2014/10) and ``PartyType``, to and from XML.
 
 MessageMetaData travels as a SOAP header with sendMessage and getMessage and as the
-entries of a status list; it says who wrote the message, who reads it, and what it is
-(Service, BusinessScenario, MessageType with the payload's schema).
+entries of a status list (:func:`read_status_page`); it says who wrote the message, who
+reads it, and what it is (Service, BusinessScenario, MessageType with the payload's schema).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from typing import Any
 
-from adapters.xta.ns import OSCIMETA, WSA, XTA, q
-from adapters.xta.soap import element
+from adapters.xta.errors import XtaServerError, shown
+from adapters.xta.ns import OSCI, OSCIMETA, WSA, XTA, q
+from adapters.xta.soap import Envelope, element
 from gateway.errors import InvalidPayload
+
+log = logging.getLogger("adapters.xta")
+
+
+# Identifiers, codes and URIs in MessageMetaData are short; a longer text or attribute value
+# is refused before it can reach a case, a log line or the database.
+MAX_VALUE_CHARS = 1024
 
 
 def _m(local: str) -> str:
@@ -84,15 +93,11 @@ class MessageMetaData:
     sender: Party | None = None
     origin: dt.datetime | None = None
     test_msg: bool = False
-    extra_delivery: dict[str, str] = field(default_factory=dict)
 
     def to_xml(self) -> Any:
         delivery = element(_m("DeliveryAttributes"))
         if self.origin:
             delivery.append(element(_m("Origin"), self.origin.isoformat()))
-        for name in ("InitialSend", "Delivery", "InitialFetch", "Reception"):
-            if name in self.extra_delivery:
-                delivery.append(element(_m(name), self.extra_delivery[name]))
         originators = element(_m("Originators"), children=[self.author.to_xml(_m("Author"))])
         if self.sender:
             originators.append(self.sender.to_xml(_m("Sender")))
@@ -115,6 +120,10 @@ class MessageMetaData:
 
     @classmethod
     def from_xml(cls, el: Any) -> MessageMetaData:
+        for node in el.iter():
+            if len(node.text or "") > MAX_VALUE_CHARS or any(len(v) > MAX_VALUE_CHARS for v in node.attrib.values()):
+                raise InvalidPayload(f"MessageMetaData: a value longer than {MAX_VALUE_CHARS} characters")
+
         def need(path: str) -> Any:
             found = el.find(path, NS)
             if found is None:
@@ -149,3 +158,29 @@ class MessageMetaData:
 
 
 NS = {"m": OSCIMETA, "wsa": WSA}
+
+
+@dataclass(frozen=True)
+class StatusPage:
+    request_id: str
+    entries: list[MessageMetaData]
+    pending: int
+    skipped: int = 0  # malformed entries, left out (and logged) so that they block nobody else
+
+
+def read_status_page(env: Envelope) -> StatusPage:
+    """A getStatusList/getNextStatusList response: the MsgBoxResponse header and the entries."""
+    box = env.header.find(q(OSCI, "MsgBoxResponse")) if env.header is not None else None
+    if box is None or not box.get("MsgBoxRequestID"):
+        raise XtaServerError("status list response without a MsgBoxResponse header")
+    pending = (box.findtext(q(OSCI, "ItemsPending")) or "0").strip()
+    listed = env.payload.findall(q(OSCIMETA, "MessageMetaData")) if env.payload is not None else []
+    entries = []
+    for el in listed:
+        try:
+            entries.append(MessageMetaData.from_xml(el))
+        except InvalidPayload as exc:
+            message_id = el.findtext("m:MsgIdentification/wsa:MessageID", namespaces=NS)
+            log.warning("xta status list entry %s skipped: %s", shown(message_id, 200), exc.detail)
+    return StatusPage(box.get("MsgBoxRequestID"), entries, int(pending) if pending.isdigit() else 0,
+                      skipped=len(listed) - len(entries))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import unquote
 
+from adapters.xta.errors import shown
 from gateway.errors import InvalidPayload
 
 MAX_PARTS = 1000
@@ -104,7 +105,7 @@ def _part(view: memoryview, start: int, end: int) -> Part:
         except binascii.Error:
             raise InvalidPayload("MIME part with invalid base64 content") from None
     elif encoding not in ("binary", "8bit", "7bit"):
-        raise InvalidPayload(f"MIME part with unsupported transfer encoding {encoding!r}")
+        raise InvalidPayload(f"MIME part with unsupported transfer encoding {shown(encoding, 40)}")
     cid = headers.get("content-id")
     return Part(cid_key(cid) if cid else None, _media_type(headers.get("content-type")), data)
 

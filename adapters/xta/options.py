@@ -50,7 +50,9 @@ class SenderOptions(_Strict):
     message_type: str = "case.v1"
     message_type_list: str = ELEMENT_NAME_LIST
     payload_schema: str = "https://rathaus-gateway.de/schemas/case/case-v1.schema.json"
-    state_file: Path = Path("var/xta/sent.sqlite3")
+    state_file: Path | None = Field(None, description=(
+        "DEPRECATED and ignored: the sender keeps its state in the gateway database (ctx.state); "
+        "tolerated only so that existing configurations still load. Remove it."))
 
 
 class XtaOptions(_Strict):
@@ -66,7 +68,10 @@ class XtaOptions(_Strict):
     refetch_after_seconds: float = Field(600.0, ge=0, description="fetch a still-open message again after")
     quarantine_then_close: bool = True
     timeout_seconds: float = Field(60.0, gt=0)
-    max_message_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(256 * 1024 * 1024, gt=0, description="whole getMessage response")
+    max_payload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="the XML message (the mappings take "
+                                   "at most 20 MiB); attachments count against max_message_bytes only")
+    max_attachments: int = Field(100, ge=0)
     max_payload_depth: int = Field(64, ge=8, le=255)
     schemas_dir: Path = Path("schemas")
     formats: dict[str, FormatOptions] = Field(default_factory=lambda: dict(DEFAULT_FORMATS))

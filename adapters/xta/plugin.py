@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -30,6 +31,9 @@ from adapters.xta.sender import XtaSender
 from adapters.xta.source import XtaSource
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext
+from gateway.ports import StateStore
+
+log = logging.getLogger("adapters.xta")
 
 
 def load_options(raw: dict[str, object]) -> XtaOptions:
@@ -55,18 +59,23 @@ def http_client(options: XtaOptions, base_dir: Path) -> httpx.Client:
     return httpx.Client(verify=verify, timeout=options.timeout_seconds, follow_redirects=False)
 
 
-def build(options: XtaOptions, base_dir: Path, http: httpx.Client | None = None
+def build(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None
           ) -> tuple[XtaChannel, XtaSource, XtaSender]:
     author = Party(options.party, options.party_type, name=options.party_name)
     client = XtaClient(options.server_url, author, http or http_client(options, base_dir),
                        max_response_bytes=options.max_message_bytes)
     formats = Formats.from_options(options, base_dir)
-    sender = XtaSender(options.sender, author, client, base_dir / options.sender.state_file)
+    sender = XtaSender(options.sender, author, client, state)
     return XtaChannel(options, formats, client), XtaSource(options, client), sender
 
 
 def install(ctx: AdapterContext) -> None:
-    channel, source, sender = build(load_options(ctx.options), ctx.base_dir)
+    options = load_options(ctx.options)
+    if options.sender.state_file is not None:
+        log.warning("adapters.xta.sender.state_file is deprecated and ignored: the sender keeps its state "
+                    "in the gateway database now; remove the option (forwardings in flight during the "
+                    "upgrade may be sent once more under a new MessageID)")
+    channel, source, sender = build(options, ctx.base_dir, ctx.state)
     ctx.adapters.channels.register("xta", channel)
     ctx.adapters.sources.register("xta", source)
     ctx.adapters.senders.register("xta", sender)

@@ -17,6 +17,7 @@ from typing import Any
 
 from lxml import etree
 
+from adapters.xta.errors import shown
 from adapters.xta.mtom import Part, cid_key
 from adapters.xta.ns import ANONYMOUS, FAULT_ACTION, NSMAP, SOAP11, SOAP12, WSA, XOP, XTA, q
 from gateway import safexml
@@ -79,7 +80,7 @@ def parse_envelope(data: bytes | memoryview, *, max_bytes: int = ENVELOPE_MAX_BY
     if root.tag == q(SOAP11, "Envelope"):
         raise InvalidPayload("SOAP 1.1 envelope; XTA 2 Version 3 requires SOAP 1.2")
     if root.tag != q(SOAP12, "Envelope"):
-        raise InvalidPayload(f"not a SOAP 1.2 envelope: root element is {root.tag}")
+        raise InvalidPayload(f"not a SOAP 1.2 envelope: root element is {shown(root.tag, 200)}")
     headers = root.findall(q(SOAP12, "Header"))
     bodies = root.findall(q(SOAP12, "Body"))
     if len(bodies) != 1 or len(headers) > 1:

@@ -20,6 +20,8 @@ from adapters.xta.options import XtaOptions
 from gateway.ports import InboundMessage
 
 log = logging.getLogger("adapters.xta")
+# A server that always reports more pending entries must not keep one poll going forever.
+MAX_PAGES_PER_POLL = 50
 
 
 class XtaSource:
@@ -65,8 +67,13 @@ class XtaSource:
 
     def _list(self) -> list[MessageMetaData]:
         page = self.client.get_status_list(self.options.page_size)
-        entries = list(page.entries)
-        while page.pending > 0 and page.entries:
+        entries, pages = list(page.entries), 1
+        while page.pending > 0 and (page.entries or page.skipped):
+            if pages == MAX_PAGES_PER_POLL:
+                log.warning("xta status list still has %d pending after %d pages; the rest is listed "
+                            "once earlier messages are closed", page.pending, pages)
+                break
             page = self.client.get_next_status_list(page.request_id)
             entries.extend(page.entries)
+            pages += 1
         return entries

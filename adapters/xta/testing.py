@@ -1,4 +1,4 @@
-"""Test helpers: the sandbox as an in-process httpx transport, and adapter options.
+"""Test helpers: the sandbox as an in-process httpx transport, adapter options, a state store.
 
 ``sandbox_http()`` runs the sandbox's SOAP handling directly in the calling thread (no
 server, no sockets), which keeps unit tests fast; integration and e2e tests serve the real
@@ -7,6 +7,7 @@ ASGI app on a loopback port instead.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from adapters.xta.metadata import Party
 from adapters.xta.samples import TOWN
 from adapters.xta.sandbox.app import handle_soap
 from adapters.xta.sandbox.store import SandboxState
+from gateway.ports import StateStore
 
 SANDBOX_URL = "http://xta-sandbox.test"
 
@@ -41,13 +43,23 @@ def client_for(party: Party, http: httpx.Client, url: str = SANDBOX_URL) -> XtaC
     return XtaClient(url, party, http)
 
 
-def options(server_url: str = SANDBOX_URL, tmp_dir: Path | None = None, **overrides: Any) -> dict[str, Any]:
+def options(server_url: str = SANDBOX_URL, **overrides: Any) -> dict[str, Any]:
     """Adapter options for the demo municipality against a (sandbox) server over plain http."""
     values: dict[str, Any] = {
         "server_url": server_url, "insecure_http": True, "party": TOWN.value, "party_name": TOWN.name,
         "tenant_ars": "150905350535", "poll_interval_seconds": 0,
     }
-    if tmp_dir is not None:
-        values["sender"] = {"state_file": str(tmp_dir / "xta-sent.sqlite3")}
     values.update(overrides)
     return values
+
+
+def state_store(db_file: Path) -> StateStore:
+    """The gateway's own StateStore on a (new or existing) SQLite file, as ``ctx.state`` is in a
+    gateway. Two stores on the same file behave like two processes of one installation."""
+    from gateway.migrations import upgrade
+    from gateway.store.db import Database
+    from gateway.store.state_repo import SqlStateStore
+
+    url = f"sqlite:///{db_file}"
+    upgrade(url)
+    return SqlStateStore(Database(url), lambda: dt.datetime.now(dt.UTC))

@@ -177,6 +177,14 @@ def test_iterparse_streams_matching_elements() -> None:
     assert seen == 1000
 
 
+def test_both_parsers_drop_processing_instructions() -> None:
+    data = b'<?xml version="1.0"?><?xml-stylesheet href="x.xsl"?><r><?steer x?><a>t</a></r>'
+    root = safexml.parse(data)
+    assert [child.tag for child in root] == ["a"] and root.getprevious() is None
+    [streamed] = list(safexml.iterparse(io.BytesIO(data), tag="r"))
+    assert [child.tag for child in streamed] == ["a"] and streamed.getprevious() is None
+
+
 def test_zeep_settings_forbid_dtds_entities_and_huge_trees() -> None:
     settings = safexml.zeep_settings()
     assert settings.forbid_dtd and settings.forbid_entities and settings.forbid_external
@@ -221,3 +229,47 @@ def test_schema_error_names_the_location_but_not_the_value(tmp_path: Path) -> No
     assert "Mustermann" not in str(error.to_problem())
     assert error.extensions["location"] == "/r/d"
     assert etree.iselement(root)
+
+
+_TYPED_XSD = _xsd('<xs:element name="r"><xs:complexType><xs:sequence>'
+                  '<xs:element name="d" type="xs:date" minOccurs="0"/>'
+                  '<xs:element name="i" type="xs:integer" minOccurs="0"/>'
+                  '<xs:element name="e" minOccurs="0"><xs:simpleType><xs:restriction base="xs:string">'
+                  '<xs:enumeration value="A"/></xs:restriction></xs:simpleType></xs:element>'
+                  '</xs:sequence><xs:attribute name="k" type="xs:integer"/></xs:complexType></xs:element>')
+
+
+@pytest.mark.parametrize("document", [
+    "<r xmlns='urn:t'><d>Erika O'Brien</d></r>",       # repr() quotes a text with an apostrophe in "..."
+    "<r xmlns='urn:t'><i>D'Angelo \"Dee\"</i></r>",     # both quote characters: '...' with escapes
+    "<r xmlns='urn:t'><e>{urn:t}Mustermann</e></r>",   # looks like an element name in Clark notation
+    "<r xmlns='urn:t' k='Erika Mustermann'/>",           # an attribute value
+    "<r xmlns='urn:t'><i>  Erika\n  Mustermann </i></r>",  # whitespace the validator may collapse
+])
+def test_schema_error_never_repeats_a_value(tmp_path: Path, document: str) -> None:
+    path = tmp_path / "t.xsd"
+    path.write_text(_TYPED_XSD)
+    root = safexml.parse(document.encode())
+    error = safexml.schema_error(safexml.load_xmlschema(path), root, "payload")
+    problem = str(error.to_problem())
+    for fragment in ("Brien", "Angelo", "Dee", "Mustermann", "Erika"):
+        assert fragment not in problem
+    assert "not valid against its schema at /r" in error.detail
+
+
+def test_schema_error_keeps_element_names(tmp_path: Path) -> None:
+    path = tmp_path / "t.xsd"
+    path.write_text(_TYPED_XSD)
+    root = safexml.parse(b"<r xmlns='urn:t'><x>Geheim</x></r>")
+    error = safexml.schema_error(safexml.load_xmlschema(path), root, "payload")
+    assert "'{urn:t}x'" in error.detail and "Geheim" not in error.detail
+
+
+def test_schema_helpers_module_imports_on_its_own() -> None:
+    import importlib
+    import subprocess
+    import sys
+
+    code = "import gateway.safexml_schemas as s, gateway.safexml as x; assert x.load_fast_schema is s.load_fast_schema"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert importlib.import_module("gateway.safexml").schema_error is safexml.schema_error

@@ -65,7 +65,7 @@ def stack(tmp_path: Path, mappings_dir: Path) -> Iterator[Stack]:
     with serve_app(app, health_path="/health") as url, httpx.Client(timeout=30) as http:
         def make_gateway(**xta: Any) -> Gateway:
             settings = make_settings(tmp_path / "data", mappings_dir=mappings_dir,
-                                     adapters={"xta": testing.options(url, tmp_path, **xta)})
+                                     adapters={"xta": testing.options(url, **xta)})
             gateway = Gateway.create(settings)
             gateways.append(gateway)
             return gateway

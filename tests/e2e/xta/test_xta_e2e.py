@@ -11,6 +11,7 @@ from lxml import etree
 
 from adapters.xta import samples
 from adapters.xta.client import Content
+from adapters.xta.sender import NAMESPACE, state_key
 from gateway.runtime import Gateway
 from gateway.store import case_repo
 from tests.e2e.xta.conftest import Stack
@@ -168,6 +169,9 @@ def test_case_is_forwarded_to_another_authority_and_followed(stack: Stack) -> No
     _work(gateway)
     [forwarding] = gateway.cases.forwardings(str(case.id), None)
     assert forwarding["status"] == "sent"
+    # the sender's progress is in the gateway database, where every process of the installation sees it
+    recorded = gateway.contexts[0].state.get(NAMESPACE, state_key(str(case.id), samples.STATE_PORTAL.value))
+    assert recorded == {"messageId": forwarding["remote_id"], "sent": True}
     page = stack.portal.get_status_list()
     [entry] = [e for e in page.entries if e.message_id == forwarding["remote_id"]]
     assert entry.subject == case.reference and entry.author.value == samples.TOWN.value

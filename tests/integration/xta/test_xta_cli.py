@@ -20,7 +20,7 @@ def configured(sandbox: tuple[str, Any], tmp_path: Path, monkeypatch: pytest.Mon
     url, _ = sandbox
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"),
-                                      "adapters": {"xta": testing.options(url, tmp_path)}}))
+                                      "adapters": {"xta": testing.options(url)}}))
     monkeypatch.setenv("RG_CONFIG_FILE", str(config))
     return url
 

@@ -49,8 +49,8 @@ RigFactory = Callable[..., Rig]
 def make_rig(tmp_path: Path) -> RigFactory:
     def make(*, mtom_responses: bool = True, **overrides: Any) -> Rig:
         http, state = testing.sandbox_http(mtom_responses=mtom_responses)
-        options = load_options(testing.options(tmp_dir=tmp_path, **overrides))
-        channel, source, sender = build(options, REPO, http)
+        options = load_options(testing.options(**overrides))
+        channel, source, sender = build(options, REPO, testing.state_store(tmp_path / "gateway.db"), http)
         return Rig(state, channel, source, sender, testing.client_for(samples.STATE_PORTAL, http),
                    testing.client_for(samples.TOWN, http))
 

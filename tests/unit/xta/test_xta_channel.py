@@ -155,3 +155,30 @@ def test_transient_close_failure_propagates_for_retry(rig: Rig) -> None:
     with pytest.raises(Exception, match="9030"):
         rig.channel.acknowledge(message, case=None)  # type: ignore[arg-type]
     assert not rig.state.messages[message.source_id].closed
+
+
+def test_sender_chosen_attachment_labels_are_bounded(rig: Rig) -> None:
+    long_text = "Nachweis\r\nSeite 1\t" + "x" * 2000  # lxml writes them as &#13; &#10; &#9;
+    message = rig.fetched(rig.post(attachments=(
+        Content(b"%PDF-1", "Application/PDF; name=a.pdf", "a.pdf", long_text),
+        Content(b"%PDF-2", "kein Medientyp", "b.pdf"),
+        Content(b"%PDF-3", "application/pdf", "c.pdf"))))
+    # ids as a sender may set them: one that looks like our fallback, one that is no plain token
+    head, *rest = message.payload.split(b"<xta:Attachment ")
+    declared = (b"attachment-2", b"bad id\xc3\xa9", b"attachment-2")
+    raw = head + b"".join(b'<xta:Attachment id="' + i + b'" ' + tail for i, tail in zip(declared, rest, strict=True))
+    first, second, third = rig.channel.verify(dataclasses.replace(message, payload=raw)).attachments
+    assert [a.id for a in (first, second, third)] == ["attachment-2", "attachment-2-2", "attachment-3"]
+    assert [a.media_type for a in (first, second, third)] == [
+        "application/pdf", "application/octet-stream", "application/pdf"]
+    assert first.description is not None and len(first.description) == 500
+    assert first.description.startswith("Nachweis Seite 1 xxx")
+
+
+def test_attachment_count_and_payload_size_are_capped(make_rig: RigFactory) -> None:
+    rig = make_rig(max_attachments=1, max_payload_bytes=len(WOHNGELD_PAYLOAD) - 1)
+    two = rig.fetched(rig.post(attachments=(Content(b"1", "application/pdf"), Content(b"2", "application/pdf"))))
+    with pytest.raises(InvalidPayload, match="2 attachments; at most 1"):
+        rig.channel.verify(two)
+    with pytest.raises(InvalidPayload, match="too large"):
+        rig.channel.verify(rig.fetched(rig.post()))

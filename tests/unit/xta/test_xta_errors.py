@@ -17,6 +17,7 @@ from adapters.xta.errors import (
     XtaUnknownMessage,
     XtaWrongEncoding,
     error_for,
+    shown,
 )
 from adapters.xta.testing import client_for, sandbox_http
 from gateway.errors import InvalidPayload, PermanentError, TransientError, UpstreamUnavailable
@@ -74,3 +75,17 @@ def test_sandbox_fault_reaches_the_client_as_the_mapped_error(code: str) -> None
     assert caught.value.code == code
     assert "injected" not in caught.value.detail  # the server's free text is never repeated
     client.get_status_list()  # the injected fault was used up
+
+
+def test_server_chosen_text_in_codes_is_never_repeated() -> None:
+    error = error_for("close", "ParameterIsNotValidException", "9999 Erika Mustermann", "Sender")
+    assert error.code is None and "Mustermann" not in str(error.to_problem())
+    error = error_for("close", None, None, "Frau Mustermann, Hauptstr. 1")
+    assert type(error) is XtaServerError and "Mustermann" not in error.detail and "unknown" in error.detail
+
+
+def test_shown_quotes_and_caps_sender_chosen_identifiers() -> None:
+    assert shown("application/pdf") == "'application/pdf'"
+    assert shown("a\x00b\nc\u00e9") == "'a?b?c?'"
+    assert shown("x" * 500, limit=10) == "'xxxxxxxxxx...'"
+    assert shown(None) == "''"

@@ -67,3 +67,11 @@ def test_malformed_values_do_not_leak_content() -> None:
     with pytest.raises(InvalidPayload) as caught:
         MessageMetaData.from_xml(xml)
     assert "Geheim" not in caught.value.detail
+
+
+@pytest.mark.parametrize("changes", [{"service": "urn:x:" + "s" * 1100}, {"subject": "S" * 1100},
+                                     {"author": Party("wgb:1", name="N" * 1100)}])
+def test_overlong_values_are_refused(changes: dict[str, object]) -> None:
+    xml = safexml.parse(etree.tostring(_sample(**changes).to_xml()))
+    with pytest.raises(InvalidPayload, match="longer than 1024 characters"):
+        MessageMetaData.from_xml(xml)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,32 @@ def _ctx(options: dict[str, Any], tmp_path: Path) -> AdapterContext:
         raise AssertionError("install must not submit anything")
 
     return AdapterContext(options=options, adapters=Adapters(), blobs=FilesystemBlobStore(tmp_path),
-                          submit=submit, submit_now=submit, base_dir=REPO)  # type: ignore[arg-type]
+                          submit=submit, submit_now=submit,  # type: ignore[arg-type]
+                          state=testing.state_store(tmp_path / "gateway.db"), base_dir=REPO)
 
 
 def test_install_registers_channel_source_and_sender(tmp_path: Path) -> None:
-    ctx = _ctx(testing.options(tmp_dir=tmp_path), tmp_path)
+    ctx = _ctx(testing.options(), tmp_path)
     install(ctx)
     assert isinstance(ctx.adapters.channels.get("xta"), ChannelAdapter)
     assert isinstance(ctx.adapters.sources.get("xta"), InboundSource)
     assert isinstance(ctx.adapters.senders.get("xta"), Sender)
-    assert not (tmp_path / "xta-sent.sqlite3").exists()  # created only when something is sent
+
+
+def test_the_old_sender_state_file_is_tolerated_ignored_and_warned_about(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    state_file = tmp_path / "xta-sent.sqlite3"
+    ctx = _ctx(testing.options(sender={"state_file": str(state_file)}), tmp_path)
+    with caplog.at_level(logging.WARNING, logger="adapters.xta"):
+        install(ctx)
+    assert "state_file is deprecated and ignored" in caplog.text
+    assert not state_file.exists()
 
 
 def test_mutual_tls_options_load_the_test_pki(tmp_path: Path) -> None:
     tls = {"cert": str(TLS / "client-tangerhuette.pem"), "key": str(TLS / "client-tangerhuette.key"),
            "ca": str(TLS / "ca.pem")}
-    install(_ctx(testing.options("https://127.0.0.1:8443", tmp_path, insecure_http=False, tls=tls), tmp_path))
+    install(_ctx(testing.options("https://127.0.0.1:8443", insecure_http=False, tls=tls), tmp_path))
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -55,4 +66,4 @@ def test_mutual_tls_options_load_the_test_pki(tmp_path: Path) -> None:
 ])
 def test_bad_options_are_configuration_errors(tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
-        install(_ctx(testing.options(tmp_dir=tmp_path, **overrides), tmp_path))
+        install(_ctx(testing.options(**overrides), tmp_path))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+
 import pytest
 
 from adapters.xta import samples
+from adapters.xta import source as source_module
 from adapters.xta.metadata import Party
 from adapters.xta.mtom import parse
 from tests.unit.xta.conftest import Rig, RigFactory
@@ -86,3 +90,26 @@ def test_message_closed_between_list_and_fetch_is_skipped(rig: Rig) -> None:
     rig.state.fail_next("getMessage", fault="InvalidMessageIDException")
     assert [m.source_id for m in rig.source.poll()] == [kept]
     assert gone != kept
+
+
+def test_a_malformed_status_entry_is_skipped_without_blocking_the_others(
+        paged: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    ids = [paged.post(samples.GEWERBE) for _ in range(5)]
+    stored = paged.state.messages[ids[1]]
+    stored.metadata = dataclasses.replace(stored.metadata, subject="Erika Mustermann " * 100)
+    with caplog.at_level(logging.WARNING, logger="adapters.xta"):
+        messages = list(paged.source.poll())
+    assert [m.source_id for m in messages] == [ids[0], *ids[2:]]
+    assert f"status list entry '{ids[1]}' skipped" in caplog.text and "Mustermann" not in caplog.text
+
+
+def test_paging_stops_after_a_bounded_number_of_pages(make_rig: RigFactory, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    rig = make_rig(page_size=1)
+    monkeypatch.setattr(source_module, "MAX_PAGES_PER_POLL", 2)
+    ids = [rig.post(samples.GEWERBE) for _ in range(3)]
+    with caplog.at_level(logging.WARNING, logger="adapters.xta"):
+        assert [m.source_id for m in rig.source.poll()] == ids[:2]
+    assert "still has 1 pending after 2 pages" in caplog.text
+    rig.town.close(ids[:2])  # the core has committed and acknowledged them
+    assert [m.source_id for m in rig.source.poll()] == ids[2:]
