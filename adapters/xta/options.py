@@ -50,9 +50,6 @@ class SenderOptions(_Strict):
     message_type: str = "case.v1"
     message_type_list: str = ELEMENT_NAME_LIST
     payload_schema: str = "https://rathaus-gateway.de/schemas/case/case-v1.schema.json"
-    state_file: Path | None = Field(None, description=(
-        "DEPRECATED and ignored: the sender keeps its state in the gateway database (ctx.state); "
-        "tolerated only so that existing configurations still load. Remove it."))
 
 
 class XtaOptions(_Strict):

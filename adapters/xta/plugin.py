@@ -71,10 +71,6 @@ def build(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Cl
 
 def install(ctx: AdapterContext) -> None:
     options = load_options(ctx.options)
-    if options.sender.state_file is not None:
-        log.warning("adapters.xta.sender.state_file is deprecated and ignored: the sender keeps its state "
-                    "in the gateway database now; remove the option (forwardings in flight during the "
-                    "upgrade may be sent once more under a new MessageID)")
     channel, source, sender = build(options, ctx.base_dir, ctx.state)
     ctx.adapters.channels.register("xta", channel)
     ctx.adapters.sources.register("xta", source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,9 @@ def test_install_registers_channel_source_and_sender(tmp_path: Path) -> None:
     assert isinstance(ctx.adapters.senders.get("xta"), Sender)
 
 
-def test_the_old_sender_state_file_is_tolerated_ignored_and_warned_about(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    state_file = tmp_path / "xta-sent.sqlite3"
-    ctx = _ctx(testing.options(sender={"state_file": str(state_file)}), tmp_path)
-    with caplog.at_level(logging.WARNING, logger="adapters.xta"):
-        install(ctx)
-    assert "state_file is deprecated and ignored" in caplog.text
-    assert not state_file.exists()
+def test_the_removed_sender_state_file_option_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="state_file"):
+        install(_ctx(testing.options(sender={"state_file": "xta-sent.sqlite3"}), tmp_path))
 
 
 def test_mutual_tls_options_load_the_test_pki(tmp_path: Path) -> None:
