@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import socket
@@ -91,6 +92,11 @@ class Gateway:
                       cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock)
         gateway.state = SqlStateStore(db, clock)
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
+        # The loaded configuration (mappings, schemas, catalog, adapters) lives as long as the
+        # process: keep it out of the cyclic collector's full passes, which a large application
+        # with thousands of fields would otherwise trigger over and over.
+        gc.collect()
+        gc.freeze()
         return gateway
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from gateway.case.model import Field, ValidationWarning
 from gateway.errors import MappingFailed
 from gateway.mapping.common import MISSING, ValueProblem
@@ -50,32 +52,28 @@ def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
     )
 
 
+_FIELDS: TypeAdapter[list[Field]] = TypeAdapter(list[Field])
+
+
 def map_fields(
     specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str, warnings: list[ValidationWarning]
 ) -> tuple[list[Field], dict[str, Any]]:
     """Fields of one scope, and the scope (key -> value) that expressions see."""
-    form: list[Field] = []
+    form: list[Field | dict[str, Any]] = []
     scope: dict[str, Any] = {}
     for spec in specs:
         if spec.value is not None:
             value, label = evaluate(spec.value, context, scope, base, warnings)
             codelist = spec.value.codelist
-            form.append(
-                Field(
-                    key=spec.key,
-                    label=spec.label,
-                    type=spec.type,
-                    fim_id=spec.fim_id,
-                    value=value,
-                    code_list=codelist.name if codelist else None,
-                    code_label=label,
-                )
-            )
+            form.append({"key": spec.key, "label": spec.label, "type": spec.type, "fim_id": spec.fim_id,
+                         "value": value, "code_list": codelist.name if codelist else None, "code_label": label})
             scope[spec.key] = value
         else:
             field, scope[spec.key] = _map_group(spec, context, base, prefix, warnings)
             form.append(field)
-    return form, scope
+    # one validation call per scope: for large repeated groups that is far cheaper than one
+    # model construction per field (pydantic's per-call overhead dominates small models)
+    return _FIELDS.validate_python(form), scope
 
 
 def _map_group(
