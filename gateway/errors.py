@@ -20,6 +20,7 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   └── UpstreamUnavailable
     ├── ClientError             request-level problems answered to API clients
     │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
+    │   ├── PreconditionFailed, TokenRequestRefused,
     │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
     └── ConfigurationError      bad catalog / mapping / settings, found at start-up
 """
@@ -134,6 +135,20 @@ class InvalidRequest(ClientError):
     slug = "invalid-request"
     title = "The request is not valid"
     status = 422
+
+
+class PreconditionFailed(ClientError):
+    slug = "precondition-failed"
+    title = "The resource changed since the given ETag"
+    status = 412
+
+
+class TokenRequestRefused(ClientError):
+    """An OAuth2 token request that RFC 6749 5.2 answers with 400 and an ``error`` code."""
+
+    slug = "token-request-refused"
+    title = "The token request was refused"
+    status = 400
 
 
 class MalformedRequest(ClientError):

@@ -57,9 +57,9 @@ class Gateway:
     cases: CaseService
     webhooks: WebhookSender
     clock: Callable[[], dt.datetime]
+    state: SqlStateStore
     contexts: list[AdapterContext] = field(default_factory=list)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{id(object())}")
-    state: SqlStateStore | None = None
     _api: FastAPI | None = None
     _last_poll: float = 0.0
     _last_purge: float = 0.0
@@ -89,8 +89,8 @@ class Gateway:
                                 clock=clock)
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher,
-                      cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock)
-        gateway.state = SqlStateStore(db, clock)
+                      cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock,
+                      state=SqlStateStore(db, clock))
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
         # The loaded configuration (mappings, schemas, catalog, adapters) lives as long as the
         # process: keep it out of the cyclic collector's full passes, which a large application
@@ -101,7 +101,7 @@ class Gateway:
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs, submit=self.submit,
-                              submit_now=self.submit_now, state=self.state or SqlStateStore(self.db, self.clock),
+                              submit_now=self.submit_now, state=self.state,
                               base_dir=self.settings.base_dir)
 
     # -- intake entry points for adapters ---------------------------------------------
@@ -169,7 +169,7 @@ class Gateway:
         done += self.run_jobs(block_seconds)
         done += self.dispatcher.run_due()
         done += self.dispatcher.follow_forwardings()
-        if self.state is not None and time.monotonic() - self._last_purge > 60:
+        if time.monotonic() - self._last_purge > 60:
             self._last_purge = time.monotonic()
             self.state.purge_expired()
         return done

@@ -10,9 +10,14 @@ from pydantic import ValidationError
 from adapters.portal.envelope import PortalApplication
 from gateway.case.model import Case
 from gateway.errors import InvalidPayload, NotFound, PermanentError
-from gateway.ports import BlobStore, InboundMessage, VerifiedAttachment, VerifiedSubmission
+from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
+UPLOADS = "portal.uploads"
+
+
+def upload_key(client_id: str | None, sha512: str) -> str:
+    return f"{client_id}:{sha512}"
 
 
 def parse_envelope(payload: bytes) -> PortalApplication:
@@ -34,13 +39,18 @@ class PortalChannel:
     # The portal backend waits for the HTTP response: that response is the acknowledgement.
     acknowledges_in_response = True
 
-    def __init__(self, blobs: BlobStore) -> None:
+    def __init__(self, blobs: BlobStore, state: StateStore) -> None:
         self._blobs = blobs
+        self._state = state
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         envelope = parse_envelope(message.payload)
         attachments = []
         for ref in envelope.attachments:
+            # the blob store is shared by all tenants: only what this client delivered itself counts
+            if self._state.get(UPLOADS, upload_key(message.client_id, ref.sha512)) is None:
+                raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
+                                     attachment=ref.id)
             try:
                 content = self._blobs.get(f"sha512/{ref.sha512}")
             except NotFound:

@@ -11,5 +11,5 @@ from gateway.plugins import AdapterContext
 def install(ctx: AdapterContext) -> None:
     if ctx.options:
         raise ConfigurationError(f"the portal adapter takes no options, got {sorted(ctx.options)}")
-    ctx.adapters.channels.register(CHANNEL, PortalChannel(ctx.blobs))
+    ctx.adapters.channels.register(CHANNEL, PortalChannel(ctx.blobs, ctx.state))
     ctx.routers.append(router)

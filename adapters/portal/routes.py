@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from adapters.portal.channel import CHANNEL, parse_envelope
+from adapters.portal.channel import CHANNEL, UPLOADS, parse_envelope, upload_key
 from adapters.portal.envelope import PortalApplication
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import (
@@ -56,15 +56,16 @@ def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
 def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
     if outcome.state in ("committed", "acknowledged"):
         return _case_created(outcome, replayed)
-    if outcome.state == "quarantined" and outcome.error:
+    if outcome.state in ("quarantined", "dead") and outcome.error:
+        # a dead letter is final too: the portal gets the reason instead of "processing" forever
         problem: dict[str, Any] = {**outcome.error, "inbox_id": outcome.inbox_id}
-        return JSONResponse(problem, status_code=int(problem.get("status", 422)),
+        return JSONResponse(problem, status_code=int(problem.get("status") or 500),
                             media_type="application/problem+json")
     # transient trouble: the worker finishes it; the portal may poll with the same key
     return JSONResponse({"inbox_id": outcome.inbox_id, "status": outcome.state}, status_code=202)
 
 
-async def _read_submission(request: Request, max_attachment: int, gateway: Any
+async def _read_submission(request: Request, max_attachment: int, gateway: Any, client_id: str
                            ) -> tuple[bytes, PortalApplication]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
@@ -93,6 +94,7 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
             if hashlib.sha512(content).hexdigest() != declared[name].sha512:
                 raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
             gateway.blobs.put(content)
+            gateway.state.put(UPLOADS, upload_key(client_id, declared[name].sha512), {"size": len(content)})
         return raw, envelope
     raise UnsupportedMediaType("send application/json or multipart/form-data",
                                accepted=["application/json", "multipart/form-data"])
@@ -105,7 +107,8 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              ) -> JSONResponse:
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
     principal.require("applications:submit")
-    raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
+    raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway,
+                                           principal.client_id)
     if len(envelope.attachments) > gateway.settings.max_attachments:
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
@@ -141,4 +144,6 @@ async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep)
         raise InvalidRequest("empty upload")
     content = b"".join(chunks)
     key = gateway.blobs.put(content)
-    return {"upload_id": key, "sha512": key.split("/", 1)[1], "size": size}
+    digest = hashlib.sha512(content).hexdigest()
+    gateway.state.put(UPLOADS, upload_key(principal.client_id, digest), {"size": size})
+    return {"upload_id": key, "sha512": digest, "size": size}

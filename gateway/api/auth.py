@@ -16,7 +16,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 from gateway.config import ClientConfig, Settings
-from gateway.errors import AuthenticationFailed, Forbidden
+from gateway.errors import AuthenticationFailed, Forbidden, TokenRequestRefused
 
 ALGORITHMS = ["HS256"]
 MAX_TOKEN_BYTES = 4096
@@ -62,7 +62,7 @@ class TokenService:
         if scope:
             requested = set(scope.split())
             if not requested <= granted:
-                raise Forbidden("requested scope exceeds the client's scopes", error="invalid_scope")
+                raise TokenRequestRefused("requested scope exceeds the client's scopes", error="invalid_scope")
             granted = requested
         now = int(time.time())
         claims = {"iss": self._issuer, "sub": client.client_id, "aud": self._issuer, "iat": now,

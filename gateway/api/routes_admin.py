@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.auth import TokenService
 from gateway.api.deps import GatewayDep, PrincipalDep
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import NotFound, TokenRequestRefused
 from gateway.store import inbox_repo, outbox_repo
 
 router = APIRouter(tags=["admin"])
@@ -35,11 +35,14 @@ def readyz(gateway: GatewayDep) -> JSONResponse:
 
 
 @router.post("/oauth/token", tags=["auth"])
-def token(request: Request, grant_type: Annotated[str, Form()], client_id: Annotated[str, Form()],
-          client_secret: Annotated[str, Form()], scope: Annotated[str | None, Form()] = None) -> JSONResponse:
+def token(request: Request, grant_type: Annotated[str | None, Form()] = None,
+          client_id: Annotated[str | None, Form()] = None, client_secret: Annotated[str | None, Form()] = None,
+          scope: Annotated[str | None, Form()] = None) -> JSONResponse:
     """OAuth2 client credentials (RFC 6749 4.4), credentials in the form body."""
+    if not grant_type or not client_id or client_secret is None:
+        raise TokenRequestRefused("grant_type, client_id and client_secret are required", error="invalid_request")
     if grant_type != "client_credentials":
-        raise InvalidRequest("only grant_type=client_credentials is supported", error="unsupported_grant_type")
+        raise TokenRequestRefused("only grant_type=client_credentials is supported", error="unsupported_grant_type")
     tokens: TokenService = request.app.state.tokens
     issued = tokens.issue(client_id, client_secret, scope)
     return JSONResponse(issued, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -58,12 +61,16 @@ def inbox(gateway: GatewayDep, principal: PrincipalDep,
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     principal.require("admin")
     with gateway.db.reading() as conn:
-        return [_inbox_view(r) for r in inbox_repo.list_by_state(conn, [state], limit)]
+        return [_inbox_view(r) for r in inbox_repo.list_by_state(conn, [state], limit, principal.tenants)]
 
 
 @router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"])
 def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, str]:
     principal.require("admin")
+    with gateway.db.reading() as conn:
+        row = inbox_repo.get(conn, inbox_id)
+    if row is None or (principal.tenants is not None and row["tenant_ars"] not in principal.tenants):
+        raise NotFound("no quarantined or dead inbox entry with that id")
     if not gateway.pipeline.replay(inbox_id, f"client:{principal.client_id}"):
         raise NotFound("no quarantined or dead inbox entry with that id")
     return {"id": inbox_id, "state": "received"}
@@ -74,7 +81,7 @@ def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", 
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     principal.require("admin")
     with gateway.db.reading() as conn:
-        rows = outbox_repo.list_state(conn, state, limit)
+        rows = outbox_repo.list_state(conn, state, limit, principal.tenants)
     return [{"id": r["id"], "kind": r["kind"], "target": r["target"], "case_id": r["case_id"],
              "attempts": r["attempts"], "error": r["last_error"]} for r in rows]
 
@@ -83,7 +90,8 @@ def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", 
 def replay_outbox(row_id: int, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("admin")
     with gateway.db.transaction() as uow:
-        if not outbox_repo.revive(uow.conn, row_id, gateway.clock()):
+        allowed = principal.tenants is None or outbox_repo.tenant_of(uow.conn, row_id) in principal.tenants
+        if not allowed or not outbox_repo.revive(uow.conn, row_id, gateway.clock()):
             raise NotFound("no dead outbox entry with that id")
     return {"id": row_id, "state": "pending"}
 

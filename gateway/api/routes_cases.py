@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.api import cursor
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.case.model import Case, CaseStatus, Decision
-from gateway.errors import Conflict, InvalidRequest, NotFound
+from gateway.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
 from gateway.store import case_repo
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -119,13 +119,19 @@ def change_status(case_id: str, body: StatusChangeRequest, gateway: GatewayDep, 
         if not match:
             raise InvalidRequest("If-Match must be the ETag of the case")
         if match.group(1) != case_id:
-            raise Conflict("If-Match names another case")
+            raise PreconditionFailed("If-Match names another case")
         expected = int(match.group(2))
     if expected is None:
         raise InvalidRequest("send the case version (body 'version' or If-Match) to change its status")
-    case = gateway.cases.change_status(case_id, to=CaseStatus(body.status), decision=body.decision, note=body.note,
-                                       expected_version=expected, actor=f"client:{principal.client_id}",
-                                       tenants=principal.tenants)
+    try:
+        case = gateway.cases.change_status(case_id, to=CaseStatus(body.status), decision=body.decision,
+                                           note=body.note, expected_version=expected,
+                                           actor=f"client:{principal.client_id}", tenants=principal.tenants)
+    except Conflict as exc:
+        if if_match is None:
+            raise
+        # a conditional request whose condition no longer holds (RFC 9110 13.1.1)
+        raise PreconditionFailed(exc.detail, **exc.extensions) from None
     response.headers["ETag"] = etag(case)
     return case
 

@@ -215,19 +215,31 @@ class IntakePipeline:
         return Verified(checkpoint, self.blobs)
 
     def _fail(self, row: dict[str, Any], exc: Exception) -> Outcome:
+        """Record a failure — unless another worker finished the message meanwhile (its lease
+        ran out while this one was slow): a late failure must never undo a commit."""
         now = self.clock()
         record = error_record(exc)
-        if isinstance(exc, PermanentError):
-            with self.db.transaction() as uow:
-                records.write_quarantine(uow, row=row, record=record, reject=not self._synchronous(row["channel"]),
-                                         now=now)
+        permanent = isinstance(exc, PermanentError)
+        with self.db.transaction() as uow:
+            current = inbox_repo.get(uow.conn, row["id"], lock=True)
+            if current is None or current["state"] not in inbox_repo.OPEN_STATES:
+                finished_elsewhere = True
+            else:
+                finished_elsewhere = False
+                attempts = current["attempts"] + 1
+                dead = not permanent and attempts >= self.settings.intake_max_attempts
+                if permanent:
+                    records.write_quarantine(uow, row=row, record=record,
+                                             reject=not self._synchronous(row["channel"]), now=now)
+                else:
+                    records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
+                                        next_attempt_at=None if dead
+                                        else now + dt.timedelta(seconds=self.backoff(attempts)))
+        if finished_elsewhere:
+            return self.outcome(row["id"])
+        if permanent:
             log.warning("intake %s quarantined: %s", row["id"], record["type"])
             return Outcome(inbox_id=row["id"], state="quarantined", error=record)
-        attempts = row["attempts"] + 1
-        dead = attempts >= self.settings.intake_max_attempts
-        with self.db.transaction() as uow:
-            records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
-                                next_attempt_at=None if dead else now + dt.timedelta(seconds=self.backoff(attempts)))
         return Outcome(inbox_id=row["id"], state="dead" if dead else "retry", error=record)
 
     # -- admin ---------------------------------------------------------------------------
@@ -235,7 +247,7 @@ class IntakePipeline:
         """A job its workers could not finish (delivery cap reached) becomes a dead letter."""
         now = self.clock()
         with self.db.transaction() as uow:
-            row = inbox_repo.get(uow.conn, inbox_id)
+            row = inbox_repo.get(uow.conn, inbox_id, lock=True)
             if row is None or row["state"] not in inbox_repo.OPEN_STATES:
                 return
             records.write_retry(uow, row=row, attempts=row["attempts"], dead=True, next_attempt_at=None, now=now,

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway.case.model import Case
 from gateway.config import Settings
-from gateway.errors import permanent_from_problem
+from gateway.errors import PermanentError, permanent_from_problem
 from gateway.outbox.webhooks import WebhookSender
 from gateway.ports import BlobStore, Forwarding, InboundMessage
 from gateway.registry import Adapters
@@ -27,6 +27,9 @@ class Dispatcher:
         self.settings, self.clock = settings, clock
 
     def run_due(self, limit: int = 32) -> int:
+        # deliveries run one after the other: claim no more than the lease covers even if every
+        # webhook takes its full timeout, or another worker would take the rest over meanwhile
+        limit = max(1, min(limit, int(self.settings.job_lease_seconds // (self.settings.webhook_timeout_seconds + 1))))
         now = self.clock()
         with self.db.transaction() as uow:
             rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=self.settings.job_lease_seconds),
@@ -42,7 +45,7 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
             now = self.clock()
             with self.db.transaction() as uow:
-                if row["attempts"] >= self.settings.delivery_max_attempts:
+                if isinstance(exc, PermanentError) or row["attempts"] >= self.settings.delivery_max_attempts:
                     outbox_repo.bury(uow.conn, row["id"], error)
                     outbox_repo.record_audit(uow.conn, at=now, actor="outbox", action="delivery.dead",
                                              case_id=row["case_id"], inbox_id=row["inbox_id"],

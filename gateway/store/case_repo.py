@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from gateway.case.model import Case
 from gateway.store import dialects
@@ -28,7 +28,23 @@ def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) ->
     return f"{prefix}-{year}-{number:06d}"
 
 
+FEED_LOCK = 7_401_285_164
+
+
+def hold_feed_order(conn: Connection) -> None:
+    """Cursors page by ``seq``; PostgreSQL hands sequence numbers out at INSERT but rows become
+    visible at COMMIT, so a poller could pass over a row that commits late. Writers of the case
+    and event feeds therefore take one transaction-scoped advisory lock: seq order = commit
+    order. (SQLite writers are serial anyway.)"""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_FEED_LOCK, {"key": FEED_LOCK})
+
+
+_FEED_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
+    hold_feed_order(conn)
     conn.execute(_INSERT_CASE, {
         "id": str(case.id), "inbox_id": inbox_id, "tenant_ars": case.tenant.ars, "reference": case.reference,
         "service_leika": case.service.leika, "channel": case.source.channel, "status": case.status.value,
@@ -83,6 +99,7 @@ def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[int, Case]]:
 
 def append_event(conn: Connection, event: dict[str, Any], case_id: str, tenant_ars: str,
                  time: dt.datetime) -> int:
+    hold_feed_order(conn)
     return int(conn.execute(_INSERT_EVENT, {"id": event["id"], "type": event["type"], "case_id": case_id,
                                             "tenant_ars": tenant_ars, "time": time, "data": event}).scalar_one())
 

@@ -67,10 +67,12 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
     return claimed
 
 
-def list_by_state(conn: Connection, states: Sequence[str], limit: int = 100) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(inbox).where(inbox.c.state.in_(states)).order_by(inbox.c.updated_at).limit(limit)
-    ).mappings().all()
+def list_by_state(conn: Connection, states: Sequence[str], limit: int = 100,
+                  tenants: list[str] | None = None) -> list[dict[str, Any]]:
+    query = select(inbox).where(inbox.c.state.in_(states))
+    if tenants is not None:
+        query = query.where(inbox.c.tenant_ars.in_(tenants))
+    rows = conn.execute(query.order_by(inbox.c.updated_at).limit(limit)).mappings().all()
     return [dict(r) for r in rows]
 
 

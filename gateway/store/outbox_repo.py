@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
-from gateway.store.tables import audit, outbox
+from gateway.store.tables import audit, cases, inbox, outbox
 
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
 _INSERT_AUDIT = insert(audit)
@@ -70,9 +70,25 @@ def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
-def list_state(conn: Connection, state: str, limit: int = 100) -> list[dict[str, Any]]:
-    rows = conn.execute(select(outbox).where(outbox.c.state == state).order_by(outbox.c.id).limit(limit))
+def _tenant_column() -> Any:
+    """The municipality an outbox row belongs to: its case's, else its inbox entry's."""
+    return func.coalesce(
+        select(cases.c.tenant_ars).where(cases.c.id == outbox.c.case_id).scalar_subquery(),
+        select(inbox.c.tenant_ars).where(inbox.c.id == outbox.c.inbox_id).scalar_subquery())
+
+
+def list_state(conn: Connection, state: str, limit: int = 100, tenants: list[str] | None = None
+               ) -> list[dict[str, Any]]:
+    query = select(outbox).where(outbox.c.state == state)
+    if tenants is not None:
+        query = query.where(_tenant_column().in_(tenants))
+    rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
     return [dict(r) for r in rows.mappings().all()]
+
+
+def tenant_of(conn: Connection, row_id: int) -> str | None:
+    tenant: str | None = conn.execute(select(_tenant_column()).where(outbox.c.id == row_id)).scalar_one_or_none()
+    return tenant
 
 
 def record_audit(conn: Connection, *, at: dt.datetime, actor: str, action: str, details: dict[str, Any],

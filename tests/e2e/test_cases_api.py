@@ -283,11 +283,13 @@ def test_status_lifecycle_with_etag_and_body_version(api: Api) -> None:
 def test_stale_version_is_a_conflict(api: Api) -> None:
     case_id = api.create_case()["case_id"]
     assert _change(api, case_id, version=1, status="in_progress").status_code == 200
-    for stale in ({"version": 1}, {"if_match": f'"{case_id}-v1"'}):
+    # a stale body version is a conflict; a stale If-Match a failed precondition (RFC 9110 13.1.1)
+    for stale, status, slug in (({"version": 1}, 409, "conflict"),
+                                ({"if_match": f'"{case_id}-v1"'}, 412, "precondition-failed")):
         response = _change(api, case_id, status="decided", decision="rejected", **stale)
-        assert response.status_code == 409
+        assert response.status_code == status
         assert response.headers["content-type"] == PROBLEM_JSON
-        assert response.json()["type"] == problem_type("conflict")
+        assert response.json()["type"] == problem_type(slug)
         assert response.json()["current_version"] == 2
     future = _change(api, case_id, version=7, status="decided", decision="rejected")
     assert future.status_code == 409
@@ -299,7 +301,7 @@ def test_stale_version_is_a_conflict(api: Api) -> None:
 def test_if_match_wins_over_body_version(api: Api) -> None:
     case_id = api.create_case()["case_id"]
     stale_header = _change(api, case_id, if_match=f'"{case_id}-v5"', version=1, status="in_progress")
-    assert stale_header.status_code == 409
+    assert stale_header.status_code == 412
     good_header = _change(api, case_id, if_match=f'"{case_id}-v1"', version=5, status="in_progress")
     assert good_header.status_code == 200
     assert good_header.json()["version"] == 2
@@ -312,8 +314,8 @@ def test_if_match_of_another_case_does_not_match(api: Api) -> None:
     foreign_etag = api.get(f"/v1/cases/{other}").headers["etag"]
     assert foreign_etag == f'"{other}-v1"'
     response = _change(api, target, if_match=foreign_etag, status="in_progress")
-    assert response.status_code == 409, response.text
-    assert response.json()["type"] == problem_type("conflict")
+    assert response.status_code == 412, response.text
+    assert response.json()["type"] == problem_type("precondition-failed")
     assert api.case(target)["version"] == 1
     assert api.case(other)["version"] == 1
 

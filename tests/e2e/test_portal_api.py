@@ -50,8 +50,8 @@ def test_token_scope_can_be_narrowed_but_not_widened(api: Api) -> None:
     assert narrowed.status_code == 200
     assert narrowed.json()["scope"] == "cases:read"
     widened = _token_request(api, client_id="fach", client_secret=SECRETS["fach"], scope="cases:read admin")
-    assert widened.status_code == 403
-    assert widened.json()["type"] == problem_type("forbidden")
+    assert widened.status_code == 400
+    assert widened.json()["type"] == problem_type("token-request-refused")
     assert widened.json()["error"] == "invalid_scope"
     assert "access_token" not in widened.json()
 
@@ -68,13 +68,13 @@ def test_token_refused_for_wrong_secret_unknown_client_and_grant(api: Api) -> No
     assert unknown.json()["error"] == "invalid_client"
     grant = api.http.post("/oauth/token", data={"grant_type": "password", "client_id": "portal",
                                                 "client_secret": SECRETS["portal"]})
-    assert grant.status_code == 422
-    assert grant.json()["type"] == problem_type("invalid-request")
+    assert grant.status_code == 400  # RFC 6749 5.2
+    assert grant.json()["type"] == problem_type("token-request-refused")
     assert grant.json()["error"] == "unsupported_grant_type"
     as_json = api.http.post("/oauth/token", json={"grant_type": "client_credentials", "client_id": "portal",
                                                   "client_secret": SECRETS["portal"]})
-    assert as_json.status_code == 422
-    assert as_json.json()["type"] == problem_type("invalid-request")
+    assert as_json.status_code == 400
+    assert as_json.json()["error"] == "invalid_request"
 
 
 # -- JSON submission ---------------------------------------------------------------------------

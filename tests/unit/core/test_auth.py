@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gateway.api.auth import TokenService
-from gateway.errors import AuthenticationFailed, Forbidden
+from gateway.errors import AuthenticationFailed, Forbidden, TokenRequestRefused
 from tests.conftest import SECRETS, make_settings
 
 
@@ -30,7 +30,7 @@ def test_issued_token_verifies_with_its_scopes(tokens: TokenService) -> None:
 def test_requested_scope_narrows_but_never_widens(tokens: TokenService) -> None:
     issued = tokens.issue("fach", SECRETS["fach"], "cases:read")
     assert tokens.verify(str(issued["access_token"])).scopes == {"cases:read"}
-    with pytest.raises(Forbidden):
+    with pytest.raises(TokenRequestRefused):
         tokens.issue("fach", SECRETS["fach"], "admin")
 
 
