@@ -79,16 +79,23 @@ class VerifiedSubmission:
 
 @runtime_checkable
 class ChannelAdapter(Protocol):
-    """A channel that turns its raw messages into verified submissions and reports back.
+    """A channel that turns its raw messages into verified submissions.
 
-    ``acknowledge`` and ``reject`` are called from the outbox after the case (or the
-    quarantine entry) is committed; they may be called again after a crash and must
-    therefore be idempotent (check the remote state before acting).
+    A channel that must report back to its source (FIT-Connect accept/reject, XTA close) is
+    also an :class:`Acknowledger`. One that is not (the portal, whose client waits for the
+    HTTP answer) gets its answer in the response and no outbox rows are written for it.
     """
 
     name: str
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission: ...
+
+
+@runtime_checkable
+class Acknowledger(Protocol):
+    """Reports the outcome upstream. Called from the outbox after the case (or the quarantine
+    entry) is committed, possibly again after a crash: both must be idempotent (check the
+    remote state before acting)."""
 
     def acknowledge(self, message: InboundMessage, case: Case) -> None: ...
 

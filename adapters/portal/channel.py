@@ -8,8 +8,7 @@ import json
 from pydantic import ValidationError
 
 from adapters.portal.envelope import PortalApplication
-from gateway.case.model import Case
-from gateway.errors import InvalidPayload, NotFound, PermanentError
+from gateway.errors import InvalidPayload, NotFound
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
@@ -35,9 +34,10 @@ def _encode(data: dict[str, object]) -> bytes:
 
 
 class PortalChannel:
+    """Not an ``Acknowledger``: the portal backend waits for the HTTP response, and that
+    response (201 with the case, or the problem) is the acknowledgement."""
+
     name = CHANNEL
-    # The portal backend waits for the HTTP response: that response is the acknowledgement.
-    acknowledges_in_response = True
 
     def __init__(self, blobs: BlobStore, state: StateStore) -> None:
         self._blobs = blobs
@@ -65,9 +65,3 @@ class PortalChannel:
             account=envelope.account, reply_channel=envelope.reply_channel, payment=envelope.payment,
             submitted_at=envelope.submitted_at, references={"form": envelope.form},
         )
-
-    def acknowledge(self, message: InboundMessage, case: Case) -> None:
-        """Nothing to send: the 201 response carried the case id and reference number."""
-
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
-        """Nothing to send: the refusal was the problem response to the portal's request."""

@@ -29,7 +29,7 @@ from gateway.config import Settings
 from gateway.errors import GatewayError, PermanentError, TransientError
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, to_checkpoint
-from gateway.ports import BlobStore, InboundMessage, Outcome, Received
+from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
 from gateway.queue import WorkQueue
 from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo, outbox_repo
@@ -71,8 +71,9 @@ class IntakePipeline:
         }
 
     def _synchronous(self, channel: str) -> bool:
-        return channel in self.adapters.channels and bool(
-            getattr(self.adapters.channels.get(channel), "acknowledges_in_response", False))
+        """A channel without an acknowledger answers its client directly: no outbox rows."""
+        return channel in self.adapters.channels and not isinstance(self.adapters.channels.get(channel),
+                                                                      Acknowledger)
 
     def find(self, message: InboundMessage) -> dict[str, Any] | None:
         with self.db.reading() as conn:

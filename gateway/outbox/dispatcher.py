@@ -10,9 +10,9 @@ from typing import Any
 
 from gateway.case.model import Case
 from gateway.config import Settings
-from gateway.errors import PermanentError, permanent_from_problem
+from gateway.errors import ConfigurationError, PermanentError, permanent_from_problem
 from gateway.outbox.webhooks import WebhookSender
-from gateway.ports import BlobStore, Forwarding, InboundMessage
+from gateway.ports import Acknowledger, BlobStore, Forwarding, InboundMessage
 from gateway.registry import Adapters
 from gateway.store import case_repo, forwarding_repo, inbox_repo, outbox_repo
 from gateway.store.db import Database
@@ -85,10 +85,10 @@ class Dispatcher:
             self.webhooks.deliver(row["target"], row["payload"])
         elif kind == "ack":
             message, _ = self._message(row["inbox_id"])
-            self.adapters.channels.get(row["target"]).acknowledge(message, self._case(row["case_id"]))
+            self._acknowledger(row["target"]).acknowledge(message, self._case(row["case_id"]))
         elif kind == "reject":
             message, _ = self._message(row["inbox_id"])
-            self.adapters.channels.get(row["target"]).reject(message, permanent_from_problem(row["payload"]))
+            self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
         elif kind == "forward":
             sender = self.adapters.senders.get(row["target"])
             case = self._case(row["case_id"])
@@ -96,6 +96,12 @@ class Dispatcher:
             self._record_forwarding(case, sent.channel, sent.target, sent.remote_id, sent.status)
         else:
             raise ValueError(f"unknown outbox kind {kind!r}")
+
+    def _acknowledger(self, channel: str) -> Acknowledger:
+        adapter = self.adapters.channels.get(channel)
+        if not isinstance(adapter, Acknowledger):
+            raise ConfigurationError(f"channel {channel!r} cannot acknowledge upstream")
+        return adapter
 
     def _record_forwarding(self, case: Case, channel: str, target: str, remote_id: str, status: str) -> None:
         now = self.clock()
