@@ -56,7 +56,6 @@ class Verified:
     """A verify checkpoint read back: data and metadata without re-running the channel."""
 
     def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore, data: bytes | None = None) -> None:
-        self.checkpoint = checkpoint
         self.tenant_ars: str = checkpoint["tenant_ars"]
         self.source_format: str = checkpoint["source_format"]
         self.data: bytes = data if data is not None else blobs.get(checkpoint["data_key"])

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.backoff import backoff_seconds
 from gateway.catalog import Catalog, MappingLookup, Route
 from gateway.config import Settings
 from gateway.errors import GatewayError, PermanentError, TransientError
@@ -111,9 +111,7 @@ class IntakePipeline:
         return route, int(mapping.version), mapping.apply(verified.data)
 
     def backoff(self, attempts: int) -> float:
-        """Exponential backoff with jitter: half fixed, half random, capped."""
-        ceiling = min(self.settings.backoff_max_seconds, self.settings.backoff_base_seconds * 2 ** attempts)
-        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+        return backoff_seconds(self.settings, attempts)
 
     # -- inline (synchronous channels) ---------------------------------------------------
     def intake_inline(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
@@ -196,19 +194,12 @@ class IntakePipeline:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _message(self, row: dict[str, Any]) -> InboundMessage:
-        return InboundMessage(channel=row["channel"], source_id=row["source_id"],
-                              payload=self.blobs.get(row["raw_key"]), media_type=row["media_type"],
-                              received_at=row["received_at"], tenant_ars=row["tenant_ars"],
-                              references=row["references"], idempotency_key=row["idempotency_key"],
-                              client_id=row["client_id"])
-
     def _verified(self, row: dict[str, Any]) -> Verified:
         with self.db.reading() as conn:
             checkpoint = inbox_repo.load_step(conn, row["id"], "verify")
         if checkpoint is None:
             channel = self.adapters.channels.get(row["channel"])
-            submission = channel.verify(self._message(row))
+            submission = channel.verify(inbox_repo.message_of(row, self.blobs))
             checkpoint = to_checkpoint(submission, self.blobs)
             with self.db.transaction() as uow:
                 inbox_repo.save_step(uow.conn, row["id"], "verify", checkpoint, self.clock())

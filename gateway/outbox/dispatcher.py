@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from collections.abc import Callable
 from typing import Any
 
+from gateway.backoff import backoff_seconds
 from gateway.case.model import Case
 from gateway.config import Settings
 from gateway.errors import ConfigurationError, PermanentError, permanent_from_problem
@@ -51,9 +51,7 @@ class Dispatcher:
                                              case_id=row["case_id"], inbox_id=row["inbox_id"],
                                              details={"kind": row["kind"], "target": row["target"]})
                 else:
-                    ceiling = min(self.settings.backoff_max_seconds,
-                                  self.settings.backoff_base_seconds * 2 ** row["attempts"])
-                    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter
+                    delay = backoff_seconds(self.settings, row["attempts"])
                     outbox_repo.retry_later(uow.conn, row["id"], now + dt.timedelta(seconds=delay), error)
             log.warning("outbox %s (%s -> %s) failed: %s", row["id"], row["kind"], row["target"], type(exc).__name__)
             return
@@ -62,16 +60,11 @@ class Dispatcher:
             if row["kind"] == "ack" and row["inbox_id"]:
                 inbox_repo.set_state(uow.conn, row["inbox_id"], self.clock(), state="acknowledged")
 
-    def _message(self, inbox_id: str) -> tuple[InboundMessage, dict[str, Any]]:
+    def _message(self, inbox_id: str) -> InboundMessage:
         with self.db.reading() as conn:
             row = inbox_repo.get(conn, inbox_id)
         assert row is not None, "outbox row points to a missing inbox entry"
-        message = InboundMessage(channel=row["channel"], source_id=row["source_id"],
-                                 payload=self.blobs.get(row["raw_key"]), media_type=row["media_type"],
-                                 received_at=row["received_at"], tenant_ars=row["tenant_ars"],
-                                 references=row["references"], idempotency_key=row["idempotency_key"],
-                                 client_id=row["client_id"])
-        return message, row
+        return inbox_repo.message_of(row, self.blobs)
 
     def _case(self, case_id: str) -> Case:
         with self.db.reading() as conn:
@@ -84,10 +77,10 @@ class Dispatcher:
         if kind == "webhook":
             self.webhooks.deliver(row["target"], row["payload"])
         elif kind == "ack":
-            message, _ = self._message(row["inbox_id"])
+            message = self._message(row["inbox_id"])
             self._acknowledger(row["target"]).acknowledge(message, self._case(row["case_id"]))
         elif kind == "reject":
-            message, _ = self._message(row["inbox_id"])
+            message = self._message(row["inbox_id"])
             self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
         elif kind == "forward":
             sender = self.adapters.senders.get(row["target"])

@@ -86,27 +86,3 @@ class FilesystemBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
-
-
-class MemoryBlobStore:
-    """In-memory stand-in for unit tests."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, bytes] = {}
-
-    def put(self, content: bytes) -> str:
-        key = blob_key(content)
-        self.items[key] = content
-        return key
-
-    def get(self, key: str) -> bytes:
-        try:
-            return self.items[key]
-        except KeyError:
-            raise NotFound("blob not found") from None
-
-    def open(self, key: str) -> Iterator[bytes]:
-        return iter([self.get(key)])
-
-    def exists(self, key: str) -> bool:
-        return key in self.items

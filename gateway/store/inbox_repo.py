@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, or_, select, update
 
+from gateway.ports import BlobStore, InboundMessage
 from gateway.store import dialects
 from gateway.store.tables import inbox, step_results
 
@@ -41,6 +42,14 @@ def get(conn: Connection, inbox_id: str, lock: bool = False) -> dict[str, Any] |
     query = select(inbox).where(inbox.c.id == inbox_id)
     row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     return dict(row) if row else None
+
+
+def message_of(row: dict[str, Any], blobs: BlobStore) -> InboundMessage:
+    """The message as it was received, rebuilt from its inbox row and the kept raw original."""
+    return InboundMessage(channel=row["channel"], source_id=row["source_id"], payload=blobs.get(row["raw_key"]),
+                          media_type=row["media_type"], received_at=row["received_at"],
+                          tenant_ars=row["tenant_ars"], references=row["references"],
+                          idempotency_key=row["idempotency_key"], client_id=row["client_id"])
 
 
 def set_state(conn: Connection, inbox_id: str, now: dt.datetime, **values: Any) -> None:

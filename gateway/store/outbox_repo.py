@@ -37,14 +37,14 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
     ).scalars().all()
     claimed = []
     for row_id in candidates:
-        result = conn.execute(
+        row = conn.execute(
             update(outbox)
             .where(outbox.c.id == row_id, outbox.c.state == "pending",
                    or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
             .values(lease_until=lease_until, attempts=outbox.c.attempts + 1)
-        )
-        if result.rowcount == 1:
-            row = conn.execute(select(outbox).where(outbox.c.id == row_id)).mappings().one()
+            .returning(*outbox.c)
+        ).mappings().first()
+        if row is not None:  # nobody claimed it between our look and our update
             claimed.append(dict(row))
     return claimed
 
