@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import os
 import socket
@@ -27,6 +26,7 @@ from gateway.outbox.dispatcher import Dispatcher
 from gateway.outbox.webhooks import WebhookSender
 from gateway.plugins import AdapterContext, install_adapters
 from gateway.ports import InboundMessage, Outcome, Received
+from gateway.process_tuning import freeze_loaded_objects, tune_allocator
 from gateway.queue import WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
@@ -92,11 +92,8 @@ class Gateway:
                       cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock,
                       state=SqlStateStore(db, clock))
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
-        # The loaded configuration (mappings, schemas, catalog, adapters) lives as long as the
-        # process: keep it out of the cyclic collector's full passes, which a large application
-        # with thousands of fields would otherwise trigger over and over.
-        gc.collect()
-        gc.freeze()
+        tune_allocator()
+        freeze_loaded_objects()
         return gateway
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:

@@ -56,6 +56,7 @@ class Verified:
     """A verify checkpoint read back: data and metadata without re-running the channel."""
 
     def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore, data: bytes | None = None) -> None:
+        self._checkpoint = checkpoint
         self.tenant_ars: str = checkpoint["tenant_ars"]
         self.source_format: str = checkpoint["source_format"]
         self.data: bytes = data if data is not None else blobs.get(checkpoint["data_key"])
@@ -69,3 +70,9 @@ class Verified:
         self.submitted_at = (dt.datetime.fromisoformat(checkpoint["submitted_at"])
                              if checkpoint["submitted_at"] else None)
         self.references: dict[str, str] = checkpoint["references"]
+
+    def checkpoint(self, blobs: BlobStore) -> dict[str, Any]:
+        """The checkpoint to keep for a retry, with the data stored if it was only in memory."""
+        if self._checkpoint["data_key"] is not None:
+            return self._checkpoint
+        return {**self._checkpoint, "data_key": blobs.put(self.data)}

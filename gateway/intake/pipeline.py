@@ -169,46 +169,49 @@ class IntakePipeline:
     def process(self, inbox_id: str) -> Outcome:
         with self.db.reading() as conn:
             row = inbox_repo.get(conn, inbox_id)
-        if row is None or row["state"] not in inbox_repo.OPEN_STATES:
-            return self.outcome(inbox_id)
+            if row is None or row["state"] not in inbox_repo.OPEN_STATES:
+                return self.outcome(inbox_id)
+            checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
+        verified: Verified | None = None
         try:
-            verified = self._verified(row)
+            verified = self._verified(row, checkpoint)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
             return self._fail(row, exc)
         except Exception as exc:  # transient or a defect: retry, then dead letter
             if not isinstance(exc, TransientError):
                 log.exception("intake %s failed unexpectedly", inbox_id)
-            return self._fail(row, exc)
+            return self._fail(row, exc, verified if checkpoint is None else None)
         now = self.clock()
+        case_id = uuid.uuid4()
         with self.db.transaction() as uow:
-            current = inbox_repo.get(uow.conn, row["id"], lock=True)
-            if current is None or current["state"] not in inbox_repo.OPEN_STATES:
-                finished_elsewhere = True
-            else:
-                finished_elsewhere = False
+            # the conditional update is the claim: a worker whose lease ran out finds 0 rows
+            finished_elsewhere = not inbox_repo.commit_open(uow.conn, row["id"], str(case_id), now)
+            if not finished_elsewhere:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=not self._synchronous(row["channel"]), now=now)
+                                          acknowledge=not self._synchronous(row["channel"]), now=now,
+                                          case_id=case_id)
         if finished_elsewhere:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any]) -> Verified:
-        with self.db.reading() as conn:
-            checkpoint = inbox_repo.load_step(conn, row["id"], "verify")
-        if checkpoint is None:
-            channel = self.adapters.channels.get(row["channel"])
-            submission = channel.verify(inbox_repo.message_of(row, self.blobs))
-            checkpoint = to_checkpoint(submission, self.blobs)
-            with self.db.transaction() as uow:
-                inbox_repo.save_step(uow.conn, row["id"], "verify", checkpoint, self.clock())
-            return Verified(checkpoint, self.blobs, data=submission.data)
-        return Verified(checkpoint, self.blobs)
+    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None) -> Verified:
+        """The verify step's result: from its checkpoint after an earlier transient failure,
+        else by running the channel. Attachments reach the blob store here; the checkpoint
+        itself is written only when a later step fails (see :meth:`_fail`) — on the usual
+        way through, the case commits right after and a crash in between just verifies again."""
+        if checkpoint is not None:
+            return Verified(checkpoint, self.blobs)
+        channel = self.adapters.channels.get(row["channel"])
+        submission = channel.verify(inbox_repo.message_of(row, self.blobs))
+        return Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data)
 
-    def _fail(self, row: dict[str, Any], exc: Exception) -> Outcome:
+    def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None) -> Outcome:
         """Record a failure — unless another worker finished the message meanwhile (its lease
-        ran out while this one was slow): a late failure must never undo a commit."""
+        ran out while this one was slow): a late failure must never undo a commit. A transient
+        failure after a successful verify keeps its result, so the retry neither decrypts nor
+        checks again."""
         now = self.clock()
         record = error_record(exc)
         permanent = isinstance(exc, PermanentError)
@@ -227,6 +230,8 @@ class IntakePipeline:
                     records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
                                         next_attempt_at=None if dead
                                         else now + dt.timedelta(seconds=self.backoff(attempts)))
+                    if verified is not None and not dead:
+                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(self.blobs), now)
         if finished_elsewhere:
             return self.outcome(row["id"])
         if permanent:

@@ -25,8 +25,8 @@ def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, rout
                mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime,
                case_id: uuid.UUID | None = None) -> Case:
     """Case, its reference number, its event and webhook rows, the acknowledgement row and
-    the inbox state — all or nothing. With ``case_id`` the inbox row was inserted as
-    committed already (inline intake) and is not updated again."""
+    the inbox state — all or nothing. With ``case_id`` the caller has marked the inbox row
+    committed already (inline intake inserts it so, the worker's claim updates it)."""
     reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
     case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
                       reference=reference, now=now, case_id=case_id)

@@ -27,14 +27,14 @@ class TableQueue:
         uow.conn.execute(insert(jobs).values(kind=kind, ref=ref, state="queued", attempts=0,
                                              available_at=now, created_at=now))
 
-    def _claim(self, worker: str) -> tuple[list[Job], list[Job]]:
+    def _claim(self, worker: str, limit: int) -> tuple[list[Job], list[Job]]:
         now = self._clock()
         claimable = or_(and_(jobs.c.state == "queued", jobs.c.available_at <= now),
                         and_(jobs.c.state == "running", jobs.c.lease_until <= now))
         reserved: list[Job] = []
         buried: list[Job] = []
         with self._db.transaction() as uow:
-            rows = uow.conn.execute(select(jobs).where(claimable).order_by(jobs.c.id).limit(16)).mappings().all()
+            rows = uow.conn.execute(select(jobs).where(claimable).order_by(jobs.c.id).limit(limit)).mappings().all()
             for row in rows:
                 job = Job(id=str(row["id"]), kind=row["kind"], ref=row["ref"], deliveries=row["attempts"] + 1)
                 if job.deliveries > self._max:
@@ -53,9 +53,10 @@ class TableQueue:
     def reserve(self, worker: str, max_jobs: int, block_seconds: float) -> tuple[list[Job], list[Job]]:
         deadline = time.monotonic() + block_seconds
         while True:
-            reserved, buried = self._claim(worker)
+            # claim no more than asked for: a claimed job nobody runs would wait out its lease
+            reserved, buried = self._claim(worker, max(1, max_jobs))
             if reserved or buried or time.monotonic() >= deadline:
-                return reserved[:max_jobs], buried
+                return reserved, buried
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def ack(self, job: Job) -> None:

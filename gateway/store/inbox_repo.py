@@ -56,6 +56,15 @@ def set_state(conn: Connection, inbox_id: str, now: dt.datetime, **values: Any) 
     conn.execute(update(inbox).where(inbox.c.id == inbox_id).values(updated_at=now, **values))
 
 
+def commit_open(conn: Connection, inbox_id: str, case_id: str, now: dt.datetime) -> bool:
+    """Mark an open entry committed to ``case_id``; False when it is no longer open (another
+    worker finished it). On PostgreSQL the update holds the row lock until commit."""
+    result = conn.execute(
+        update(inbox).where(inbox.c.id == inbox_id, inbox.c.state.in_(OPEN_STATES))
+        .values(state="committed", case_id=case_id, last_error=None, next_attempt_at=None, updated_at=now))
+    return result.rowcount == 1
+
+
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[str]:
     """Claim open entries whose time has come; the conditional update makes a claim exclusive."""
     due = conn.execute(

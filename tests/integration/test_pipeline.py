@@ -14,7 +14,7 @@ from gateway.case.model import Case
 from gateway.errors import PermanentError, UpstreamUnavailable
 from gateway.ports import InboundMessage, VerifiedSubmission
 from gateway.runtime import Gateway
-from gateway.store.tables import audit, cases, events, outbox
+from gateway.store.tables import audit, cases, events, outbox, step_results
 from tests.integration.conftest import portal_message
 
 
@@ -120,13 +120,48 @@ def test_failed_acknowledgement_is_retried_and_sent_once(gw: Gateway, pull: Pull
     assert count(gw, cases) == 1
 
 
-def test_verification_is_checkpointed_and_not_repeated(gw: Gateway, pull: PullChannel) -> None:
+def test_a_transient_failure_after_verify_keeps_the_checkpoint(gw: Gateway, pull: PullChannel,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     received = gw.submit(pull_message("m-cp"))
-    gw.pipeline._verified(gw.inbox_entry("testpull", "m-cp"))  # type: ignore[arg-type]
+    route_and_map = gw.pipeline._route_and_map
+
+    def mapping_store_down(*args: Any) -> Any:
+        monkeypatch.setattr(gw.pipeline, "_route_and_map", route_and_map)
+        raise UpstreamUnavailable("registry down")
+
+    monkeypatch.setattr(gw.pipeline, "_route_and_map", mapping_store_down)
+    assert gw.pipeline.process(received.inbox_id).state == "retry"
     assert pull.verify_calls == 1
-    gw.pipeline.process(received.inbox_id)  # as after a crash right behind the checkpoint
-    assert pull.verify_calls == 1
+    with gw.db.reading() as conn:
+        checkpoint = conn.execute(select(step_results.c.result)
+                                  .where(step_results.c.inbox_id == received.inbox_id)).scalar_one()
+    assert gw.blobs.get(checkpoint["data_key"])  # the decrypted/verified data, kept for the retry
+    assert gw.pipeline.process(received.inbox_id).state == "committed"
+    assert pull.verify_calls == 1  # the retry started from the checkpoint
     assert gw.case_by_source("testpull", "m-cp") is not None
+
+
+def test_the_usual_way_through_writes_no_checkpoint(gw: Gateway, pull: PullChannel) -> None:
+    received = gw.submit(pull_message("m-direct"))
+    assert gw.pipeline.process(received.inbox_id).state == "committed"
+    assert count(gw, step_results) == 0 and pull.verify_calls == 1
+
+
+def test_a_crash_between_verify_and_commit_verifies_again_and_commits_once(gw: Gateway, pull: PullChannel,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    received = gw.submit(pull_message("m-crash"))
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit("SIGKILL stand-in")  # not an Exception: nothing is recorded, as after a kill
+
+    monkeypatch.setattr("gateway.intake.records.write_case", killed)
+    with pytest.raises(SystemExit):
+        gw.pipeline.process(received.inbox_id)
+    monkeypatch.undo()
+    entry = gw.inbox_entry("testpull", "m-crash")
+    assert entry is not None and entry["state"] == "received" and entry["case_id"] is None  # rolled back
+    assert gw.pipeline.process(received.inbox_id).state == "committed"
+    assert pull.verify_calls == 2 and count(gw, cases) == 1
 
 
 def test_permanent_failure_is_quarantined_rejected_and_replayable(gw: Gateway, pull: PullChannel) -> None:
