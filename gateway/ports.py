@@ -91,13 +91,24 @@ class ChannelAdapter(Protocol):
     def verify(self, message: InboundMessage) -> VerifiedSubmission: ...
 
 
+@dataclass(frozen=True)
+class CommittedCase:
+    """What an acknowledgement needs of a committed case — its identity, read from the case
+    table's columns, not the whole document."""
+
+    id: str
+    reference: str
+    tenant_ars: str
+    service_leika: str
+
+
 @runtime_checkable
 class Acknowledger(Protocol):
     """Reports the outcome upstream. Called from the outbox after the case (or the quarantine
     entry) is committed, possibly again after a crash: both must be idempotent (check the
     remote state before acting)."""
 
-    def acknowledge(self, message: InboundMessage, case: Case) -> None: ...
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None: ...
 
     def reject(self, message: InboundMessage, error: PermanentError) -> None: ...
 

@@ -12,7 +12,7 @@ from gateway.case.model import Case
 from gateway.config import Settings
 from gateway.errors import ConfigurationError, PermanentError, permanent_from_problem
 from gateway.outbox.webhooks import WebhookSender
-from gateway.ports import Acknowledger, BlobStore, Forwarding, InboundMessage
+from gateway.ports import Acknowledger, BlobStore, CommittedCase, Forwarding, InboundMessage
 from gateway.registry import Adapters
 from gateway.store import case_repo, forwarding_repo, inbox_repo, outbox_repo
 from gateway.store.db import Database
@@ -60,11 +60,13 @@ class Dispatcher:
             if row["kind"] == "ack" and row["inbox_id"]:
                 inbox_repo.set_state(uow.conn, row["inbox_id"], self.clock(), state="acknowledged")
 
-    def _message(self, inbox_id: str) -> InboundMessage:
+    def _message(self, inbox_id: str, case_id: str | None = None) -> tuple[InboundMessage, CommittedCase | None]:
         with self.db.reading() as conn:
             row = inbox_repo.get(conn, inbox_id)
+            case = case_repo.committed(conn, case_id) if case_id else None
         assert row is not None, "outbox row points to a missing inbox entry"
-        return inbox_repo.message_of(row, self.blobs)
+        assert case_id is None or case is not None, "outbox row points to a missing case"
+        return inbox_repo.message_of(row, self.blobs), case
 
     def _case(self, case_id: str) -> Case:
         with self.db.reading() as conn:
@@ -77,10 +79,11 @@ class Dispatcher:
         if kind == "webhook":
             self.webhooks.deliver(row["target"], row["payload"])
         elif kind == "ack":
-            message = self._message(row["inbox_id"])
-            self._acknowledger(row["target"]).acknowledge(message, self._case(row["case_id"]))
+            message, committed = self._message(row["inbox_id"], row["case_id"])
+            assert committed is not None
+            self._acknowledger(row["target"]).acknowledge(message, committed)
         elif kind == "reject":
-            message = self._message(row["inbox_id"])
+            message, _ = self._message(row["inbox_id"])
             self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
         elif kind == "forward":
             sender = self.adapters.senders.get(row["target"])

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text, update
 
 from gateway.case.model import Case
+from gateway.ports import CommittedCase
 from gateway.store import dialects
 from gateway.store.tables import cases, events, reference_counters
 
@@ -56,6 +57,13 @@ def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
 def get_case(conn: Connection, case_id: str) -> Case | None:
     document = conn.execute(select(cases.c.document).where(cases.c.id == case_id)).scalar_one_or_none()
     return Case.model_validate_json(document) if document else None
+
+
+def committed(conn: Connection, case_id: str) -> CommittedCase | None:
+    row = conn.execute(select(cases.c.id, cases.c.reference, cases.c.tenant_ars, cases.c.service_leika)
+                       .where(cases.c.id == case_id)).first()
+    return CommittedCase(id=row.id, reference=row.reference, tenant_ars=row.tenant_ars,
+                         service_leika=row.service_leika) if row else None
 
 
 def get_case_by_inbox(conn: Connection, inbox_id: str) -> Case | None:

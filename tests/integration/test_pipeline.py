@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from gateway.case.model import Case
 from gateway.errors import PermanentError, UpstreamUnavailable
-from gateway.ports import InboundMessage, VerifiedSubmission
+from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 from gateway.runtime import Gateway
 from gateway.store.tables import audit, cases, events, outbox, step_results
 from tests.integration.conftest import portal_message
@@ -43,7 +42,7 @@ class PullChannel:
             raise UpstreamUnavailable("upstream down")
         return self.inner.verify(message)
 
-    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         if self.ack_failures > 0:
             self.ack_failures -= 1
             raise UpstreamUnavailable("ack endpoint down")

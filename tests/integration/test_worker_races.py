@@ -8,9 +8,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.case.model import Case
 from gateway.errors import PermanentError, UpstreamUnavailable
-from gateway.ports import InboundMessage, VerifiedSubmission
+from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 from gateway.runtime import Gateway
 from gateway.store.tables import cases
 from tests.integration.conftest import portal_message
@@ -44,7 +43,7 @@ class SlowThenFailingChannel:
             raise self.error  # worker A's slow attempt ends in a failure
         return self.inner.verify(message)
 
-    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self.acks.append(message.source_id)
 
     def reject(self, message: InboundMessage, error: PermanentError) -> None:
