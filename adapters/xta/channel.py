@@ -18,9 +18,8 @@ from adapters.xta.errors import XtaUnknownMessage, shown
 from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
-from gateway.case.model import Case
 from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
-from gateway.ports import InboundMessage, VerifiedAttachment, VerifiedSubmission
+from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
 
 log = logging.getLogger("adapters.xta")
 
@@ -107,7 +106,7 @@ class XtaChannel:
                         "businessScenario": meta.business_scenario.code, "author": meta.author.value},
         )
 
-    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self._close(message.source_id)
 
     def reject(self, message: InboundMessage, error: PermanentError) -> None:
