@@ -146,6 +146,24 @@ class Field(_Strict):
     items: list[list[Field]] | None = None
 
 
+_FIELD_NAMES: frozenset[str] = frozenset(Field.model_fields)
+_set_attribute = object.__setattr__
+
+
+def trusted_field(values: dict[str, object]) -> Field:
+    """A :class:`Field` from values that are valid by construction, without validating them
+    again: the mappings engine's output (keys, labels and FIM ids checked when the mapping
+    was loaded; values made by its typed converters). Pydantic's per-model validation would
+    otherwise be the largest cost of mapping a form with thousands of fields. ``values``
+    must hold every attribute of Field; tests compare the result with a validated Field."""
+    field = Field.__new__(Field)
+    _set_attribute(field, "__dict__", values)
+    _set_attribute(field, "__pydantic_fields_set__", set(_FIELD_NAMES))  # pydantic adds to it on assignment
+    _set_attribute(field, "__pydantic_extra__", None)
+    _set_attribute(field, "__pydantic_private__", None)
+    return field
+
+
 class Attachment(_Strict):
     id: str
     filename: str

@@ -93,20 +93,19 @@ def to_code(raw: Any) -> str:
     raise ValueProblem(f"expected a code, got {describe_kind(raw)}")
 
 
+_BY_TYPE: Final[dict[str, Any]] = {
+    "string": to_text, "text": to_text, "code": to_code, "boolean": to_boolean, "integer": to_integer,
+    "decimal": to_decimal,
+}
+
+
 def convert(value_type: str, raw: Any, parsers: Sequence[Parser]) -> Any:
     """Convert ``raw`` to ``value_type``; code lists are looked up by the caller."""
-    if value_type in ("string", "text"):
-        return to_text(raw)
-    if value_type == "code":
-        return to_code(raw)
+    simple = _BY_TYPE.get(value_type)
+    if simple is not None:
+        return simple(raw)
     if value_type == "date":
         return to_date(raw, parsers)
     if value_type == "datetime":
         return to_datetime(raw, parsers)
-    if value_type == "boolean":
-        return to_boolean(raw)
-    if value_type == "integer":
-        return to_integer(raw)
-    if value_type == "decimal":
-        return to_decimal(raw)
     raise ValueProblem(f"unknown type {value_type!r}")

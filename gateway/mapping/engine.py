@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from gateway.case.model import Field, ValidationWarning
+from gateway.case.model import Field, ValidationWarning, trusted_field
 from gateway.errors import MappingFailed
 from gateway.mapping.common import MISSING, ValueProblem
 from gateway.mapping.expr_runtime import ExpressionError
 from gateway.mapping.result import MappedApplication
 from gateway.mapping.sections import map_party, map_section
+from gateway.mapping.sources import child_index
 from gateway.mapping.spec import FieldSpec, MappingSpec
 from gateway.mapping.values import evaluate
 
@@ -52,28 +51,34 @@ def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
     )
 
 
-_FIELDS: TypeAdapter[list[Field]] = TypeAdapter(list[Field])
+def _uses_child_steps(specs: tuple[FieldSpec, ...]) -> bool:
+    return any(spec.value is not None and spec.value.accessor is not None and spec.value.accessor.child_tag
+               for spec in specs)
 
 
 def map_fields(
     specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str, warnings: list[ValidationWarning]
 ) -> tuple[list[Field], dict[str, Any]]:
     """Fields of one scope, and the scope (key -> value) that expressions see."""
-    form: list[Field | dict[str, Any]] = []
+    form: list[Field] = []
     scope: dict[str, Any] = {}
+    children = child_index(context) if _uses_child_steps(specs) else None
     for spec in specs:
-        if spec.value is not None:
-            value, label = evaluate(spec.value, context, scope, base, warnings)
-            codelist = spec.value.codelist
-            form.append({"key": spec.key, "label": spec.label, "type": spec.type, "fim_id": spec.fim_id,
-                         "value": value, "code_list": codelist.name if codelist else None, "code_label": label})
+        value_spec = spec.value
+        if value_spec is not None:
+            value, label = evaluate(value_spec, context, scope, base, warnings, children)
+            codelist = value_spec.codelist
+            # valid by construction (see trusted_field): keys, labels and FIM ids were checked
+            # when the mapping was loaded, values come from the typed converters
+            form.append(trusted_field({
+                "key": spec.key, "label": spec.label, "type": spec.type, "fim_id": spec.fim_id, "value": value,
+                "code_list": codelist.name if codelist else None, "code_label": label, "repeated": False,
+                "items": None}))
             scope[spec.key] = value
         else:
             field, scope[spec.key] = _map_group(spec, context, base, prefix, warnings)
             form.append(field)
-    # one validation call per scope: for large repeated groups that is far cheaper than one
-    # model construction per field (pydantic's per-call overhead dominates small models)
-    return _FIELDS.validate_python(form), scope
+    return form, scope
 
 
 def _map_group(
@@ -84,7 +89,9 @@ def _map_group(
     assert group is not None
     key, accessor = prefix + spec.key, group.accessor
     where = accessor.location(base) if accessor else base or "/"
-    field = Field(key=spec.key, label=spec.label, type="group", fim_id=spec.fim_id, repeated=group.repeat)
+    field = trusted_field({"key": spec.key, "label": spec.label, "type": "group", "fim_id": spec.fim_id,
+                           "value": None, "code_list": None, "code_label": None, "repeated": group.repeat,
+                           "items": None})
     try:
         if accessor is None:
             element, element_base = context, base  # a plain group reads the enclosing context

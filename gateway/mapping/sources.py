@@ -92,6 +92,7 @@ class JsonPath:
     """A compiled JSON Pointer, resolved against the document or a group element."""
 
     __slots__ = ("_parts", "text")
+    child_tag: Final[None] = None  # see XmlPath.child_tag
 
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
@@ -170,7 +171,7 @@ class XmlPath:
     Shared by all threads: lxml guards each compiled XPath with its own evaluation lock.
     """
 
-    __slots__ = ("_child_path", "_xpath", "text")
+    __slots__ = ("_child_path", "_xpath", "child_tag", "text")
 
     def __init__(self, text: str, namespaces: Mapping[str, str]) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -183,6 +184,9 @@ class XmlPath:
             raise ValueError(f"invalid XPath {text!r}: {exc}") from None
         self.text = text
         self._child_path = _child_steps(text, namespaces)
+        # one plain child step: the engine can answer it from an index of the element's
+        # children built once for all fields of a group (see engine.map_fields)
+        self.child_tag = self._child_path[0] if self._child_path and len(self._child_path) == 1 else None
 
     def location(self, base: str) -> str:
         return f"{base}/{self.text}" if base else self.text
@@ -204,7 +208,10 @@ class XmlPath:
             raise ValueProblem("XPath evaluation failed") from None
 
     def scalar(self, context: Any) -> Any:
-        result = self._evaluate(context)
+        return self.scalar_of(self._evaluate(context))
+
+    def scalar_of(self, result: Any) -> Any:
+        """The scalar value of an evaluation result (a node list, string, number or boolean)."""
         if isinstance(result, list):
             if not result:
                 return MISSING
@@ -213,7 +220,13 @@ class XmlPath:
             item = result[0]
             if isinstance(item, etree._Element):
                 # XPath string(): a leaf's text directly, else all descendant text (no comments)
-                result = (item.text or "") if len(item) == 0 else _STRING_VALUE(item)
+                if len(item) == 0:
+                    text = item.text
+                    if text is None:
+                        return MISSING
+                    text = text.strip()
+                    return text if text else MISSING
+                result = _STRING_VALUE(item)
             else:
                 result = str(item)
         if isinstance(result, float) and result != result:  # NaN: number() of nothing
@@ -237,6 +250,26 @@ class XmlPath:
 
     def present(self, context: Any) -> bool:
         return any(len(e) or e.attrib or (e.text or "").strip() for e in self._elements(context))
+
+
+def child_index(context: Any) -> dict[str, list[Any]] | None:
+    """An XML element's children by tag (Clark notation), in document order; None for JSON.
+
+    One pass over the children answers every one-step path of a group: for a group of n
+    such fields that is one walk instead of n (it matters for repeated groups with
+    hundreds of entries). Comments and processing instructions are indexed under their
+    tag factory, which no path can name.
+    """
+    if not isinstance(context, etree._Element):
+        return None
+    index: dict[Any, list[Any]] = {}
+    for child in context:
+        found = index.get(child.tag)
+        if found is None:
+            index[child.tag] = [child]
+        else:
+            found.append(child)
+    return index
 
 
 Accessor = JsonPath | XmlPath

@@ -9,17 +9,33 @@ from gateway.errors import MappingFailed
 from gateway.mapping.common import MISSING, ValueProblem
 from gateway.mapping.conversions import convert
 from gateway.mapping.expr_runtime import ExpressionError
+from gateway.mapping.sources import XmlPath
 from gateway.mapping.spec import ValueSpec
 
 
+def _where(spec: ValueSpec, base: str) -> str:
+    return spec.accessor.location(base) if spec.accessor else "compute" if spec.expression else "const"
+
+
+_NO_NODES: list[Any] = []
+
+
 def evaluate(
-    spec: ValueSpec, context: Any, scope: dict[str, Any], base: str, warnings: list[ValidationWarning]
+    spec: ValueSpec, context: Any, scope: dict[str, Any], base: str, warnings: list[ValidationWarning],
+    children: dict[str, list[Any]] | None = None,
 ) -> tuple[Any, str | None]:
-    """One value and, for codes, its label. A missing optional value is ``(None, None)``."""
-    where = spec.accessor.location(base) if spec.accessor else "compute" if spec.expression else "const"
+    """One value and, for codes, its label. A missing optional value is ``(None, None)``.
+
+    ``children`` indexes the context element's children by tag (engine.map_fields builds it
+    once per group); a path of one plain child step is answered from it.
+    """
     try:
-        if spec.accessor is not None:
-            raw = spec.accessor.scalar(context)
+        accessor = spec.accessor
+        if accessor is not None:
+            if children is not None and isinstance(accessor, XmlPath) and accessor.child_tag is not None:
+                raw = accessor.scalar_of(children.get(accessor.child_tag, _NO_NODES))
+            else:
+                raw = accessor.scalar(context)
         elif spec.expression is not None:
             raw = spec.expression.evaluate(scope)
             raw = MISSING if raw is None or raw == "" else raw
@@ -27,16 +43,19 @@ def evaluate(
             raw = MISSING if spec.const is None else spec.const
         if raw is MISSING:
             if spec.default is None and spec.required:
+                where = _where(spec, base)
                 raise MappingFailed(f"required field {spec.key!r} is missing at {where}", field=spec.key, path=where)
             value = spec.default
         else:
             value = convert(spec.type, raw, spec.parsers)
     except (ValueProblem, ExpressionError) as exc:
+        where = _where(spec, base)
         raise MappingFailed(f"field {spec.key!r} at {where}: {exc}", field=spec.key, path=where) from None
     if spec.codelist is None or value is None:
         return value, None
     label = spec.codelist.codes.get(value)
     if label is None:
+        where = _where(spec, base)
         message = f"field {spec.key!r} at {where}: code is not in code list {spec.codelist.name!r}"
         if not spec.warn_unknown_code:
             raise MappingFailed(message, field=spec.key, path=where)
