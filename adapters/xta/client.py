@@ -9,7 +9,7 @@ certificate for all three ports.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ from lxml import etree
 from adapters.xta import mtom
 from adapters.xta.errors import XtaAccountUnusable, XtaServerError, error_for
 from adapters.xta.metadata import MessageMetaData, Party, StatusPage, read_status_page
-from adapters.xta.ns import OPERATIONS, OSCI, OSCIMETA, SERVICE_PATH, SOAP12_MEDIA_TYPE, WSA, XTA, q
+from adapters.xta.ns import OPERATIONS, OSCI, OSCIMETA, SERVICE_PATH, SOAP12_MEDIA_TYPE, WSA, XOP, XTA, q
 from adapters.xta.soap import Envelope, element, envelope, new_message_id, parse_envelope, read_fault
 from gateway.errors import InvalidPayload
 
@@ -46,8 +46,12 @@ class Content:
 
 @dataclass(frozen=True)
 class TransportReport:
-    status: int  # 0 open, 1 successful, 2 failed
-    error_codes: list[str]
+    """MessageStatus of a TransportReport: ``status`` 0 open (still in transport), 1 green (no
+    errors or warnings), 2 yellow (warnings, no critical errors), 3 red (critical errors)."""
+
+    status: int
+    error_codes: list[str]  # ErrorList/Error/Code/code, from the code list the server names
+    warning_codes: list[str] = field(default_factory=list)
 
 
 class XtaClient:
@@ -60,8 +64,11 @@ class XtaClient:
 
     # --- ManagementPort -------------------------------------------------------------------
     def check_account_active(self) -> bool:
+        """True when the account is set up and active. The answer has an empty body; an unusable
+        account is answered with a PermissionDeniedException (raised as ``XtaAccountUnusable``).
+        A server that answers with a boolean body instead is read as well."""
         env = self.call("checkAccountActive").envelope
-        return (env.payload is None or (env.payload.text or "").strip() in ("true", "1"))
+        return env.payload is None or (env.payload.text or "").strip() in ("true", "1")
 
     def create_message_id(self) -> str:
         payload = self.call("createMessageId").envelope.payload
@@ -76,13 +83,17 @@ class XtaClient:
         status = report.findtext(f"{q(XTA, 'MessageStatus')}/{q(XTA, 'Status')}")
         if status is None or not status.strip().isdigit():
             raise XtaServerError("getTransportReport: response without a MessageStatus")
-        codes = [c.strip() for c in report.xpath("x:MessageStatus/x:ErrorCode/m:Code/text()",
-                                                  namespaces={"x": XTA, "m": OSCIMETA})]
-        return TransportReport(int(status), codes)
+
+        def codes(records: str) -> list[str]:
+            found = report.xpath(f"x:MessageStatus/{records}/x:Code/code/text()", namespaces={"x": XTA})
+            return [str(c).strip()[:100] for c in found]
+
+        return TransportReport(int(status), codes("x:ErrorList/x:Error"), codes("x:WarnList/x:Warning"))
 
     def lookup_service(self, service: str, reader: Party) -> bool | None:
+        """Can ``reader`` be reached for ``service``? None when the server does not know."""
         lookup = element(q(XTA, "LookupService"), children=[
-            element(q(XTA, "ServiceType"), service), reader.identifier(q(XTA, "Reader"))])
+            reader.to_xml(q(OSCIMETA, "Reader")), element(q(XTA, "ServiceType"), service)])
         request = element(q(XTA, "LookupServiceRequest"), children=[
             element(q(XTA, "LookupServiceRequestList"), children=[lookup])])
         response = self.call("lookupService", [request]).envelope.payload
@@ -99,10 +110,12 @@ class XtaClient:
         def content(tag: str, item: Content) -> Any:
             cid = mtom.new_content_id()
             parts.append(mtom.OutPart(cid, item.media_type, item.data))
-            include = element(q("http://www.w3.org/2004/08/xop/include", "Include"), attrib={"href": "cid:" + cid})
+            include = element(q(XOP, "Include"), attrib={"href": "cid:" + cid})
+            # Optional attributes are non-empty strings, size a positive integer: leave out the rest.
             return element(q(XTA, tag), attrib={
-                "contentType": item.media_type, "filename": item.filename, "encoding": item.encoding,
-                "contentDescription": item.description, "size": str(len(item.data))}, children=[include])
+                "contentType": item.media_type, "filename": item.filename or None, "encoding": item.encoding or None,
+                "contentDescription": item.description or None, "size": str(len(item.data)) if len(item.data) else None,
+            }, children=[include])
 
         container = element(q(XTA, "ContentContainer"), children=[
             content("Message", message), *(content("Attachment", a) for a in attachments)])

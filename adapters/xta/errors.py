@@ -10,11 +10,17 @@
     PermanentError
     ├── XtaServiceNotBooked    9013  the account may not use this service
     ├── XtaMessageIdUsed       9024  the MessageID was used before (a repeated send)
-    ├── XtaUnknownMessage      InvalidMessageIDException: not (or no longer) in the mailbox
-    ├── XtaRequestRejected     ParameterIsNotValid, SyncAsync, virus, other Sender faults
+    ├── XtaUnknownMessage      9070, InvalidMessageIDException: not (or no longer) in the mailbox
+    ├── XtaRequestRejected     9020-9023, 9052, 9060, 9080/9081, 9100/9101, ParameterIsNotValid,
+    │                          SyncAsync, virus, CancelDenied, other Sender faults
     └── InvalidPayload
         ├── XtaSchemaViolation 9050  payload not valid against its schema
         └── XtaWrongEncoding   9051
+
+The codes are those of the XTA code list ``urn:de:xta:webservice:codeliste:fehlernummer`` (1.0);
+a fault carries one in ``<xta:errorCode><code>…</code><name>…</name></xta:errorCode>`` inside
+the exception element of the SOAP Fault Detail. 9000 ("unspecified, described as free text")
+says nothing by itself: the exception element decides.
 
 Details never repeat the server's free text: it may quote message content. Identifiers the
 other side chose (media types, element names, codes) appear only through :func:`shown`.
@@ -100,22 +106,35 @@ class XtaWrongEncoding(XtaFault, InvalidPayload):
 
 ErrorClass = type[XtaFault]
 
-# code -> (fault element the server sends, description, error class)
-CODES: dict[str, tuple[str, str, ErrorClass]] = {
+# code -> (exception element the code belongs to, description, error class; None: decided by the
+# exception element). The descriptions are ours; the code list names them in German.
+CODES: dict[str, tuple[str | None, str, ErrorClass | None]] = {
+    "9000": (None, "unspecified error", None),
     "9010": ("PermissionDeniedException", "client certificate expired", XtaAccountUnusable),
     "9011": ("PermissionDeniedException", "account locked", XtaAccountUnusable),
     "9012": ("PermissionDeniedException", "no account for this identity", XtaAccountUnusable),
     "9013": ("PermissionDeniedException", "service not booked", XtaServiceNotBooked),
     "9014": ("PermissionDeniedException", "certificate does not match the account", XtaAccountUnusable),
+    "9020": ("ParameterIsNotValidException", "no parameters", XtaRequestRejected),
+    "9021": ("ParameterIsNotValidException", "not a valid URI", XtaRequestRejected),
+    "9022": ("ParameterIsNotValidException", "invalid combination of parameters", XtaRequestRejected),
+    "9023": ("ParameterIsNotValidException", "message exceeds the size limit", XtaRequestRejected),
     "9024": ("ParameterIsNotValidException", "MessageID already used", XtaMessageIdUsed),
     "9030": ("XTAWSTechnicalProblemException", "internal server error", XtaServerError),
     "9031": ("XTAWSTechnicalProblemException", "directory service error", XtaServerError),
     "9032": ("XTAWSTechnicalProblemException", "delivery error", XtaServerError),
     "9050": ("MessageSchemaViolationException", "payload not schema-valid", XtaSchemaViolation),
     "9051": ("MessageSchemaViolationException", "payload wrongly encoded", XtaWrongEncoding),
+    "9052": ("MessageSchemaViolationException", "message violates the service profile", XtaRequestRejected),
+    "9060": ("MessageVirusDetectionException", "malicious code found", XtaRequestRejected),
+    "9070": ("InvalidMessageIDException", "MessageID unknown to the account", XtaUnknownMessage),
+    "9080": ("SyncAsyncException", "service offered asynchronously only", XtaRequestRejected),
+    "9081": ("SyncAsyncException", "service offered synchronously only", XtaRequestRejected),
+    "9100": ("CancelDeniedException", "NotBefore time has passed", XtaRequestRejected),
+    "9101": ("CancelDeniedException", "NotBefore was not set", XtaRequestRejected),
 }
 
-# Fault element without a known code -> error class.
+# Exception element -> error class, when the code does not decide.
 FAULTS: dict[str, ErrorClass] = {
     "PermissionDeniedException": XtaAccountUnusable,
     "XTAWSTechnicalProblemException": XtaServerError,
@@ -124,6 +143,7 @@ FAULTS: dict[str, ErrorClass] = {
     "MessageSchemaViolationException": XtaSchemaViolation,
     "MessageVirusDetectionException": XtaRequestRejected,
     "SyncAsyncException": XtaRequestRejected,
+    "CancelDeniedException": XtaRequestRejected,
 }
 
 
@@ -131,8 +151,9 @@ def error_for(operation: str, fault: str | None, code: str | None, soap_code: st
     """The gateway error for an XTA SOAP fault answered to ``operation``."""
     code = code if code and _ERROR_NUMBER.match(code) else None  # an error number, never free text
     known = CODES.get(code or "")
-    if known:
-        cls: ErrorClass = known[2]
+    cls: ErrorClass
+    if known and known[2] is not None:
+        cls = known[2]
         what = f"XTA error {code} ({known[1]})"
     elif fault in FAULTS:
         cls = FAULTS[fault]

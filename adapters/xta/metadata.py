@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.xta.errors import XtaServerError, shown
-from adapters.xta.ns import OSCI, OSCIMETA, WSA, XTA, q
+from adapters.xta.ns import OSCI, OSCIMETA, WSA, q
 from adapters.xta.soap import Envelope, element
 from gateway.errors import InvalidPayload
 
@@ -39,8 +39,9 @@ class Party:
     name: str | None = None
 
     def identifier(self, tag: str) -> Any:
-        """The PartyIdentifier element itself (value plus type, category, name)."""
-        return element(tag, self.value, {"type": self.type, "category": self.category, "name": self.name})
+        """The PartyIdentifier element itself (value plus type, category, name; type is required)."""
+        return element(tag, self.value, {"type": self.type or "xoev", "category": self.category or None,
+                                         "name": self.name or None})
 
     def to_xml(self, tag: str) -> Any:
         """A PartyType element (``tag``) wrapping the Identifier."""
@@ -54,29 +55,34 @@ class Party:
         return cls(ident.text.strip(), ident.get("type"), ident.get("category"), ident.get("name"))
 
     def author_header(self) -> Any:
-        return self.to_xml(q(XTA, "AuthorIdentifier"))
+        """The SOAP header naming the caller on management and mailbox calls: ``oscimeta:Author``
+        (the WSDL calls the message part "AuthorIdentifier")."""
+        return self.to_xml(_m("Author"))
 
 
 @dataclass(frozen=True)
 class KeyCode:
+    """A code from a code list (the XÖV code type): the children ``code`` and ``name`` are
+    unqualified; ``listURI`` and ``listVersionID`` are attributes."""
+
     code: str
     list_uri: str | None = None
     list_version: str | None = None
     name: str | None = None
 
     def to_xml(self, tag: str, **extra: str) -> Any:
-        children = [element(_m("Code"), self.code)]
+        children = [element("code", self.code)]
         if self.name:
-            children.append(element(_m("Name"), self.name))
+            children.append(element("name", self.name))
         attrib = {"listURI": self.list_uri, "listVersionID": self.list_version, **extra}
         return element(tag, attrib=attrib, children=children)
 
     @classmethod
     def from_xml(cls, el: Any, where: str) -> KeyCode:
-        code = (el.findtext(_m("Code")) or "").strip()
+        code = (el.findtext("code") or "").strip()
         if not code:
             raise InvalidPayload(f"{where}: code missing")
-        return cls(code, el.get("listURI"), el.get("listVersionID"), el.findtext(_m("Name")))
+        return cls(code, el.get("listURI"), el.get("listVersionID"), el.findtext("name"))
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ class MessageMetaData:
             delivery, originators,
             element(_m("Destinations"), children=[self.reader.to_xml(_m("Reader"))]),
             element(_m("MsgIdentification"), children=[element(q(WSA, "MessageID"), self.message_id)]),
-            qualifier, element(_m("MsgSize"), str(self.msg_size)),
+            qualifier, *([element(_m("MsgSize"), str(self.msg_size))] if self.msg_size > 0 else []),
         ])
 
     @classmethod
@@ -175,6 +181,11 @@ def read_status_page(env: Envelope) -> StatusPage:
         raise XtaServerError("status list response without a MsgBoxResponse header")
     pending = (box.findtext(q(OSCI, "ItemsPending")) or "0").strip()
     listed = env.payload.findall(q(OSCIMETA, "MessageMetaData")) if env.payload is not None else []
+    short = env.payload.findall(q(OSCI, "MsgAttributes")) if env.payload is not None else []
+    if short:
+        # The short list form (no Reader, no MessageType): a server that ignored ListForm.
+        log.warning("xta status list holds %d entries in the short form MsgAttributes; they are skipped "
+                    "(the gateway asks for ListForm MessageMetaData)", len(short))
     entries = []
     for el in listed:
         try:
@@ -183,4 +194,4 @@ def read_status_page(env: Envelope) -> StatusPage:
             message_id = el.findtext("m:MsgIdentification/wsa:MessageID", namespaces=NS)
             log.warning("xta status list entry %s skipped: %s", shown(message_id, 200), exc.detail)
     return StatusPage(box.get("MsgBoxRequestID"), entries, int(pending) if pending.isdigit() else 0,
-                      skipped=len(listed) - len(entries))
+                      skipped=len(listed) - len(entries) + len(short))

@@ -15,24 +15,31 @@ XOP = "http://www.w3.org/2004/08/xop/include"
 NSMAP = {"env": SOAP12, "wsa": WSA, "xta": XTA, "oscimeta": OSCIMETA, "osci": OSCI, "xop": XOP}
 
 ANONYMOUS = WSA + "/anonymous"
-FAULT_ACTION = WSA + "/soap/fault"
+FAULT_ACTION = WSA + "/soap/fault"  # a SOAP fault without an action of its own
+WSA_FAULT_ACTION = WSA + "/fault"  # the WS-Addressing faults (MessageAddressingHeaderRequired, ...)
 SOAP12_MEDIA_TYPE = "application/soap+xml"
 
 _XTA_ACTION = "http://www.xta.de/XTA/"
 _MSGBOX_ACTION = OSCI + "/urn/messageTypes/"
 
-# operation name -> (port, request action); the response action is the request action + "Response".
+# operation name -> (port, action). As in the published WSDL, the answer (and a fault) carries the
+# same action as the request, and the action is also the soapAction. Two names differ from the
+# operation name: createMessageId is "CreateMessageID", lookupService is "IsServiceAvailable".
 OPERATIONS: dict[str, tuple[str, str]] = {
     "checkAccountActive": ("ManagementPort", _XTA_ACTION + "CheckAccountActive"),
-    "createMessageId": ("ManagementPort", _XTA_ACTION + "CreateMessageId"),
+    "createMessageId": ("ManagementPort", _XTA_ACTION + "CreateMessageID"),
     "getTransportReport": ("ManagementPort", _XTA_ACTION + "GetTransportReport"),
-    "lookupService": ("ManagementPort", _XTA_ACTION + "LookupService"),
+    "lookupService": ("ManagementPort", _XTA_ACTION + "IsServiceAvailable"),
     "sendMessage": ("SendXtaPort", _XTA_ACTION + "SendMessage"),
     "getStatusList": ("MsgBoxPort", _MSGBOX_ACTION + "MsgBoxStatusListRequest"),
     "getMessage": ("MsgBoxPort", _MSGBOX_ACTION + "MsgBoxFetchRequest"),
-    "getNextStatusList": ("MsgBoxPort", _MSGBOX_ACTION + "MsgBoxGetNextRequest"),
+    "getNextStatusList": ("MsgBoxPort", _MSGBOX_ACTION + "MsgBoxGetNextListRequest"),
     "close": ("MsgBoxPort", _MSGBOX_ACTION + "MsgBoxCloseRequest"),
 }
+
+# MsgBoxResponse/NoMessageAvailable/@reason (OSCI Transport 2.02).
+NO_MATCH = OSCI + "/MsgBox/reasons/NoMatch"
+REQUEST_ID_INVALID = OSCI + "/MsgBox/reasons/RequestIdInvalid"
 
 SERVICE_PATH = "/services/XTAService/"
 MESSAGE_ID_PREFIX = "urn:de:xta:messageid:"

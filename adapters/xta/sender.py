@@ -24,7 +24,8 @@ from gateway.ports import BlobStore, Forwarding, StateStore
 
 NAMESPACE = "xta.sender"
 _MAX_KEY = 255  # adapter_state.key
-_STATUS = {0: "sent", 1: "delivered", 2: "failed"}
+# TransportReport MessageStatus/Status: 0 open, 1 green, 2 yellow (warnings only), 3 red (errors).
+_STATUS = {0: "sent", 1: "delivered", 2: "delivered", 3: "failed"}
 
 
 def state_key(case_id: str, reader: str) -> str:

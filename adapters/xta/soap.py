@@ -107,7 +107,8 @@ def read_fault(env: Envelope) -> Fault | None:
         return None
     detail = fault.find(q(SOAP12, "Detail"))
     first = detail[0] if detail is not None and len(detail) else None
-    code_el = first.find(f"{q(XTA, 'ErrorCode')}/{{*}}Code") if first is not None else None
+    # XTA exceptions carry xta:errorCode with the unqualified children code and name.
+    code_el = first.find(f"{q(XTA, 'errorCode')}/code") if first is not None else None
     return Fault(
         soap_code=_local(fault.findtext(f"{q(SOAP12, 'Code')}/{q(SOAP12, 'Value')}")),
         subcode=_local(fault.findtext(f"{q(SOAP12, 'Code')}/{q(SOAP12, 'Subcode')}/{q(SOAP12, 'Value')}")),
@@ -118,8 +119,12 @@ def read_fault(env: Envelope) -> Fault | None:
 
 
 def fault_envelope(*, soap_code: str, reason: str, relates_to: str | None, detail: Any | None = None,
-                   subcode: str | None = None) -> bytes:
-    """A SOAP 1.2 fault (``soap_code`` Sender or Receiver) with an optional detail element."""
+                   subcode: str | None = None, action: str = FAULT_ACTION) -> bytes:
+    """A SOAP 1.2 fault (``soap_code`` Sender or Receiver) with an optional detail element.
+
+    ``action``: the XTA WSDL gives each fault the action of its operation; WS-Addressing faults
+    use the WS-Addressing fault action, other SOAP faults the generic SOAP fault action.
+    """
     code = element(q(SOAP12, "Code"), children=[element(q(SOAP12, "Value"), f"env:{soap_code}")])
     if subcode:
         code.append(element(q(SOAP12, "Subcode"), children=[element(q(SOAP12, "Value"), subcode)]))
@@ -127,7 +132,7 @@ def fault_envelope(*, soap_code: str, reason: str, relates_to: str | None, detai
     fault = element(q(SOAP12, "Fault"), children=[code, element(q(SOAP12, "Reason"), children=[text])])
     if detail is not None:
         fault.append(element(q(SOAP12, "Detail"), children=[detail]))
-    return envelope(action=FAULT_ACTION, message_id=new_message_id(), to=ANONYMOUS, body=[fault],
+    return envelope(action=action, message_id=new_message_id(), to=ANONYMOUS, body=[fault],
                     relates_to=relates_to or "http://www.w3.org/2005/08/addressing/unspecified")
 
 

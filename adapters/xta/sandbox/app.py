@@ -1,9 +1,11 @@
 """A local XTA 2 Version 3 server: ``create_app()`` returns the ASGI app.
 
 Three ports under ``/services/XTAService/`` (ManagementPort, MsgBoxPort, SendXtaPort),
-SOAP 1.2 with WS-Addressing (Action, MessageID and To are required), MTOM/XOP in both
-directions, the WSDL at ``<port>?wsdl``. Requests are validated against ``schemas/xta``;
-faults carry the XTA error codes. Tests reach the state through ``app.state.xta``.
+SOAP 1.2 with WS-Addressing (Action and MessageID are required; the answer carries the
+request's action, as in the published WSDL), the caller named by the ``oscimeta:Author``
+header, MTOM/XOP in both directions, the WSDL at ``<port>?wsdl``. Requests are validated
+against ``schemas/xta``; faults carry an XTA exception with its error number. Tests reach the
+state through ``app.state.xta``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from starlette.routing import Route
 
 from adapters.xta import mtom
 from adapters.xta.metadata import Party
-from adapters.xta.ns import ANONYMOUS, OPERATIONS, OSCIMETA, SCHEMA_DIR, SOAP12_MEDIA_TYPE, WSA, XOP, XTA, q
+from adapters.xta.ns import ANONYMOUS, OPERATIONS, OSCIMETA, SCHEMA_DIR, SOAP12_MEDIA_TYPE, WSA, XOP, q
 from adapters.xta.sandbox.faults import fault_response, resolve_operation, wsa_fault
 from adapters.xta.sandbox.operations import HANDLERS, Call
 from adapters.xta.sandbox.store import Account, SandboxFault, SandboxState
@@ -55,41 +57,46 @@ def handle_soap(state: SandboxState, port: str, body: bytes, content_type: str, 
         code = "VersionMismatch" if "SOAP 1.1" in exc.detail else "Sender"
         return fault_response(SandboxFault(f"malformed SOAP message: {exc.detail}"), None, soap_code=code)
     message_id = env.header_text(q(WSA, "MessageID"))
-    for header in ("Action", "MessageID", "To"):
+    # Action, and MessageID for a request that expects an answer, are required (WS-Addressing 1.0);
+    # a missing To means the anonymous address, so it is not required.
+    for header in ("Action", "MessageID"):
         if env.header_text(q(WSA, header)) is None:
             return wsa_fault("MessageAddressingHeaderRequired", f"wsa:{header} header missing", message_id,
                              problem_header=f"wsa:{header}")
     reply_to = env.header_text(f"{q(WSA, 'ReplyTo')}/{q(WSA, 'Address')}")
     if reply_to is not None and reply_to != ANONYMOUS:
         return wsa_fault("OnlyAnonymousAddressSupported", "only anonymous ReplyTo is supported", message_id)
-    action = env.header_text(q(WSA, "Action")) or ""
-    operation = resolve_operation(action)
+    requested = env.header_text(q(WSA, "Action")) or ""
+    operation = resolve_operation(requested)
     if operation is None or OPERATIONS[operation][0] != port:
         return wsa_fault("ActionNotSupported", f"action not supported at {port}", message_id)
     handler, expected = HANDLERS[operation]
+    action = OPERATIONS[operation][1]
     try:
         payload = env.payload
         if (payload.tag if payload is not None else None) != expected:
             raise SandboxFault(f"body element does not match the action of {operation}",
                                fault="ParameterIsNotValidException")
-        author_el = env.header.find(q(XTA, "AuthorIdentifier")) if env.header is not None else None
+        author_el = env.header.find(q(OSCIMETA, "Author")) if env.header is not None else None
         for element in [payload, author_el,
                         env.header.find(q(OSCIMETA, "MessageMetaData")) if env.header is not None else None]:
             if element is not None:
                 _validate(element)
         state.calls[operation] += 1
+        state.actions[requested] += 1
         state.take_injected(operation)
-        author = Party.from_xml(author_el, "AuthorIdentifier") if author_el is not None else None
+        author = Party.from_xml(author_el, "Author") if author_el is not None else None
         reply = handler(Call(state, env, multipart.parts, author, mtom_responses))
     except SandboxFault as fault:
-        return fault_response(fault, message_id)
+        return fault_response(fault, message_id, action=action)
     except InvalidPayload as exc:
-        return fault_response(SandboxFault(exc.detail, fault="ParameterIsNotValidException"), message_id)
-    _, request_action = OPERATIONS[operation]
-    xml = envelope(action=request_action + "Response", message_id=new_message_id(), to=ANONYMOUS,
+        return fault_response(SandboxFault(exc.detail, fault="ParameterIsNotValidException"), message_id,
+                              action=action)
+    # The answer carries the operation's action (the published WSDL gives input and output the same).
+    xml = envelope(action=action, message_id=new_message_id(), to=ANONYMOUS,
                    headers=reply.headers, body=reply.body, relates_to=message_id)
     if reply.parts:
-        data, ctype = mtom.build(xml, reply.parts, action=request_action + "Response")
+        data, ctype = mtom.build(xml, reply.parts, action=action)
         return 200, data, ctype
     return 200, xml, f"{SOAP12_MEDIA_TYPE}; charset=utf-8"
 

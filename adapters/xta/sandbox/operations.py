@@ -16,8 +16,8 @@ from typing import Any
 
 from adapters.xta import mtom
 from adapters.xta.metadata import NS, MessageMetaData, Party
-from adapters.xta.ns import OSCI, OSCIMETA, WSA, XOP, XTA, q
-from adapters.xta.sandbox.store import SandboxFault, SandboxState, StoredContent, StoredMessage
+from adapters.xta.ns import NO_MATCH, OSCI, OSCIMETA, REQUEST_ID_INVALID, WSA, XOP, XTA, q
+from adapters.xta.sandbox.store import Page, SandboxFault, SandboxState, StoredContent, StoredMessage
 from adapters.xta.soap import Envelope, content_bytes, element
 
 
@@ -44,14 +44,14 @@ class Reply:
 
 def _author(call: Call) -> str:
     if call.author is None:
-        raise SandboxFault("AuthorIdentifier header missing", fault="ParameterIsNotValidException")
+        raise SandboxFault("Author header missing", code="9020", fault="ParameterIsNotValidException")
     call.state.check_account(call.author.value)
     return call.author.value
 
 
 def check_account_active(call: Call) -> Reply:
     _author(call)
-    return Reply(body=[element(q(XTA, "AccountActive"), "true")])
+    return Reply()  # an empty body says "active"; an unusable account is a PermissionDeniedException
 
 
 def create_message_id(call: Call) -> Reply:
@@ -62,7 +62,7 @@ def create_message_id(call: Call) -> Reply:
 def send_message(call: Call) -> Reply:
     header = call.env.header.find(q(OSCIMETA, "MessageMetaData")) if call.env.header is not None else None
     if header is None:
-        raise SandboxFault("MessageMetaData header missing", fault="ParameterIsNotValidException")
+        raise SandboxFault("MessageMetaData header missing", code="9020", fault="ParameterIsNotValidException")
     metadata = MessageMetaData.from_xml(header)
     call.state.check_account(metadata.author.value, metadata.service)
     container = call.body.find(q(XTA, "ContentContainer"))
@@ -79,40 +79,68 @@ def send_message(call: Call) -> Reply:
     return Reply()
 
 
-def _status_list(call: Call, request_id: str, ids: list[str], pending: int) -> Reply:
-    box = element(q(OSCI, "MsgBoxResponse"), attrib={"MsgBoxRequestID": request_id})
-    box.append(element(q(OSCI, "ItemsPending"), str(pending)) if ids else element(q(OSCI, "NoMessageAvailable")))
-    entries = [call.state.messages[mid].metadata.to_xml() for mid in ids]
+def _no_message(request_id: str, reason: str) -> Any:
+    return element(q(OSCI, "MsgBoxResponse"), attrib={"MsgBoxRequestID": request_id},
+                   children=[element(q(OSCI, "NoMessageAvailable"), attrib={"reason": reason})])
+
+
+def _short_entry(message: StoredMessage) -> Any:
+    """One entry of the short list form (ListForm="MsgAtrributes")."""
+    meta = message.metadata
+    children = [element(q(WSA, "MessageID"), meta.message_id),
+                element(q(OSCI, "TypeOfBusinessScenario"), meta.service),
+                element(q(OSCI, "MsgSize"), str(min(meta.msg_size, 2**31 - 1))),
+                element(q(OSCI, "DeliveryTime"), message.received_at.isoformat())]
+    if message.fetched_at is not None:
+        children.append(element(q(OSCI, "InitialFetchedTime"), message.fetched_at.isoformat()))
+    return element(q(OSCI, "MsgAttributes"), children=children)
+
+
+def _status_list(call: Call, page: Page) -> Reply:
+    if page.ids:
+        box = element(q(OSCI, "MsgBoxResponse"), attrib={"MsgBoxRequestID": page.request_id},
+                      children=[element(q(OSCI, "ItemsPending"), str(page.pending))])
+    else:
+        box = _no_message(page.request_id, NO_MATCH)
+    messages = [call.state.messages[mid] for mid in page.ids]
+    entries = [_short_entry(m) if page.short else m.metadata.to_xml() for m in messages]
     return Reply(headers=[box], body=[element(q(OSCI, "MsgStatusList"), children=entries)])
 
 
 def get_status_list(call: Call) -> Reply:
     reader = _author(call)
     request = call.body
-    if request.get("ListForm", "MsgAttributes") != "MessageMetaData":
-        raise SandboxFault("only ListForm MessageMetaData is supported", fault="ParameterIsNotValidException")
+    # XTA clients ask for MessageMetaData; without ListForm the sandbox answers in that form too.
+    short = request.get("ListForm") == "MsgAtrributes"  # sic: the published enumeration value
     size = int(request.get("maxListItems") or 100)
-    return _status_list(call, *call.state.page(call.state.open_messages(reader), size))
+    return _status_list(call, call.state.page(call.state.open_messages(reader), size, short))
 
 
 def get_next_status_list(call: Call) -> Reply:
     _author(call)
-    return _status_list(call, *call.state.next_page(call.body.get("MsgBoxRequestID", "")))
+    request_id = call.body.get("MsgBoxRequestID", "")
+    page = call.state.next_page(request_id)
+    if page is None:  # unknown or finished list: OSCI answers with a reason, not with a fault
+        return Reply(headers=[_no_message(request_id, REQUEST_ID_INVALID)], body=[element(q(OSCI, "MsgStatusList"))])
+    return _status_list(call, page)
 
 
 def get_message(call: Call) -> Reply:
     reader = _author(call)
     ids = call.body.xpath("osci:MsgSelector/wsa:MessageID/text()", namespaces={"osci": OSCI, **NS})
     if len(ids) != 1:
-        raise SandboxFault("getMessage selects exactly one MessageID", fault="ParameterIsNotValidException")
+        raise SandboxFault("getMessage selects exactly one MessageID", code="9022",
+                           fault="ParameterIsNotValidException")
     message = call.state.mailbox_message(reader, ids[0].strip())
     message.fetched = True
+    message.fetched_at = message.fetched_at or dt.datetime.now(dt.UTC)
     reply = Reply()
 
     def content(tag: str, item: StoredContent) -> Any:
-        el = element(q(XTA, tag), attrib={"contentType": item.media_type, "filename": item.filename,
-                                          "contentDescription": item.description, "encoding": item.encoding,
-                                          "size": str(len(item.data))})
+        el = element(q(XTA, tag), attrib={"contentType": item.media_type, "filename": item.filename or None,
+                                          "contentDescription": item.description or None,
+                                          "encoding": item.encoding or None,
+                                          "size": str(len(item.data)) if item.data else None})
         if call.mtom_responses:
             cid = mtom.new_content_id()
             reply.parts.append(mtom.OutPart(cid, item.media_type, item.data))
@@ -123,8 +151,9 @@ def get_message(call: Call) -> Reply:
 
     container = element(q(XTA, "ContentContainer"), children=[
         content("Message", message.message), *(content("Attachment", a) for a in message.attachments)])
+    others = len(call.state.open_messages(reader)) - 1
     box = element(q(OSCI, "MsgBoxResponse"), attrib={"MsgBoxRequestID": f"urn:uuid:{uuid.uuid4()}"},
-                  children=[element(q(OSCI, "ItemsPending"), "0")])
+                  children=[element(q(OSCI, "ItemsPending"), str(max(0, others)))])
     reply.headers = [message.metadata.to_xml(), box]
     reply.body = [element(q(XTA, "GenericContentContainer"), children=[container])]
     return reply
@@ -133,6 +162,9 @@ def get_message(call: Call) -> Reply:
 def close(call: Call) -> Reply:
     reader = _author(call)
     ids = [i.strip() for i in call.body.xpath("osci:LastMsgReceived/text()", namespaces={"osci": OSCI})]
+    if not ids:  # closes the list (iterator) named by MsgBoxRequestID
+        call.state.drop_list(call.body.get("MsgBoxRequestID", ""))
+        return Reply()
     with call.state.lock:
         messages = [call.state.mailbox_message(reader, mid) for mid in ids]  # all or nothing
         for message in messages:
@@ -147,10 +179,11 @@ def get_transport_report(call: Call) -> Reply:
     message = call.state.messages.get(message_id)
     if message is None or message.metadata.author.value != author:
         raise SandboxFault("no message with this MessageID from this author", fault="InvalidMessageIDException")
+    # 0 open until the reader has closed (acknowledged) the message, then 1 (green).
     status = element(q(XTA, "MessageStatus"), children=[element(q(XTA, "Status"), "1" if message.closed else "0")])
     report = element(q(XTA, "TransportReport"), children=[
         message.metadata.to_xml(), element(q(XTA, "ReportTime"), dt.datetime.now(dt.UTC).isoformat()),
-        element(q(XTA, "XTAServerIdentity"), call.state.server_identity, {"type": "xoev"}), status])
+        element(q(XTA, "XTAServerIdentity"), call.state.server_identity), status])
     return Reply(body=[report])
 
 
@@ -158,14 +191,15 @@ def lookup_service(call: Call) -> Reply:
     _author(call)
     results = []
     for lookup in call.body.iterfind(f"{q(XTA, 'LookupServiceRequestList')}/{q(XTA, 'LookupService')}"):
-        service, reader = lookup.findtext(q(XTA, "ServiceType")), lookup.find(q(XTA, "Reader"))
+        reader = Party.from_xml(lookup.find(q(OSCIMETA, "Reader")), "LookupService/Reader")
+        service = (lookup.findtext(q(XTA, "ServiceType")) or "").strip()
         try:
-            call.state.check_account((reader.text or "").strip(), service)
+            call.state.check_account(reader.value, service)
             available = "true"
         except SandboxFault:
             available = "false"
         results.append(element(q(XTA, "LookupServiceResult"), children=[
-            element(q(XTA, "ServiceType"), service), element(q(XTA, "Reader"), reader.text, dict(reader.attrib)),
+            reader.to_xml(q(OSCIMETA, "Reader")), element(q(XTA, "ServiceType"), service),
             element(q(XTA, "IsServiceAvailableValue"), children=[element(q(XTA, "ServiceIsAvailable"), available)])]))
     return Reply(body=[element(q(XTA, "LookupServiceResponse"), children=[
         element(q(XTA, "LookupServiceResultList"), children=results)])])

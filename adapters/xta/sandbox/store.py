@@ -56,6 +56,15 @@ class StoredMessage:
     received_at: dt.datetime
     fetched: bool = False
     closed: bool = False
+    fetched_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    request_id: str
+    ids: list[str]
+    pending: int
+    short: bool  # the short list form (MsgAttributes) instead of MessageMetaData
 
 
 @dataclass
@@ -66,9 +75,10 @@ class SandboxState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     messages: dict[str, StoredMessage] = field(default_factory=dict)
     issued_ids: set[str] = field(default_factory=set)
-    lists: dict[str, tuple[list[str], int]] = field(default_factory=dict)  # rest, page size
+    lists: dict[str, tuple[list[str], int, bool]] = field(default_factory=dict)  # rest, page size, short form
     injected: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    actions: Counter[str] = field(default_factory=Counter)  # wsa:Action values as the clients sent them
 
     def check_account(self, party: str, service: str | None = None) -> None:
         if self.accounts is None:
@@ -121,20 +131,26 @@ class SandboxState:
                 raise SandboxFault("message not in this mailbox", fault="InvalidMessageIDException")
             return message
 
-    def page(self, ids: list[str], size: int) -> tuple[str, list[str], int]:
+    def page(self, ids: list[str], size: int, short: bool = False) -> Page:
         """First ``size`` ids now, the rest kept for getNextStatusList under a new request id."""
         request_id = f"urn:uuid:{uuid.uuid4()}"
         with self.lock:
             if len(ids) > size:
-                self.lists[request_id] = (ids[size:], size)
-        return request_id, ids[:size], max(0, len(ids) - size)
+                self.lists[request_id] = (ids[size:], size, short)
+        return Page(request_id, ids[:size], max(0, len(ids) - size), short)
 
-    def next_page(self, request_id: str) -> tuple[str, list[str], int]:
-        """The next page of a status list, in the page size the list was opened with."""
+    def next_page(self, request_id: str) -> Page | None:
+        """The next page of a status list, in the page size and form the list was opened with;
+        None for an unknown or finished MsgBoxRequestID."""
         with self.lock:
             found = self.lists.pop(request_id, None)
             if found is None:
-                raise SandboxFault("unknown or finished MsgBoxRequestID", fault="ParameterIsNotValidException")
-            rest, size = found
+                return None
+            rest, size, short = found
             open_now = [mid for mid in rest if not self.messages[mid].closed]
-        return self.page(open_now, size)
+        return self.page(open_now, size, short)
+
+    def drop_list(self, request_id: str) -> None:
+        """close with a MsgBoxRequestID and no message: the client is done with that list."""
+        with self.lock:
+            self.lists.pop(request_id, None)

@@ -28,17 +28,47 @@ EXPECTED: dict[str, tuple[type[XtaFault], type[Exception]]] = {
     "9012": (XtaAccountUnusable, TransientError),
     "9013": (XtaServiceNotBooked, PermanentError),
     "9014": (XtaAccountUnusable, TransientError),
+    "9020": (XtaRequestRejected, PermanentError),
+    "9021": (XtaRequestRejected, PermanentError),
+    "9022": (XtaRequestRejected, PermanentError),
+    "9023": (XtaRequestRejected, PermanentError),
     "9024": (XtaMessageIdUsed, PermanentError),
     "9030": (XtaServerError, UpstreamUnavailable),
     "9031": (XtaServerError, UpstreamUnavailable),
     "9032": (XtaServerError, UpstreamUnavailable),
     "9050": (XtaSchemaViolation, InvalidPayload),
     "9051": (XtaWrongEncoding, InvalidPayload),
+    "9052": (XtaRequestRejected, PermanentError),
+    "9060": (XtaRequestRejected, PermanentError),
+    "9070": (XtaUnknownMessage, PermanentError),
+    "9080": (XtaRequestRejected, PermanentError),
+    "9081": (XtaRequestRejected, PermanentError),
+    "9100": (XtaRequestRejected, PermanentError),
+    "9101": (XtaRequestRejected, PermanentError),
+}
+
+# The exception each code belongs to in the code list urn:de:xta:webservice:codeliste:fehlernummer.
+EXCEPTION_OF = {
+    "901": "PermissionDeniedException", "902": "ParameterIsNotValidException",
+    "903": "XTAWSTechnicalProblemException", "905": "MessageSchemaViolationException",
+    "906": "MessageVirusDetectionException", "907": "InvalidMessageIDException", "908": "SyncAsyncException",
+    "910": "CancelDeniedException",
 }
 
 
 def test_every_listed_code_is_mapped() -> None:
-    assert set(CODES) == set(EXPECTED)
+    assert set(CODES) == set(EXPECTED) | {"9000"}
+    for code, (exception, _, _) in CODES.items():
+        assert exception == EXCEPTION_OF.get(code[:3]), code
+
+
+@pytest.mark.parametrize(("fault", "cls"), [
+    ("PermissionDeniedException", XtaAccountUnusable), ("InvalidMessageIDException", XtaUnknownMessage),
+    ("XTAWSTechnicalProblemException", XtaServerError), ("ParameterIsNotValidException", XtaRequestRejected),
+])
+def test_unspecified_9000_is_decided_by_the_exception(fault: str, cls: type[XtaFault]) -> None:
+    error = error_for("close", fault, "9000", "Sender")
+    assert type(error) is cls and error.code == "9000"
 
 
 @pytest.mark.parametrize("code", sorted(EXPECTED))
@@ -54,6 +84,7 @@ def test_code_maps_to_class_and_kind(code: str) -> None:
     ("InvalidMessageIDException", XtaUnknownMessage), ("PermissionDeniedException", XtaAccountUnusable),
     ("XTAWSTechnicalProblemException", XtaServerError), ("ParameterIsNotValidException", XtaRequestRejected),
     ("MessageVirusDetectionException", XtaRequestRejected), ("SyncAsyncException", XtaRequestRejected),
+    ("CancelDeniedException", XtaRequestRejected),
 ])
 def test_fault_without_code_maps_by_its_element(fault: str, cls: type[XtaFault]) -> None:
     assert type(error_for("close", fault, None, "Sender")) is cls

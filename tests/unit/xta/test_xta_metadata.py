@@ -75,3 +75,29 @@ def test_overlong_values_are_refused(changes: dict[str, object]) -> None:
     xml = safexml.parse(etree.tostring(_sample(**changes).to_xml()))
     with pytest.raises(InvalidPayload, match="longer than 1024 characters"):
         MessageMetaData.from_xml(xml)
+
+
+def test_codes_have_unqualified_code_and_name_children_and_list_attributes() -> None:
+    xml = _sample(message_type=KeyCode("fim.S1", "urn:list", "1.0", "Antrag")).to_xml()
+    message_type = xml.find(f"{q(OSCIMETA, 'Qualifier')}/{q(OSCIMETA, 'MessageType')}")
+    assert [c.tag for c in message_type] == ["code", "name"]  # no namespace
+    assert (message_type.get("listURI"), message_type.get("listVersionID")) == ("urn:list", "1.0")
+    assert MessageMetaData.from_xml(xml).message_type == KeyCode("fim.S1", "urn:list", "1.0", "Antrag")
+    # The capitalised, qualified form is not the published one and is not read.
+    message_type[0].tag = q(OSCIMETA, "Code")
+    with pytest.raises(InvalidPayload, match="code missing"):
+        MessageMetaData.from_xml(xml)
+
+
+def test_msg_size_is_left_out_when_not_positive() -> None:
+    schema = safexml.load_fast_schema(SCHEMA_DIR / "osci-transport-2014-10.xsd")
+    xml = _sample(msg_size=0).to_xml()
+    assert xml.find(q(OSCIMETA, "MsgSize")) is None
+    assert schema.validate(xml), schema.error_log.last_error
+    assert MessageMetaData.from_xml(xml).msg_size == 0
+
+
+def test_party_identifier_type_is_always_written() -> None:
+    ident = Party("wgb:1", type=None).to_xml(q(OSCIMETA, "Author"))[0]
+    assert ident.get("type") == "xoev"
+    assert samples.TOWN.author_header().tag == q(OSCIMETA, "Author")
