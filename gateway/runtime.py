@@ -27,13 +27,13 @@ from gateway.outbox.webhooks import WebhookSender
 from gateway.plugins import AdapterContext, install_adapters
 from gateway.ports import InboundMessage, Outcome, Received
 from gateway.process_tuning import freeze_loaded_objects, tune_allocator
-from gateway.queue import WorkQueue
+from gateway.queue import Job, WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
 from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo
 from gateway.store.blobs import FilesystemBlobStore
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.state_repo import SqlStateStore
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class Gateway:
         webhooks = WebhookSender(settings.webhooks, settings.webhook_timeout_seconds)
         dispatcher = Dispatcher(db=db, blobs=blobs, adapters=adapters, webhooks=webhooks, settings=settings,
                                 clock=clock)
+        pipeline.deliver_now = dispatcher.deliver_claimed
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher,
                       cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock,
@@ -155,10 +156,21 @@ class Gateway:
         for job in buried:
             self.pipeline.bury(job.ref, f"given up after {job.deliveries - 1} deliveries")
         for job in jobs:
-            if job.kind == INTAKE_JOB:
-                self.pipeline.process(job.ref)
-            self.queue.ack(job)
+            if not (job.kind == INTAKE_JOB and self._process(job)):
+                self.queue.ack(job)
         return len(jobs) + len(buried)
+
+    def _process(self, job: Job) -> bool:
+        """Run an intake job; True when its acknowledgement joined the result's transaction."""
+        acknowledged = False
+
+        def finish(uow: UnitOfWork) -> None:
+            nonlocal acknowledged
+            self.queue.ack_with(uow, job)
+            acknowledged = True
+
+        self.pipeline.process(job.ref, finish=finish)
+        return acknowledged
 
     def work_once(self, force_poll: bool = True, block_seconds: float = 0.0) -> int:
         done = self.poll_sources(force=force_poll)

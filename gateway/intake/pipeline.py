@@ -33,7 +33,7 @@ from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Rece
 from gateway.queue import WorkQueue
 from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo, outbox_repo
-from gateway.store.db import Database
+from gateway.store.db import Database, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,13 @@ class IntakePipeline:
                  clock: Callable[[], dt.datetime]) -> None:
         self.db, self.blobs, self.catalog, self.mappings = db, blobs, catalog, mappings
         self.adapters, self.queue, self.settings, self.clock = adapters, queue, settings, clock
+        # the outbox's delivery of one claimed row; set by the composition root (runtime)
+        self.deliver_now: Callable[[dict[str, Any]], None] | None = None
+
+    def _direct(self, now: dt.datetime) -> records.DirectReport | None:
+        if self.deliver_now is None:
+            return None
+        return records.DirectReport(self.deliver_now, now + dt.timedelta(seconds=self.settings.job_lease_seconds))
 
     def _row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> dict[str, Any]:
         raw_key = self.blobs.put(message.payload)
@@ -166,7 +173,9 @@ class IntakePipeline:
         return Outcome(inbox_id=row["id"], state="quarantined" if permanent else "retry", error=record)
 
     # -- process (worker) ----------------------------------------------------------------
-    def process(self, inbox_id: str) -> Outcome:
+    def process(self, inbox_id: str, finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
+        """Verify, route, map and commit one received message. ``finish`` joins the transaction
+        that records the result (case or failure) — the worker acknowledges its job there."""
         with self.db.reading() as conn:
             row = inbox_repo.get(conn, inbox_id)
             if row is None or row["state"] not in inbox_repo.OPEN_STATES:
@@ -177,21 +186,23 @@ class IntakePipeline:
             verified = self._verified(row, checkpoint)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
-            return self._fail(row, exc)
+            return self._fail(row, exc, finish=finish)
         except Exception as exc:  # transient or a defect: retry, then dead letter
             if not isinstance(exc, TransientError):
                 log.exception("intake %s failed unexpectedly", inbox_id)
-            return self._fail(row, exc, verified if checkpoint is None else None)
+            return self._fail(row, exc, verified if checkpoint is None else None, finish)
         now = self.clock()
         case_id = uuid.uuid4()
         with self.db.transaction() as uow:
             # the conditional update is the claim: a worker whose lease ran out finds 0 rows
             finished_elsewhere = not inbox_repo.commit_open(uow.conn, row["id"], str(case_id), now)
+            if finish is not None:
+                finish(uow)
             if not finished_elsewhere:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(row["channel"]), now=now,
-                                          case_id=case_id)
+                                          case_id=case_id, direct=self._direct(now))
         if finished_elsewhere:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
@@ -207,7 +218,8 @@ class IntakePipeline:
         submission = channel.verify(inbox_repo.message_of(row, self.blobs))
         return Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data)
 
-    def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None) -> Outcome:
+    def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,
+              finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
         """Record a failure — unless another worker finished the message meanwhile (its lease
         ran out while this one was slow): a late failure must never undo a commit. A transient
         failure after a successful verify keeps its result, so the retry neither decrypts nor
@@ -217,6 +229,8 @@ class IntakePipeline:
         permanent = isinstance(exc, PermanentError)
         with self.db.transaction() as uow:
             current = inbox_repo.get(uow.conn, row["id"], lock=True)
+            if finish is not None:
+                finish(uow)
             if current is None or current["state"] not in inbox_repo.OPEN_STATES:
                 finished_elsewhere = True
             else:
@@ -225,7 +239,8 @@ class IntakePipeline:
                 dead = not permanent and attempts >= self.settings.intake_max_attempts
                 if permanent:
                     records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(row["channel"]), now=now)
+                                             reject=not self._synchronous(row["channel"]), now=now,
+                                             direct=self._direct(now))
                 else:
                     records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
                                         next_attempt_at=None if dead

@@ -38,6 +38,10 @@ class Dispatcher:
             self._deliver(row)
         return len(rows)
 
+    def deliver_claimed(self, row: dict[str, Any]) -> None:
+        """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed)."""
+        self._deliver(row)
+
     def _deliver(self, row: dict[str, Any]) -> None:
         try:
             self._handle(row)

@@ -8,6 +8,7 @@ lease. An entry delivered more often than the cap is copied to the dead-letter s
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -15,6 +16,8 @@ import redis
 from gateway.errors import UpstreamUnavailable
 from gateway.queue import Job
 from gateway.store.db import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 GROUP = "workers"
 
@@ -91,6 +94,18 @@ class RedisStreamQueue:
             self._redis.xdel(self.stream, job.id)
         except redis.RedisError as exc:
             raise UpstreamUnavailable(f"redis: {type(exc).__name__}") from None
+
+    def ack_with(self, uow: UnitOfWork, job: Job) -> None:
+        """Redis is not part of the database transaction: acknowledge once it has committed.
+        Should that fail, the job comes back and finds its message finished."""
+
+        def ack_quietly() -> None:
+            try:
+                self.ack(job)
+            except UpstreamUnavailable:
+                log.warning("acknowledging job %s failed; it will be delivered again", job.id)
+
+        uow.after_commit(ack_quietly)
 
     def dead_letters(self, limit: int = 100) -> list[Job]:
         entries: Any = self._redis.xrange(self.dead_stream, count=limit)

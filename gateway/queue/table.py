@@ -61,7 +61,10 @@ class TableQueue:
 
     def ack(self, job: Job) -> None:
         with self._db.transaction() as uow:
-            uow.conn.execute(delete(jobs).where(jobs.c.id == int(job.id)))
+            self.ack_with(uow, job)
+
+    def ack_with(self, uow: UnitOfWork, job: Job) -> None:
+        uow.conn.execute(delete(jobs).where(jobs.c.id == int(job.id)))
 
     def dead_letters(self, limit: int = 100) -> list[Job]:
         with self._db.reading() as conn:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from gateway.errors import PermanentError, UpstreamUnavailable
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
@@ -222,3 +222,75 @@ def test_unknown_channel_message_is_retried_not_lost(gw: Gateway) -> None:
     received = gw.submit(message)
     gw.work_once()
     assert gw.pipeline.outcome(received.inbox_id).state in ("retry", "dead")
+
+
+def test_the_acknowledgement_leaves_right_after_the_commit(gw: Gateway, pull: PullChannel) -> None:
+    received = gw.submit(pull_message("m-now"))
+    assert gw.pipeline.process(received.inbox_id).state == "committed"
+    assert pull.acks == ["m-now"]  # no dispatcher round needed
+    assert gw.inbox_entry("testpull", "m-now")["state"] == "acknowledged"  # type: ignore[index]
+    assert gw.dispatcher.run_due() == 0
+
+
+def test_a_crash_before_the_direct_acknowledgement_leaves_it_to_the_dispatcher(
+        profile_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [dt.datetime.now(dt.UTC)]
+    gw = Gateway.create(profile_settings, clock=lambda: now[0])
+    try:
+        pull = PullChannel(gw)
+        gw.adapters.channels.register("testpull", pull)
+        received = gw.submit(pull_message("m-died"))
+
+        def killed(row: dict[str, Any]) -> None:
+            raise SystemExit("SIGKILL stand-in")
+
+        gw.pipeline.deliver_now = killed
+        with pytest.raises(SystemExit):
+            gw.pipeline.process(received.inbox_id)
+        assert gw.inbox_entry("testpull", "m-died")["state"] == "committed"  # type: ignore[index]
+        assert gw.dispatcher.run_due() == 0 and pull.acks == []  # still claimed by the dead worker
+        now[0] += dt.timedelta(seconds=gw.settings.job_lease_seconds + 1)
+        assert gw.dispatcher.run_due() == 1 and pull.acks == ["m-died"]
+        assert gw.dispatcher.run_due() == 0 and pull.acks == ["m-died"]
+    finally:
+        gw.close()
+
+
+def test_the_job_ends_in_the_transaction_that_records_its_result(gw: Gateway, pull: PullChannel) -> None:
+    gw.submit(pull_message("m-job"))
+    writes: list[str] = []
+
+    def count_writes(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("BEGIN IMMEDIATE"):  # SQLite: every write transaction starts so
+            writes.append(statement)
+
+    event.listen(gw.db.engine, "before_cursor_execute", count_writes)
+    assert gw.run_jobs() == 1
+    event.remove(gw.db.engine, "before_cursor_execute", count_writes)
+    assert gw.case_by_source("testpull", "m-job") is not None
+    assert gw.queue.reserve(gw.worker_id, 16, 0)[0] == []  # nothing left to run
+    if gw.settings.profile == "embedded":
+        # claim the job; commit the case and end the job; record the direct acknowledgement
+        assert len(writes) == 3, writes
+
+
+def test_a_job_whose_commit_fails_is_not_acknowledged(profile_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    gw = Gateway.create(profile_settings.model_copy(update={"job_lease_seconds": 0.3}))
+    try:
+        pull = PullChannel(gw)
+        gw.adapters.channels.register("testpull", pull)
+        gw.submit(pull_message("m-rollback"))
+
+        def killed(*args: Any, **kwargs: Any) -> Any:
+            raise SystemExit("SIGKILL stand-in")
+
+        monkeypatch.setattr("gateway.intake.records.write_case", killed)
+        with pytest.raises(SystemExit):
+            gw.run_jobs()
+        monkeypatch.undo()
+        assert gw.case_by_source("testpull", "m-rollback") is None
+        time.sleep(0.4)  # the dead worker's lease runs out: the job comes back
+        gw.work_until_idle()
+        assert gw.case_by_source("testpull", "m-rollback") is not None and pull.acks == ["m-rollback"]
+    finally:
+        gw.close()

@@ -77,7 +77,7 @@ def test_late_transient_failure_does_not_undo_a_commit(gw: Gateway) -> None:
     # the re-opened entry is processed again: write_case hits UNIQUE(cases.inbox_id), the
     # IntegrityError escapes process(), the job is never acked, the worker round aborts
     assert errors == [], errors
-    assert state_after_a == "committed"
+    assert state_after_a in ("committed", "acknowledged")  # B's acknowledgement may have gone out already
     assert gw.pipeline.outcome(inbox_id).state in ("committed", "acknowledged")
 
 

@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{med['mapping'] / full:5.0%} of the full intake")
     print(f"verify only (XtaChannel.verify)                           : {show('verify')}  {verify / floor:5.1f}x floor")
     if profile:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profile).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(30)
     write_summary(med, runs, iterations=per_round * args.rounds)
     return 0 if full <= TARGET * floor else 1
 
