@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 JOSE = "application/jose"
 MAX_JSON_BYTES = 2 * 1024 * 1024
 MAX_SMALL_BYTES = 64 * 1024  # token and error answers
+EVENTS_PAGE = 500  # the Submission API's maximum page size
+MAX_EVENT_PAGES = 10
 _SAFE_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]{1,128})+")
 
 
@@ -94,7 +96,29 @@ class SubmissionApi:
                             max_bytes=max_bytes, headers={"Accept": JOSE})[1].strip()
 
     def get_events_raw(self, case_id: str) -> bytes:
-        return self.request("GET", f"/v1/cases/{case_id}/events")[1]
+        """The case's event log: the answer byte for byte if it fits one page (as it nearly always
+        does), else the pages joined into one document of the same shape.
+
+        The Submission API pages the event log (``limit`` up to 500, default 100; ``offset``;
+        ``count``/``offset``/``totalCount`` in the answer), so a long log must be read page by page.
+        """
+        path = f"/v1/cases/{case_id}/events"
+        first = self.request("GET", path, params={"limit": EVENTS_PAGE, "offset": 0})[1]
+        page = _json(first)
+        log = page.get("eventLog") if isinstance(page, dict) else None
+        total = page.get("totalCount") if isinstance(page, dict) else None
+        if not isinstance(log, list) or not isinstance(total, int) or len(log) >= total:
+            return first
+        tokens = list(log)
+        for _ in range(MAX_EVENT_PAGES - 1):
+            more = _json(self.request("GET", path, params={"limit": EVENTS_PAGE, "offset": len(tokens)})[1])
+            items = more.get("eventLog") if isinstance(more, dict) else None
+            if not isinstance(items, list) or not items:
+                break
+            tokens.extend(items)
+            if len(tokens) >= total:
+                break
+        return orjson.dumps({"count": len(tokens), "offset": 0, "totalCount": total, "eventLog": tokens})
 
     def get_events(self, case_id: str) -> list[str]:
         value = _json(self.get_events_raw(case_id))

@@ -90,8 +90,13 @@ def parse_announcements(body: bytes, destination_id: str) -> list[dict[str, str]
         raise CallbackRejected("body is not JSON") from None
     if not isinstance(value, dict) or value.get("type") != CALLBACK_TYPE:
         raise CallbackRejected("not a new-submissions callback")
+    items = value.get("submissions")
+    if not isinstance(items, list):
+        # only the deprecated list of ids (older Zustelldienst versions): the case id comes with the submission
+        ids = value.get("submissionIds")
+        items = [{"destinationId": destination_id, "submissionId": sid} for sid in ids] if isinstance(ids, list) else []
     announced = []
-    for item in value.get("submissions") or []:
+    for item in items:
         # ids end up in API paths: only UUIDs (a missing caseId is taken from the submission)
         if isinstance(item, dict) and item.get("destinationId") == destination_id \
                 and isinstance(item.get("submissionId"), str) and is_uuid(item["submissionId"]):

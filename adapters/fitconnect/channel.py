@@ -18,9 +18,8 @@ from adapters.fitconnect.events import Event, EventVerifier, authentication_tags
 from adapters.fitconnect.keys import DestinationKeys
 from adapters.fitconnect.problems import problem_for
 from adapters.fitconnect.verify import Verifier
-from gateway.case.model import Case
 from gateway.errors import PermanentError
-from gateway.ports import InboundMessage, VerifiedSubmission
+from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,7 @@ class FitConnectChannel:
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         return self.verifier.verify(Bundle.from_bytes(message.payload))
 
-    def acknowledge(self, message: InboundMessage, case: Case) -> None:
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         bundle = Bundle.from_bytes(message.payload)
         decided = self._decision(bundle)
         if decided == "accept-submission":

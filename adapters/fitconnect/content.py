@@ -115,18 +115,26 @@ def service_leika(metadata: dict[str, Any], submission: dict[str, Any], accepted
     return match.group(1)
 
 
+# replyChannel member -> (our kind, the member that holds the address)
+REPLY_CHANNELS = {"eMail": ("email", "address"), "deMail": ("demail", "address"), "fink": ("fink", "finkPostfachRef"),
+                  "elster": ("elster", "accountId")}
+
+
 def reply_channel(metadata: dict[str, Any]) -> ReplyChannel | None:
+    """The one reply channel of the metadata, or None for none or one we do not know.
+
+    The published schema allows exactly one member but does not forbid other member names
+    (no ``additionalProperties: false``): a channel of a later schema version is not an error,
+    the case just gets no electronic reply channel.
+    """
     channel = metadata.get("replyChannel")
-    if not channel:
+    if not isinstance(channel, dict) or len(channel) != 1:
         return None
-    (kind, value), = channel.items()  # the schema allows exactly one
-    if kind == "eMail":
-        return ReplyChannel(kind="email", address=value["address"])
-    if kind == "deMail":
-        return ReplyChannel(kind="demail", address=value["address"])
-    if kind == "fink":
-        return ReplyChannel(kind="fink", address=value["finkPostfachRef"])
-    return ReplyChannel(kind="elster", address=value["accountId"])
+    (name, value), = channel.items()
+    known = REPLY_CHANNELS.get(name)
+    if known is None or not isinstance(value, dict) or not isinstance(value.get(known[1]), str):
+        return None
+    return ReplyChannel(kind=known[0], address=value[known[1]])
 
 
 def payment(metadata: dict[str, Any]) -> Payment | None:

@@ -7,7 +7,7 @@ private key costs more than the decryption itself (see the intake benchmark).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +82,21 @@ def _load_own_key(path: Path, usage: pki.Usage) -> OwnKey:
 
 @dataclass(frozen=True)
 class DestinationKeys:
-    """Decryption keys by kid (two during a rotation) and the signing key of one destination."""
+    """Decryption keys by kid (two during a rotation) and the signing key of one destination.
+
+    A JWE names its key in the ``kid`` header. Besides the key's ``kid``, the RFC 7638 JWK
+    thumbprint of the public key is accepted as its name: the FIT-Connect client libraries on
+    PyPI (``fitconnect``, ``fitconnect-client``) put the thumbprint there instead of the kid
+    published at ``/v1/destinations/{id}/keys/{kid}``. A thumbprint names exactly one key.
+    """
 
     decryption: dict[str, OwnKey]
     signing: OwnKey
+    thumbprints: dict[str, OwnKey] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.thumbprints:
+            self.thumbprints.update({own.key.thumbprint(): own for own in self.decryption.values()})
 
     @classmethod
     def load(cls, decryption_files: list[Path], signing_file: Path) -> DestinationKeys:
@@ -98,6 +109,8 @@ class DestinationKeys:
         return cls(decryption=decryption, signing=load_own_key(signing_file, "signature"))
 
     def for_kid(self, kid: object) -> RSAKey | None:
-        """The decryption key a JWE names in its header (either key during a rotation)."""
-        own = self.decryption.get(kid) if isinstance(kid, str) else None
+        """The decryption key a JWE names in its header by kid or thumbprint (either key during a rotation)."""
+        if not isinstance(kid, str):
+            return None
+        own = self.decryption.get(kid) or self.thumbprints.get(kid)
         return own.key if own is not None else None

@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
+from joserfc import jwe
+from joserfc.jwk import RSAKey
 
 from adapters.fitconnect import jose, plugin
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import load_anchors
-from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment
+from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment, metadata_for
 from adapters.fitconnect.sandbox import config as sb
 from adapters.fitconnect.sandbox.state import Sandbox
 from adapters.fitconnect.tokens import TokenSource
@@ -32,7 +35,12 @@ TENANT_ARS = "150905350535"
 
 def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001,
                     issuer: str = sb.DEMO_ISSUER, **extra: Any) -> dict[str, Any]:
-    """Adapter options for a gateway subscribed to the sandbox's demo destination (Tangerhütte)."""
+    """Adapter options for a gateway subscribed to the sandbox's demo destination (Tangerhütte).
+
+    ``issuer`` is the ``iss`` the Zustelldienst's SETs must carry: a sandbox made by
+    ``demo_config()`` signs with its own base URL (pass ``sandbox_url``), ``make run``'s sandbox
+    and the offline benchmark with :data:`~adapters.fitconnect.sandbox.config.DEMO_ISSUER`.
+    """
     options: dict[str, Any] = {
         "token_url": f"{sandbox_url}/token",
         "submission_api_url": sandbox_url,
@@ -89,6 +97,41 @@ def application(name: str = "gewerbe-anmelden-fahrradservice", *, attachment: by
     )
 
 
+def send_like_pypi_libraries(sandbox_url: str, app: Application,
+                             client: tuple[str, str] = sb.SENDER_CLIENT) -> Created:
+    """Send ``app`` the way the FIT-Connect client libraries on PyPI (``fitconnect`` 0.4.2,
+    ``fitconnect-client`` 0.1.3) do: Submission API base URL ending in ``/v1``, the key fetched
+    without a token and not validated, JWEs with ``zip: DEF`` naming the key by its RFC 7638
+    thumbprint, metadata 1.0.0. Plain HTTP, nothing of our own client."""
+    api = f"{sandbox_url}/v1"
+    answer = httpx.post(f"{sandbox_url}/token", data={"grant_type": "client_credentials", "client_id": client[0],
+                                                      "client_secret": client[1]})
+    headers = {"Authorization": f"Bearer {answer.raise_for_status().json()['access_token']}"}
+    kid = httpx.get(f"{api}/destinations/{app.destination_id}", headers=headers).raise_for_status().json()[
+        "encryptionKid"]
+    jwk = httpx.get(f"{api}/destinations/{app.destination_id}/keys/{kid}").raise_for_status().json()
+    key = RSAKey.import_key({k: jwk[k] for k in ("kty", "n", "e")})
+    registry = jose.FitConnectJWERegistry(256 * 1024 * 1024, 64 * 1024 * 1024)
+
+    def encrypt(payload: bytes) -> str:
+        header = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "typ": "JWE", "kid": key.thumbprint(), "zip": "DEF",
+                  "cty": "application/json"}
+        return jwe.encrypt_compact(header, payload, key, registry=registry)
+
+    created = httpx.post(f"{api}/submissions", headers=headers, json={
+        "destinationId": app.destination_id, "announcedAttachments": [a.attachment_id for a in app.attachments],
+        "serviceType": {"name": "", "identifier": f"urn:de:fim:leika:leistung:{app.leika}"}}).raise_for_status().json()
+    for attachment in app.attachments:
+        httpx.put(f"{api}/submissions/{created['submissionId']}/attachments/{attachment.attachment_id}",
+                  content=encrypt(attachment.content),
+                  headers={**headers, "Content-Type": "application/jose"}).raise_for_status()
+    metadata = metadata_for(app)
+    metadata["$schema"] = "https://schema.fitko.de/fit-connect/metadata/1.0.0/metadata.schema.json"
+    httpx.put(f"{api}/submissions/{created['submissionId']}", headers=headers, json={
+        "encryptedMetadata": encrypt(orjson.dumps(metadata)), "encryptedData": encrypt(app.data)}).raise_for_status()
+    return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
+
+
 class MemoryStateStore:
     """The StateStore port in memory, for unit tests and the benchmark (one process only)."""
 
@@ -130,6 +173,7 @@ class SandboxEnv:
         self.efa: Outbound = efa_sender(url)
 
     def wiring(self, **extra: Any) -> plugin.Wiring:
+        extra.setdefault("issuer", self.sandbox.config.issuer or self.url)
         return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state)
 
     def fetch_all(self, wiring: plugin.Wiring) -> dict[str, InboundMessage]:

@@ -1,4 +1,11 @@
-"""Callbacks from the sandbox to a destination's callback URL, signed as FIT-Connect does."""
+"""Callbacks from the sandbox, signed as FIT-Connect signs them.
+
+Two kinds, as in the Submission API: ``new-submissions`` to a destination's callback URL when
+a submission was submitted, ``new-events`` to the callback a sender registered with the
+submission when the destination accepted or rejected it. Both bodies carry the list of
+``submissions`` and, for clients written against older API versions, the deprecated list of
+``submissionIds``.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +16,44 @@ import httpx
 import orjson
 
 from adapters.fitconnect.callback import CALLBACK_TYPE, callback_signature
-from adapters.fitconnect.sandbox.config import SandboxDestination
-from adapters.fitconnect.sandbox.state import Sandbox, SentCallback
+from adapters.fitconnect.sandbox.state import Sandbox, SentCallback, StoredSubmission
 
 log = logging.getLogger(__name__)
 
+NEW_EVENTS_TYPE = "https://schema.fitko.de/fit-connect/submission-api/callbacks/new-events"
 
-def send_callback(sandbox: Sandbox, destination: SandboxDestination, submissions: list[dict[str, str]],
+
+def callback_body(kind: str, submissions: list[StoredSubmission]) -> bytes:
+    return orjson.dumps({
+        "type": kind,
+        "submissionIds": [s.submission_id for s in submissions],
+        "submissions": [{"destinationId": s.destination_id, "submissionId": s.submission_id, "caseId": s.case_id}
+                        for s in submissions],
+    })
+
+
+def send_callback(sandbox: Sandbox, url: str, secret: str, kind: str, submissions: list[StoredSubmission],
                   timestamp: int | None = None) -> SentCallback:
-    assert destination.callback_url and destination.callback_secret
-    body = orjson.dumps({"type": CALLBACK_TYPE, "submissions": submissions})
+    body = callback_body(kind, submissions)
     stamp = str(timestamp if timestamp is not None else int(time.time()))
-    sent = SentCallback(url=destination.callback_url, timestamp=stamp,
-                        signature=callback_signature(destination.callback_secret, stamp, body), body=body)
+    sent = SentCallback(url=url, timestamp=stamp, signature=callback_signature(secret, stamp, body), body=body)
     sent.status = deliver(sent)
     with sandbox.lock:
         sandbox.callbacks.append(sent)
     return sent
+
+
+def notify_destination(sandbox: Sandbox, sub: StoredSubmission) -> SentCallback | None:
+    destination = sandbox.destination(sub.destination_id)
+    if not (destination.callback_url and destination.callback_secret):
+        return None
+    return send_callback(sandbox, destination.callback_url, destination.callback_secret, CALLBACK_TYPE, [sub])
+
+
+def notify_sender(sandbox: Sandbox, sub: StoredSubmission) -> SentCallback | None:
+    if sub.callback is None:
+        return None
+    return send_callback(sandbox, sub.callback["url"], sub.callback["secret"], NEW_EVENTS_TYPE, [sub])
 
 
 def deliver(sent: SentCallback) -> int | None:

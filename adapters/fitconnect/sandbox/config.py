@@ -20,7 +20,7 @@ KEYS = FIXTURES / "keys"
 
 DEMO_DESTINATION = "d2a3c5e1-7b4f-4e0a-9c61-5f8e2b1d0a11"  # Stadt Tangerhütte (TEST)
 LANDKREIS_DESTINATION = "7c1e9a40-2d5b-4f83-b6e2-0a9d4c3f1e22"  # Landkreis (TEST), forwarding target
-DEMO_ISSUER = "https://zustelldienst.sandbox.invalid"
+DEMO_ISSUER = "https://zustelldienst.sandbox.invalid"  # `make run`'s fixed issuer (fixtures/demo/gateway.yaml)
 GATEWAY_CLIENT = ("rathaus-gateway-tangerhuette", "sandbox-secret-gateway-0123456789abcdef")
 SENDER_CLIENT = ("efa-demo-onlinedienst", "sandbox-secret-sender-0123456789abcdef")
 LANDKREIS_CLIENT = ("landkreis-fachverfahren", "sandbox-secret-landkreis-0123456789abcdef")
@@ -60,35 +60,37 @@ class SandboxClient:
 
 @dataclass
 class SandboxConfig:
-    issuer: str
     signing_key: dict[str, Any]  # private JWK of the Zustelldienst's SET key
     destinations: list[SandboxDestination]
     clients: list[SandboxClient]
     token_ttl_seconds: int = 1800
+    # ``iss`` of the Zustelldienst's SETs. None: the base URL the sandbox is reached at, as the
+    # set-payload schema describes it for the Zustelldienst ("Basis-URL des Zustelldienstes").
+    issuer: str | None = None
 
 
-def _service(leika: str, name: str, schema: str) -> dict[str, Any]:
-    return {"identifier": f"urn:de:fim:leika:leistung:{leika}", "name": name,
+def _service(leika: str, schema: str, ars: str = "150905350535") -> dict[str, Any]:
+    """A DestinationService of the Submission API: identifier, submissionSchemas, regions ("DE" + ARS)."""
+    return {"identifier": f"urn:de:fim:leika:leistung:{leika}",
             "submissionSchemas": [{"schemaUri": schema, "mimeType": "application/json"}],
-            "regions": ["urn:de:bund:destatis:bevoelkerungsstatistik:schluessel:rs:150905350535"]}
+            "regions": [f"DE{ars}"]}
 
 
-def demo_config(callback_url: str | None = None, issuer: str = DEMO_ISSUER,
+def demo_config(callback_url: str | None = None, issuer: str | None = None,
                 encryption_kid: str = "tangerhuette-enc-2026") -> SandboxConfig:
     tangerhuette = SandboxDestination(
         id=DEMO_DESTINATION,
         keys=[public_jwk(load_jwk(f)) for f in ("tangerhuette-enc-2026.jwk.json", "tangerhuette-enc-2027.jwk.json",
                                                  "tangerhuette-sig-2026.jwk.json")],
         encryption_kid=encryption_kid,
-        services=[_service(GEWERBE_ANMELDEN, "Gewerbe anmelden", SCHEMA_ANMELDEN),
-                  _service(GEWERBE_ABMELDEN, "Gewerbe abmelden", SCHEMA_ABMELDEN)],
+        services=[_service(GEWERBE_ANMELDEN, SCHEMA_ANMELDEN), _service(GEWERBE_ABMELDEN, SCHEMA_ABMELDEN)],
         callback_url=callback_url, callback_secret=DEMO_CALLBACK_SECRET if callback_url else None,
     )
     landkreis = SandboxDestination(
         id=LANDKREIS_DESTINATION,
         keys=[public_jwk(load_jwk(f)) for f in ("landkreis-enc-2026.jwk.json", "landkreis-sig-2026.jwk.json")],
         encryption_kid="landkreis-enc-2026",
-        services=[_service(GEWERBE_ANMELDEN, "Gewerbe anmelden", SCHEMA_ANMELDEN)],
+        services=[_service(GEWERBE_ANMELDEN, SCHEMA_ANMELDEN, ars="15090")],
     )
     return SandboxConfig(
         issuer=issuer, signing_key=load_jwk("zustelldienst-sig.jwk.json"),
@@ -101,6 +103,8 @@ def demo_config(callback_url: str | None = None, issuer: str = DEMO_ISSUER,
 
 def config_from_env() -> SandboxConfig:
     """``FITCONNECT_SANDBOX_CALLBACK_URL`` (the gateway's callback URL for the demo destination)
-    and ``FITCONNECT_SANDBOX_ISSUER`` adjust the demo set-up."""
-    return demo_config(callback_url=os.environ.get("FITCONNECT_SANDBOX_CALLBACK_URL"),
-                       issuer=os.environ.get("FITCONNECT_SANDBOX_ISSUER", DEMO_ISSUER))
+    and ``FITCONNECT_SANDBOX_ISSUER`` adjust the demo set-up. The issuer defaults to
+    :data:`DEMO_ISSUER`, which the demo gateway configuration expects; set the variable to an
+    empty value to sign with the sandbox's own base URL, as the real Zustelldienst does."""
+    issuer = os.environ.get("FITCONNECT_SANDBOX_ISSUER", DEMO_ISSUER)
+    return demo_config(callback_url=os.environ.get("FITCONNECT_SANDBOX_CALLBACK_URL"), issuer=issuer or None)

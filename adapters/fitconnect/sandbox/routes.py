@@ -1,55 +1,135 @@
-"""Submission API v1 endpoints of the sandbox (sender and subscriber side, event log)."""
+"""Submission API v1 endpoints of the sandbox (sender and subscriber side, event log).
+
+Request and response bodies, status codes and content types follow the published OpenAPI
+document of the Submission API (1.1.x, see ``adapters/fitconnect/README.md``): 201 on create,
+204 on upload, 202 with the reduced submission on submit, 204 on a posted event; 400 for a
+malformed request, 415 for a wrong content type, 422 for what the API names as
+"unprocessable" (unannounced attachment, incomplete submission, invalid SET, destination not
+active), 409 for a decision on a submission that is no longer ``submitted``.
+"""
 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.fitconnect.sandbox.callbacks import send_callback
+from adapters.fitconnect.sandbox.callbacks import notify_destination, notify_sender
 from adapters.fitconnect.sandbox.state import Problem, Sandbox, StoredSubmission
 
-UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 JWE_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+URN = r"^urn:[a-z0-9][a-z0-9-]{0,31}:[a-z0-9()+,.:=@;$_!*'%/?#-]+$"
 JOSE = "application/jose"
+JSON = "application/json"
+MAX_BODY = 64 * 1024 * 1024
 Auth = Annotated[str | None, Header(alias="Authorization")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
 
 
-class ServiceType(BaseModel):
-    name: str = Field(min_length=1)
-    identifier: str = Field(pattern=r"^urn:[a-z0-9][a-z0-9-]{0,31}:[a-z0-9()+,.:=@;$_!*'%/?#-]+$")
+def _uuid(value: str) -> str:
+    """The API's ids: UUIDs (32 to 36 characters), kept in their canonical lower-case form."""
+    if not 32 <= len(value) <= 36:
+        raise ValueError("not a UUID")
+    return str(uuid.UUID(value))
 
 
-class CreateSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    destinationId: str = Field(pattern=UUID)  # noqa: N815 - FIT-Connect field names
-    announcedAttachments: list[Annotated[str, Field(pattern=UUID)]] = Field(default_factory=list)  # noqa: N815
+Uuid = Annotated[str, AfterValidator(_uuid)]
+
+
+class _Body(BaseModel):
+    # The API does not forbid further members; like the real service, ignore them.
+    model_config = ConfigDict(extra="ignore")
+
+
+class ServiceType(_Body):
+    name: str
+    description: str | None = None
+    identifier: str = Field(min_length=7, max_length=255, pattern=URN)
+
+
+class CreateCallback(_Body):
+    url: str = Field(min_length=9, pattern=r"^(https://.+|http://(127\.0\.0\.1|localhost)(:\d+)?/.*)$")
+    secret: str = Field(min_length=32, max_length=512)
+
+
+class CreateSubmission(_Body):
+    destinationId: Uuid  # noqa: N815 - FIT-Connect field names
+    announcedAttachments: list[Uuid]  # noqa: N815
     serviceType: ServiceType  # noqa: N815
-    caseId: str | None = Field(default=None, pattern=UUID)  # noqa: N815
-    callback: dict[str, Any] | None = None
+    caseId: Uuid | None = None  # noqa: N815
+    callback: CreateCallback | None = None
 
 
-class SubmitSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SubmitSubmission(_Body):
     encryptedMetadata: str = Field(pattern=JWE_COMPACT.pattern)  # noqa: N815
     encryptedData: str | None = Field(default=None, pattern=JWE_COMPACT.pattern)  # noqa: N815
 
 
 def _reduced(sub: StoredSubmission) -> dict[str, str]:
+    """SubmissionForPickup / SubmissionCreated: the three ids."""
     return {"destinationId": sub.destination_id, "submissionId": sub.submission_id, "caseId": sub.case_id}
+
+
+def _submission_reduced(sub: StoredSubmission) -> dict[str, Any]:
+    """SubmissionReduced: the ids, the uploaded attachments, the service type (and the callback URL).
+
+    Once submitted, every announced attachment has been uploaded (submit refuses otherwise), so
+    the list is the announced one; tests that make the sandbox lose a file keep it listed.
+    """
+    uploaded = list(sub.announced) if sub.status != "incomplete" else [a for a in sub.announced if a in sub.attachments]
+    body: dict[str, Any] = {**_reduced(sub), "attachments": uploaded, "serviceType": sub.service_type}
+    if sub.callback is not None:
+        body["callback"] = {"url": sub.callback["url"]}
+    return body
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def _read(request: Request, media_type: str, what: str) -> bytes:
+    if _media_type(request) != media_type:
+        raise Problem(415, "unsupported-media-type", f"{what} must be sent as {media_type}")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise Problem(413, "payload-too-large", "Request entity too large")
+    return body
+
+
+def _parse(model: type[_Body], body: bytes) -> Any:
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
+        raise Problem(400, "request-invalid", "Request invalid", f"invalid fields: {fields}") from None
+
+
+def _path_uuid(value: str, what: str) -> str:
+    try:
+        return _uuid(value)
+    except ValueError:
+        raise Problem(400, "request-invalid", "Request invalid", f"{what} is not a UUID") from None
+
+
+def _page(items: list[Any], offset: int, limit: int) -> tuple[list[Any], dict[str, int]]:
+    page = items[offset: offset + limit]
+    return page, {"count": len(page), "offset": offset, "totalCount": len(items)}
 
 
 def submission_router(sandbox: Sandbox) -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/submissions", status_code=201)
-    def create(body: CreateSubmission, authorization: Auth = None) -> dict[str, str]:
+    async def create(request: Request, authorization: Auth = None) -> dict[str, str]:
         client = sandbox.client_for(authorization)
         if not client.send:
             raise Problem(403, "forbidden", "Client may not send submissions")
+        body: CreateSubmission = _parse(CreateSubmission, await _read(request, JSON, "A submission"))
         destination = sandbox.destination(body.destinationId)
         if destination.status != "active":
             raise Problem(422, "destination-state-invalid", "Destination does not accept submissions")
@@ -61,8 +141,10 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
         if body.caseId is not None:
             sandbox.events(body.caseId)  # 404 for an unknown case
             case_id = body.caseId
-        sub = StoredSubmission(submission_id, case_id, destination.id, body.serviceType.model_dump(),
-                               list(body.announcedAttachments))
+        sub = StoredSubmission(submission_id, case_id, destination.id,
+                               body.serviceType.model_dump(exclude_none=True), list(body.announcedAttachments),
+                               sender=client.client_id,
+                               callback=body.callback.model_dump() if body.callback is not None else None)
         with sandbox.lock:
             sandbox.submissions[submission_id] = sub
         sandbox.record("create-submission", sub, {})
@@ -70,15 +152,14 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
 
     @router.put("/v1/submissions/{submission_id}/attachments/{attachment_id}", status_code=204)
     async def upload(submission_id: str, attachment_id: str, request: Request, authorization: Auth = None) -> Response:
-        sandbox.client_for(authorization)
-        if request.headers.get("content-type", "").split(";")[0].strip() != JOSE:
-            raise Problem(415, "unsupported-media-type", "Attachments are uploaded as application/jose")
-        token = (await request.body()).decode("ascii", errors="replace").strip()
-        sub = sandbox.submission(submission_id)
+        client = sandbox.client_for(authorization)
+        sub = sandbox.sent_by(client, _path_uuid(submission_id, "submissionId"))
+        attachment_id = _path_uuid(attachment_id, "attachmentId")
+        token = (await _read(request, JOSE, "Attachments")).decode("ascii", errors="replace").strip()
         if attachment_id not in sub.announced:
-            raise Problem(404, "attachment-not-found", "Attachment was not announced")
+            raise Problem(422, "attachment-not-announced", "Attachments must be uploaded under their announced ids")
         if not JWE_COMPACT.match(token):
-            raise Problem(422, "attachment-invalid", "Attachment is not a compact JWE")
+            raise Problem(400, "attachment-invalid", "Attachment is not a compact JWE")
         with sandbox.lock:
             if sub.status != "incomplete":
                 raise Problem(409, "submission-state-invalid", "Submission was already submitted")
@@ -86,47 +167,44 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
         return Response(status_code=204)
 
     @router.put("/v1/submissions/{submission_id}", status_code=202)
-    def submit(submission_id: str, body: SubmitSubmission, background: BackgroundTasks,
-               authorization: Auth = None) -> dict[str, str]:
-        sandbox.client_for(authorization)
-        sub = sandbox.submission(submission_id)
+    async def submit(submission_id: str, request: Request, background: BackgroundTasks,
+                     authorization: Auth = None) -> dict[str, Any]:
+        client = sandbox.client_for(authorization)
+        sub = sandbox.sent_by(client, _path_uuid(submission_id, "submissionId"))
+        body: SubmitSubmission = _parse(SubmitSubmission, await _read(request, JSON, "A submission"))
         with sandbox.lock:
             if sub.status != "incomplete":
                 raise Problem(409, "submission-state-invalid", "Submission was already submitted")
-            missing = [a for a in sub.announced if a not in sub.attachments]
-            if missing:
+            if any(a not in sub.attachments for a in sub.announced):
                 raise Problem(422, "missing-attachments", "Not all announced attachments were uploaded")
             sub.encrypted_metadata, sub.encrypted_data = body.encryptedMetadata, body.encryptedData
             sub.status = "submitted"
         sandbox.record("submit-submission", sub, {"authenticationTags": sandbox.tags(sub)})
-        destination = sandbox.destination(sub.destination_id)
-        if destination.callback_url and destination.callback_secret:
-            background.add_task(send_callback, sandbox, destination, [_reduced(sub)])
-        return _reduced(sub)
+        background.add_task(notify_destination, sandbox, sub)
+        return _submission_reduced(sub)
 
     @router.get("/v1/submissions")
-    def listing(destination_id: Annotated[str, Query(alias="destinationId")], authorization: Auth = None,
-                offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                ) -> dict[str, Any]:
+    def listing(authorization: Auth = None, destination_id: Annotated[str | None, Query(alias="destinationId")] = None,
+                offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
         client = sandbox.client_for(authorization)
-        sandbox.destination(destination_id)
-        sandbox.require_subscriber(client, destination_id)
+        if destination_id is not None:
+            destination_id = _path_uuid(destination_id, "destinationId")
+            sandbox.require_subscriber(client, destination_id)
+        wanted = {destination_id} if destination_id is not None else set(client.subscribe)
         with sandbox.lock:
             ready = [s for s in sandbox.submissions.values()
-                     if s.destination_id == destination_id and s.status == "submitted"]
-        page = ready[offset: offset + limit]
-        return {"count": len(page), "offset": offset, "totalCount": len(ready),
-                "submissions": [_reduced(s) for s in page]}
+                     if s.destination_id in wanted and s.status == "submitted"]
+        page, counts = _page(ready, offset, limit)
+        return {**counts, "submissions": [_reduced(s) for s in page]}
 
     @router.get("/v1/submissions/{submission_id}")
     def fetch(submission_id: str, authorization: Auth = None) -> dict[str, Any]:
         client = sandbox.client_for(authorization)
-        sub = sandbox.submission(submission_id)
+        sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
         sandbox.require_subscriber(client, sub.destination_id)
-        if sub.status == "incomplete":
-            raise Problem(404, "submission-not-found", "Submission not found")
-        body: dict[str, Any] = {**_reduced(sub), "serviceType": sub.service_type, "attachments": sub.announced,
-                                "encryptedMetadata": sub.encrypted_metadata}
+        sub = sandbox.ready(sub.submission_id)
+        body = _submission_reduced(sub)
+        body["encryptedMetadata"] = sub.encrypted_metadata
         if sub.encrypted_data is not None:
             body["encryptedData"] = sub.encrypted_data
         return body
@@ -134,29 +212,33 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
     @router.get("/v1/submissions/{submission_id}/attachments/{attachment_id}")
     def attachment(submission_id: str, attachment_id: str, authorization: Auth = None) -> Response:
         client = sandbox.client_for(authorization)
-        sub = sandbox.submission(submission_id)
+        sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
         sandbox.require_subscriber(client, sub.destination_id)
-        token = sub.attachments.get(attachment_id) if sub.status != "incomplete" else None
+        token = sandbox.ready(sub.submission_id).attachments.get(_path_uuid(attachment_id, "attachmentId"))
         if token is None:
             raise Problem(404, "attachment-not-found", "Attachment not found")
         return Response(token, media_type=JOSE)
 
     @router.get("/v1/cases/{case_id}/events")
-    def events(case_id: str, authorization: Auth = None) -> dict[str, list[str]]:
-        sandbox.client_for(authorization)
-        return {"eventLog": sandbox.events(case_id)}
+    def events(case_id: str, authorization: Auth = None, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+        client = sandbox.client_for(authorization)
+        case_id = _path_uuid(case_id, "caseId")
+        log = sandbox.events(case_id)
+        sandbox.require_participant(client, case_id)
+        page, counts = _page(log, offset, limit)
+        return {**counts, "eventLog": page}
 
     @router.post("/v1/cases/{case_id}/events", status_code=204)
-    async def post_event(case_id: str, request: Request, authorization: Auth = None) -> Response:
+    async def post_event(case_id: str, request: Request, background: BackgroundTasks,
+                         authorization: Auth = None) -> Response:
         client = sandbox.client_for(authorization)
-        if request.headers.get("content-type", "").split(";")[0].strip() != JOSE:
-            raise Problem(415, "unsupported-media-type", "Events are posted as application/jose")
-        token = (await request.body()).decode("ascii", errors="replace").strip()
+        case_id = _path_uuid(case_id, "caseId")
+        token = (await _read(request, JOSE, "Events")).decode("ascii", errors="replace").strip()
         sandbox.events(case_id)
-        subs = [s for s in sandbox.submissions.values() if s.case_id == case_id]
-        if not any(s.destination_id in client.subscribe for s in subs):
+        if not any(s.destination_id in client.subscribe for s in sandbox.case_submissions(case_id)):
             raise Problem(403, "forbidden", "Client is not the subscriber of this case")
-        sandbox.decision(case_id, token)
+        decided = sandbox.decision(case_id, token)
+        background.add_task(notify_sender, sandbox, decided)
         return Response(status_code=204)
 
     return router

@@ -20,6 +20,8 @@ from adapters.fitconnect.pki import public_jwk
 from adapters.fitconnect.sandbox.config import SandboxClient, SandboxConfig, SandboxDestination
 
 PROBLEM_BASE = "https://schema.fitko.de/fit-connect/submission-api/problems/"
+# Where a subscriber may fetch a submission: the Submission API answers 404 in any other state.
+READY = ("submitted", "forwarded")
 
 
 class Problem(Exception):
@@ -36,6 +38,14 @@ class Problem(Exception):
         return body
 
 
+class OAuthError(Exception):
+    """An error of the token endpoint, answered as RFC 6749 section 5.2 describes it."""
+
+    def __init__(self, status: int, error: str, description: str, basic: bool = False) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description, self.basic = status, error, description, basic
+
+
 @dataclass
 class StoredSubmission:
     submission_id: str
@@ -43,6 +53,8 @@ class StoredSubmission:
     destination_id: str
     service_type: dict[str, Any]
     announced: list[str]
+    sender: str = ""  # client id of the sender that created it
+    callback: dict[str, str] | None = None  # the sender's callback (url, secret) for new events
     attachments: dict[str, str] = field(default_factory=dict)
     encrypted_metadata: str | None = None
     encrypted_data: str | None = None
@@ -69,27 +81,45 @@ class Sandbox:
         self.event_logs: dict[str, list[str]] = {}
         self.tokens: dict[str, tuple[SandboxClient, float]] = {}
         self.callbacks: list[SentCallback] = []
+        self.base_url: str | None = None  # the URL of the first request (see app.py)
         self.lock = threading.RLock()
 
+    @property
+    def issuer(self) -> str:
+        """``iss`` of the Zustelldienst's SETs: the configured issuer, else the sandbox's base URL."""
+        return self.config.issuer or self.base_url or "http://sandbox.invalid"
+
     # -- OAuth ---------------------------------------------------------------------------
-    def issue_token(self, client_id: str, secret: str) -> dict[str, Any]:
+    def issue_token(self, client_id: str, secret: str, basic: bool = False, scope: str = "") -> dict[str, Any]:
         client = self.clients.get(client_id)
         if client is None or not secrets.compare_digest(client.secret.encode(), secret.encode()):
-            raise Problem(401, "invalid-client", "Invalid client credentials")
+            raise OAuthError(401, "invalid_client", "Client authentication failed", basic)
+        if not set(scope.split()) <= set(self.scopes(client)):
+            raise OAuthError(400, "invalid_scope", "A requested scope is not granted to this client", basic)
         token = secrets.token_urlsafe(32)
         with self.lock:
             self.tokens[token] = (client, time.time() + self.config.token_ttl_seconds)
-        scopes = (["send:region:DE"] if client.send else []) + [f"subscribe:destination:{d}" for d in client.subscribe]
         return {"access_token": token, "token_type": "Bearer", "expires_in": self.config.token_ttl_seconds,
-                "scope": " ".join(scopes)}
+                "scope": " ".join(self.scopes(client))}
+
+    @staticmethod
+    def scopes(client: SandboxClient) -> list[str]:
+        """Scopes as the Submission API names them (``send:region:DE<ARS>``, ``subscribe:destination:<id>``)."""
+        return (["send:region:DE"] if client.send else []) + [f"subscribe:destination:{d}" for d in client.subscribe]
 
     def client_for(self, authorization: str | None) -> SandboxClient:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        with self.lock:
-            found = self.tokens.get(token)
-        if found is None or found[1] < time.time():
+        found = self.client_or_none(authorization)
+        if found is None:
             raise Problem(401, "unauthorized", "Missing or expired access token")
-        return found[0]
+        return found
+
+    def client_or_none(self, authorization: str | None) -> SandboxClient | None:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        with self.lock:
+            found = self.tokens.get(token.strip())
+        return found[0] if found is not None and found[1] >= time.time() else None
 
     # -- lookups -------------------------------------------------------------------------
     def destination(self, destination_id: str) -> SandboxDestination:
@@ -104,13 +134,27 @@ class Sandbox:
             raise Problem(404, "submission-not-found", "Submission not found")
         return found
 
+    def sent_by(self, client: SandboxClient, submission_id: str) -> StoredSubmission:
+        """A submission of this sender; others' submissions are not its business (403)."""
+        sub = self.submission(submission_id)
+        if sub.sender != client.client_id:
+            raise Problem(403, "forbidden", "Client did not create this submission")
+        return sub
+
     def require_subscriber(self, client: SandboxClient, destination_id: str) -> None:
         if destination_id not in client.subscribe:
             raise Problem(403, "forbidden", "Client may not subscribe to this destination")
 
+    def ready(self, submission_id: str) -> StoredSubmission:
+        """A submission a subscriber may fetch (submitted or forwarded), else 404."""
+        sub = self.submission(submission_id)
+        if sub.status not in READY:
+            raise Problem(404, "submission-not-found", "Submission not found")
+        return sub
+
     # -- event log -----------------------------------------------------------------------
     def record(self, name: str, sub: StoredSubmission, details: dict[str, Any]) -> str:
-        token = build_set(name, self.config.issuer, sub.submission_id, sub.case_id, details, self.signing)
+        token = build_set(name, self.issuer, sub.submission_id, sub.case_id, details, self.signing)
         with self.lock:
             self.event_logs.setdefault(sub.case_id, []).append(token)
         return token
@@ -121,11 +165,21 @@ class Sandbox:
                 raise Problem(404, "case-not-found", "Case not found")
             return list(self.event_logs[case_id])
 
+    def case_submissions(self, case_id: str) -> list[StoredSubmission]:
+        with self.lock:
+            return [s for s in self.submissions.values() if s.case_id == case_id]
+
+    def require_participant(self, client: SandboxClient, case_id: str) -> None:
+        """Only the case's senders and the subscribers of its destinations read its event log."""
+        subs = self.case_submissions(case_id)
+        if not any(s.sender == client.client_id or s.destination_id in client.subscribe for s in subs):
+            raise Problem(403, "forbidden", "Client takes no part in this case")
+
     def tags(self, sub: StoredSubmission) -> dict[str, Any]:
         assert sub.encrypted_metadata is not None
         return authentication_tags(sub.encrypted_metadata, sub.encrypted_data, sub.attachments)
 
-    def decision(self, case_id: str, token: str) -> None:
+    def decision(self, case_id: str, token: str) -> StoredSubmission:
         """A subscriber posts accept-submission or reject-submission for one of its submissions."""
         sub_id = _subject(token)
         sub = self.submission(sub_id)
@@ -140,12 +194,13 @@ class Sandbox:
         if event.name not in ("accept-submission", "reject-submission"):
             raise Problem(422, "event-invalid", "Subscribers may post accept or reject events only")
         with self.lock:
-            if sub.status != "submitted":
+            if sub.status not in READY:
                 raise Problem(409, "submission-state-invalid", "Submission is not in state submitted")
             if event.name == "accept-submission" and event.details.get("authenticationTags") != self.tags(sub):
                 raise Problem(422, "event-invalid", "Authentication tags do not match the submission")
             sub.status = "accepted" if event.name == "accept-submission" else "rejected"
             self.event_logs[case_id].append(token)
+        return sub
 
     def new_ids(self) -> tuple[str, str]:
         return str(uuid.uuid4()), str(uuid.uuid4())

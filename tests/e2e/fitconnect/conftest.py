@@ -68,7 +68,7 @@ def stack(tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
     callback = f"{gateway_url}/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
     sandbox_app = create_app(demo_config(callback_url=callback))
     with serve_app(sandbox_app, health_path="/health") as sandbox_url:
-        options = testing.gateway_options(sandbox_url, destinations=[
+        options = testing.gateway_options(sandbox_url, issuer=sandbox_url, destinations=[
             {**testing.gateway_options(sandbox_url)["destinations"][0], "services": []}])
         settings = Settings(data_dir=tmp_path / "data", mappings_dir=mappings_root,
                             adapters={"fitconnect": options}, backoff_base_seconds=0.01,

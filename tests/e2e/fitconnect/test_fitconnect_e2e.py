@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 
 from adapters.fitconnect import testing
 from adapters.fitconnect.callback import CALLBACK_TYPE, callback_signature
@@ -55,9 +56,9 @@ def test_duplicate_delivery_gives_one_case(stack: Any) -> None:
     wait_for(lambda: stack.gateway.inbox_entry("fitconnect", created.submission_id))
     # The same submission arrives again: a second, freshly signed callback and a poll.
     destination = stack.sandbox.destination(DEMO_DESTINATION)
-    again = send_callback(stack.sandbox, destination, [{"destinationId": DEMO_DESTINATION,
-                                                        "submissionId": created.submission_id,
-                                                        "caseId": created.case_id}],
+    assert destination.callback_url and destination.callback_secret
+    again = send_callback(stack.sandbox, destination.callback_url, destination.callback_secret, CALLBACK_TYPE,
+                          [stack.sandbox.submissions[created.submission_id]],
                           timestamp=int(time.time()) + 1)  # not the same second: not a replay
     assert again.status == 200
     fresh = stack.make_gateway()  # a restarted process has forgotten what it fetched
@@ -158,3 +159,15 @@ def test_crash_between_commit_and_accept_sends_exactly_one_accept(stack: Any) ->
     for created in (first, second):
         assert stack.events(created.case_id).count("accept-submission") == 1
     assert restarted.inbox_entry("fitconnect", first.submission_id)["state"] == "acknowledged"
+
+
+def test_submission_of_a_pypi_client_library_becomes_a_case(stack: Any) -> None:
+    """Sent as ``fitconnect``/``fitconnect-client`` send it: thumbprint kids, zip DEF, metadata 1.0.0."""
+    created = testing.send_like_pypi_libraries(stack.sandbox_url, testing.application("gewerbe-anmelden-gmbh"))
+    callback = wait_for(lambda: next((c for c in stack.sandbox.callbacks if created.submission_id in c.body.decode()),
+                                     None))
+    assert callback.status == 200 and created.submission_id in orjson.loads(callback.body)["submissionIds"]
+    stack.gateway.work_until_idle()
+    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    assert case is not None and case.source.references["metadataVersion"] == "1.0.0"
+    assert stack.events(created.case_id) == ["create-submission", "submit-submission", "accept-submission"]

@@ -110,7 +110,7 @@ def test_authentication_tag_mismatch_in_the_event_log(env: Env) -> None:
     sub = env.sandbox.submissions[created.submission_id]
     tags = env.sandbox.tags(sub)
     tags["metadata"] = tags["data"]
-    _replace_submit_event(env, created, build_set("submit-submission", env.sandbox.config.issuer,
+    _replace_submit_event(env, created, build_set("submit-submission", env.sandbox.issuer,
                                                   sub.submission_id, sub.case_id, {"authenticationTags": tags},
                                                   env.sandbox.signing))
     _rejected_with(env, created, "incorrect-authentication-tag", "metadata")
@@ -121,7 +121,7 @@ def test_forged_submit_event(env: Env) -> None:
     sub = env.sandbox.submissions[created.submission_id]
     forger = load_own_key(testing.KEY_DIR / "landkreis-sig-2026.jwk.json", "signature")
     forged = forger.__class__(kid=env.sandbox.signing.kid, key=forger.key, public_jwk={})
-    _replace_submit_event(env, created, build_set("submit-submission", env.sandbox.config.issuer,
+    _replace_submit_event(env, created, build_set("submit-submission", env.sandbox.issuer,
                                                   sub.submission_id, sub.case_id,
                                                   {"authenticationTags": env.sandbox.tags(sub)}, forged))
     _rejected_with(env, created, "invalid-event-log")
@@ -130,7 +130,7 @@ def test_forged_submit_event(env: Env) -> None:
 def test_unsigned_submit_event(env: Env) -> None:
     created = env.efa.send(testing.application())
     sub = env.sandbox.submissions[created.submission_id]
-    genuine = build_set("submit-submission", env.sandbox.config.issuer, sub.submission_id, sub.case_id,
+    genuine = build_set("submit-submission", env.sandbox.issuer, sub.submission_id, sub.case_id,
                         {"authenticationTags": env.sandbox.tags(sub)}, env.sandbox.signing)
     header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"secevent+jwt"}').rstrip(b"=").decode()
     _replace_submit_event(env, created, f"{header}.{genuine.split('.')[1]}.")

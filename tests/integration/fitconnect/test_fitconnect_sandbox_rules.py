@@ -23,10 +23,25 @@ def test_token_endpoint_is_form_encoded_client_credentials(env: SandboxEnv) -> N
     ok = httpx.post(f"{env.url}/token", data={"grant_type": "client_credentials", "client_id": SENDER_CLIENT[0],
                                              "client_secret": SENDER_CLIENT[1]})
     assert ok.status_code == 200 and ok.json()["token_type"] == "Bearer" and ok.json()["expires_in"] <= 1800
+    assert ok.headers["cache-control"] == "no-store"
+    # errors as OAuth 2.0 defines them (RFC 6749 section 5.2), not as RFC 7807 problems
     bad = httpx.post(f"{env.url}/token", data={"grant_type": "client_credentials", "client_id": SENDER_CLIENT[0],
                                               "client_secret": "wrong"})
-    assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+    assert bad.status_code == 401 and bad.json()["error"] == "invalid_client"
+    grant = httpx.post(f"{env.url}/token", data={"grant_type": "password", "client_id": SENDER_CLIENT[0],
+                                                "client_secret": SENDER_CLIENT[1]})
+    assert grant.status_code == 400 and grant.json()["error"] == "unsupported_grant_type"
     assert httpx.get(f"{env.url}/v1/destinations/{DEMO_DESTINATION}").status_code == 401
+
+
+def test_token_endpoint_accepts_http_basic_and_checks_scopes(env: SandboxEnv) -> None:
+    basic = httpx.post(f"{env.url}/token", data={"grant_type": "client_credentials"}, auth=SENDER_CLIENT)
+    assert basic.status_code == 200 and basic.json()["scope"] == "send:region:DE"
+    wrong = httpx.post(f"{env.url}/token", data={"grant_type": "client_credentials"}, auth=(SENDER_CLIENT[0], "x"))
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Basic")
+    scope = httpx.post(f"{env.url}/token", data={"grant_type": "client_credentials", "scope": "subscribe:destination:"
+                                                 + DEMO_DESTINATION}, auth=SENDER_CLIENT)
+    assert scope.status_code == 400 and scope.json()["error"] == "invalid_scope"
 
 
 def test_no_submit_before_all_announced_attachments(env: SandboxEnv) -> None:
@@ -35,8 +50,9 @@ def test_no_submit_before_all_announced_attachments(env: SandboxEnv) -> None:
     with pytest.raises(RemoteRefused) as caught:
         env.efa.api.submit(created.submission_id, {"encryptedMetadata": "a.b.c.d.e", "encryptedData": "a.b.c.d.e"})
     assert caught.value.extensions["status_code"] == 422 and problem_type(caught) == "missing-attachments"
-    with pytest.raises(RemoteNotFound):
+    with pytest.raises(RemoteRefused) as unannounced:  # the API answers 422 for an attachment not announced
         env.efa.api.upload_attachment(created.submission_id, str(uuid.uuid4()), "a.b.c.d.e")
+    assert unannounced.value.extensions["status_code"] == 422
 
 
 def test_only_active_destinations_accept_submissions(env: SandboxEnv) -> None:
