@@ -29,7 +29,7 @@ from gateway.config import Settings
 from gateway.errors import GatewayError, PermanentError, TransientError
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, to_checkpoint
-from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
+from gateway.ports import Acknowledger, BlobStore, CommittedCase, InboundMessage, Outcome, Received
 from gateway.queue import WorkQueue
 from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo, outbox_repo
@@ -58,12 +58,13 @@ class IntakePipeline:
         self.db, self.blobs, self.catalog, self.mappings = db, blobs, catalog, mappings
         self.adapters, self.queue, self.settings, self.clock = adapters, queue, settings, clock
         # the outbox's delivery of one claimed row; set by the composition root (runtime)
-        self.deliver_now: Callable[[dict[str, Any]], None] | None = None
+        self.deliver_now: Callable[[dict[str, Any], InboundMessage | None, CommittedCase | None], None] | None = None
 
-    def _direct(self, now: dt.datetime) -> records.DirectReport | None:
+    def _direct(self, now: dt.datetime, message: InboundMessage | None = None) -> records.DirectReport | None:
         if self.deliver_now is None:
             return None
-        return records.DirectReport(self.deliver_now, now + dt.timedelta(seconds=self.settings.job_lease_seconds))
+        return records.DirectReport(self.deliver_now, now + dt.timedelta(seconds=self.settings.job_lease_seconds),
+                                    message)
 
     def _row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> dict[str, Any]:
         raw_key = self.blobs.put(message.payload)
@@ -183,7 +184,7 @@ class IntakePipeline:
             checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
         verified: Verified | None = None
         try:
-            verified = self._verified(row, checkpoint)
+            verified, message = self._verified(row, checkpoint)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
             return self._fail(row, exc, finish=finish)
@@ -202,21 +203,24 @@ class IntakePipeline:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(row["channel"]), now=now,
-                                          case_id=case_id, direct=self._direct(now))
+                                          case_id=case_id, direct=self._direct(now, message))
         if finished_elsewhere:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None) -> Verified:
+    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None
+                  ) -> tuple[Verified, InboundMessage | None]:
         """The verify step's result: from its checkpoint after an earlier transient failure,
         else by running the channel. Attachments reach the blob store here; the checkpoint
         itself is written only when a later step fails (see :meth:`_fail`) — on the usual
         way through, the case commits right after and a crash in between just verifies again."""
         if checkpoint is not None:
-            return Verified(checkpoint, self.blobs)
+            return Verified(checkpoint, self.blobs), None
         channel = self.adapters.channels.get(row["channel"])
-        submission = channel.verify(inbox_repo.message_of(row, self.blobs))
-        return Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data)
+        message = inbox_repo.message_of(row, self.blobs)
+        submission = channel.verify(message)
+        return (Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data),
+                message)
 
     def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,
               finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:

@@ -19,6 +19,7 @@ from gateway.intake.case_builder import build_case
 from gateway.intake.checkpoint import Verified
 from gateway.intake.events import CASE_RECEIVED, case_event
 from gateway.intake.publish import publish
+from gateway.ports import CommittedCase, InboundMessage
 from gateway.store import case_repo, inbox_repo, outbox_repo
 from gateway.store.db import UnitOfWork
 
@@ -30,20 +31,22 @@ class DirectReport:
     ``deliver`` gets it once the transaction has committed. Should the process die in
     between, the claim runs out and a dispatcher sends it — the outbox still guarantees it."""
 
-    deliver: Callable[[dict[str, Any]], None]
+    deliver: Callable[[dict[str, Any], InboundMessage | None, CommittedCase | None], None]
     lease_until: dt.datetime
+    message: InboundMessage | None = None  # the message as received, if the caller holds it
 
 
 def report_upstream(uow: UnitOfWork, *, kind: str, row: dict[str, Any], payload: dict[str, Any], now: dt.datetime,
-                    case_id: str | None = None, direct: DirectReport | None = None) -> None:
+                    case: CommittedCase | None = None, direct: DirectReport | None = None) -> None:
     """The outbox row that tells the source how its message ended (``ack`` or ``reject``)."""
+    case_id = case.id if case else None
     if direct is None:
         outbox_repo.add(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now, inbox_id=row["id"],
                         case_id=case_id)
         return
     claimed = outbox_repo.add_claimed(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now,
                                       lease_until=direct.lease_until, inbox_id=row["id"], case_id=case_id)
-    uow.after_commit(lambda: direct.deliver(claimed))
+    uow.after_commit(lambda: direct.deliver(claimed, direct.message, case))
 
 
 def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int,
@@ -58,7 +61,9 @@ def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, rout
     case_repo.insert_case(uow.conn, case, row["id"])
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:
-        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case_id=str(case.id), direct=direct)
+        committed = CommittedCase(id=str(case.id), reference=case.reference, tenant_ars=case.tenant.ars,
+                                  service_leika=case.service.leika)
+        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case=committed, direct=direct)
     if case_id is None:
         inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
                              next_attempt_at=None)

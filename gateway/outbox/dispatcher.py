@@ -38,13 +38,17 @@ class Dispatcher:
             self._deliver(row)
         return len(rows)
 
-    def deliver_claimed(self, row: dict[str, Any]) -> None:
-        """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed)."""
-        self._deliver(row)
+    def deliver_claimed(self, row: dict[str, Any], message: InboundMessage | None = None,
+                        case: CommittedCase | None = None) -> None:
+        """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed);
+        a caller that still holds the message and the case hands them over instead of having
+        them read back."""
+        self._deliver(row, message, case)
 
-    def _deliver(self, row: dict[str, Any]) -> None:
+    def _deliver(self, row: dict[str, Any], message: InboundMessage | None = None,
+                 case: CommittedCase | None = None) -> None:
         try:
-            self._handle(row)
+            self._handle(row, message, case)
         except Exception as exc:
             error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
             now = self.clock()
@@ -78,16 +82,19 @@ class Dispatcher:
         assert case is not None, "outbox row points to a missing case"
         return case
 
-    def _handle(self, row: dict[str, Any]) -> None:
+    def _handle(self, row: dict[str, Any], message: InboundMessage | None = None,
+                committed: CommittedCase | None = None) -> None:
         kind = row["kind"]
         if kind == "webhook":
             self.webhooks.deliver(row["target"], row["payload"])
         elif kind == "ack":
-            message, committed = self._message(row["inbox_id"], row["case_id"])
+            if message is None or committed is None or committed.id != row["case_id"]:
+                message, committed = self._message(row["inbox_id"], row["case_id"])
             assert committed is not None
             self._acknowledger(row["target"]).acknowledge(message, committed)
         elif kind == "reject":
-            message, _ = self._message(row["inbox_id"])
+            if message is None:
+                message, _ = self._message(row["inbox_id"])
             self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
         elif kind == "forward":
             sender = self.adapters.senders.get(row["target"])

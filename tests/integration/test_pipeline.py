@@ -241,7 +241,7 @@ def test_a_crash_before_the_direct_acknowledgement_leaves_it_to_the_dispatcher(
         gw.adapters.channels.register("testpull", pull)
         received = gw.submit(pull_message("m-died"))
 
-        def killed(row: dict[str, Any]) -> None:
+        def killed(*args: Any) -> None:
             raise SystemExit("SIGKILL stand-in")
 
         gw.pipeline.deliver_now = killed

@@ -14,9 +14,9 @@ process, in interleaved rounds; three lines:
   ``Gateway.submit`` (raw original to the blob store, inbox row, job), the worker's job
   (verify, route through the Tangerhütte catalog, FIM mapping, commit of case, events,
   claimed acknowledgement row and job end) and the acknowledgement right after the commit
-  (event log read, accept SET signed and posted, delivery recorded) -- embedded profile (SQLite in a temp directory), a new submission
-  (new ids, data and attachment) every time. Only the Zustelldienst's HTTP is stubbed
-  (JWKS, event log, posting the SET). Its wall-clock time is printed too.
+  (event log read, accept SET signed and posted, delivery recorded) -- embedded profile (SQLite
+  in a temp directory), a new submission (new ids, data and attachment) every time. Only the
+  Zustelldienst's HTTP is stubbed (JWKS, event log, posting the SET). Its wall-clock time is printed too.
 
 Run: ``PYTHONPATH=. .venv/bin/python tests/perf/fitconnect/bench_intake.py [iterations]``
 (also part of ``make bench``). Target: intake <= 1.3 x floor, shown for both lines.
