@@ -58,6 +58,9 @@ class VerifiedAttachment:
     purpose: str = "attachment"
     description: str | None = None
     declared_sha512: str | None = None
+    # the SHA-512 (hex) the channel computed over exactly ``content``, if it did: the core then
+    # stores the attachment under it instead of hashing the bytes a second time
+    sha512: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,9 @@ class StateStore(Protocol):
 class BlobStore(Protocol):
     """Content-addressed storage for originals and attachments (never inline in rows)."""
 
-    def put(self, content: bytes) -> str: ...
+    def put(self, content: bytes, sha512: str | None = None) -> str:
+        """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
+        ...
 
     def get(self, key: str) -> bytes: ...
 

@@ -106,6 +106,11 @@ class Gateway:
     def submit(self, message: InboundMessage) -> Received:
         return self.pipeline.receive(message)
 
+    def take(self, message: InboundMessage) -> Outcome:
+        """Receive and process at once in this worker (a pull channel's poll); the queue is the
+        fallback only (see IntakePipeline.take)."""
+        return self.pipeline.take(message)
+
     def submit_now(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
         """Record and process at once; a repeat returns the first outcome (``duplicate``)."""
         outcome = self.pipeline.intake_inline(message, fingerprint)
@@ -135,7 +140,8 @@ class Gateway:
         for name, source in self.adapters.sources.items():
             try:
                 for message in source.poll():
-                    if not self.submit(message).duplicate:
+                    # the worker that fetched a message processes it: no queue round trip
+                    if not self.take(message).duplicate:
                         taken += 1
             except Exception as exc:  # one failing source must not stop the others
                 log.warning("polling %s failed: %s", name, type(exc).__name__)

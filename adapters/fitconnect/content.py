@@ -53,9 +53,11 @@ def decrypt_json(token: str, keys: DestinationKeys, registry: jose.FitConnectJWE
         raise problem("syntax-violation", instance, f"{instance} is not valid JSON") from None
 
 
-def _hash_matches(plain: bytes, spec: dict[str, Any]) -> bool:
+def _hash_matches(plain: bytes, spec: dict[str, Any]) -> str | None:
+    """The content's SHA-512 (hex) if it equals the declared one, else None."""
     declared = spec.get("hash", {}).get("content", "")
-    return hmac.compare_digest(hashlib.sha512(plain).hexdigest().encode(), str(declared).encode())
+    digest = hashlib.sha512(plain).hexdigest()
+    return digest if hmac.compare_digest(digest.encode(), str(declared).encode()) else None
 
 
 def check_attachment_list(described: list[dict[str, Any]], announced: list[str]) -> dict[str, dict[str, Any]]:
@@ -70,12 +72,13 @@ def open_attachment(token: bytes, spec: dict[str, Any], keys: DestinationKeys,
                     registry: jose.FitConnectJWERegistry) -> VerifiedAttachment:
     aid = str(spec["attachmentId"])
     plain = decrypt(token, keys, registry, f"attachment:{aid}")
-    if not _hash_matches(plain, spec):
+    digest = _hash_matches(plain, spec)
+    if digest is None:
         raise problem("hash-mismatch", f"attachment:{aid}", "attachment hash differs from the metadata")
     return VerifiedAttachment(
         id=aid, filename=str(spec.get("filename") or aid), media_type=str(spec["mimeType"]), content=plain,
         purpose=str(spec["purpose"]), description=spec.get("description"),
-        declared_sha512=str(spec["hash"]["content"]),
+        declared_sha512=str(spec["hash"]["content"]), sha512=digest,
     )
 
 
@@ -87,7 +90,7 @@ def open_data(token: str, spec: dict[str, Any], keys: DestinationKeys, registry:
     if schema is None or schema.mime_type != declared["mimeType"]:
         raise problem("unsupported-schema", "data", "the declared submission schema is not supported")
     plain = decrypt(token, keys, registry, "data")
-    if not _hash_matches(plain, spec):
+    if _hash_matches(plain, spec) is None:
         raise problem("hash-mismatch", "data", "data hash differs from the metadata")
     try:
         document = orjson.loads(plain)

@@ -18,9 +18,9 @@ from gateway.ports import BlobStore, VerifiedSubmission
 def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[Attachment]:
     records = []
     for item in verified.attachments:
-        key = blobs.put(item.content)
+        key = blobs.put(item.content, sha512=item.sha512)
         # a content-addressed store names the blob by its SHA-512: no second pass over large files
-        digest = key[7:] if key.startswith("sha512/") else hashlib.sha512(item.content).hexdigest()
+        digest = item.sha512 or (key[7:] if key.startswith("sha512/") else hashlib.sha512(item.content).hexdigest())
         if item.declared_sha512 is not None and item.declared_sha512.lower() != digest:
             raise VerificationFailed("attachment hash does not match the declared SHA-512",
                                      attachment=item.id)

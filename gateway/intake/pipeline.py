@@ -182,9 +182,31 @@ class IntakePipeline:
             if row is None or row["state"] not in inbox_repo.OPEN_STATES:
                 return self.outcome(inbox_id)
             checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
+        return self._process_row(row, checkpoint, finish)
+
+    def take(self, message: InboundMessage) -> Outcome:
+        """Receive a message and process it at once, in this worker: what a pull channel's poll
+        does with each message it fetches. The inbox row is written first (raw original kept,
+        duplicates stop here, before any decryption) but without a job: its lease
+        (``next_attempt_at``) is the fallback — should this process die before the commit, the
+        sweep enqueues the entry once the lease has run out."""
+        now = self.clock()
+        row = self._row(message, None, now)
+        with self.db.transaction() as uow:
+            fresh = records.write_received(uow, row, now)
+        if not fresh:
+            existing = self.find(message)
+            assert existing is not None, "insert failed without a conflicting row"
+            return self.outcome(existing["id"], duplicate=True)
+        return self._process_row(row, None, message=message)
+
+    def _process_row(self, row: dict[str, Any], checkpoint: dict[str, Any] | None,
+                     finish: Callable[[UnitOfWork], None] | None = None,
+                     message: InboundMessage | None = None) -> Outcome:
+        inbox_id = row["id"]
         verified: Verified | None = None
         try:
-            verified, message = self._verified(row, checkpoint)
+            verified, message = self._verified(row, checkpoint, message)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
             return self._fail(row, exc, finish=finish)
@@ -208,8 +230,8 @@ class IntakePipeline:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None
-                  ) -> tuple[Verified, InboundMessage | None]:
+    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None,
+                  message: InboundMessage | None = None) -> tuple[Verified, InboundMessage | None]:
         """The verify step's result: from its checkpoint after an earlier transient failure,
         else by running the channel. Attachments reach the blob store here; the checkpoint
         itself is written only when a later step fails (see :meth:`_fail`) — on the usual
@@ -217,7 +239,8 @@ class IntakePipeline:
         if checkpoint is not None:
             return Verified(checkpoint, self.blobs), None
         channel = self.adapters.channels.get(row["channel"])
-        message = inbox_repo.message_of(row, self.blobs)
+        if message is None:
+            message = inbox_repo.message_of(row, self.blobs)
         submission = channel.verify(message)
         return (Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data),
                 message)

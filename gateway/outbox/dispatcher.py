@@ -66,7 +66,7 @@ class Dispatcher:
         with self.db.transaction() as uow:
             outbox_repo.finish(uow.conn, row["id"], self.clock())
             if row["kind"] == "ack" and row["inbox_id"]:
-                inbox_repo.set_state(uow.conn, row["inbox_id"], self.clock(), state="acknowledged")
+                inbox_repo.mark_acknowledged(uow.conn, row["inbox_id"], self.clock())
 
     def _message(self, inbox_id: str, case_id: str | None = None) -> tuple[InboundMessage, CommittedCase | None]:
         with self.db.reading() as conn:

@@ -7,11 +7,14 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 
 from gateway.queue import Job
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.tables import jobs
+
+_ENQUEUE = insert(jobs)
+_ACK = delete(jobs).where(jobs.c.id == bindparam("job_id"))
 
 
 class TableQueue:
@@ -24,8 +27,8 @@ class TableQueue:
 
     def enqueue(self, uow: UnitOfWork, kind: str, ref: str) -> None:
         now = self._clock()
-        uow.conn.execute(insert(jobs).values(kind=kind, ref=ref, state="queued", attempts=0,
-                                             available_at=now, created_at=now))
+        uow.conn.execute(_ENQUEUE, {"kind": kind, "ref": ref, "state": "queued", "attempts": 0,
+                                    "available_at": now, "created_at": now})
 
     def _claim(self, worker: str, limit: int) -> tuple[list[Job], list[Job]]:
         now = self._clock()
@@ -64,7 +67,7 @@ class TableQueue:
             self.ack_with(uow, job)
 
     def ack_with(self, uow: UnitOfWork, job: Job) -> None:
-        uow.conn.execute(delete(jobs).where(jobs.c.id == int(job.id)))
+        uow.conn.execute(_ACK, {"job_id": int(job.id)})
 
     def dead_letters(self, limit: int = 100) -> list[Job]:
         with self._db.reading() as conn:

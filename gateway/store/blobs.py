@@ -41,8 +41,10 @@ class FilesystemBlobStore:
         digest = match.group(1)
         return self._root / digest[:2] / digest  # 256 folders: few mkdir calls, small folders
 
-    def put(self, content: bytes) -> str:
-        key = blob_key(content)
+    def put(self, content: bytes, sha512: str | None = None) -> str:
+        key = blob_key(content) if sha512 is None else "sha512/" + sha512
+        if _KEY.match(key) is None:
+            raise ValueError("not a SHA-512 hex digest")
         digest = key[7:]
         folder = os.path.join(self._root, digest[:2])
         path = os.path.join(folder, digest)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from gateway.ports import BlobStore, InboundMessage
 from gateway.store import dialects
@@ -37,10 +37,22 @@ def find(conn: Connection, *, channel: str | None = None, source_id: str | None 
     return dict(row) if row else None
 
 
+# Statements of the intake's hot path are built once: SQLAlchemy then only binds parameters
+# (building an expression per call costs more than SQLite running it).
+_GET = select(inbox).where(inbox.c.id == bindparam("inbox_id"))
+_GET_LOCKED = _GET.with_for_update()
+_LOAD_STEP = select(step_results.c.result).where(step_results.c.inbox_id == bindparam("inbox_id"),
+                                                 step_results.c.step == bindparam("step"))
+_COMMIT_OPEN = (update(inbox).where(inbox.c.id == bindparam("inbox_id"), inbox.c.state.in_(OPEN_STATES))
+                .values(state="committed", case_id=bindparam("case_id"), last_error=None, next_attempt_at=None,
+                        updated_at=bindparam("now")))
+_MARK_ACKNOWLEDGED = (update(inbox).where(inbox.c.id == bindparam("inbox_id"))
+                      .values(state="acknowledged", updated_at=bindparam("now")))
+
+
 def get(conn: Connection, inbox_id: str, lock: bool = False) -> dict[str, Any] | None:
     """With ``lock`` the row stays locked until commit (PostgreSQL; SQLite writers are serial anyway)."""
-    query = select(inbox).where(inbox.c.id == inbox_id)
-    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    row = conn.execute(_GET_LOCKED if lock else _GET, {"inbox_id": inbox_id}).mappings().first()
     return dict(row) if row else None
 
 
@@ -59,10 +71,12 @@ def set_state(conn: Connection, inbox_id: str, now: dt.datetime, **values: Any) 
 def commit_open(conn: Connection, inbox_id: str, case_id: str, now: dt.datetime) -> bool:
     """Mark an open entry committed to ``case_id``; False when it is no longer open (another
     worker finished it). On PostgreSQL the update holds the row lock until commit."""
-    result = conn.execute(
-        update(inbox).where(inbox.c.id == inbox_id, inbox.c.state.in_(OPEN_STATES))
-        .values(state="committed", case_id=case_id, last_error=None, next_attempt_at=None, updated_at=now))
+    result = conn.execute(_COMMIT_OPEN, {"inbox_id": inbox_id, "case_id": case_id, "now": now})
     return result.rowcount == 1
+
+
+def mark_acknowledged(conn: Connection, inbox_id: str, now: dt.datetime) -> None:
+    conn.execute(_MARK_ACKNOWLEDGED, {"inbox_id": inbox_id, "now": now})
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[str]:
@@ -95,9 +109,7 @@ def list_by_state(conn: Connection, states: Sequence[str], limit: int = 100,
 
 
 def load_step(conn: Connection, inbox_id: str, step: str) -> Any | None:
-    return conn.execute(
-        select(step_results.c.result).where(step_results.c.inbox_id == inbox_id, step_results.c.step == step)
-    ).scalar_one_or_none()
+    return conn.execute(_LOAD_STEP, {"inbox_id": inbox_id, "step": step}).scalar_one_or_none()
 
 
 def save_step(conn: Connection, inbox_id: str, step: str, result: Any, now: dt.datetime) -> None:

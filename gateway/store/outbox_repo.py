@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from gateway.store.tables import audit, cases, inbox, outbox
 
@@ -63,9 +63,12 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
     return claimed
 
 
+_FINISH = (update(outbox).where(outbox.c.id == bindparam("row_id"))
+           .values(state="done", done_at=bindparam("now"), lease_until=None, last_error=None))
+
+
 def finish(conn: Connection, row_id: int, now: dt.datetime) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == row_id)
-                 .values(state="done", done_at=now, lease_until=None, last_error=None))
+    conn.execute(_FINISH, {"row_id": row_id, "now": now})
 
 
 def retry_later(conn: Connection, row_id: int, when: dt.datetime, error: str) -> None:

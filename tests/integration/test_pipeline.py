@@ -294,3 +294,52 @@ def test_a_job_whose_commit_fails_is_not_acknowledged(profile_settings: Any, mon
         assert gw.case_by_source("testpull", "m-rollback") is not None and pull.acks == ["m-rollback"]
     finally:
         gw.close()
+
+
+def test_take_processes_a_fetched_message_at_once(gw: Gateway, pull: PullChannel) -> None:
+    outcome = gw.take(pull_message("m-take"))
+    assert outcome.state == "committed" and outcome.case is not None and not outcome.duplicate
+    assert pull.acks == ["m-take"] and pull.verify_calls == 1
+    assert gw.queue.reserve(gw.worker_id, 16, 0) == ([], [])  # no job was ever queued
+    again = gw.take(pull_message("m-take"))  # fetched once more before the upstream saw the accept
+    assert again.duplicate and again.case is not None and again.case.id == outcome.case.id
+    assert pull.verify_calls == 1 and pull.acks == ["m-take"] and count(gw, cases) == 1
+
+
+def test_take_interrupted_before_the_commit_is_finished_by_the_sweep(profile_settings: Any,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    gw = Gateway.create(profile_settings.model_copy(update={"job_lease_seconds": 0.3}))
+    try:
+        pull = PullChannel(gw)
+        gw.adapters.channels.register("testpull", pull)
+
+        def killed(*args: Any, **kwargs: Any) -> Any:
+            raise SystemExit("SIGKILL stand-in")
+
+        monkeypatch.setattr("gateway.intake.records.write_case", killed)
+        with pytest.raises(SystemExit):
+            gw.take(pull_message("m-take-crash"))
+        monkeypatch.undo()
+        entry = gw.inbox_entry("testpull", "m-take-crash")
+        assert entry is not None and entry["state"] == "received"  # the raw original is kept
+        gw.work_once(force_poll=False)
+        assert gw.case_by_source("testpull", "m-take-crash") is None  # its lease has not run out yet
+        time.sleep(0.4)
+        gw.work_until_idle()
+        assert gw.case_by_source("testpull", "m-take-crash") is not None
+        assert pull.verify_calls == 2 and pull.acks == ["m-take-crash"] and count(gw, cases) == 1
+    finally:
+        gw.close()
+
+
+def test_a_poll_takes_each_message_in_the_polling_worker(gw: Gateway, pull: PullChannel) -> None:
+    class Source:
+        name = "testpull"
+
+        def poll(self) -> list[InboundMessage]:
+            return [pull_message("m-poll-1"), pull_message("m-poll-2")]
+
+    gw.adapters.sources.register("testpull", Source())
+    assert gw.poll_sources(force=True) == 2
+    assert pull.acks == ["m-poll-1", "m-poll-2"]  # processed and acknowledged within the poll
+    assert gw.poll_sources(force=True) == 0 and pull.verify_calls == 2  # fetched again: duplicates

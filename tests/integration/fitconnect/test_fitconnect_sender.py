@@ -34,7 +34,7 @@ class Blobs:
     def __init__(self) -> None:
         self.items: dict[str, bytes] = {}
 
-    def put(self, content: bytes) -> str:
+    def put(self, content: bytes, sha512: str | None = None) -> str:
         key = "sha512/" + hashlib.sha512(content).hexdigest()
         self.items[key] = content
         return key

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from gateway.api import cursor
-from gateway.errors import InvalidRequest, NotFound
+from gateway.errors import InvalidRequest, NotFound, VerificationFailed
+from gateway.intake.checkpoint import attachment_records
 from gateway.outbox.webhooks import sign, verify
+from gateway.ports import VerifiedAttachment, VerifiedSubmission
 from gateway.store.blobs import FilesystemBlobStore
 
 
@@ -26,6 +28,34 @@ def test_blob_store_is_content_addressed_and_idempotent(tmp_path: Path) -> None:
 def test_blob_store_refuses_keys_outside_its_scheme(tmp_path: Path, key: str) -> None:
     with pytest.raises(NotFound):
         FilesystemBlobStore(tmp_path).get(key)
+
+
+def test_blob_store_takes_a_digest_the_caller_computed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    content = b"attachment bytes" * 1000
+    digest = hashlib.sha512(content).hexdigest()
+    monkeypatch.setattr("gateway.store.blobs.blob_key", lambda _: pytest.fail("hashed a second time"))
+    assert store.put(content, sha512=digest) == f"sha512/{digest}"
+    assert store.get(f"sha512/{digest}") == content
+    with pytest.raises(ValueError, match="not a SHA-512"):
+        store.put(content, sha512="../../etc/passwd")
+
+
+def test_attachments_are_stored_under_the_channels_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    content = b"%PDF-1.7 scan" * 1000
+    digest = hashlib.sha512(content).hexdigest()
+    verified = VerifiedSubmission(
+        tenant_ars="150905350535", source_format="x", data=b"{}", data_media_type="application/json",
+        service_leika=None, attachments=[VerifiedAttachment(id="a1", filename="scan.pdf", media_type="application/pdf",
+                                                           content=content, declared_sha512=digest, sha512=digest)])
+    monkeypatch.setattr("gateway.store.blobs.blob_key", lambda _: pytest.fail("hashed a second time"))
+    [record] = attachment_records(verified, FilesystemBlobStore(tmp_path))
+    assert (record.sha512, record.storage_key, record.size) == (digest, f"sha512/{digest}", len(content))
+    other = VerifiedSubmission(**{**verified.__dict__, "attachments": [
+        VerifiedAttachment(id="a1", filename="scan.pdf", media_type="application/pdf", content=content,
+                           declared_sha512="0" * 128, sha512=digest)]})
+    with pytest.raises(VerificationFailed):
+        attachment_records(other, FilesystemBlobStore(tmp_path))
 
 
 def test_cursor_round_trip_and_garbage() -> None:
