@@ -1,12 +1,20 @@
-"""The intake pipeline: one way through, every step checkpointed.
+"""The intake pipeline: one way through, every step recorded.
 
 receive  -> raw original to the blob store, inbox row (dedup on channel + source id and
             on client + Idempotency-Key), job enqueued in the same transaction
-process  -> verify (channel; checkpointed) -> route (catalog) -> map (mapping file)
-            -> commit case + event + webhook rows + acknowledgement row in one transaction
-failure  -> permanent: quarantine + reject row; transient: retry with backoff and jitter,
+process  -> verify (channel) -> route (catalog) -> map (mapping file)
+            -> commit case + event + webhook rows + acknowledgement row + the job's end in
+            one transaction
+failure  -> permanent: quarantine + reject row; transient: retry with backoff and jitter
+            (the verify result is checkpointed then, so the retry does not decrypt again),
             dead letter after the cap
-The acknowledgement to the source leaves through the outbox, i.e. only after commit.
+The acknowledgement to the source leaves through the outbox, i.e. only after commit: the
+row is written claimed by the committing worker, which delivers it right away; should it
+die first, the claim runs out and the dispatcher sends it.
+
+``take`` is what a pull channel's poll does with each fetched message: receive without a
+job, then process in the same worker. The inbox row's lease is the fallback: a crash before
+the commit leaves the entry for the sweep once the lease has run out.
 
 ``intake_inline`` is the same path for a synchronous channel (the portal, whose client
 waits for the case): the raw original is stored first, then verify, route and map run in
@@ -14,7 +22,6 @@ memory and the inbox row, the case and its events commit in one transaction — 
 intermediate state a crash could leave behind, and the client's retry (same
 Idempotency-Key) finds either nothing or the finished case.
 """
-
 from __future__ import annotations
 
 import datetime as dt
