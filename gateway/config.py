@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     backoff_base_seconds: float = Field(default=2.0, gt=0)
     backoff_max_seconds: float = Field(default=600.0, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
+    delivery_lease_seconds: float = Field(
+        default=300.0, gt=0,
+        description="how long a claimed outbox delivery (webhook, acknowledgement, forwarding) may run before "
+                    "another worker takes it over: longer than the slowest adapter's calls together")
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

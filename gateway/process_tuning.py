@@ -6,9 +6,11 @@ Both are applied once, when a gateway is built (server, worker, CLI, benchmark a
   fresh mapping and gives it back on free. Intake handles megabyte buffers all the time
   (raw originals, MTOM parts, decrypted attachments), so each one would be faulted in page
   by page and zeroed again — on a virtual machine several microseconds per 4 KiB page, more
-  than hashing the same bytes. A fixed threshold above the largest usual buffer and a high
-  trim threshold keep such memory in the heap for reuse; the resident size stays at its
-  peak instead of breathing, which a service wants anyway.
+  than hashing the same bytes. A fixed threshold above the usual buffer sizes and a trim
+  threshold as high keep such memory in the heap for reuse. glibc keeps that much per
+  arena and makes up to eight arenas per core (threads of the API's pool each take one), so
+  the number of arenas is capped too: at most ``ARENA_MAX x TRIM_THRESHOLD`` stays resident
+  beyond what is in use.
 * The cyclic garbage collector: the loaded configuration (mappings, schemas, catalog,
   adapters, imported modules) lives as long as the process. Freezing it keeps it out of
   the collector's full passes, which mapping a large application (thousands of field
@@ -29,8 +31,10 @@ log = logging.getLogger(__name__)
 # mallopt(3) parameter numbers (malloc.h)
 _M_TRIM_THRESHOLD: Final = -1
 _M_MMAP_THRESHOLD: Final = -3
-MMAP_THRESHOLD: Final = 64 * 1024 * 1024  # larger buffers still get their own mapping
-TRIM_THRESHOLD: Final = 256 * 1024 * 1024
+_M_ARENA_MAX: Final = -8
+MMAP_THRESHOLD: Final = 32 * 1024 * 1024  # larger buffers still get their own mapping
+TRIM_THRESHOLD: Final = 32 * 1024 * 1024
+ARENA_MAX: Final = 4
 
 _allocator_tuned = False
 
@@ -50,7 +54,8 @@ def tune_allocator() -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    if mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1 or mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD) != 1:
+    settings = ((_M_ARENA_MAX, ARENA_MAX), (_M_MMAP_THRESHOLD, MMAP_THRESHOLD), (_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if not all(mallopt(parameter, value) == 1 for parameter, value in settings):
         log.warning("could not set the allocator thresholds; large buffers stay on fresh mappings")
         return False
     _allocator_tuned = True

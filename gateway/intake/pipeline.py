@@ -70,8 +70,8 @@ class IntakePipeline:
     def _direct(self, now: dt.datetime, message: InboundMessage | None = None) -> records.DirectReport | None:
         if self.deliver_now is None:
             return None
-        return records.DirectReport(self.deliver_now, now + dt.timedelta(seconds=self.settings.job_lease_seconds),
-                                    message)
+        return records.DirectReport(self.deliver_now,
+                                    now + dt.timedelta(seconds=self.settings.delivery_lease_seconds), message)
 
     def _row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> dict[str, Any]:
         raw_key = self.blobs.put(message.payload)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from pydantic import ValidationError
+
+from gateway.case.model import Field
 from gateway.errors import ConfigurationError
 from gateway.mapping.build_values import (
     VALUE_KEYS,
@@ -22,7 +25,7 @@ from gateway.mapping.expressions import NameInfo
 from gateway.mapping.loader import YMap
 from gateway.mapping.spec import FieldSpec, GroupSpec
 
-FIELD_KEY: Final = re.compile(r"^[a-z][a-z0-9_]*$")
+FIELD_KEY: Final = re.compile(r"[a-z][a-z0-9_]*")  # used with fullmatch: no "$" before a newline
 _FIELD_KEYS: Final = VALUE_KEYS | {"key", "label"}
 _GROUP_KEYS: Final = frozenset({"key", "label", "type", "path", "required", "repeat", "fields", "fim_id"})
 
@@ -39,6 +42,7 @@ def build_fields(
     for index, item in enumerate(items):
         node = expect_map(item, items.where(index), "a field")
         spec, info = _build_field(node, names, ctx, prefix)
+        _check_case_field(spec, node)
         if spec.key in names:
             raise ConfigurationError(f"{node.where('key')}: duplicate field key {spec.key!r}")
         fields.append(spec)
@@ -46,10 +50,21 @@ def build_fields(
     return tuple(fields), names
 
 
+def _check_case_field(spec: FieldSpec, node: YMap) -> None:
+    """The engine builds case fields from this spec without validating them again
+    (case.model.trusted_field): whatever the case model would refuse is refused here, once."""
+    try:
+        Field(key=spec.key, label=spec.label, type=spec.type, fim_id=spec.fim_id)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ConfigurationError(f"{node.where('key')}: field {spec.key!r}: {where}: {problem['msg']}") from None
+
+
 def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
     key = text(node, "key", "field")
     assert key is not None
-    if not FIELD_KEY.match(key):
+    if not FIELD_KEY.fullmatch(key):
         raise ConfigurationError(f"{node.where('key')}: field key {key!r} must match {FIELD_KEY.pattern}")
     label = text(node, "label", f"field {key!r}")
     assert label is not None

@@ -34,7 +34,7 @@ VALUE_KEYS: Final = frozenset(
         "default",
     }
 )
-FIM_ID: Final = re.compile(r"^[FG]\d{8}$")
+FIM_ID: Final = re.compile(r"[FG][0-9]{8}")  # used with fullmatch: ASCII digits, no trailing newline
 _SAMPLE: Final = dt.datetime(2026, 11, 21, 18, 30, 15)  # every field differs, so a bad format shows
 
 
@@ -93,7 +93,7 @@ def flag(node: YMap, key: str) -> bool:
 
 def fim_id(node: YMap) -> str | None:
     value = node.get("fim_id")
-    if value is not None and (not isinstance(value, str) or not FIM_ID.match(value)):
+    if value is not None and (not isinstance(value, str) or not FIM_ID.fullmatch(value)):
         raise ConfigurationError(f"{node.where('fim_id')}: fim_id must look like F12345678 or G12345678")
     return value
 

@@ -29,11 +29,11 @@ class Dispatcher:
     def run_due(self, limit: int = 32) -> int:
         # deliveries run one after the other: claim no more than the lease covers even if every
         # webhook takes its full timeout, or another worker would take the rest over meanwhile
-        limit = max(1, min(limit, int(self.settings.job_lease_seconds // (self.settings.webhook_timeout_seconds + 1))))
+        lease = self.settings.delivery_lease_seconds
+        limit = max(1, min(limit, int(lease // (self.settings.webhook_timeout_seconds + 1))))
         now = self.clock()
         with self.db.transaction() as uow:
-            rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=self.settings.job_lease_seconds),
-                                         limit)
+            rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=lease), limit)
         for row in rows:
             self._deliver(row)
         return len(rows)
@@ -42,8 +42,12 @@ class Dispatcher:
                         case: CommittedCase | None = None) -> None:
         """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed);
         a caller that still holds the message and the case hands them over instead of having
-        them read back."""
-        self._deliver(row, message, case)
+        them read back. Runs after its caller's commit: nothing may escape from here — the row
+        stays claimed and a dispatcher sends it once the claim has run out."""
+        try:
+            self._deliver(row, message, case)
+        except Exception:
+            log.exception("direct delivery of outbox %s failed; the dispatcher takes it over", row["id"])
 
     def _deliver(self, row: dict[str, Any], message: InboundMessage | None = None,
                  case: CommittedCase | None = None) -> None:
@@ -54,17 +58,20 @@ class Dispatcher:
             now = self.clock()
             with self.db.transaction() as uow:
                 if isinstance(exc, PermanentError) or row["attempts"] >= self.settings.delivery_max_attempts:
-                    outbox_repo.bury(uow.conn, row["id"], error)
-                    outbox_repo.record_audit(uow.conn, at=now, actor="outbox", action="delivery.dead",
-                                             case_id=row["case_id"], inbox_id=row["inbox_id"],
-                                             details={"kind": row["kind"], "target": row["target"]})
+                    if outbox_repo.bury(uow.conn, row, error):
+                        outbox_repo.record_audit(uow.conn, at=now, actor="outbox", action="delivery.dead",
+                                                 case_id=row["case_id"], inbox_id=row["inbox_id"],
+                                                 details={"kind": row["kind"], "target": row["target"]})
                 else:
                     delay = backoff_seconds(self.settings, row["attempts"])
-                    outbox_repo.retry_later(uow.conn, row["id"], now + dt.timedelta(seconds=delay), error)
+                    outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
             log.warning("outbox %s (%s -> %s) failed: %s", row["id"], row["kind"], row["target"], type(exc).__name__)
             return
         with self.db.transaction() as uow:
-            outbox_repo.finish(uow.conn, row["id"], self.clock())
+            if not outbox_repo.finish(uow.conn, row, self.clock()):
+                # its claim ran out and another worker took the row over: that one records it
+                log.warning("outbox %s was delivered after its claim ran out", row["id"])
+                return
             if row["kind"] == "ack" and row["inbox_id"]:
                 inbox_repo.mark_acknowledged(uow.conn, row["inbox_id"], self.clock())
 

@@ -63,22 +63,29 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
     return claimed
 
 
-_FINISH = (update(outbox).where(outbox.c.id == bindparam("row_id"))
-           .values(state="done", done_at=bindparam("now"), lease_until=None, last_error=None))
+# ``attempts`` is the claim token: each claim increments it, so a delivery whose lease ran out
+# and was taken over by another worker can no longer finish, retry or bury the row.
+_CLAIMED = (outbox.c.id == bindparam("row_id"), outbox.c.state == "pending",
+            outbox.c.attempts == bindparam("token"))
+_FINISH = update(outbox).where(*_CLAIMED).values(state="done", done_at=bindparam("now"), lease_until=None,
+                                                 last_error=None)
+_RETRY_LATER = update(outbox).where(*_CLAIMED).values(next_attempt_at=bindparam("when"), lease_until=None,
+                                                      last_error=bindparam("error"))
+_BURY = update(outbox).where(*_CLAIMED).values(state="dead", lease_until=None, last_error=bindparam("error"))
 
 
-def finish(conn: Connection, row_id: int, now: dt.datetime) -> None:
-    conn.execute(_FINISH, {"row_id": row_id, "now": now})
+def finish(conn: Connection, row: dict[str, Any], now: dt.datetime) -> bool:
+    """Mark a delivered row done; False when this claim was taken over meanwhile."""
+    return conn.execute(_FINISH, {"row_id": row["id"], "token": row["attempts"], "now": now}).rowcount == 1
 
 
-def retry_later(conn: Connection, row_id: int, when: dt.datetime, error: str) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == row_id)
-                 .values(next_attempt_at=when, lease_until=None, last_error=error))
+def retry_later(conn: Connection, row: dict[str, Any], when: dt.datetime, error: str) -> bool:
+    return conn.execute(_RETRY_LATER, {"row_id": row["id"], "token": row["attempts"], "when": when,
+                                       "error": error}).rowcount == 1
 
 
-def bury(conn: Connection, row_id: int, error: str) -> None:
-    conn.execute(update(outbox).where(outbox.c.id == row_id)
-                 .values(state="dead", lease_until=None, last_error=error))
+def bury(conn: Connection, row: dict[str, Any], error: str) -> bool:
+    return conn.execute(_BURY, {"row_id": row["id"], "token": row["attempts"], "error": error}).rowcount == 1
 
 
 def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:

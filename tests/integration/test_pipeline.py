@@ -249,7 +249,7 @@ def test_a_crash_before_the_direct_acknowledgement_leaves_it_to_the_dispatcher(
             gw.pipeline.process(received.inbox_id)
         assert gw.inbox_entry("testpull", "m-died")["state"] == "committed"  # type: ignore[index]
         assert gw.dispatcher.run_due() == 0 and pull.acks == []  # still claimed by the dead worker
-        now[0] += dt.timedelta(seconds=gw.settings.job_lease_seconds + 1)
+        now[0] += dt.timedelta(seconds=gw.settings.delivery_lease_seconds + 1)
         assert gw.dispatcher.run_due() == 1 and pull.acks == ["m-died"]
         assert gw.dispatcher.run_due() == 0 and pull.acks == ["m-died"]
     finally:
@@ -343,3 +343,46 @@ def test_a_poll_takes_each_message_in_the_polling_worker(gw: Gateway, pull: Pull
     assert gw.poll_sources(force=True) == 2
     assert pull.acks == ["m-poll-1", "m-poll-2"]  # processed and acknowledged within the poll
     assert gw.poll_sources(force=True) == 0 and pull.verify_calls == 2  # fetched again: duplicates
+
+
+def test_a_delivery_whose_claim_ran_out_cannot_undo_the_takeover(profile_settings: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [dt.datetime.now(dt.UTC)]
+    gw = Gateway.create(profile_settings, clock=lambda: now[0])
+    try:
+        pull = PullChannel(gw)
+        gw.adapters.channels.register("testpull", pull)
+        stalled: list[dict[str, Any]] = []
+        gw.pipeline.deliver_now = lambda row, message, case: stalled.append(row)  # worker A hangs upstream
+        gw.pipeline.process(gw.submit(pull_message("m-slow")).inbox_id)
+        [claimed_by_a] = stalled
+        now[0] += dt.timedelta(seconds=gw.settings.delivery_lease_seconds + 1)
+        assert gw.dispatcher.run_due() == 1 and pull.acks == ["m-slow"]  # worker B takes over and delivers
+
+        def already_accepted(message: InboundMessage, case: Any) -> None:
+            raise PermanentError("the upstream has this acknowledgement already")
+
+        monkeypatch.setattr(pull, "acknowledge", already_accepted)
+        gw.dispatcher.deliver_claimed(claimed_by_a)  # A wakes up, its call fails permanently
+        monkeypatch.undo()
+        gw.dispatcher.deliver_claimed(claimed_by_a)  # ... or succeeds late
+        with gw.db.reading() as conn:
+            state, attempts = conn.execute(select(outbox.c.state, outbox.c.attempts)
+                                           .where(outbox.c.id == claimed_by_a["id"])).one()
+            dead = conn.execute(select(func.count()).select_from(audit)
+                                .where(audit.c.action == "delivery.dead")).scalar_one()
+        assert (state, attempts, dead) == ("done", 2, 0)  # B's result stands
+        assert gw.inbox_entry("testpull", "m-slow")["state"] == "acknowledged"  # type: ignore[index]
+    finally:
+        gw.close()
+
+
+def test_a_failing_direct_delivery_does_not_break_the_intake(gw: Gateway, pull: PullChannel,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def database_gone(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("database connection lost")
+
+    monkeypatch.setattr(gw.dispatcher, "_deliver", database_gone)
+    outcome = gw.take(pull_message("m-hook"))
+    assert outcome.state == "committed"  # the case stands; the claimed row waits for the dispatcher
+    assert gw.dispatcher.run_due() == 0  # still claimed

@@ -100,6 +100,12 @@ def test_bad_field_key(load: Loader) -> None:
     fails(load, with_fields("- {key: Hund-Name, label: A, path: /a}"), "Hund-Name", "must match")
 
 
+@pytest.mark.parametrize("key", ['"hund\\n"', '"hündin"', '"hund\\u0660"'])
+def test_field_keys_are_checked_to_the_end_and_in_ascii(load: Loader, key: str) -> None:
+    # a key the case model would refuse must not load: the engine builds fields unvalidated
+    fails(load, with_fields(f"- {{key: {key}, label: A, path: /a}}"), "key", "must match")
+
+
 def test_unknown_type(load: Loader) -> None:
     fails(load, with_fields("- key: a\n  label: A\n  path: /a\n  type: money"), "type: money", "type of 'a'")
 
@@ -158,6 +164,11 @@ def test_bad_fim_id(load: Loader) -> None:
         "fim_id",
         "fim_id must look like",
     )
+
+
+@pytest.mark.parametrize("fim", ['"F12345678\\n"', '"F\\u0661\\u0662\\u0663\\u0664\\u0665\\u0666\\u0667\\u0668"'])
+def test_fim_ids_are_checked_to_the_end_and_in_ascii(load: Loader, fim: str) -> None:
+    fails(load, with_fields(f"- key: a\n  label: A\n  path: /a\n  fim_id: {fim}"), "fim_id", "fim_id must look like")
 
 
 def test_bad_date_format(load: Loader) -> None:
