@@ -34,9 +34,13 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt is Linux-only")
 @pytest.mark.parametrize("buffer_mib", [3, 20, 40])
 def test_memory_kept_for_reuse_is_bounded(buffer_mib: int) -> None:
+    if not sys.platform.startswith("linux"):  # no glibc: the tuning reports that it did nothing
+        from gateway.process_tuning import tune_allocator
+
+        assert tune_allocator() is False
+        return
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(buffer_mib)], cwd=ROOT, capture_output=True,
                             text=True, check=True, timeout=120)
     # untuned glibc keeps ~15 MiB here; with 16 arenas x 256 MiB it kept 650 MiB. Now: at most
