@@ -98,15 +98,24 @@ class IntakePipeline:
     # -- receive -----------------------------------------------------------------------
     def receive(self, message: InboundMessage, *, fingerprint: str | None = None) -> Received:
         """Keep the raw original and record the message once; a worker processes it."""
+        row, existing = self._record(message, fingerprint, enqueue=True)
+        if existing is None:
+            return Received(inbox_id=row["id"], case_id=None, duplicate=False)
+        return Received(inbox_id=existing["id"], case_id=existing["case_id"], duplicate=True)
+
+    def _record(self, message: InboundMessage, fingerprint: str | None, enqueue: bool
+                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The new inbox row (with its job if ``enqueue``), and the existing entry for a repeat."""
         now = self.clock()
         row = self._row(message, fingerprint, now)
         with self.db.transaction() as uow:
             if records.write_received(uow, row, now):
-                self.queue.enqueue(uow, INTAKE_JOB, row["id"])
-                return Received(inbox_id=row["id"], case_id=None, duplicate=False)
+                if enqueue:
+                    self.queue.enqueue(uow, INTAKE_JOB, row["id"])
+                return row, None
         existing = self.find(message)
         assert existing is not None, "insert failed without a conflicting row"
-        return Received(inbox_id=existing["id"], case_id=existing["case_id"], duplicate=True)
+        return row, existing
 
     def outcome(self, inbox_id: str, duplicate: bool = False) -> Outcome:
         with self.db.reading() as conn:
@@ -197,13 +206,8 @@ class IntakePipeline:
         duplicates stop here, before any decryption) but without a job: its lease
         (``next_attempt_at``) is the fallback — should this process die before the commit, the
         sweep enqueues the entry once the lease has run out."""
-        now = self.clock()
-        row = self._row(message, None, now)
-        with self.db.transaction() as uow:
-            fresh = records.write_received(uow, row, now)
-        if not fresh:
-            existing = self.find(message)
-            assert existing is not None, "insert failed without a conflicting row"
+        row, existing = self._record(message, None, enqueue=False)
+        if existing is not None:
             return self.outcome(existing["id"], duplicate=True)
         return self._process_row(row, None, message=message)
 

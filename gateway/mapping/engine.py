@@ -15,13 +15,13 @@ from gateway.mapping.expr_runtime import ExpressionError
 from gateway.mapping.result import MappedApplication
 from gateway.mapping.sections import map_party, map_section
 from gateway.mapping.sources import child_index
-from gateway.mapping.spec import FieldSpec, MappingSpec
+from gateway.mapping.spec import FieldSpec, MappingSpec, uses_child_steps
 from gateway.mapping.values import evaluate
 
 
 def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
     warnings: list[ValidationWarning] = []
-    form, scope = map_fields(spec.fields, document, "", "", warnings)
+    form, scope = map_fields(spec.fields, document, "", "", warnings, uses_child_steps(spec.fields))
     party = map_party(spec.applicant, document, scope, warnings)
     assert party is not None  # the applicant has no 'present' and its required names are checked
     submitted_at = evaluate(spec.submitted_at, document, scope, "", warnings)[0] if spec.submitted_at else None
@@ -51,18 +51,14 @@ def map_document(spec: MappingSpec, document: Any) -> MappedApplication:
     )
 
 
-def _uses_child_steps(specs: tuple[FieldSpec, ...]) -> bool:
-    return any(spec.value is not None and spec.value.accessor is not None and spec.value.accessor.child_tag
-               for spec in specs)
-
-
 def map_fields(
-    specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str, warnings: list[ValidationWarning]
+    specs: tuple[FieldSpec, ...], context: Any, base: str, prefix: str, warnings: list[ValidationWarning],
+    index_children: bool,
 ) -> tuple[list[Field], dict[str, Any]]:
     """Fields of one scope, and the scope (key -> value) that expressions see."""
     form: list[Field] = []
     scope: dict[str, Any] = {}
-    children = child_index(context) if _uses_child_steps(specs) else None
+    children = child_index(context) if index_children else None
     for spec in specs:
         value_spec = spec.value
         if value_spec is not None:
@@ -105,7 +101,7 @@ def _map_group(
         if group.required:
             raise MappingFailed(f"required group {key!r} is missing at {where}", field=key, path=where)
         return field, None
-    fields, item_scope = map_fields(group.fields, element, element_base, f"{key}.", warnings)
+    fields, item_scope = map_fields(group.fields, element, element_base, f"{key}.", warnings, group.index_children)
     field.items = [fields]
     return field, item_scope
 
@@ -121,7 +117,8 @@ def _map_repetitions(
     items, scopes = [], []
     for index, element in enumerate(elements):
         location = group.accessor.item_location(base, index)
-        fields, item_scope = map_fields(group.fields, element, location, f"{key}.", warnings)
+        fields, item_scope = map_fields(group.fields, element, location, f"{key}.", warnings,
+                                        group.index_children)
         items.append(fields)
         scopes.append(item_scope)
     field.items = items

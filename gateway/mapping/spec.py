@@ -7,7 +7,7 @@ expressions compiled, constants and defaults converted, code lists resolved.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,11 @@ class GroupSpec:
     repeat: bool
     required: bool
     fields: tuple[FieldSpec, ...]
+    # some member is read by one plain XML child step: worth indexing the element's children
+    index_children: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index_children", uses_child_steps(self.fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,11 @@ class FieldSpec:
     fim_id: str | None
     value: ValueSpec | None  # None exactly for groups
     group: GroupSpec | None
+
+
+def uses_child_steps(fields: tuple[FieldSpec, ...]) -> bool:
+    return any(spec.value is not None and spec.value.accessor is not None and spec.value.accessor.child_tag
+               for spec in fields)
 
 
 @dataclass(frozen=True, slots=True)
