@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from gateway.case.model import AccountIdentity, Case, Payment, ReplyChannel
 from gateway.errors import PermanentError
@@ -61,6 +61,10 @@ class VerifiedAttachment:
     # the SHA-512 (hex) the channel computed over exactly ``content``, if it did: the core then
     # stores the attachment under it instead of hashing the bytes a second time
     sha512: str | None = None
+    # (start, length) when ``content`` is carried verbatim at that place of the raw original
+    # (an MTOM binary part): the core then keeps it as that range of the stored original
+    # instead of writing the same bytes a second time
+    original_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,10 @@ class VerifiedSubmission:
     payment: Payment | None = None
     submitted_at: dt.datetime | None = None
     references: dict[str, str] = field(default_factory=dict)
+    # ``data`` as the channel parsed it, handed to the mapping so it is not parsed twice — only
+    # a parse the mapping would have made itself (see gateway.mapping.Mapping.apply): XML
+    # through gateway.safexml with limits no looser than the mapping's. Kept in memory only.
+    parsed_data: Any = None
 
 
 @runtime_checkable
@@ -170,6 +178,11 @@ class BlobStore(Protocol):
 
     def put(self, content: bytes, sha512: str | None = None) -> str:
         """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
+        ...
+
+    def part(self, key: str, start: int, length: int) -> str:
+        """The key of ``length`` bytes from ``start`` of the stored blob ``key`` (nothing copied);
+        ``get``/``open``/``exists`` take it like any other key."""
         ...
 
     def get(self, key: str) -> bytes: ...

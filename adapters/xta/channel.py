@@ -19,6 +19,7 @@ from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
 from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
+from gateway.mapping import sources as mapping_sources
 from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
 
 log = logging.getLogger("adapters.xta")
@@ -63,6 +64,9 @@ class XtaChannel:
         self.options = options
         self.formats = formats
         self.client = client
+        # the mappings may reuse our parse only if it was at least as strict as their own
+        self._parse_fits_the_mappings = (options.max_payload_bytes <= mapping_sources.MAX_DOCUMENT_BYTES
+                                         and options.max_payload_depth <= mapping_sources.MAX_XML_DEPTH)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         if len(message.payload) > self.options.max_message_bytes:
@@ -91,9 +95,12 @@ class XtaChannel:
             while attachment_id in ids:  # a sender's id that looks like one of our positions
                 attachment_id = f"{attachment_id}-{i}"
             ids.add(attachment_id)
+            content = _checked(a, f"Attachment {i}").data.tobytes()
             attachments.append(VerifiedAttachment(
                 id=attachment_id, filename=_filename(a.filename, i), media_type=_media_type(a.media_type),
-                content=_checked(a, f"Attachment {i}").data.tobytes(), description=_description(a.description)))
+                content=content, description=_description(a.description),
+                # a binary MIME part: the core keeps it as a range of the stored original
+                original_range=None if a.raw_offset is None else (a.raw_offset, len(content))))
         return VerifiedSubmission(
             tenant_ars=self.options.tenant_ars,
             source_format=fmt.source_format,
@@ -104,6 +111,7 @@ class XtaChannel:
             submitted_at=meta.origin,
             references={"service": meta.service, "messageType": meta.message_type.code,
                         "businessScenario": meta.business_scenario.code, "author": meta.author.value},
+            parsed_data=root if self._parse_fits_the_mappings else None,
         )
 
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:

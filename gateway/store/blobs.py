@@ -1,7 +1,9 @@
 """Filesystem blob store: content-addressed by SHA-512, written atomically.
 
 The key is ``sha512/<hex>``; storing the same bytes twice is a no-op, which keeps
-every intake step idempotent. A file appears under its final name only complete
+every intake step idempotent. ``sha512/<hex>@<start>+<length>`` names a byte range of
+such a blob (an attachment carried verbatim inside a stored original): read like any
+blob, never written. A file appears under its final name only complete
 (write to a temporary name, then ``os.replace``), so a SIGKILL mid-write leaves at
 most a stray temporary file and never a truncated blob.
 """
@@ -17,8 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gateway.errors import NotFound
+from gateway.store.file_writer import FileWriter
 
 _KEY = re.compile(r"^sha512/([0-9a-f]{128})$")
+_PART_KEY = re.compile(r"^sha512/([0-9a-f]{128})@([0-9]{1,15})\+([0-9]{1,15})$")
 _CHUNK = 1024 * 1024
 
 
@@ -27,19 +31,43 @@ def blob_key(content: bytes) -> str:
 
 
 class FilesystemBlobStore:
-    def __init__(self, root: Path, fsync: bool = False) -> None:
+    def __init__(self, root: Path, fsync: bool = False, direct_io: bool = True) -> None:
         self._root = root
-        self._fsync = fsync
+        self._writer = FileWriter(fsync=fsync, direct=direct_io)
         root.mkdir(parents=True, exist_ok=True)
-        self._made: set[str] = set()
+        # all 256 shard folders once, when the store opens: a put then never creates a folder
+        # (an mkdir costs as much as writing a small blob) and never races another writer's mkdir
+        for shard in range(256):
+            os.makedirs(os.path.join(root, f"{shard:02x}"), exist_ok=True)
         self._counter = itertools.count()
 
     def _path(self, key: str) -> Path:
+        return self._located(key)[0]
+
+    def _located(self, key: str) -> tuple[Path, int, int | None]:
+        """The file, the offset and the length (None: to its end) a key names."""
         match = _KEY.match(key)
-        if not match:
-            raise NotFound("unknown blob key")
+        if match:
+            start, length = 0, None
+        else:
+            match = _PART_KEY.match(key)
+            if not match:
+                raise NotFound("unknown blob key")
+            start, length = int(match.group(2)), int(match.group(3))
         digest = match.group(1)
-        return self._root / digest[:2] / digest  # 256 folders: few mkdir calls, small folders
+        return self._root / digest[:2] / digest, start, length  # 256 folders: small folders
+
+    def part(self, key: str, start: int, length: int) -> str:
+        if _KEY.match(key) is None:
+            raise ValueError("a part is taken of a whole blob")
+        if start < 0 or length < 0:
+            raise ValueError("a part needs a non-negative start and length")
+        size = _size(self._path(key))
+        if size is None:
+            raise NotFound("blob not found")
+        if size < start + length:
+            raise ValueError("the part reaches beyond the end of the blob")
+        return f"{key}@{start}+{length}"
 
     def put(self, content: bytes, sha512: str | None = None) -> str:
         key = blob_key(content) if sha512 is None else "sha512/" + sha512
@@ -50,18 +78,10 @@ class FilesystemBlobStore:
         path = os.path.join(folder, digest)
         if os.path.exists(path):
             return key
-        if digest[:2] not in self._made:
-            os.makedirs(folder, exist_ok=True)
-            self._made.add(digest[:2])
         # unique per process, thread and call: no random names, no retries
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
-                if self._fsync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            self._writer.write_new(tmp, content)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -69,22 +89,49 @@ class FilesystemBlobStore:
         return key
 
     def get(self, key: str) -> bytes:
+        path, start, length = self._located(key)
         try:
-            return self._path(key).read_bytes()
+            if length is None:
+                return path.read_bytes()
+            with path.open("rb") as handle:
+                # a key naming more than the file holds is refused before anything is allocated
+                if os.fstat(handle.fileno()).st_size < start + length:
+                    raise NotFound("blob shorter than the part its key names")
+                handle.seek(start)
+                return handle.read(length)
         except FileNotFoundError:
             raise NotFound("blob not found") from None
 
     def open(self, key: str) -> Iterator[bytes]:
-        path = self._path(key)
-        if not path.exists():
+        path, start, length = self._located(key)
+        if not self._complete(path, start, length):
             raise NotFound("blob not found")
 
         def chunks() -> Iterator[bytes]:
+            left = length
             with path.open("rb") as handle:
-                while chunk := handle.read(_CHUNK):
+                handle.seek(start)
+                while left is None or left > 0:
+                    chunk = handle.read(_CHUNK if left is None else min(_CHUNK, left))
+                    if not chunk:
+                        break
+                    if left is not None:
+                        left -= len(chunk)
                     yield chunk
 
         return chunks()
 
     def exists(self, key: str) -> bool:
-        return self._path(key).exists()
+        return self._complete(*self._located(key))
+
+    @staticmethod
+    def _complete(path: Path, start: int, length: int | None) -> bool:
+        size = _size(path)
+        return size is not None and (length is None or size >= start + length)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None

@@ -41,6 +41,13 @@ def test_verify_returns_the_payload_and_attachments(make_rig: RigFactory, kind: 
     assert submission.references["messageType"] == kind.code
     assert submission.references["service"] == kind.service
     assert submission.submitted_at is not None
+    raw = rig.fetched(message_id).payload
+    if mtom_responses:  # a binary part: the core can keep it as a range of the raw original
+        assert attachment.original_range is not None
+        start, length = attachment.original_range
+        assert raw[start:start + length] == pdf and length == len(pdf)
+    else:  # base64 inside the envelope: the bytes exist only decoded
+        assert attachment.original_range is None
 
 
 def test_source_formats_match_the_mappings() -> None:
@@ -182,3 +189,16 @@ def test_attachment_count_and_payload_size_are_capped(make_rig: RigFactory) -> N
         rig.channel.verify(two)
     with pytest.raises(InvalidPayload, match="too large"):
         rig.channel.verify(rig.fetched(rig.post()))
+
+
+def test_the_payload_parse_is_handed_to_the_mapping_only_when_as_strict_as_its_own(make_rig: RigFactory) -> None:
+    registry = MappingRegistry.load(REPO / "mappings")
+    mapping = registry.get("xoev.wohngeld-mietzuschuss")
+    rig = make_rig()
+    submission = rig.channel.verify(rig.fetched(rig.post()))
+    assert isinstance(submission.parsed_data, etree._Element)
+    assert etree.tostring(submission.parsed_data) == etree.tostring(etree.fromstring(submission.data))
+    assert mapping.apply(submission.data, submission.parsed_data) == mapping.apply(submission.data)
+    for looser in ({"max_payload_bytes": 21 * 1024 * 1024}, {"max_payload_depth": 255}):
+        loose = make_rig(**looser)
+        assert loose.channel.verify(loose.fetched(loose.post())).parsed_data is None  # the mapping parses itself

@@ -32,6 +32,17 @@ def test_parts_are_views_into_the_received_bytes_not_copies() -> None:
     assert part.data.obj is body
 
 
+def test_a_verbatim_part_knows_where_it_starts_in_the_body_a_decoded_one_does_not() -> None:
+    content = b"\r\n--BB look-alike\r\n" + os.urandom(50_000)
+    body, ctype = mtom.build(ROOT, [mtom.OutPart("a@x", "application/pdf", content)])
+    part = mtom.parse(body, ctype).parts["a@x"]
+    assert part.offset is not None and body[part.offset:part.offset + len(content)] == content
+    attachment = b"Content-ID: <att>\r\nContent-Transfer-Encoding: base64\r\n\r\n" + base64.b64encode(b"hello")
+    root = b"Content-ID: <root>\r\nContent-Type: application/xop+xml\r\n\r\n" + ROOT
+    body, ctype = _multipart(attachment, root, start="<root>")
+    assert mtom.parse(body, ctype).parts["att"].offset is None
+
+
 def test_plain_soap_is_a_root_without_parts() -> None:
     parsed = mtom.parse(ROOT, "application/soap+xml; charset=utf-8")
     assert parsed.root.data.tobytes() == ROOT and parsed.parts == {}
