@@ -69,7 +69,7 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.effective_database_url)
         upgrade(settings.effective_database_url)
-        blobs = FilesystemBlobStore(settings.effective_blob_dir)
+        blobs = FilesystemBlobStore(settings.effective_blob_dir, direct_io=settings.blob_direct_io)
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)
@@ -107,8 +107,9 @@ class Gateway:
         return self.pipeline.receive(message)
 
     def take(self, message: InboundMessage) -> Outcome:
-        """Receive and process at once in this worker (a pull channel's poll); the queue is the
-        fallback only (see IntakePipeline.take)."""
+        """Process a fetched message at once in this worker, in one transaction (a pull
+        channel's poll; the source keeps the message until it is acknowledged, see
+        IntakePipeline.take)."""
         return self.pipeline.take(message)
 
     def submit_now(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:

@@ -12,12 +12,17 @@ The acknowledgement to the source leaves through the outbox, i.e. only after com
 row is written claimed by the committing worker, which delivers it right away; should it
 die first, the claim runs out and the dispatcher sends it.
 
-``take`` is what a pull channel's poll does with each fetched message: receive without a
-job, then process in the same worker. The inbox row's lease is the fallback: a crash before
-the commit leaves the entry for the sweep once the lease has run out.
+``take`` is what a pull channel's poll does with each fetched message: the inline path
+below, with the acknowledgement sent right after the commit. No inbox row is written
+before the commit because the source is the durable copy until then: a pull source keeps
+every message until it is acknowledged (FIT-Connect until accept or reject, XTA until
+``close``) and hands it over again after a crash. A message fetched again meets the first
+one's inbox row in the final transaction: one case, one acknowledgement — and should that
+entry still be open (it failed transiently, or a callback recorded it and its job has not
+run), this intake finishes it.
 
-``intake_inline`` is the same path for a synchronous channel (the portal, whose client
-waits for the case): the raw original is stored first, then verify, route and map run in
+``intake_inline`` is the path for a synchronous channel (the portal, whose client waits
+for the case) too: the raw original is stored first, then verify, route and map run in
 memory and the inbox row, the case and its events commit in one transaction — there is no
 intermediate state a crash could leave behind, and the client's retry (same
 Idempotency-Key) finds either nothing or the finished case.
@@ -98,24 +103,15 @@ class IntakePipeline:
     # -- receive -----------------------------------------------------------------------
     def receive(self, message: InboundMessage, *, fingerprint: str | None = None) -> Received:
         """Keep the raw original and record the message once; a worker processes it."""
-        row, existing = self._record(message, fingerprint, enqueue=True)
-        if existing is None:
-            return Received(inbox_id=row["id"], case_id=None, duplicate=False)
-        return Received(inbox_id=existing["id"], case_id=existing["case_id"], duplicate=True)
-
-    def _record(self, message: InboundMessage, fingerprint: str | None, enqueue: bool
-                ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """The new inbox row (with its job if ``enqueue``), and the existing entry for a repeat."""
         now = self.clock()
         row = self._row(message, fingerprint, now)
         with self.db.transaction() as uow:
             if records.write_received(uow, row, now):
-                if enqueue:
-                    self.queue.enqueue(uow, INTAKE_JOB, row["id"])
-                return row, None
+                self.queue.enqueue(uow, INTAKE_JOB, row["id"])
+                return Received(inbox_id=row["id"], case_id=None, duplicate=False)
         existing = self.find(message)
         assert existing is not None, "insert failed without a conflicting row"
-        return row, existing
+        return Received(inbox_id=existing["id"], case_id=existing["case_id"], duplicate=True)
 
     def outcome(self, inbox_id: str, duplicate: bool = False) -> Outcome:
         with self.db.reading() as conn:
@@ -132,7 +128,7 @@ class IntakePipeline:
                                    source_format=verified.source_format, channel=channel,
                                    account=verified.account, mappings=self.mappings)
         mapping = self.mappings.get(route.mapping_id)
-        return route, int(mapping.version), mapping.apply(verified.data)
+        return route, int(mapping.version), mapping.apply(verified.data, verified.parsed_data)
 
     def backoff(self, attempts: int) -> float:
         return backoff_seconds(self.settings, attempts)
@@ -142,34 +138,51 @@ class IntakePipeline:
         # No look-up first: the inbox's unique keys find a repeat in the final transaction.
         now = self.clock()
         row = self._row(message, fingerprint, now)
+        verified: Verified | None = None
         try:
             submission = self.adapters.channels.get(message.channel).verify(message)
-            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs,
-                                data=submission.data)
+            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False, raw_key=row["raw_key"]),
+                                self.blobs, data=submission.data, parsed_data=submission.parsed_data)
             route, version, mapped = self._route_and_map(message.channel, verified)
         except PermanentError as exc:
             return self._record_inline_failure(message, row, exc, now)
         except Exception as exc:
             if not isinstance(exc, TransientError):
                 log.exception("inline intake failed unexpectedly")
-            return self._record_inline_failure(message, row, exc, now)
+            return self._record_inline_failure(message, row, exc, now, verified)
         case_id = uuid.uuid4()
         committed = {**row, "state": "committed", "case_id": str(case_id), "next_attempt_at": None}
         with self.db.transaction() as uow:
-            if not inbox_repo.insert_entry(uow.conn, committed):  # audited together with the case
-                duplicate = True
-            else:
-                duplicate = False
-                case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
+            # audited together with the case
+            target = row if inbox_repo.insert_entry(uow.conn, committed) else self._open_twin(uow, row, case_id, now)
+            if target is not None:
+                case = records.write_case(uow, row=target, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(message.channel), now=now,
-                                          case_id=case_id)
-        if duplicate:  # a concurrent twin committed first
+                                          case_id=case_id, direct=self._direct(now, message))
+        if target is None:  # a twin committed or quarantined it first
             return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
-        return Outcome(inbox_id=row["id"], state="committed", case=case)
+        return Outcome(inbox_id=target["id"], state="committed", case=case)
+
+    def _open_twin(self, uow: UnitOfWork, row: dict[str, Any], case_id: uuid.UUID, now: dt.datetime
+                   ) -> dict[str, Any] | None:
+        """The same message was recorded meanwhile (two workers fetched it at once, or a callback
+        and a poll) and is still open — received, or failed transiently: this successful intake
+        finishes that entry, under the same conditional update a worker's commit uses, rather
+        than being dropped as a duplicate. An entry of a different request (same Idempotency-Key,
+        other body) is never taken over."""
+        existing = inbox_repo.find(uow.conn, channel=row["channel"], source_id=row["source_id"],
+                                   client_id=row["client_id"], idempotency_key=row["idempotency_key"])
+        if (existing is None or existing["request_fingerprint"] != row["request_fingerprint"]
+                or not inbox_repo.commit_open(uow.conn, existing["id"], str(case_id), now)):
+            return None
+        # the case keeps this intake's raw original: the one its verified content comes from
+        return {**row, "id": existing["id"]}
 
     def _record_inline_failure(self, message: InboundMessage, row: dict[str, Any], exc: Exception,
-                               now: dt.datetime) -> Outcome:
+                               now: dt.datetime, verified: Verified | None = None) -> Outcome:
+        """``verified``: the verify step's result when a later step failed transiently — kept,
+        so the retry neither decrypts nor checks again."""
         record = error_record(exc)
         permanent = isinstance(exc, PermanentError)
         with self.db.transaction() as uow:
@@ -179,10 +192,13 @@ class IntakePipeline:
                 existing = row
                 if permanent:
                     records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(message.channel), now=now)
+                                             reject=not self._synchronous(message.channel), now=now,
+                                             direct=self._direct(now, message))
                 else:  # the worker takes it from here
                     records.write_retry(uow, row=row, record=record, attempts=1, dead=False, now=now,
                                         next_attempt_at=now + dt.timedelta(seconds=self.backoff(1)))
+                    if verified is not None:
+                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(self.blobs), now)
         if existing is None:
             return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
         if permanent:
@@ -201,23 +217,19 @@ class IntakePipeline:
         return self._process_row(row, checkpoint, finish)
 
     def take(self, message: InboundMessage) -> Outcome:
-        """Receive a message and process it at once, in this worker: what a pull channel's poll
-        does with each message it fetches. The inbox row is written first (raw original kept,
-        duplicates stop here, before any decryption) but without a job: its lease
-        (``next_attempt_at``) is the fallback — should this process die before the commit, the
-        sweep enqueues the entry once the lease has run out."""
-        row, existing = self._record(message, None, enqueue=False)
-        if existing is not None:
-            return self.outcome(existing["id"], duplicate=True)
-        return self._process_row(row, None, message=message)
+        """Process a message a pull source fetched, in this worker and one transaction (see the
+        module's docstring). A repeat is recognised when its inbox row meets the first one's
+        unique key — after verifying, not before: the sources remember what they handed over, so
+        a repeat reaching this point is rare (a restart before the acknowledgement went out), and a
+        read in front of every message would cost more than verifying those few again."""
+        return self.intake_inline(message)
 
     def _process_row(self, row: dict[str, Any], checkpoint: dict[str, Any] | None,
-                     finish: Callable[[UnitOfWork], None] | None = None,
-                     message: InboundMessage | None = None) -> Outcome:
+                     finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
         inbox_id = row["id"]
         verified: Verified | None = None
         try:
-            verified, message = self._verified(row, checkpoint, message)
+            verified, message = self._verified(row, checkpoint)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
             return self._fail(row, exc, finish=finish)
@@ -241,8 +253,8 @@ class IntakePipeline:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None,
-                  message: InboundMessage | None = None) -> tuple[Verified, InboundMessage | None]:
+    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None
+                  ) -> tuple[Verified, InboundMessage | None]:
         """The verify step's result: from its checkpoint after an earlier transient failure,
         else by running the channel. Attachments reach the blob store here; the checkpoint
         itself is written only when a later step fails (see :meth:`_fail`) — on the usual
@@ -250,11 +262,10 @@ class IntakePipeline:
         if checkpoint is not None:
             return Verified(checkpoint, self.blobs), None
         channel = self.adapters.channels.get(row["channel"])
-        if message is None:
-            message = inbox_repo.message_of(row, self.blobs)
+        message = inbox_repo.message_of(row, self.blobs)
         submission = channel.verify(message)
-        return (Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs, data=submission.data),
-                message)
+        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False, raw_key=row["raw_key"])
+        return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data), message
 
     def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,
               finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:

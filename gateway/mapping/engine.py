@@ -2,6 +2,8 @@
 
 The hot path of every submission: no parsing of paths or expressions happens here, only
 walking the precompiled spec. Errors name the field key and the source path, never a value.
+Groups of XML leaves have a plan (leaf_groups.py) that maps their elements faster; whatever
+such a plan cannot map exactly, it leaves to the general path here.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ def _map_group(
         if group.required:
             raise MappingFailed(f"required group {key!r} is missing at {where}", field=key, path=where)
         return field, None
-    fields, item_scope = map_fields(group.fields, element, element_base, f"{key}.", warnings, group.index_children)
+    mapped = group.plan.map_item(element) if group.plan is not None else None
+    if mapped is None:
+        mapped = map_fields(group.fields, element, element_base, f"{key}.", warnings, group.index_children)
+    fields, item_scope = mapped
     field.items = [fields]
     return field, item_scope
 
@@ -115,10 +120,15 @@ def _map_repetitions(
         where = group.accessor.location(base)
         raise MappingFailed(f"required group {key!r} has no entries at {where}", field=key, path=where)
     items, scopes = [], []
+    plan, prefix = group.plan, f"{key}."
     for index, element in enumerate(elements):
-        location = group.accessor.item_location(base, index)
-        fields, item_scope = map_fields(group.fields, element, location, f"{key}.", warnings,
-                                        group.index_children)
+        mapped = plan.map_item(element) if plan is not None else None
+        if mapped is None:
+            # no plan for this group, or an item that only the general path maps, warns about or refuses
+            # exactly (the location is built here only, for its error messages)
+            location = group.accessor.item_location(base, index)
+            mapped = map_fields(group.fields, element, location, prefix, warnings, group.index_children)
+        fields, item_scope = mapped
         items.append(fields)
         scopes.append(item_scope)
     field.items = items

@@ -10,7 +10,7 @@ from gateway.mapping.build import LoadEnvironment, build_mapping
 from gateway.mapping.engine import map_document
 from gateway.mapping.result import MappedApplication
 from gateway.mapping.schemas import SchemaCache
-from gateway.mapping.sources import parse_json, parse_xml
+from gateway.mapping.sources import ParsedDocument, parse_json, parse_xml
 from gateway.mapping.spec import MappingSpec
 
 SKIPPED_DIRS: Final = ("catalog", "codelists")
@@ -35,13 +35,22 @@ class Mapping:
     def __repr__(self) -> str:
         return f"Mapping({self.id!r}, version={self.version})"
 
-    def apply(self, data: bytes) -> MappedApplication:
+    def apply(self, data: bytes, document: ParsedDocument | None = None) -> MappedApplication:
         """Parse, validate against ``source.schema`` and map one source document.
+
+        ``document``, when given, is ``data`` already parsed and is not parsed again: the root
+        element (lxml) for XML, the top-level object for JSON. The caller vouches that it is
+        the parse of exactly these bytes with the same safety as here: for XML through
+        :mod:`gateway.safexml` (no DTD, entities or network) with limits no looser than
+        ``MAX_DOCUMENT_BYTES`` and ``MAX_XML_DEPTH`` (gateway.mapping.sources), as
+        :func:`parse_xml` does; for JSON by ``parse_json`` (exact decimals, no duplicate keys,
+        size limit). Nothing of this is checked again; ``source.schema`` still is.
 
         Raises InvalidPayload for unparsable or schema-violating input, MappingFailed when the
         document is well-formed but cannot be mapped (missing required value, bad date ...).
         """
-        document = parse_json(data) if self.media_type == "application/json" else parse_xml(data)
+        if document is None:
+            document = parse_json(data) if self.media_type == "application/json" else parse_xml(data)
         if self._spec.source.schema is not None:
             self._spec.source.schema.validate(document)
         return map_document(self._spec, document)

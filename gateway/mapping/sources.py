@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import jsonpointer
 from lxml import etree
@@ -28,6 +28,11 @@ MAX_DOCUMENT_BYTES: Final = 20 * 1024 * 1024
 MAX_XML_DEPTH: Final = 200
 _STRING_VALUE: Final = etree.XPath("string()")
 _PROBE: Final = etree.Element("probe")
+
+
+# What parse_xml and parse_json return: a root element, a top-level object. (lxml has no
+# type information, so to mypy the element is Any; the alias says what is meant.)
+ParsedDocument: TypeAlias = etree._Element | dict[str, Any]
 
 
 def parse_xml(data: bytes) -> Any:

@@ -13,8 +13,9 @@ from typing import Any
 
 from gateway.mapping.dates import Parser
 from gateway.mapping.expressions import Expression
+from gateway.mapping.leaf_groups import LeafGroupPlan, plan_leaf_group
 from gateway.mapping.schemas import SchemaValidator
-from gateway.mapping.sources import Accessor
+from gateway.mapping.sources import Accessor, XmlPath
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +49,14 @@ class GroupSpec:
     fields: tuple[FieldSpec, ...]
     # some member is read by one plain XML child step: worth indexing the element's children
     index_children: bool = field(init=False)
+    # every member is: the engine maps the group's elements by this plan (leaf_groups.py)
+    plan: LeafGroupPlan | None = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "index_children", uses_child_steps(self.fields))
+        # a group without path reads whatever encloses it, which need not be an element
+        own_element = isinstance(self.accessor, XmlPath)
+        object.__setattr__(self, "plan", plan_leaf_group(self.fields) if own_element else None)
 
 
 @dataclass(frozen=True, slots=True)

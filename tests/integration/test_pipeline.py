@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from gateway.errors import PermanentError, UpstreamUnavailable
+from gateway.errors import IdempotencyKeyReused, PermanentError, TransientError, UpstreamUnavailable
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 from gateway.runtime import Gateway
 from gateway.store.tables import audit, cases, events, outbox, step_results
@@ -303,33 +303,99 @@ def test_take_processes_a_fetched_message_at_once(gw: Gateway, pull: PullChannel
     assert gw.queue.reserve(gw.worker_id, 16, 0) == ([], [])  # no job was ever queued
     again = gw.take(pull_message("m-take"))  # fetched once more before the upstream saw the accept
     assert again.duplicate and again.case is not None and again.case.id == outcome.case.id
-    assert pull.verify_calls == 1 and pull.acks == ["m-take"] and count(gw, cases) == 1
+    assert pull.acks == ["m-take"] and count(gw, cases) == 1  # recognised at the commit: no second ack
 
 
-def test_take_interrupted_before_the_commit_is_finished_by_the_sweep(profile_settings: Any,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    gw = Gateway.create(profile_settings.model_copy(update={"job_lease_seconds": 0.3}))
+def test_take_interrupted_before_the_commit_leaves_the_message_to_its_source(
+        gw: Gateway, pull: PullChannel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit("SIGKILL stand-in")
+
+    monkeypatch.setattr("gateway.intake.records.write_case", killed)
+    with pytest.raises(SystemExit):
+        gw.take(pull_message("m-take-crash"))
+    monkeypatch.undo()
+    # nothing half-done: no inbox entry, no case, nothing acknowledged — the source still holds
+    # the message and hands it over again (the next poll, or after a restart)
+    assert gw.inbox_entry("testpull", "m-take-crash") is None and count(gw, cases) == 0 and pull.acks == []
+    assert gw.work_until_idle() == 0
+    outcome = gw.take(pull_message("m-take-crash"))
+    assert outcome.state == "committed" and not outcome.duplicate
+    assert pull.verify_calls == 2 and pull.acks == ["m-take-crash"] and count(gw, cases) == 1
+
+
+def test_take_records_a_transient_failure_and_a_later_fetch_finishes_it(profile_settings: Any) -> None:
+    gw = Gateway.create(profile_settings.model_copy(update={"backoff_base_seconds": 0.05,
+                                                            "backoff_max_seconds": 0.1}))
     try:
         pull = PullChannel(gw)
         gw.adapters.channels.register("testpull", pull)
-
-        def killed(*args: Any, **kwargs: Any) -> Any:
-            raise SystemExit("SIGKILL stand-in")
-
-        monkeypatch.setattr("gateway.intake.records.write_case", killed)
-        with pytest.raises(SystemExit):
-            gw.take(pull_message("m-take-crash"))
-        monkeypatch.undo()
-        entry = gw.inbox_entry("testpull", "m-take-crash")
-        assert entry is not None and entry["state"] == "received"  # the raw original is kept
-        gw.work_once(force_poll=False)
-        assert gw.case_by_source("testpull", "m-take-crash") is None  # its lease has not run out yet
-        time.sleep(0.4)
-        gw.work_until_idle()
-        assert gw.case_by_source("testpull", "m-take-crash") is not None
-        assert pull.verify_calls == 2 and pull.acks == ["m-take-crash"] and count(gw, cases) == 1
+        pull.fail_transient = 1
+        outcome = gw.take(pull_message("m-take-retry"))
+        assert outcome.state == "retry" and pull.acks == []
+        # fetched again (the next poll, or a second worker) and verified this time: it finishes
+        # the recorded entry instead of being dropped as a duplicate
+        again = gw.take(pull_message("m-take-retry"))
+        assert again.state == "committed" and not again.duplicate and again.inbox_id == outcome.inbox_id
+        assert pull.acks == ["m-take-retry"] and count(gw, cases) == 1
+        time.sleep(0.15)
+        gw.work_until_idle()  # the sweep's job finds the entry finished
+        assert pull.acks == ["m-take-retry"] and count(gw, cases) == 1
+        assert gw.inbox_entry("testpull", "m-take-retry")["state"] == "acknowledged"  # type: ignore[index]
     finally:
         gw.close()
+
+
+def test_a_transient_failure_after_verify_keeps_the_verified_result(profile_settings: Any,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    gw = Gateway.create(profile_settings.model_copy(update={"backoff_base_seconds": 0.05,
+                                                            "backoff_max_seconds": 0.1}))
+    try:
+        pull = PullChannel(gw)
+        gw.adapters.channels.register("testpull", pull)
+        route_and_map = gw.pipeline._route_and_map
+
+        def catalog_unreachable(*args: Any) -> Any:
+            raise TransientError("catalog service unreachable")
+
+        monkeypatch.setattr(gw.pipeline, "_route_and_map", catalog_unreachable)
+        assert gw.take(pull_message("m-after-verify")).state == "retry"
+        monkeypatch.setattr(gw.pipeline, "_route_and_map", route_and_map)
+        time.sleep(0.15)
+        gw.work_until_idle()
+        assert gw.case_by_source("testpull", "m-after-verify") is not None
+        assert pull.verify_calls == 1 and pull.acks == ["m-after-verify"]  # the retry did not verify again
+    finally:
+        gw.close()
+
+
+def test_an_idempotency_key_reused_for_another_body_never_takes_over_the_open_entry(
+        gw: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    def keyed(name: str) -> InboundMessage:
+        message = portal_message(data={"halter": {"vorname": "Erika", "nachname": "Mustermann",
+                                                  "geburtsdatum": "12.08.1964"},
+                                       "hund": {"name": name, "wurfdatum": "2025-03-01", "gefaehrlich": False}})
+        return InboundMessage(**{**message.__dict__, "client_id": "portal-a", "idempotency_key": "key-1"})
+
+    route_and_map = gw.pipeline._route_and_map
+    monkeypatch.setattr(gw.pipeline, "_route_and_map",
+                        lambda *a: (_ for _ in ()).throw(TransientError("catalog service unreachable")))
+    assert gw.submit_now(keyed("Rex"), fingerprint="body-rex").state == "retry"
+    monkeypatch.setattr(gw.pipeline, "_route_and_map", route_and_map)
+    with pytest.raises(IdempotencyKeyReused):
+        gw.submit_now(keyed("Bello"), fingerprint="body-bello")
+    assert count(gw, cases) == 0
+    retried = gw.submit_now(keyed("Rex"), fingerprint="body-rex")  # the client's retry of the same request
+    assert retried.state == "committed" and retried.case is not None and count(gw, cases) == 1
+    assert [f.value for f in retried.case.form if f.key == "hund_name"] == ["Rex"]
+
+
+def test_take_quarantines_a_permanent_failure_and_rejects_at_once(gw: Gateway, pull: PullChannel) -> None:
+    outcome = gw.take(pull_message("m-take-bad", service="99999999999999"))
+    assert outcome.state == "quarantined"
+    assert pull.rejects == ["m-take-bad:unknown-service"]  # sent right after the commit, not by a later round
+    entry = gw.inbox_entry("testpull", "m-take-bad")
+    assert entry is not None and entry["state"] == "quarantined" and gw.dispatcher.run_due() == 0
 
 
 def test_a_poll_takes_each_message_in_the_polling_worker(gw: Gateway, pull: PullChannel) -> None:
@@ -342,7 +408,8 @@ def test_a_poll_takes_each_message_in_the_polling_worker(gw: Gateway, pull: Pull
     gw.adapters.sources.register("testpull", Source())
     assert gw.poll_sources(force=True) == 2
     assert pull.acks == ["m-poll-1", "m-poll-2"]  # processed and acknowledged within the poll
-    assert gw.poll_sources(force=True) == 0 and pull.verify_calls == 2  # fetched again: duplicates
+    assert gw.poll_sources(force=True) == 0  # fetched again: duplicates, recognised at the commit
+    assert pull.acks == ["m-poll-1", "m-poll-2"] and count(gw, cases) == 2
 
 
 def test_a_delivery_whose_claim_ran_out_cannot_undo_the_takeover(profile_settings: Any,

@@ -10,10 +10,10 @@ process, in interleaved rounds; three lines:
   3 JWE decryptions, metadata/data schema validation, SHA-512 of data and attachment)
   plus signing the accept-submission SET -- the adapter's share only, the same submission
   every time;
-* gateway: the full intake through the gateway, as the worker's poll (or a callback) hands a
-  fetched submission over: ``Gateway.take`` -- raw original to the blob store and inbox row
-  (one transaction), verify, route through the Tangerhütte catalog, FIM mapping, commit of
-  case, event and claimed acknowledgement row, then right after the commit the
+* gateway: the full intake through the gateway, as the worker's poll hands a
+  fetched submission over: ``Gateway.take`` -- raw original to the blob store, verify, route
+  through the Tangerhütte catalog, FIM mapping, commit of inbox row, case, event and claimed
+  acknowledgement row in one transaction, then right after the commit the
   acknowledgement (accept SET signed and posted, delivery recorded) -- embedded profile
   (SQLite in a temp directory), a new submission (new ids, data and attachment) every time.
   Only the Zustelldienst's HTTP is stubbed (JWKS, event log, posting the SET). Its
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -41,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pybase64
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.fitconnect import jose, plugin, testing
 from adapters.fitconnect.bundle import MEDIA_TYPE, Bundle
@@ -133,7 +136,7 @@ def channel_once(wiring: plugin.Wiring, message: InboundMessage) -> None:
 
 
 def gateway_once(gateway: Any, message: InboundMessage) -> None:
-    """What the worker does with a submission its poll (or a callback) fetched: ``Gateway.take``
+    """What the worker does with a submission its poll fetched: ``Gateway.take``
     receives it and processes it at once; the acknowledgement leaves right after the commit."""
     outcome = gateway.take(message)
     assert outcome.state == "committed" and not outcome.duplicate, outcome
@@ -148,6 +151,45 @@ def floor_once(wiring: plugin.Wiring, wrapped: list[bytes], signing_input: bytes
     signer = keys.signing.key.private_key
     signer.sign(signing_input, padding.PSS(mgf=padding.MGF1(hashes.SHA512()),  # type: ignore[union-attr]
                                            salt_length=64), hashes.SHA512())
+
+
+def _b64(segment: bytes) -> bytes:
+    return pybase64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+
+
+def required_work(wiring: plugin.Wiring, submissions: Submissions, message: InboundMessage, tokens: list[str],
+                  signing_input: bytes) -> Callable[[], None]:
+    """The floor plus the primitives the issue itself asks for on every submission, each done
+    once with ``cryptography``/hashlib directly: AES-256-GCM decryption (with base64url decoding)
+    of metadata, data and attachment; SHA-512 of data and attachment (checked against the
+    metadata); PS512 verification of the submit-submission SET; SHA-512 of the raw original (the
+    case's evidence digest). What any implementation spends before parsing, mapping or storing."""
+    keys = wiring.channel.keys[wiring.options.destinations[0].id]
+    private = next(iter(keys.decryption.values())).key.private_key
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    sealed = []
+    for token in tokens:
+        protected, wrapped, iv, ciphertext, tag = token.encode().split(b".")
+        cek = private.decrypt(_b64(wrapped), oaep)  # type: ignore[union-attr]
+        sealed.append((AESGCM(cek), protected, iv, ciphertext, tag))
+    bundle = Bundle.from_bytes(message.payload)
+    submit = json.loads(bundle.events_raw)["eventLog"][0].encode()
+    head, body, signature = submit.split(b".")
+    zustelldienst = submissions.zustelldienst.key.private_key.public_key()  # type: ignore[union-attr]
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
+    wrapped_keys = [_b64(t.encode().split(b".")[1]) for t in tokens]
+    raw = message.payload
+
+    def required() -> None:
+        floor_once(wiring, wrapped_keys, signing_input)
+        plain = [gcm.decrypt(_b64(iv), _b64(ciphertext) + _b64(tag), protected)
+                 for gcm, protected, iv, ciphertext, tag in sealed]
+        for content in plain[1:]:  # data and attachment: their hashes are in the metadata
+            hashlib.sha512(content).digest()
+        zustelldienst.verify(_b64(signature), head + b"." + body, pss, hashes.SHA512())
+        hashlib.sha512(raw).digest()
+
+    return required
 
 
 def measure(fn: Callable[[], None], iterations: int) -> tuple[float, float]:
@@ -200,6 +242,7 @@ def main(iterations: int = 200) -> dict[str, Any]:
     warm = max(3, per_round // 4)
     print(f"building {per_round * ROUNDS + warm} distinct submissions for the gateway line ...", flush=True)
     fresh = iter([submissions.message(i) for i in range(per_round * ROUNDS + warm)])
+    required = required_work(wiring, submissions, same, tokens, signing_input)
     with tempfile.TemporaryDirectory() as tmp:
         gateway = make_gateway(Path(tmp) / "gateway", options, submissions)
         try:
@@ -209,9 +252,10 @@ def main(iterations: int = 200) -> dict[str, Any]:
                 gateway_once(gateway, next(fresh))
             # Interleaved rounds: load from other processes on the machine hits all lines alike
             # within a round; medians of the per-round figures and ratios are reported.
-            floors, channels, gateways, walls = [], [], [], []
+            floors, channels, gateways, walls, requireds = [], [], [], [], []
             for _ in range(ROUNDS):
                 floors.append(measure(lambda: floor_once(wiring, wrapped, signing_input), per_round)[0])
+                requireds.append(measure(required, per_round)[0])
                 channels.append(measure(lambda: channel_once(wiring, same), per_round)[0])
                 cpu, wall = measure(lambda: gateway_once(gateway, next(fresh)), per_round)
                 gateways.append(cpu)
@@ -226,12 +270,16 @@ def main(iterations: int = 200) -> dict[str, Any]:
     assert states == {"acknowledged": expected}, f"not every submission became an acknowledged case: {states}"
     channel_ratios = sorted(c / f for c, f in zip(channels, floors, strict=True))
     gateway_ratios = sorted(g / f for g, f in zip(gateways, floors, strict=True))
-    floor, channel, full, wall = (statistics.median(v) for v in (floors, channels, gateways, walls))
+    required_ratios = sorted(r / f for r, f in zip(requireds, floors, strict=True))
+    floor, channel, full, wall, needed = (statistics.median(v)
+                                          for v in (floors, channels, gateways, walls, requireds))
     machine = f"{os.cpu_count()} CPUs {_cpu_model()}, Python {platform.python_version()}"
     print(f"submission: data {DATA_BYTES // 1024} KB, 1 attachment {ATTACHMENT_BYTES // 1024} KB; "
           f"{per_round * ROUNDS} iterations per line in {ROUNDS} interleaved rounds (CPU time, "
           f"time.process_time); {machine}")
     print(f"floor   (3x RSA-OAEP-256 unwrap + 1x PS512 sign, RSA-4096):     {floor * 1000:8.3f} ms")
+    print(f"required (floor + AES-GCM, SHA-512 x3, SET check, as above): {needed * 1000:8.3f} ms  "
+          f"ratio {statistics.median(required_ratios):.2f}x ({required_ratios[0]:.2f}x..{required_ratios[-1]:.2f}x)")
     print(f"channel (verify + accept SET, no HTTP):                        {channel * 1000:8.3f} ms  "
           f"ratio {statistics.median(channel_ratios):.2f}x ({channel_ratios[0]:.2f}x..{channel_ratios[-1]:.2f}x)")
     print(f"gateway (take: receive, verify, map, commit, acknowledge):      {full * 1000:8.3f} ms  "
@@ -241,6 +289,8 @@ def main(iterations: int = 200) -> dict[str, Any]:
     result = {
         "machine": machine, "iterations_per_line": per_round * ROUNDS, "rounds": ROUNDS,
         "summary": [
+            {**_row("fitconnect required primitives CPU ms/submission (floor + AES-GCM, SHA-512, SET check)",
+                    needed, floor, statistics.median(required_ratios)), "target": "", "pass": None},
             _row("fitconnect channel CPU ms/submission (verify + accept SET)", channel, floor,
                  statistics.median(channel_ratios)),
             _row("fitconnect gateway intake CPU ms/submission (submit..acknowledge)", full, floor,

@@ -9,13 +9,15 @@ CPU time (time.process_time) per message, garbage collector on as in production:
 
 * **full intake** (the headline): a gateway of the embedded profile (``Gateway.create`` on a temp
   dir, the repository's mappings and catalog) takes the message as the XTA source hands it
-  over: ``Gateway.take`` (raw original to the blob store and inbox row in one transaction,
-  XtaChannel.verify, attachment to the blob store, route, mapping ``xoev.wohngeld-mietzuschuss``,
-  commit of case, event and the close-after-commit outbox row). Every iteration is a new message
+  over: ``Gateway.take`` (raw original to the blob store, XtaChannel.verify, attachment to the blob
+  store, route, mapping ``xoev.wohngeld-mietzuschuss``, commit of inbox row, case, event and the
+  close-after-commit outbox row in one transaction). Every iteration is a new message
   (new MessageID, its own attachment and Vorgangsnummer), so nothing is deduplicated; building
   it is not timed. Not included: the network (getMessage before, close after, both I/O-bound).
 * **verify only**: ``XtaChannel.verify`` (MIME parts, envelope, MessageMetaData, payload parse and
   XSD validation, hand-over of payload and attachment).
+* **digests**: SHA-512 of the raw original and of the attachment, which the case records
+  (``original.sha512``, ``attachments[].sha512``): a cost of the case format, shown next to the floor.
 
 The measurements take turns in ``--rounds`` rounds and each figure is the median over the rounds
 (min-max printed): on a shared machine a burst of foreign load then spoils one round of one
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -123,6 +126,16 @@ class Sample:
 
         return floor
 
+    def digests(self) -> Callable[[], None]:
+        """The SHA-512 digests the case records: of the raw original and of the attachment."""
+        raw, attachment = self.raw, self.attachment
+
+        def digests() -> None:
+            hashlib.sha512(raw).digest()
+            hashlib.sha512(attachment).digest()
+
+        return digests
+
 
 def full_intake(gateway: Gateway, messages: Iterator[InboundMessage], iterations: int,
                 profile: cProfile.Profile | None = None) -> float:
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.pop("RG_CONFIG_FILE", None)
     per_round = max(1, args.iterations // args.rounds)
-    runs: dict[str, list[float]] = {"floor": [], "verify": [], "full": [], "mapping": []}
+    runs: dict[str, list[float]] = {"floor": [], "verify": [], "full": [], "mapping": [], "digests": []}
 
     sample = Sample()
     with tempfile.TemporaryDirectory(prefix="xta-bench-") as tmp:
@@ -174,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs["verify"].append(cpu_per_call(lambda: channel.verify(sample.inbound()), 2 * per_round))
                 runs["full"].append(full_intake(gateway, messages, per_round))
                 runs["mapping"].append(cpu_per_call(lambda: mapping.apply(sample.payload), max(5, per_round // 3)))
+                runs["digests"].append(cpu_per_call(sample.digests(), per_round))
             profile = cProfile.Profile() if args.profile else None
             if profile:
                 full_intake(gateway, messages, max(20, args.iterations // 3), profile)
@@ -196,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  of which mapping engine (Mapping.apply, same payload)   : {show('mapping')}  "
           f"{med['mapping'] / full:5.0%} of the full intake")
     print(f"verify only (XtaChannel.verify)                           : {show('verify')}  {verify / floor:5.1f}x floor")
+    print(f"SHA-512 of raw original + attachment (the case's digests): {show('digests')}  "
+          f"{med['digests'] / floor:5.1f}x floor")
     if profile:
         pstats.Stats(profile).sort_stats(os.environ.get("BENCH_SORT", "tottime")).print_stats(30)
     write_summary(med, runs, iterations=per_round * args.rounds)
@@ -219,6 +235,8 @@ def write_summary(med: dict[str, float], runs: dict[str, list[float]], iteration
         "cpu_ms_rounds": {name: [v * 1000 for v in values] for name, values in runs.items()},
         "summary": [row("xta full intake CPU ms/message (100 KB XFall + 1 MB MTOM) vs lxml parse", med["full"]),
                     {**row("xta verify only (XtaChannel.verify) CPU ms/message vs lxml parse", med["verify"]),
+                     "target": "", "pass": None},
+                    {**row("xta SHA-512 of raw original + attachment CPU ms/message vs lxml parse", med["digests"]),
                      "target": "", "pass": None}],
     }, indent=2))
     print(f"wrote {OUT.relative_to(REPO)}")
