@@ -66,7 +66,7 @@ class Verified:
 
     def __init__(self, checkpoint: dict[str, Any], blobs: BlobStore, data: bytes | None = None,
                  parsed_data: Any = None) -> None:
-        self._checkpoint = checkpoint
+        self._checkpoint, self._blobs = checkpoint, blobs
         self.parsed_data = parsed_data  # the channel's parse of ``data``, fresh from verify only
         self.tenant_ars: str = checkpoint["tenant_ars"]
         self.source_format: str = checkpoint["source_format"]
@@ -82,8 +82,8 @@ class Verified:
                              if checkpoint["submitted_at"] else None)
         self.references: dict[str, str] = checkpoint["references"]
 
-    def checkpoint(self, blobs: BlobStore) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, Any]:
         """The checkpoint to keep for a retry, with the data stored if it was only in memory."""
         if self._checkpoint["data_key"] is not None:
             return self._checkpoint
-        return {**self._checkpoint, "data_key": blobs.put(self.data)}
+        return {**self._checkpoint, "data_key": self._blobs.put(self.data)}

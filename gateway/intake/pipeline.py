@@ -198,7 +198,7 @@ class IntakePipeline:
                     records.write_retry(uow, row=row, record=record, attempts=1, dead=False, now=now,
                                         next_attempt_at=now + dt.timedelta(seconds=self.backoff(1)))
                     if verified is not None:
-                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(self.blobs), now)
+                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(), now)
         if existing is None:
             return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
         if permanent:
@@ -295,7 +295,7 @@ class IntakePipeline:
                                         next_attempt_at=None if dead
                                         else now + dt.timedelta(seconds=self.backoff(attempts)))
                     if verified is not None and not dead:
-                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(self.blobs), now)
+                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(), now)
         if finished_elsewhere:
             return self.outcome(row["id"])
         if permanent:
