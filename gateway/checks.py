@@ -8,13 +8,13 @@ from pathlib import Path
 from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
 from gateway.errors import GatewayError
-from gateway.mapping import MappingRegistry
+from gateway.mapping import Mapping, MappingRegistry
 
 
-def check_fixture(mapping: object, input_path: Path, expected_path: Path) -> str | None:
+def check_fixture(mapping: Mapping, input_path: Path, expected_path: Path) -> str | None:
     """None if the mapping turns the input into exactly the expected output."""
     try:
-        produced = mapping.apply(input_path.read_bytes())  # type: ignore[attr-defined]
+        produced = mapping.apply(input_path.read_bytes())
     except GatewayError as exc:
         return f"{input_path}: {exc.detail}"
     actual = json.loads(produced.model_dump_json())

@@ -19,7 +19,7 @@ from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
 from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
-from gateway.mapping import sources as mapping_sources
+from gateway.mapping import MAX_DOCUMENT_BYTES, MAX_XML_DEPTH
 from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
 
 log = logging.getLogger("adapters.xta")
@@ -65,8 +65,8 @@ class XtaChannel:
         self.formats = formats
         self.client = client
         # the mappings may reuse our parse only if it was at least as strict as their own
-        self._parse_fits_the_mappings = (options.max_payload_bytes <= mapping_sources.MAX_DOCUMENT_BYTES
-                                         and options.max_payload_depth <= mapping_sources.MAX_XML_DEPTH)
+        self._parse_fits_the_mappings = (options.max_payload_bytes <= MAX_DOCUMENT_BYTES
+                                         and options.max_payload_depth <= MAX_XML_DEPTH)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         if len(message.payload) > self.options.max_message_bytes:

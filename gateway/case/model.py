@@ -146,33 +146,6 @@ class Field(_Strict):
     items: list[list[Field]] | None = None
 
 
-# Every trusted Field shares one fields-set holding every field name: pydantic's only change to
-# it, adding a name on assignment, then changes nothing, and a copy of a model gets a set of its
-# own. A set per field would be the largest single cost of making one (thousands per form), both
-# to build and for the garbage collector. Nothing may remove names from ``model_fields_set``.
-_ALL_FIELDS_SET: set[str] = set(Field.model_fields)
-_new_field = Field.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def trusted_field(values: dict[str, object]) -> Field:
-    """A :class:`Field` from values that are valid by construction, without validating them
-    again: the mappings engine's output (keys, labels and FIM ids checked when the mapping
-    was loaded; values made by its typed converters). Pydantic's per-model validation would
-    otherwise be the largest cost of mapping a form with thousands of fields. ``values``
-    must hold every attribute of Field, in Field's order; tests compare the result with a
-    validated Field."""
-    field = _new_field(Field)
-    _set_dict(field, values)
-    _set_fields_set(field, _ALL_FIELDS_SET)
-    _set_extra(field, None)
-    _set_private(field, None)
-    return field
-
-
 class Attachment(_Strict):
     id: str
     filename: str

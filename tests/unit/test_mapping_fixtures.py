@@ -1,7 +1,7 @@
 """Every mapping under mappings/ loads, has fixture pairs, and maps each input to its expected file.
 
 Expected files are ``MappedApplication.model_dump(mode="json")`` written by
-``python -m gateway.mapping.regen_fixture`` and reviewed by hand; this test keeps them honest.
+``tools/regen_fixture.py`` and reviewed by hand; this test keeps them honest.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 from gateway.case.model import Field
 from gateway.errors import InvalidPayload
 from gateway.mapping import MappedApplication, Mapping, MappingRegistry
-from gateway.mapping.regen_fixture import render
+from tools.regen_fixture import render
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "mappings"
@@ -70,8 +70,7 @@ def test_fixture_pair_matches(pair: tuple[Mapping, Path, Path]) -> None:
     reread = MappedApplication.model_validate_json(expected_text)
     assert reread.model_dump(mode="json") == json.loads(expected_text)
     assert render(result) == expected_text, f"{expected_file} is not in canonical form (regen_fixture)"
-    # The engine builds its fields without validating them again (case.model.trusted_field):
-    # validating its output from scratch must give the very same fields.
+    # Validating the dumped form from scratch gives the very same fields (types included).
     assert _FORM.validate_python(result.model_dump()["form"]) == result.form
 
 

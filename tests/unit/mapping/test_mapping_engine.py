@@ -9,10 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import field_validator
 
-from gateway.case.model import NaturalPerson, Organisation
+from gateway.case.model import Field, NaturalPerson, Organisation
 from gateway.errors import MappingFailed
-from gateway.mapping import Mapping
+from gateway.mapping import MappedApplication, Mapping
 
 from .mapping_helpers import Loader, doc, values
 
@@ -266,3 +267,30 @@ fields:
         mapping.apply(json.dumps({"firma": "F"}).encode())
     with pytest.raises(MappingFailed, match=r"required field 'representative\.given_names' is missing"):
         mapping.apply(json.dumps({"art": "f", "firma": "F", "vertreter": {"nachname": "M"}}).encode())
+
+
+class _GuardedField(Field):
+    """A case model stricter than the converters (as a later rule on form values may make it)."""
+
+    @field_validator("value")
+    @classmethod
+    def _refuse(cls, value: Any) -> Any:
+        if value == "verboten":
+            raise ValueError("this value is refused")
+        return value
+
+
+class _GuardedApplication(MappedApplication):
+    form: list[_GuardedField]  # type: ignore[assignment]
+
+
+def test_a_value_the_case_model_refuses_is_a_mapping_failure_without_the_value(
+    form: Form, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mapping = form("- {key: a, label: A, path: /a}\n- {key: b, label: B, path: /b}")
+    monkeypatch.setattr("gateway.mapping.run.engine.MappedApplication", _GuardedApplication)
+    assert values(mapping.apply(doc(a="frei", b="auch frei")).form) == {"a": "frei", "b": "auch frei"}
+    with pytest.raises(MappingFailed) as caught:
+        mapping.apply(doc(a="frei", b="verboten"))
+    assert caught.value.detail == "the mapped application is not a valid case part at form.1.value"
+    assert caught.value.extensions == {"path": "form.1.value"}

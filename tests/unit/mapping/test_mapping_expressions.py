@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from gateway.errors import ConfigurationError
-from gateway.mapping.expr_runtime import ExpressionError
-from gateway.mapping.expressions import NameInfo, compile_expression
+from gateway.mapping.load.expressions import NameInfo, compile_expression
+from gateway.mapping.run.expressions import ExpressionError
 
 PLAIN = NameInfo()
 NAMES = {

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from gateway.errors import InvalidPayload
-from gateway.mapping import Mapping, MappingRegistry, parse_xml
-from gateway.mapping.sources import parse_json
+from gateway.mapping import Mapping, MappingRegistry, parse_json, parse_xml
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "fixtures" / "mappings"
@@ -32,15 +31,15 @@ def test_a_parsed_document_maps_like_its_bytes(
     data = source.read_bytes()
     expected = mapping.apply(data)
     document = parse_json(data) if mapping.media_type == "application/json" else parse_xml(data)
-    monkeypatch.setattr("gateway.mapping.registry.parse_json", _refuse)
-    monkeypatch.setattr("gateway.mapping.registry.parse_xml", _refuse)
+    monkeypatch.setattr("gateway.mapping.run.mapping.parse_json", _refuse)
+    monkeypatch.setattr("gateway.mapping.run.mapping.parse_xml", _refuse)
     assert mapping.apply(data, document) == expected
     assert mapping.apply(data, document=document).model_dump_json() == expected.model_dump_json()
 
 
 def test_without_a_document_the_bytes_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     mapping, source, _ = next(p for p in _pairs() if p[0].media_type == "application/xml")
-    monkeypatch.setattr("gateway.mapping.registry.parse_xml", _refuse)
+    monkeypatch.setattr("gateway.mapping.run.mapping.parse_xml", _refuse)
     with pytest.raises(AssertionError, match="parsed again"):
         mapping.apply(source.read_bytes())
     with pytest.raises(AssertionError, match="parsed again"):

@@ -9,8 +9,9 @@ from lxml import etree
 
 from gateway.errors import InvalidPayload
 from gateway.mapping import parse_xml
-from gateway.mapping.common import MISSING, ValueProblem
-from gateway.mapping.sources import MAX_DOCUMENT_BYTES, MAX_XML_DEPTH, JsonPath, XmlPath, parse_json
+from gateway.mapping.run.common import MISSING, ValueProblem
+from gateway.mapping.run.documents import MAX_DOCUMENT_BYTES, MAX_XML_DEPTH, parse_json
+from gateway.mapping.run.paths import JsonPath, XmlPath
 
 NS = {"a": "urn:antrag", "p": "urn:person"}
 XML = b"""<?xml version="1.0" encoding="UTF-8"?>

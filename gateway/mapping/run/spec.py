@@ -1,21 +1,62 @@
-"""The typed, compiled form of a mapping file.
+"""The typed, compiled form of a mapping file: what loading produces and the engine walks.
 
-Everything the engine needs per submission is prepared here at load time: paths compiled,
-expressions compiled, constants and defaults converted, code lists resolved.
+Everything the engine needs per submission is prepared when the mapping loads
+(gateway.mapping.load): paths compiled, expressions compiled, constants and defaults
+converted, code lists resolved.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from gateway.mapping.dates import Parser
-from gateway.mapping.expressions import Expression
-from gateway.mapping.leaf_groups import LeafGroupPlan, plan_leaf_group
-from gateway.mapping.schemas import SchemaValidator
-from gateway.mapping.sources import Accessor, XmlPath
+from gateway.mapping.run.dates import Parser
+from gateway.mapping.run.expressions import Expression
+from gateway.mapping.run.paths import Accessor
+from gateway.mapping.run.schemas import SchemaValidator
+
+TEXT_TYPES: Final = ("string", "text", "code")
+PARTY_KINDS: Final = ("natural_person", "organisation")
+REPLY_KINDS: Final = ("email", "demail", "fink", "elster", "fitconnect", "postbox", "xta", "post")
+# What each section of the case model can hold: attribute -> allowed value types, the first
+# being the default; nested models use dotted names (see NESTED).
+Catalogue = dict[str, tuple[str, ...]]
+PERSON: Final[Catalogue] = {
+    "given_names": TEXT_TYPES,
+    "family_name": TEXT_TYPES,
+    "birth_name": TEXT_TYPES,
+    "title": TEXT_TYPES,
+    "birth_date": ("date",),
+    "birth_place": TEXT_TYPES,
+}
+ORGANISATION: Final[Catalogue] = {
+    "name": TEXT_TYPES,
+    "legal_form": TEXT_TYPES,
+    "register_number": TEXT_TYPES,
+    "contact_person": TEXT_TYPES,
+}
+NESTED: Final = {
+    "address": ("street", "house_number", "postal_code", "city", "addition", "country"),
+    "contact": ("email", "phone"),
+}
+PARTY_ATTRIBUTES: Final[dict[str, Catalogue]] = {"natural_person": PERSON, "organisation": ORGANISATION}
+PAYMENT: Final[Catalogue] = {
+    "status": TEXT_TYPES,
+    "amount": ("decimal", "integer"),
+    "method": TEXT_TYPES,
+    "currency": TEXT_TYPES,
+    "transaction_id": TEXT_TYPES,
+    "reference": TEXT_TYPES,
+}
+REPLY: Final[Catalogue] = {"kind": TEXT_TYPES, "address": TEXT_TYPES}
+MODEL_REQUIRED: Final = {
+    "natural_person": ("given_names", "family_name"),
+    "organisation": ("name",),
+    "payment": ("status",),
+    "reply_channel": ("kind", "address"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,16 +88,6 @@ class GroupSpec:
     repeat: bool
     required: bool
     fields: tuple[FieldSpec, ...]
-    # some member is read by one plain XML child step: worth indexing the element's children
-    index_children: bool = field(init=False)
-    # every member is: the engine maps the group's elements by this plan (leaf_groups.py)
-    plan: LeafGroupPlan | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "index_children", uses_child_steps(self.fields))
-        # a group without path reads whatever encloses it, which need not be an element
-        own_element = isinstance(self.accessor, XmlPath)
-        object.__setattr__(self, "plan", plan_leaf_group(self.fields) if own_element else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +98,6 @@ class FieldSpec:
     fim_id: str | None
     value: ValueSpec | None  # None exactly for groups
     group: GroupSpec | None
-
-
-def uses_child_steps(fields: tuple[FieldSpec, ...]) -> bool:
-    return any(spec.value is not None and spec.value.accessor is not None and spec.value.accessor.child_tag
-               for spec in fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,9 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.case.model import NaturalPerson, Organisation, Payment, ReplyChannel, ValidationWarning
 from gateway.errors import MappingFailed
-from gateway.mapping.build_sections import MODEL_REQUIRED, PARTY_ATTRIBUTES, PARTY_KINDS
-from gateway.mapping.common import ValueProblem
-from gateway.mapping.spec import SectionSpec, ValueSpec
-from gateway.mapping.values import evaluate
+from gateway.mapping.run.common import ValueProblem
+from gateway.mapping.run.spec import MODEL_REQUIRED, PARTY_ATTRIBUTES, PARTY_KINDS, SectionSpec, ValueSpec
+from gateway.mapping.run.values import evaluate
 
 _MODELS: dict[str, type[BaseModel]] = {
     "natural_person": NaturalPerson,

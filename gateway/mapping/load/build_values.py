@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from gateway.errors import ConfigurationError
-from gateway.mapping.common import ValueProblem
-from gateway.mapping.conversions import convert
-from gateway.mapping.dates import DEFAULT_DATE_FORMATS, DEFAULT_DATETIME_FORMATS, Parser, compile_format
-from gateway.mapping.expressions import NameInfo, compile_expression
-from gateway.mapping.loader import YList, YMap
-from gateway.mapping.sources import Accessor, JsonPath, XmlPath
-from gateway.mapping.spec import CodeList, ValueSpec
+from gateway.mapping.load.expressions import NameInfo, compile_expression
+from gateway.mapping.run.common import ValueProblem
+from gateway.mapping.run.conversions import convert
+from gateway.mapping.run.dates import DEFAULT_DATE_FORMATS, DEFAULT_DATETIME_FORMATS, Parser, compile_format
+from gateway.mapping.run.paths import Accessor, JsonPath, XmlPath
+from gateway.mapping.run.spec import CodeList, ValueSpec
+from gateway.yamlfile import YamlList, YamlMap
 
 VALUE_KEYS: Final = frozenset(
     {
@@ -55,19 +55,19 @@ class BuildContext:
             raise ConfigurationError(f"{where}: {exc}") from None
 
 
-def expect_map(value: Any, where: str, what: str) -> YMap:
-    if not isinstance(value, YMap):
+def expect_map(value: Any, where: str, what: str) -> YamlMap:
+    if not isinstance(value, YamlMap):
         raise ConfigurationError(f"{where}: {what} must be a mapping")
     return value
 
 
-def expect_list(value: Any, where: str, what: str) -> YList:
-    if not isinstance(value, YList):
+def expect_list(value: Any, where: str, what: str) -> YamlList:
+    if not isinstance(value, YamlList):
         raise ConfigurationError(f"{where}: {what} must be a list")
     return value
 
 
-def check_keys(node: YMap, allowed: Collection[str], what: str) -> None:
+def check_keys(node: YamlMap, allowed: Collection[str], what: str) -> None:
     for key in node:
         if key not in allowed:
             raise ConfigurationError(
@@ -75,7 +75,7 @@ def check_keys(node: YMap, allowed: Collection[str], what: str) -> None:
             )
 
 
-def text(node: YMap, key: str, what: str, required: bool = True) -> str | None:
+def text(node: YamlMap, key: str, what: str, required: bool = True) -> str | None:
     value = node.get(key)
     if value is None and not required:
         return None
@@ -84,21 +84,21 @@ def text(node: YMap, key: str, what: str, required: bool = True) -> str | None:
     return value
 
 
-def flag(node: YMap, key: str) -> bool:
+def flag(node: YamlMap, key: str) -> bool:
     value = node.get(key, False)
     if not isinstance(value, bool):
         raise ConfigurationError(f"{node.where(key)}: {key!r} must be true or false")
     return value
 
 
-def fim_id(node: YMap) -> str | None:
+def fim_id(node: YamlMap) -> str | None:
     value = node.get("fim_id")
     if value is not None and (not isinstance(value, str) or not FIM_ID.fullmatch(value)):
         raise ConfigurationError(f"{node.where('fim_id')}: fim_id must look like F12345678 or G12345678")
     return value
 
 
-def _parsers(node: YMap, value_type: str) -> tuple[Parser, ...]:
+def _parsers(node: YamlMap, value_type: str) -> tuple[Parser, ...]:
     if "formats" not in node:
         defaults = DEFAULT_DATETIME_FORMATS if value_type == "datetime" else DEFAULT_DATE_FORMATS
         return tuple(compile_format(f) for f in defaults)
@@ -122,7 +122,7 @@ def _parsers(node: YMap, value_type: str) -> tuple[Parser, ...]:
 
 
 def build_value(
-    node: YMap,
+    node: YamlMap,
     key: str,
     names: Mapping[str, NameInfo],
     ctx: BuildContext,
@@ -165,7 +165,7 @@ def build_value(
     )
 
 
-def _codelist(node: YMap, ctx: BuildContext) -> CodeList | None:
+def _codelist(node: YamlMap, ctx: BuildContext) -> CodeList | None:
     name = node.get("codelist")
     if name is None:
         return None
@@ -175,7 +175,7 @@ def _codelist(node: YMap, ctx: BuildContext) -> CodeList | None:
     return ctx.codelists[name]
 
 
-def _constant(node: YMap, key: str, value_type: str, parsers: tuple[Parser, ...], codelist: CodeList | None) -> Any:
+def _constant(node: YamlMap, key: str, value_type: str, parsers: tuple[Parser, ...], codelist: CodeList | None) -> Any:
     if node.get(key) is None:
         return None
     try:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from gateway.mapping.common import ValueProblem, describe_kind
+from gateway.mapping.run.common import ValueProblem, describe_kind
 
 BERLIN: Final = ZoneInfo("Europe/Berlin")
 ISO: Final = "iso"

@@ -3,53 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 from gateway.errors import ConfigurationError
-from gateway.mapping.build_values import VALUE_KEYS, BuildContext, build_value, check_keys, expect_map
-from gateway.mapping.expressions import NameInfo
-from gateway.mapping.loader import YMap
-from gateway.mapping.spec import SectionSpec, ValueSpec
-
-_TEXT: Final = ("string", "text", "code")
-PARTY_KINDS: Final = ("natural_person", "organisation")
-REPLY_KINDS: Final = ("email", "demail", "fink", "elster", "fitconnect", "postbox", "xta", "post")
-# attribute -> allowed types, the first being the default; nested models use dotted names
-Catalogue = dict[str, tuple[str, ...]]
-_PERSON: Final[Catalogue] = {
-    "given_names": _TEXT,
-    "family_name": _TEXT,
-    "birth_name": _TEXT,
-    "title": _TEXT,
-    "birth_date": ("date",),
-    "birth_place": _TEXT,
-}
-_ORGANISATION: Final[Catalogue] = {
-    "name": _TEXT,
-    "legal_form": _TEXT,
-    "register_number": _TEXT,
-    "contact_person": _TEXT,
-}
-_NESTED: Final = {
-    "address": ("street", "house_number", "postal_code", "city", "addition", "country"),
-    "contact": ("email", "phone"),
-}
-PARTY_ATTRIBUTES: Final[dict[str, Catalogue]] = {"natural_person": _PERSON, "organisation": _ORGANISATION}
-MODEL_REQUIRED: Final = {
-    "natural_person": ("given_names", "family_name"),
-    "organisation": ("name",),
-    "payment": ("status",),
-    "reply_channel": ("kind", "address"),
-}
-_PAYMENT: Final = {
-    "status": _TEXT,
-    "amount": ("decimal", "integer"),
-    "method": _TEXT,
-    "currency": _TEXT,
-    "transaction_id": _TEXT,
-    "reference": _TEXT,
-}
-_REPLY: Final = {"kind": _TEXT, "address": _TEXT}
+from gateway.mapping.load.build_values import VALUE_KEYS, BuildContext, build_value, check_keys, expect_map
+from gateway.mapping.load.expressions import NameInfo
+from gateway.mapping.run.spec import (
+    MODEL_REQUIRED,
+    NESTED,
+    PARTY_ATTRIBUTES,
+    PARTY_KINDS,
+    PAYMENT,
+    REPLY,
+    REPLY_KINDS,
+    TEXT_TYPES,
+    SectionSpec,
+    ValueSpec,
+)
+from gateway.yamlfile import YamlMap
 
 
 def build_party(
@@ -60,8 +31,8 @@ def build_party(
     allowed: dict[str, Sequence[str]] = {}
     for k in kinds:
         allowed.update(PARTY_ATTRIBUTES[k])
-    for group, members in _NESTED.items():
-        allowed.update({f"{group}.{m}": _TEXT for m in members})
+    for group, members in NESTED.items():
+        allowed.update({f"{group}.{m}": TEXT_TYPES for m in members})
     every = {a for k in PARTY_KINDS for a in PARTY_ATTRIBUTES[k]}
     for attribute in node:
         if attribute in every and attribute not in allowed:
@@ -75,17 +46,17 @@ def build_party(
 
 
 def _kind(
-    node: YMap, name: str, names: Mapping[str, NameInfo], ctx: BuildContext
+    node: YamlMap, name: str, names: Mapping[str, NameInfo], ctx: BuildContext
 ) -> tuple[tuple[str, ...], str | None, ValueSpec | None]:
     raw = node.get("kind")
     if isinstance(raw, str) and raw in PARTY_KINDS:
         return (raw,), raw, None
-    if not isinstance(raw, YMap):
+    if not isinstance(raw, YamlMap):
         raise ConfigurationError(
             f"{node.where('kind')}: {name}.kind must be natural_person, organisation or a value spec"
         )
     check_keys(raw, VALUE_KEYS, f"{name}.kind")
-    spec = build_value(raw, f"{name}.kind", names, ctx, types=_TEXT, default_type="string")
+    spec = build_value(raw, f"{name}.kind", names, ctx, types=TEXT_TYPES, default_type="string")
     _check_choices(spec, raw, PARTY_KINDS)
     return PARTY_KINDS, None, spec
 
@@ -93,7 +64,7 @@ def _kind(
 def build_section(value: Any, where: str, name: str, names: Mapping[str, NameInfo], ctx: BuildContext) -> SectionSpec:
     """Payment or reply channel."""
     node = expect_map(value, where, name)
-    catalogue = _PAYMENT if name == "payment" else _REPLY
+    catalogue = PAYMENT if name == "payment" else REPLY
     attributes = _attributes(node, name, catalogue, names, ctx, extra={"present"})
     for needed in MODEL_REQUIRED[name]:
         if needed not in attributes:
@@ -104,7 +75,7 @@ def build_section(value: Any, where: str, name: str, names: Mapping[str, NameInf
 
 
 def _attributes(
-    node: YMap,
+    node: YamlMap,
     name: str,
     allowed: Mapping[str, Sequence[str]],
     names: Mapping[str, NameInfo],
@@ -121,7 +92,7 @@ def _attributes(
             if holder is None:
                 continue
             holder = expect_map(holder, node.where(parent), f"{name}.{parent}")
-            check_keys(holder, _NESTED[parent], f"{name}.{parent}")
+            check_keys(holder, NESTED[parent], f"{name}.{parent}")
             where, holder = holder.where(child), holder.get(child)
         else:
             where = node.where(parent)
@@ -135,13 +106,13 @@ def _attributes(
     return attributes
 
 
-def _present(node: YMap, ctx: BuildContext) -> Any:
+def _present(node: YamlMap, ctx: BuildContext) -> Any:
     # Only optional sections admit the key at all (checked with the other keys).
     return ctx.path(node["present"], node.where("present")) if "present" in node else None
 
 
 def _check_choices(spec: ValueSpec, node: Any, choices: tuple[str, ...]) -> None:
-    where = node.where() if isinstance(node, YMap) else "?"
+    where = node.where() if isinstance(node, YamlMap) else "?"
     candidates = list(spec.codelist.codes.values()) if spec.codelist else []
     if spec.accessor is None and spec.expression is None and spec.codelist is None:
         candidates = [spec.const]

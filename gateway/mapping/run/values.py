@@ -6,36 +6,23 @@ from typing import Any
 
 from gateway.case.model import ValidationWarning
 from gateway.errors import MappingFailed
-from gateway.mapping.common import MISSING, ValueProblem
-from gateway.mapping.conversions import convert
-from gateway.mapping.expr_runtime import ExpressionError
-from gateway.mapping.sources import XmlPath
-from gateway.mapping.spec import ValueSpec
+from gateway.mapping.run.common import MISSING, ValueProblem
+from gateway.mapping.run.conversions import convert
+from gateway.mapping.run.expressions import ExpressionError
+from gateway.mapping.run.spec import ValueSpec
 
 
 def _where(spec: ValueSpec, base: str) -> str:
     return spec.accessor.location(base) if spec.accessor else "compute" if spec.expression else "const"
 
 
-_NO_NODES: list[Any] = []
-
-
 def evaluate(
-    spec: ValueSpec, context: Any, scope: dict[str, Any], base: str, warnings: list[ValidationWarning],
-    children: dict[str, list[Any]] | None = None,
+    spec: ValueSpec, context: Any, scope: dict[str, Any], base: str, warnings: list[ValidationWarning]
 ) -> tuple[Any, str | None]:
-    """One value and, for codes, its label. A missing optional value is ``(None, None)``.
-
-    ``children`` indexes the context element's children by tag (engine.map_fields builds it
-    once per group); a path of one plain child step is answered from it.
-    """
+    """One value and, for codes, its label. A missing optional value is ``(None, None)``."""
     try:
-        accessor = spec.accessor
-        if accessor is not None:
-            if children is not None and isinstance(accessor, XmlPath) and accessor.child_tag is not None:
-                raw = accessor.scalar_of(children.get(accessor.child_tag, _NO_NODES))
-            else:
-                raw = accessor.scalar(context)
+        if spec.accessor is not None:
+            raw = spec.accessor.scalar(context)
         elif spec.expression is not None:
             raw = spec.expression.evaluate(scope)
             raw = MISSING if raw is None or raw == "" else raw

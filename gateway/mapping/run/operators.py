@@ -13,9 +13,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-
-class ExpressionError(Exception):
-    """An expression failed at run time; the message names the problem, never a value."""
+from gateway.mapping.run.expressions import ExpressionError
 
 
 def _number(value: Any) -> int | Decimal:

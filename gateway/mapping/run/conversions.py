@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from gateway.mapping.common import ValueProblem, describe_kind
-from gateway.mapping.dates import Parser, to_date, to_datetime
+from gateway.mapping.run.common import ValueProblem, describe_kind
+from gateway.mapping.run.dates import Parser, to_date, to_datetime
 
 VALUE_TYPES: Final = frozenset({"string", "text", "date", "datetime", "boolean", "integer", "decimal", "code"})
 
@@ -46,13 +46,8 @@ def to_decimal(raw: Any) -> Decimal:
         return Decimal(raw)
     if isinstance(raw, float) and raw == raw and abs(raw) != float("inf"):
         return Decimal(repr(raw))
-    if isinstance(raw, str):
-        return decimal_from_text(raw)
-    raise ValueProblem(f"expected a number, got {describe_kind(raw)}")
-
-
-def decimal_from_text(raw: str) -> Decimal:
-    """``to_decimal`` of a text, callable without the type tests (see text_converter)."""
+    if not isinstance(raw, str):
+        raise ValueProblem(f"expected a number, got {describe_kind(raw)}")
     text = raw.strip()
     if "," in text and "." in text:
         raise ValueProblem("ambiguous number: both ',' and '.' present")
@@ -115,21 +110,3 @@ def convert(value_type: str, raw: Any, parsers: Sequence[Parser]) -> Any:
     if value_type == "datetime":
         return to_datetime(raw, parsers)
     raise ValueProblem(f"unknown type {value_type!r}")
-
-
-_TEXT_IS_VALUE: Final = frozenset({"string", "text", "code"})
-
-
-def text_converter(value_type: str, parsers: Sequence[Parser]) -> Callable[[str], Any] | None:
-    """``convert`` for a source text, chosen once at load time; None when the text is the value.
-
-    The engine's fast path for groups of XML leaves (leaf_groups.py) reads nothing but texts, so
-    the per-value dispatch on the type and on the raw value's class can be skipped. Results and
-    problems are those of ``convert``.
-    """
-    if value_type in _TEXT_IS_VALUE:
-        return None  # to_text and to_code return a text unchanged
-    if value_type == "decimal":
-        return decimal_from_text
-    bound = tuple(parsers)
-    return lambda raw: convert(value_type, raw, bound)

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from gateway.errors import ConfigurationError
-from gateway.mapping.build_fields import build_fields
-from gateway.mapping.build_sections import build_party, build_section, build_submitted_at
-from gateway.mapping.build_values import BuildContext, check_keys, expect_list, expect_map, text
-from gateway.mapping.expressions import NameInfo, compile_expression
-from gateway.mapping.loader import YMap, load_yaml
-from gateway.mapping.schemas import SchemaCache
-from gateway.mapping.spec import CodeList, MappingSpec, SourceSpec, WarningSpec
+from gateway.mapping.load.build_fields import build_fields
+from gateway.mapping.load.build_sections import build_party, build_section, build_submitted_at
+from gateway.mapping.load.build_values import BuildContext, check_keys, expect_list, expect_map, text
+from gateway.mapping.load.expressions import NameInfo, compile_expression
+from gateway.mapping.load.schemas import SchemaCache
+from gateway.mapping.run.spec import CodeList, MappingSpec, SourceSpec, WarningSpec
+from gateway.yamlfile import YamlMap, load_yaml
 
 MAPPING_ID: Final = re.compile(r"^[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*$")
 _NAME: Final = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -53,7 +53,7 @@ class LoadEnvironment:
 
 
 def build_mapping(path: Path, env: LoadEnvironment) -> MappingSpec:
-    node = expect_map(load_yaml(path, env.display(path)), f"{env.display(path)}:1", "a mapping file")
+    node = expect_map(load_yaml(path, env.display(path)).data, f"{env.display(path)}:1", "a mapping file")
     check_keys(node, _TOP, "the mapping")
     for needed in ("id", "version", "title", "source", "applicant", "fields"):
         if needed not in node:
@@ -93,14 +93,14 @@ def build_mapping(path: Path, env: LoadEnvironment) -> MappingSpec:
     )
 
 
-def _source(node: YMap, env: LoadEnvironment) -> tuple[SourceSpec, BuildContext]:
+def _source(node: YamlMap, env: LoadEnvironment) -> tuple[SourceSpec, BuildContext]:
     source = expect_map(node["source"], node.where("source"), "source")
     check_keys(source, _SOURCE, "source")
     source_format = text(source, "format", "source")
     media_type = source.get("media_type")
     if media_type not in MEDIA_TYPES:
         raise ConfigurationError(f"{source.where('media_type')}: media_type must be one of {', '.join(MEDIA_TYPES)}")
-    namespaces = expect_map(source.get("namespaces") or YMap(source.file, source.line), source.where(), "namespaces")
+    namespaces = expect_map(source.get("namespaces") or YamlMap(source.file, source.line), source.where(), "namespaces")
     if namespaces and media_type != "application/xml":
         raise ConfigurationError(f"{source.where('namespaces')}: namespaces only apply to XML sources")
     for prefix, uri in namespaces.items():
@@ -113,8 +113,8 @@ def _source(node: YMap, env: LoadEnvironment) -> tuple[SourceSpec, BuildContext]
     return SourceSpec(str(source_format), media_type, dict(namespaces), schema), ctx
 
 
-def _codelists(node: YMap, env: LoadEnvironment) -> dict[str, CodeList]:
-    lists = expect_map(node.get("codelists") or YMap(node.file, node.line), node.where("codelists"), "codelists")
+def _codelists(node: YamlMap, env: LoadEnvironment) -> dict[str, CodeList]:
+    lists = expect_map(node.get("codelists") or YamlMap(node.file, node.line), node.where("codelists"), "codelists")
     result: dict[str, CodeList] = {}
     for name, body in lists.items():
         where = lists.where(name)
@@ -127,7 +127,7 @@ def _codelists(node: YMap, env: LoadEnvironment) -> dict[str, CodeList]:
     return result
 
 
-def _codelist_file(body: YMap, env: LoadEnvironment) -> dict[str, str]:
+def _codelist_file(body: YamlMap, env: LoadEnvironment) -> dict[str, str]:
     root = env.mappings_root.resolve()
     path = (root / str(body["file"])).resolve()
     if not path.is_relative_to(root / "codelists") or path.suffix != ".yaml":
@@ -137,12 +137,12 @@ def _codelist_file(body: YMap, env: LoadEnvironment) -> dict[str, str]:
     if path not in env.codelist_files:
         display = env.display(path)
         env.codelist_files[path] = _codes(
-            expect_map(load_yaml(path, display), f"{display}:1", "a code list"), "code list"
+            expect_map(load_yaml(path, display).data, f"{display}:1", "a code list"), "code list"
         )
     return env.codelist_files[path]
 
 
-def _codes(body: YMap, what: str) -> dict[str, str]:
+def _codes(body: YamlMap, what: str) -> dict[str, str]:
     if not body:
         raise ConfigurationError(f"{body.where()}: {what} is empty")
     for code, label in body.items():
@@ -151,7 +151,7 @@ def _codes(body: YMap, what: str) -> dict[str, str]:
     return dict(body)
 
 
-def _warnings(node: YMap, names: dict[str, NameInfo]) -> tuple[WarningSpec, ...]:
+def _warnings(node: YamlMap, names: dict[str, NameInfo]) -> tuple[WarningSpec, ...]:
     if node.get("warnings") is None:
         return ()
     items = expect_list(node["warnings"], node.where("warnings"), "warnings")

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from gateway.case.model import Field
 from gateway.errors import ConfigurationError
-from gateway.mapping.build_values import (
+from gateway.mapping.load.build_values import (
     VALUE_KEYS,
     BuildContext,
     build_value,
@@ -20,10 +20,10 @@ from gateway.mapping.build_values import (
     flag,
     text,
 )
-from gateway.mapping.conversions import VALUE_TYPES
-from gateway.mapping.expressions import NameInfo
-from gateway.mapping.loader import YMap
-from gateway.mapping.spec import FieldSpec, GroupSpec
+from gateway.mapping.load.expressions import NameInfo
+from gateway.mapping.run.conversions import VALUE_TYPES
+from gateway.mapping.run.spec import FieldSpec, GroupSpec
+from gateway.yamlfile import YamlMap
 
 FIELD_KEY: Final = re.compile(r"[a-z][a-z0-9_]*")  # used with fullmatch: no "$" before a newline
 _FIELD_KEYS: Final = VALUE_KEYS | {"key", "label"}
@@ -50,9 +50,9 @@ def build_fields(
     return tuple(fields), names
 
 
-def _check_case_field(spec: FieldSpec, node: YMap) -> None:
-    """The engine builds case fields from this spec without validating them again
-    (case.model.trusted_field): whatever the case model would refuse is refused here, once."""
+def _check_case_field(spec: FieldSpec, node: YamlMap) -> None:
+    """Whatever the case model would refuse of a field's fixed parts (key, label, type, FIM id)
+    is refused here with ``file:line``, not on a citizen's submission."""
     try:
         Field(key=spec.key, label=spec.label, type=spec.type, fim_id=spec.fim_id)
     except ValidationError as exc:
@@ -61,7 +61,9 @@ def _check_case_field(spec: FieldSpec, node: YMap) -> None:
         raise ConfigurationError(f"{node.where('key')}: field {spec.key!r}: {where}: {problem['msg']}") from None
 
 
-def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
+def _build_field(
+    node: YamlMap, names: dict[str, NameInfo], ctx: BuildContext, prefix: str
+) -> tuple[FieldSpec, NameInfo]:
     key = text(node, "key", "field")
     assert key is not None
     if not FIELD_KEY.fullmatch(key):
@@ -75,7 +77,7 @@ def _build_field(node: YMap, names: dict[str, NameInfo], ctx: BuildContext, pref
     return FieldSpec(key, label, value.type, value.fim_id, value, None), NameInfo()
 
 
-def _build_group(node: YMap, key: str, label: str, ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
+def _build_group(node: YamlMap, key: str, label: str, ctx: BuildContext, prefix: str) -> tuple[FieldSpec, NameInfo]:
     check_keys(node, _GROUP_KEYS, f"group {key!r}")
     if node.get("type", "group") != "group" or "fields" not in node:
         raise ConfigurationError(f"{node.where('type')}: group {key!r} needs type: group and fields")

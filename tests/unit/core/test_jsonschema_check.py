@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gateway.mapping.jsonschema_check import JsonSchema, SchemaError
+from gateway.jsonschema_check import JsonSchema, SchemaError
 
 
 def errors(schema: Any, document: Any) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
-"""Print (or write) what a mapping makes of a fixture input, for review.
+"""Print (or write) what a mapping makes of a fixture input, for review (a developer tool).
 
-    python -m gateway.mapping.regen_fixture portal.hund-anmelden fixtures/mappings/.../x.input.json
-    python -m gateway.mapping.regen_fixture ... --write   # writes x.expected.json beside the input
+    .venv/bin/python tools/regen_fixture.py portal.hund-anmelden fixtures/mappings/.../x.input.json
+    .venv/bin/python tools/regen_fixture.py ... --write   # writes x.expected.json beside the input
 
 The output is only a draft: read it field by field against the input before committing it,
 or the fixture test just compares the engine with itself.
@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from gateway.mapping.registry import EXPECTED_SUFFIX, INPUT_SUFFIXES, MappingRegistry
-from gateway.mapping.result import MappedApplication
+from gateway.mapping import MappedApplication, MappingRegistry
+from gateway.mapping.loaded import EXPECTED_SUFFIX, INPUT_SUFFIXES
 
 
 def render(result: MappedApplication) -> str:

@@ -1,4 +1,4 @@
-"""Reading source documents: safe parsing, and paths compiled once at load time.
+"""Paths into a source document, compiled once when a mapping loads and evaluated per message.
 
 JSON paths are JSON Pointers (RFC 6901, parsed by ``jsonpointer``) walked by a small loop of
 our own: jsonpointer's ``resolve`` indexes into strings and quotes the document in its error
@@ -11,77 +11,17 @@ every question the citizen skipped.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 
 import jsonpointer
 from lxml import etree
 
-from gateway import safexml
-from gateway.errors import InvalidPayload
-from gateway.mapping.common import MISSING, ValueProblem
+from gateway.mapping.run.common import MISSING, ValueProblem
 
-MAX_DOCUMENT_BYTES: Final = 20 * 1024 * 1024
-MAX_XML_DEPTH: Final = 200
 _STRING_VALUE: Final = etree.XPath("string()")
 _PROBE: Final = etree.Element("probe")
-
-
-# What parse_xml and parse_json return: a root element, a top-level object. (lxml has no
-# type information, so to mypy the element is Any; the alias says what is meant.)
-ParsedDocument: TypeAlias = etree._Element | dict[str, Any]
-
-
-def parse_xml(data: bytes) -> Any:
-    """Parse untrusted XML through the project's one safe parser (no DTD, no entities, no
-    network, bounded size and depth)."""
-    return safexml.parse(data, max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_XML_DEPTH)
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(key)
-            seen.add(key)
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(name)
-
-
-def parse_json(data: bytes) -> dict[str, Any]:
-    """Parse an untrusted JSON object; decimals stay exact (no binary floats for money)."""
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise InvalidPayload(f"JSON document larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        doc = json.loads(data, object_pairs_hook=_object, parse_float=Decimal, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise InvalidPayload(
-            f"JSON is not well-formed: {exc.msg} (line {exc.lineno} column {exc.colno})",
-            location=f"line {exc.lineno} column {exc.colno}",
-        ) from None
-    except _DuplicateKey as exc:
-        raise InvalidPayload(f"JSON object has the key {str(exc)[:80]!r} twice") from None
-    except UnicodeDecodeError:
-        raise InvalidPayload("JSON is not valid UTF-8") from None
-    except RecursionError:
-        raise InvalidPayload("JSON nesting too deep") from None
-    except ValueError:  # NaN/Infinity, or an integer beyond Python's digit limit
-        raise InvalidPayload("JSON contains a number that is not allowed") from None
-    if not isinstance(doc, dict):
-        raise InvalidPayload("JSON document must be an object at the top level", location="")
-    return doc
 
 
 def _blank(value: Any) -> Any:
@@ -97,7 +37,6 @@ class JsonPath:
     """A compiled JSON Pointer, resolved against the document or a group element."""
 
     __slots__ = ("_parts", "text")
-    child_tag: Final[None] = None  # see XmlPath.child_tag
 
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
@@ -176,7 +115,7 @@ class XmlPath:
     Shared by all threads: lxml guards each compiled XPath with its own evaluation lock.
     """
 
-    __slots__ = ("_child_path", "_xpath", "child_tag", "text")
+    __slots__ = ("_child_path", "_xpath", "text")
 
     def __init__(self, text: str, namespaces: Mapping[str, str]) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -189,9 +128,6 @@ class XmlPath:
             raise ValueError(f"invalid XPath {text!r}: {exc}") from None
         self.text = text
         self._child_path = _child_steps(text, namespaces)
-        # one plain child step: the engine can answer it from an index of the element's
-        # children built once for all fields of a group (see engine.map_fields)
-        self.child_tag = self._child_path[0] if self._child_path and len(self._child_path) == 1 else None
 
     def location(self, base: str) -> str:
         return f"{base}/{self.text}" if base else self.text
@@ -213,10 +149,7 @@ class XmlPath:
             raise ValueProblem("XPath evaluation failed") from None
 
     def scalar(self, context: Any) -> Any:
-        return self.scalar_of(self._evaluate(context))
-
-    def scalar_of(self, result: Any) -> Any:
-        """The scalar value of an evaluation result (a node list, string, number or boolean)."""
+        result = self._evaluate(context)  # a node list, string, number or boolean
         if isinstance(result, list):
             if not result:
                 return MISSING
@@ -255,26 +188,6 @@ class XmlPath:
 
     def present(self, context: Any) -> bool:
         return any(len(e) or e.attrib or (e.text or "").strip() for e in self._elements(context))
-
-
-def child_index(context: Any) -> dict[str, list[Any]] | None:
-    """An XML element's children by tag (Clark notation), in document order; None for JSON.
-
-    One pass over the children answers every one-step path of a group: for a group of n
-    such fields that is one walk instead of n (it matters for repeated groups with
-    hundreds of entries). Comments and processing instructions are indexed under their
-    tag factory, which no path can name.
-    """
-    if not isinstance(context, etree._Element):
-        return None
-    index: dict[Any, list[Any]] = {}
-    for child in context:
-        found = index.get(child.tag)
-        if found is None:
-            index[child.tag] = [child]
-        else:
-            found.append(child)
-    return index
 
 
 Accessor = JsonPath | XmlPath

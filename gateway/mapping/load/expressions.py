@@ -1,4 +1,4 @@
-"""The safe expression language of ``compute`` and ``when``.
+"""Compiling the safe expression language of ``compute`` and ``when``, at load time.
 
 Parsed with :mod:`ast` and compiled into a tree of closures by walking an allow-list of node
 types; nothing is ever passed to ``eval``. Everything is checked when the mapping is loaded:
@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, NoReturn
 
 from gateway.errors import ConfigurationError
-from gateway.mapping import expr_runtime as rt
-from gateway.mapping.expr_runtime import ExpressionError
+from gateway.mapping.run import operators as rt
+from gateway.mapping.run.expressions import Evaluator, Expression, Scope
 
-Scope = Mapping[str, Any]
-Evaluator = Callable[[Scope], Any]
 MAX_LENGTH: Final = 2000
 
 _BINARY: Final[dict[type[ast.operator], Callable[[Any, Any], Any]]] = {
@@ -44,21 +42,6 @@ class NameInfo:
 
     members: Mapping[str, NameInfo] | None = None
     repeated: bool = False
-
-
-@dataclass(frozen=True)
-class Expression:
-    source: str
-    _run: Evaluator = field(repr=False)
-
-    def evaluate(self, scope: Scope) -> Any:
-        try:
-            return self._run(scope)
-        except ExpressionError:
-            raise
-        except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
-            # The exception text may quote operands (personal data): keep only its class.
-            raise ExpressionError(f"evaluation failed ({exc.__class__.__name__})") from None
 
 
 def compile_expression(text: str, names: Mapping[str, NameInfo], where: str) -> Expression:
