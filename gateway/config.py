@@ -11,12 +11,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    YamlConfigSettingsSource,
-)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.yamlfile import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,5 +115,21 @@ class Settings(BaseSettings):
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("RG_CONFIG_FILE")
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(_YamlFileSource(settings_cls, Path(config_file)))
         return tuple(sources)
+
+
+class _YamlFileSource(PydanticBaseSettingsSource):
+    """The settings file, read by the project's one YAML loader (duplicate keys refused with
+    file:line, no aliases, bounded size) rather than pydantic-settings' own YAML reader."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        data = load_yaml(path).data
+        self._data: dict[str, Any] = dict(data) if isinstance(data, dict) else {}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
