@@ -185,7 +185,7 @@ def sandbox(name: str, host: str = "127.0.0.1", port: int = 8100) -> None:
 
     from gateway.plugins import sandbox_factory
 
-    uvicorn.run(sandbox_factory(name)(), host=host, port=port, log_level="info")
+    uvicorn.run(sandbox_factory(name)(), host=host, port=port, log_level="info", server_header=False)
 
 
 @app.command()

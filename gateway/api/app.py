@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import problems, routes_admin, routes_cases, routes_events
+from gateway.api import docs, problems, routes_admin, routes_cases, routes_events
 from gateway.api.auth import TokenService
+from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
 
 if TYPE_CHECKING:
@@ -41,10 +42,11 @@ def _worker_lifespan(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncConte
 def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
     """The API of ``gateway``; with ``run_worker`` the worker loop runs beside it."""
     app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=_worker_lifespan(gateway) if run_worker else None)
+                  lifespan=_worker_lifespan(gateway) if run_worker else None, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.state.tokens = TokenService(gateway.settings)
     problems.install(app)
+    docs.install(app)
     app.include_router(routes_admin.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_events.router)
@@ -52,4 +54,5 @@ def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
         for router in ctx.routers:
             app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the body-size refusal
     return app
