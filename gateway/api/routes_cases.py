@@ -139,6 +139,9 @@ def change_status(case_id: str, body: StatusChangeRequest, gateway: GatewayDep, 
 @router.post("/{case_id}/forwardings", status_code=202)
 def forward(case_id: str, body: ForwardRequest, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("cases:write")
+    if body.channel not in gateway.adapters.senders:
+        raise InvalidRequest(f"no sender is configured for channel {body.channel!r}",
+                             channels=list(gateway.adapters.senders))
     gateway.cases.forward(case_id, channel=body.channel, target=body.target,
                           actor=f"client:{principal.client_id}", tenants=principal.tenants)
     return {"case_id": case_id, "channel": body.channel, "target": body.target, "status": "queued"}
