@@ -10,13 +10,15 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from gateway import client_secrets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,10 +28,37 @@ Scope = Literal["applications:submit", "cases:read", "cases:write", "admin"]
 class ClientConfig(BaseModel):
     """A client registered for OAuth2 client credentials (a portal backend, local processing)."""
 
+    model_config = ConfigDict(extra="forbid")
     client_id: str = Field(pattern=r"^[A-Za-z0-9._-]{3,64}$")
-    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the client secret")
+    secret_hash: str = Field(description="argon2id PHC string of the client secret "
+                                         "(`rathaus-gateway clients hash-secret` prints one)")
     scopes: list[Scope]
     tenants: list[str] | None = Field(default=None, description="ARS the client may act for; None = all")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unsalted_hash(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "secret_sha256" in data:
+            raise ValueError(f"client {data.get('client_id')!r}: {client_secrets.UNSALTED_MESSAGE}")
+        return data
+
+    @field_validator("secret_hash")
+    @classmethod
+    def _strong_hash(cls, value: str) -> str:
+        return client_secrets.check_hash(value)
+
+
+class TokenLimits(BaseModel):
+    """Rate limit and lockout of ``/oauth/token`` (429 with ``Retry-After``). Counters live in
+    Redis in the scale-out profile (shared by every process) and in process memory in the
+    embedded profile (one process; with ``serve --processes N`` each has its own counters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int = Field(default=30, ge=1, description="per client id and per client address")
+    max_failures_per_client: int = Field(default=5, ge=1, description="failed logins of one client id ...")
+    max_failures_per_address: int = Field(default=20, ge=1, description="... or from one address ...")
+    failure_window_seconds: int = Field(default=300, ge=1, description="... within this window ...")
+    lockout_seconds: int = Field(default=300, ge=1, description="... lock it out for this long")
 
 
 class WebhookConfig(BaseModel):
@@ -62,6 +91,7 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="HMAC key for access tokens; at least 32 bytes"
     )
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    token_limits: TokenLimits = Field(default_factory=TokenLimits)
     clients: list[ClientConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"portal": dict[str, Any]()})

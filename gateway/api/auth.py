@@ -3,8 +3,6 @@ clients registered in configuration, each with scopes and an optional tenant res
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -15,6 +13,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from gateway import client_secrets
 from gateway.config import ClientConfig, Settings
 from gateway.errors import AuthenticationFailed, Forbidden, TokenRequestRefused
 
@@ -46,13 +45,13 @@ class TokenService:
         self._ttl = settings.token_ttl_seconds
         self._clients = {c.client_id: c for c in settings.clients}
         self._cache: OrderedDict[str, Principal] = OrderedDict()
+        # unknown clients are checked against this, so timing does not reveal which ids exist
+        self._decoy_hash = client_secrets.hash_secret(secrets.token_urlsafe(16))
 
     def _client(self, client_id: str, client_secret: str) -> ClientConfig:
         client = self._clients.get(client_id)
-        given = hashlib.sha256(client_secret.encode()).hexdigest()
-        expected = client.secret_sha256 if client else "0" * 64
-        # compare even for unknown clients so timing does not reveal which ids exist
-        if not hmac.compare_digest(given, expected) or client is None:
+        matches = client_secrets.verify_secret(client.secret_hash if client else self._decoy_hash, client_secret)
+        if not matches or client is None:
             raise AuthenticationFailed("invalid client credentials", error="invalid_client")
         return client
 

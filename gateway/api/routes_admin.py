@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from gateway.api.auth import TokenService
 from gateway.api.deps import GatewayDep, PrincipalDep
-from gateway.errors import NotFound, TokenRequestRefused
+from gateway.errors import NotFound
 from gateway.store import inbox_repo, outbox_repo
 
 router = APIRouter(tags=["admin"])
@@ -32,20 +31,6 @@ def readyz(gateway: GatewayDep) -> JSONResponse:
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)
-
-
-@router.post("/oauth/token", tags=["auth"])
-def token(request: Request, grant_type: Annotated[str | None, Form()] = None,
-          client_id: Annotated[str | None, Form()] = None, client_secret: Annotated[str | None, Form()] = None,
-          scope: Annotated[str | None, Form()] = None) -> JSONResponse:
-    """OAuth2 client credentials (RFC 6749 4.4), credentials in the form body."""
-    if not grant_type or not client_id or client_secret is None:
-        raise TokenRequestRefused("grant_type, client_id and client_secret are required", error="invalid_request")
-    if grant_type != "client_credentials":
-        raise TokenRequestRefused("only grant_type=client_credentials is supported", error="unsupported_grant_type")
-    tokens: TokenService = request.app.state.tokens
-    issued = tokens.issue(client_id, client_secret, scope)
-    return JSONResponse(issued, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 def _inbox_view(row: dict[str, Any]) -> dict[str, Any]:

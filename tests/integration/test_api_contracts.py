@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from gateway.config import ClientConfig
 from gateway.runtime import Gateway
 from gateway.store import case_repo
-from tests.conftest import SECRETS, TENANT, client_configs, make_settings
+from tests.conftest import SECRETS, TENANT, client_configs, make_settings, secret_hash
 from tests.integration.conftest import portal_message
 
 OTHER = "150855500000"
@@ -24,7 +24,7 @@ OTHER = "150855500000"
 
 def _gateway(tmp_path: Path, **overrides: object) -> Iterator[Gateway]:
     clients = [*client_configs(), ClientConfig(
-        client_id="admin-other", secret_sha256=hashlib.sha256(b"admin-other-secret").hexdigest(),
+        client_id="admin-other", secret_hash=secret_hash("admin-other-secret"),
         scopes=["admin"], tenants=[OTHER])]
     gateway = Gateway.create(make_settings(tmp_path, clients=clients, **overrides))
     yield gateway
