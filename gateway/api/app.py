@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.config import Settings
 from gateway.api import docs, problems, routes_admin, routes_cases, routes_events, routes_token
 from gateway.api.auth import TokenService
 from gateway.api.headers import SecurityHeaders
-from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
 from gateway.api.limits import BodySizeLimit
+from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
+from gateway.config import Settings
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway

@@ -38,7 +38,7 @@ def test_unsalted_sha256_is_refused_with_instructions() -> None:
     hashlib.sha256(b"x").hexdigest(), "plain-text-secret",
 ])
 def test_weak_or_foreign_hashes_are_refused(weak: str) -> None:
-    with pytest.raises(ValueError, match="secret_hash|SHA-256"):
+    with pytest.raises(ValueError, match=r"secret_hash|SHA-256"):
         check_hash(weak)
 
 
