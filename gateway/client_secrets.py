@@ -26,8 +26,10 @@ MAX_SECRET_BYTES = 1024
 
 _HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelism=PARALLELISM, hash_len=32,
                          salt_len=16, type=Type.ID)
-# The documented demo secrets (README, fixtures/demo/gateway.yaml): public, so refused outside the demo.
+# The documented demo credentials (README, fixtures/demo/gateway.yaml): public, so refused
+# unless the demo profile is on (setting ``demo: true``, which `make run` sets).
 DEMO_SECRETS = ("demo-portal-secret", "demo-fachverfahren-secret", "demo-admin-secret")
+DEMO_TOKEN_SIGNING_KEY = "demo-only-token-signing-key-0123456789abcdef"  # noqa: S105 - refused outside the demo
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 

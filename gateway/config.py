@@ -47,6 +47,14 @@ class ClientConfig(BaseModel):
     def _strong_hash(cls, value: str) -> str:
         return client_secrets.check_hash(value)
 
+    @model_validator(mode="after")
+    def _admins_name_their_tenants(self) -> ClientConfig:
+        # an admin sees quarantined originals and dead letters: never of every municipality by default
+        if "admin" in self.scopes and not self.tenants:
+            raise ValueError(f"client {self.client_id!r} has scope admin: list the municipalities (tenants) "
+                             "it administers")
+        return self
+
 
 class TokenLimits(BaseModel):
     """Rate limit and lockout of ``/oauth/token`` (429 with ``Retry-After``). Counters live in
@@ -75,6 +83,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
     profile: Literal["embedded", "scaleout"] = "embedded"
+    demo: bool = Field(default=False, description="the demo profile of `make run`: only then are the published "
+                                                  "demo signing key and demo client secrets accepted")
     data_dir: Path = REPO_ROOT / "var"
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir (embedded)")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -120,6 +130,20 @@ class Settings(BaseSettings):
         if value.get_secret_value() and len(value.get_secret_value().encode()) < 32:
             raise ValueError("token_signing_key must be at least 32 bytes")
         return value
+
+    @model_validator(mode="after")
+    def _no_demo_credentials_outside_the_demo(self) -> Settings:
+        if self.demo:
+            return self
+        if self.token_signing_key.get_secret_value() == client_secrets.DEMO_TOKEN_SIGNING_KEY:
+            raise ValueError("token_signing_key is the published demo key: set a key of your own "
+                             "(e.g. `openssl rand -base64 48`), or `demo: true` for the demo only")
+        for client in self.clients:
+            if client_secrets.is_demo_secret(client.secret_hash):
+                raise ValueError(f"client {client.client_id!r} uses a published demo secret: give it a secret of "
+                                 "its own (`rathaus-gateway clients hash-secret`), or set `demo: true` for the "
+                                 "demo only")
+        return self
 
     @property
     def effective_database_url(self) -> str:

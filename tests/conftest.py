@@ -21,7 +21,9 @@ TENANT = "150905350535"
 PG_URL = os.environ.get("RG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret"}
+OTHER_TENANT = "150855500000"
+SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret",
+           "reader": "reader-secret"}
 
 
 @functools.cache
@@ -35,7 +37,9 @@ def client_configs() -> list[ClientConfig]:
         return ClientConfig(client_id=cid, secret_hash=secret_hash(SECRETS[cid]), scopes=scopes, tenants=tenants)
 
     return [cfg("portal", ["applications:submit"], [TENANT]), cfg("fach", ["cases:read", "cases:write"], [TENANT]),
-            cfg("admin", ["admin"], None), cfg("other", ["applications:submit", "cases:read"], ["150855500000"])]
+            cfg("admin", ["admin"], [TENANT, OTHER_TENANT]),
+            cfg("other", ["applications:submit", "cases:read"], [OTHER_TENANT]),
+            cfg("reader", ["cases:read", "cases:write"], None)]  # local processing for every municipality
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

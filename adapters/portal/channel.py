@@ -3,11 +3,13 @@ every referenced attachment was delivered with the declared SHA-512."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from pydantic import ValidationError
 
 from adapters.portal.envelope import PortalApplication
+from adapters.portal.options import PortalOptions
 from gateway.errors import InvalidPayload, NotFound
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
@@ -19,13 +21,21 @@ def upload_key(client_id: str | None, sha512: str) -> str:
     return f"{client_id}:{sha512}"
 
 
-def parse_envelope(payload: bytes) -> PortalApplication:
+def parse_envelope(payload: bytes, options: PortalOptions | None = None) -> PortalApplication:
+    """The envelope, checked: its structure and types, and a ``submitted_at`` not later than
+    now plus the tolerated clock skew."""
     try:
-        return PortalApplication.model_validate_json(payload)
+        envelope = PortalApplication.model_validate_json(payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidPayload(f"invalid application envelope at {'/'.join(map(str, first['loc']))}: {first['msg']}",
                              errors=len(exc.errors())) from None
+    options = options or PortalOptions()
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.max_clock_skew_seconds)
+    if envelope.submitted_at > latest:
+        raise InvalidPayload("submitted_at lies in the future", field="/submitted_at",
+                             max_clock_skew_seconds=options.max_clock_skew_seconds)
+    return envelope
 
 
 def _encode(data: dict[str, object]) -> bytes:
@@ -39,12 +49,16 @@ class PortalChannel:
 
     name = CHANNEL
 
-    def __init__(self, blobs: BlobStore, state: StateStore) -> None:
+    def __init__(self, blobs: BlobStore, state: StateStore, options: PortalOptions | None = None) -> None:
         self._blobs = blobs
         self._state = state
+        self.options = options or PortalOptions()
+
+    def parse(self, payload: bytes) -> PortalApplication:
+        return parse_envelope(payload, self.options)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
-        envelope = parse_envelope(message.payload)
+        envelope = self.parse(message.payload)
         attachments = []
         for ref in envelope.attachments:
             # the blob store is shared by all tenants: only what this client delivered itself counts

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from adapters.portal.channel import CHANNEL, UPLOADS, parse_envelope, upload_key
+from adapters.portal.channel import CHANNEL, UPLOADS, PortalChannel, upload_key
 from adapters.portal.envelope import PortalApplication
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import (
@@ -39,6 +39,11 @@ def _intake_slots() -> anyio.CapacityLimiter:
         _SLOTS.append(anyio.CapacityLimiter(4))
     return _SLOTS[0]
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
+
+
+def _channel(gateway: Any) -> PortalChannel:
+    channel: PortalChannel = gateway.adapters.channels.get(CHANNEL)
+    return channel
 
 
 def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
@@ -74,14 +79,14 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
             orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise MalformedRequest("the request body is not valid JSON") from None
-        return raw, parse_envelope(raw)
+        return raw, _channel(gateway).parse(raw)
     if content_type == "multipart/form-data":
         form = await request.form(max_files=50, max_fields=60, max_part_size=max_attachment)
         part = form.get("application")
         if part is None:
             raise InvalidRequest("multipart request needs a part named 'application' with the JSON envelope")
         raw = await part.read() if isinstance(part, UploadFile) else part.encode()
-        envelope = parse_envelope(raw)
+        envelope = _channel(gateway).parse(raw)
         declared = {a.id: a for a in envelope.attachments}
         for name, value in form.multi_items():
             if name == "application":

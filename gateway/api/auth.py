@@ -19,6 +19,7 @@ from gateway.errors import AuthenticationFailed, Forbidden, TokenRequestRefused
 
 ALGORITHMS = ["HS256"]
 MAX_TOKEN_BYTES = 4096
+LEEWAY_SECONDS = 30  # clock difference tolerated between gateway processes
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Principal:
     expires_at: int
 
     def require(self, scope: str) -> None:
-        if scope not in self.scopes and "admin" not in self.scopes:
+        """Each scope stands for itself: ``admin`` grants the admin operations only."""
+        if scope not in self.scopes:
             raise Forbidden(f"this operation needs scope {scope!r}", required_scope=scope)
 
     def may_act_for(self, tenant_ars: str) -> bool:
@@ -71,6 +73,17 @@ class TokenService:
         return {"access_token": token, "token_type": "Bearer", "expires_in": self._ttl,
                 "scope": claims["scope"]}
 
+    def _lifetime_checked(self, claims: dict[str, object], now: int) -> int:
+        """A token lives at most the configured TTL from its issue, whatever its ``exp`` says
+        (a token made with a leaked key must not live for ever): ``iat`` is required, not in
+        the future, and ``exp - iat`` not beyond the TTL."""
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or isinstance(iat, bool) or isinstance(exp, bool):
+            raise AuthenticationFailed("invalid or expired access token", error="invalid_token")
+        if iat > now + LEEWAY_SECONDS or exp - iat > self._ttl or iat + self._ttl <= now:
+            raise AuthenticationFailed("invalid or expired access token", error="invalid_token")
+        return exp
+
     def verify(self, token: str) -> Principal:
         now = int(time.time())
         cached = self._cache.get(token)
@@ -88,11 +101,12 @@ class TokenService:
             raise AuthenticationFailed("invalid or expired access token", error="invalid_token",
                                        reason=type(exc).__name__) from None
         claims = decoded.claims
+        expires_at = self._lifetime_checked(claims, now)
         client = self._clients.get(str(claims["sub"]))
         if client is None:
             raise AuthenticationFailed("the token's client is no longer registered", error="invalid_token")
         principal = Principal(client_id=client.client_id, scopes=frozenset(str(claims["scope"]).split()),
-                              tenants=client.tenants, expires_at=int(claims["exp"]))
+                              tenants=client.tenants, expires_at=expires_at)
         self._cache[token] = principal
         if len(self._cache) > 10_000:
             self._cache.popitem(last=False)
