@@ -100,7 +100,7 @@ class Gateway:
     def _context(self, options: dict[str, Any]) -> AdapterContext:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs, submit=self.submit,
                               submit_now=self.submit_now, state=self.state,
-                              base_dir=self.settings.base_dir)
+                              base_dir=self.settings.base_dir, multiline_patterns=self.mappings.multiline_patterns)
 
     # -- intake entry points for adapters ---------------------------------------------
     def submit(self, message: InboundMessage) -> Received:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from adapters.portal import text_rules
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.options import PortalOptions
 from gateway.errors import InvalidPayload, NotFound
@@ -21,11 +23,24 @@ def upload_key(client_id: str | None, sha512: str) -> str:
     return f"{client_id}:{sha512}"
 
 
-def parse_envelope(payload: bytes, options: PortalOptions | None = None) -> PortalApplication:
-    """The envelope, checked: its structure and types, and a ``submitted_at`` not later than
-    now plus the tolerated clock skew."""
+def _form_of(document: object) -> str:
+    form = document.get("form") if isinstance(document, dict) else None
+    return form if isinstance(form, str) else ""
+
+
+def parse_envelope(payload: bytes, options: PortalOptions | None = None,
+                   multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = lambda _: frozenset()
+                   ) -> PortalApplication:
+    """The envelope, checked: the characters of every string (text_rules.py; the form's
+    multi-line fields from ``multiline_patterns(source format)``), its structure and types, and
+    a ``submitted_at`` not later than now plus the tolerated clock skew."""
     try:
-        envelope = PortalApplication.model_validate_json(payload)
+        document = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("the application envelope is not valid JSON") from None
+    document = text_rules.clean(document, text_rules.multiline_in(multiline_patterns(f"portal:{_form_of(document)}")))
+    try:
+        envelope = PortalApplication.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidPayload(f"invalid application envelope at {'/'.join(map(str, first['loc']))}: {first['msg']}",
@@ -49,13 +64,15 @@ class PortalChannel:
 
     name = CHANNEL
 
-    def __init__(self, blobs: BlobStore, state: StateStore, options: PortalOptions | None = None) -> None:
+    def __init__(self, blobs: BlobStore, state: StateStore, options: PortalOptions | None = None,
+                 multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = lambda _: frozenset()) -> None:
         self._blobs = blobs
         self._state = state
         self.options = options or PortalOptions()
+        self._multiline = multiline_patterns
 
     def parse(self, payload: bytes) -> PortalApplication:
-        return parse_envelope(payload, self.options)
+        return parse_envelope(payload, self.options, self._multiline)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         envelope = self.parse(message.payload)

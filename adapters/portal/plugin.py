@@ -17,5 +17,5 @@ def install(ctx: AdapterContext) -> None:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigurationError(f"adapters.portal.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    ctx.adapters.channels.register(CHANNEL, PortalChannel(ctx.blobs, ctx.state, options))
+    ctx.adapters.channels.register(CHANNEL, PortalChannel(ctx.blobs, ctx.state, options, ctx.multiline_patterns))
     ctx.routers.append(router)

@@ -8,6 +8,7 @@ from typing import Final
 from gateway.errors import ConfigurationError
 from gateway.mapping.build import LoadEnvironment, build_mapping
 from gateway.mapping.engine import map_document
+from gateway.mapping.multiline import multiline_patterns
 from gateway.mapping.result import MappedApplication
 from gateway.mapping.schemas import SchemaCache
 from gateway.mapping.sources import ParsedDocument, parse_json, parse_xml
@@ -34,6 +35,11 @@ class Mapping:
 
     def __repr__(self) -> str:
         return f"Mapping({self.id!r}, version={self.version})"
+
+    @property
+    def multiline_patterns(self) -> frozenset[tuple[str, ...]]:
+        """Where the source holds multi-line text (fields of type ``text``), see multiline.py."""
+        return multiline_patterns(self._spec)
 
     def apply(self, data: bytes, document: ParsedDocument | None = None) -> MappedApplication:
         """Parse, validate against ``source.schema`` and map one source document.
@@ -96,6 +102,15 @@ class MappingRegistry:
 
     def ids(self) -> list[str]:
         return sorted(self._mappings)
+
+    def multiline_patterns(self, source_format: str) -> frozenset[tuple[str, ...]]:
+        """The multi-line text locations of every mapping of ``source_format`` (a form may
+        have several mapping versions side by side: a location multi-line in any counts)."""
+        found: set[tuple[str, ...]] = set()
+        for mapping in self._mappings.values():
+            if mapping.source_format == source_format and mapping.media_type == "application/json":
+                found |= mapping.multiline_patterns
+        return frozenset(found)
 
     def fixture_pairs(self, fixtures_root: Path) -> list[tuple[Mapping, Path, Path]]:
         """Every ``<id>/<name>.input.(json|xml)`` with its ``<name>.expected.json``.

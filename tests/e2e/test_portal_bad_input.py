@@ -346,7 +346,9 @@ def test_duplicate_attachment_ids(api: Api) -> None:
 def test_unsafe_file_names(api: Api, filename: str) -> None:
     envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, filename=filename)])
     problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
-    assert problem["detail"].startswith("invalid application envelope at attachments/0/filename")
+    # control characters are refused for every string (with the field as a JSON Pointer), the rest by the model
+    assert (problem.get("field") == "/attachments/0/filename"
+            or problem["detail"].startswith("invalid application envelope at attachments/0/filename"))
 
 
 def test_unsafe_file_name_in_multipart(api: Api) -> None:
