@@ -37,7 +37,7 @@ def pointer(parts: tuple[str | int, ...]) -> str:
 
 def _matches(parts: tuple[str | int, ...], patterns: frozenset[Pattern]) -> bool:
     for pattern in patterns:
-        if len(pattern) == len(parts) and all(p == "*" and isinstance(q, int) or p == q
+        if len(pattern) == len(parts) and all((p == "*" and isinstance(q, int)) or p == q
                                               for p, q in zip(pattern, parts, strict=True)):
             return True
     return False
