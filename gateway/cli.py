@@ -22,11 +22,13 @@ catalog_app = typer.Typer(help="Service catalog and mappings.", no_args_is_help=
 replay_app = typer.Typer(help="Quarantine and dead letters: list and replay.", no_args_is_help=True)
 schema_app = typer.Typer(help="Published schemas.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth2 clients of the API.", no_args_is_help=True)
+blobs_app = typer.Typer(help="The blob store (originals, attachments, uploads).", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(replay_app, name="replay")
 app.add_typer(schema_app, name="schema")
 app.add_typer(clients_app, name="clients")
+app.add_typer(blobs_app, name="blobs")
 
 
 def _settings() -> Settings:
@@ -203,6 +205,26 @@ def clients_hash_secret() -> None:
                     fg="red", err=True)
         raise typer.Exit(2)
     typer.echo(hash_secret(secret))
+
+
+@blobs_app.command("gc")
+def blobs_gc(dry_run: Annotated[bool, typer.Option(help="only count what would be deleted")] = False,
+             grace_seconds: Annotated[float | None, typer.Option(
+                 help="minimum age of a deleted blob (default: settings.blob_gc_grace_seconds)")] = None) -> None:
+    """Delete blobs no inbox row, case, checkpoint, outbox row or pending upload references
+    (older than the grace period; safe while the gateway runs)."""
+    from gateway.store.blob_gc import collect
+
+    gateway = _gateway()
+    grace = gateway.settings.blob_gc_grace_seconds if grace_seconds is None else grace_seconds
+    if grace < 60:
+        typer.secho("the grace period must be at least 60 seconds", fg="red", err=True)
+        raise typer.Exit(2)
+    done = collect(gateway.db, gateway.blobs, grace, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {done.deleted} blob(s); kept {done.kept} referenced, {done.young} unreferenced within "
+               f"the grace period; {done.temporaries} stale temporary file(s) removed")
+    gateway.close()
 
 
 @app.command()

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="how long a claimed outbox delivery (webhook, acknowledgement, forwarding) may run before "
                     "another worker takes it over: longer than the slowest adapter's calls together")
+    blob_gc_grace_seconds: float = Field(
+        default=3600.0, ge=60,
+        description="an unreferenced blob is deleted only when older than this: longer than any intake takes "
+                    "from writing a blob to committing the row that references it")
+    blob_gc_interval_seconds: float = Field(default=3600.0, gt=0, description="how often the worker collects")
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)

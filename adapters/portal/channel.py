@@ -12,15 +12,11 @@ from pydantic import ValidationError
 from adapters.portal import text_rules
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.options import PortalOptions
+from adapters.portal.uploads import UPLOADS, upload_key
 from gateway.errors import InvalidPayload, NotFound
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
-UPLOADS = "portal.uploads"
-
-
-def upload_key(client_id: str | None, sha512: str) -> str:
-    return f"{client_id}:{sha512}"
 
 
 def _form_of(document: object) -> str:

@@ -14,8 +14,9 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from adapters.portal.channel import CHANNEL, UPLOADS, PortalChannel, upload_key
+from adapters.portal.channel import CHANNEL, PortalChannel
 from adapters.portal.envelope import PortalApplication
+from adapters.portal.uploads import release, store_upload
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import (
     Forbidden,
@@ -70,8 +71,10 @@ def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
     return JSONResponse({"inbox_id": outcome.inbox_id, "status": outcome.state}, status_code=202)
 
 
-async def _read_submission(request: Request, max_attachment: int, gateway: Any, client_id: str
-                           ) -> tuple[bytes, PortalApplication]:
+async def _read_submission(request: Request, max_attachment: int, gateway: Any
+                           ) -> tuple[bytes, PortalApplication, list[tuple[str, bytes]]]:
+    """The raw envelope, the parsed envelope and the attachment parts (multipart), each part
+    checked against its announcement — read, not stored: that waits for the tenant check."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         raw = await request.body()
@@ -79,7 +82,7 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
             orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise MalformedRequest("the request body is not valid JSON") from None
-        return raw, _channel(gateway).parse(raw)
+        return raw, _channel(gateway).parse(raw), []
     if content_type == "multipart/form-data":
         form = await request.form(max_files=50, max_fields=60, max_part_size=max_attachment)
         part = form.get("application")
@@ -88,6 +91,7 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
         raw = await part.read() if isinstance(part, UploadFile) else part.encode()
         envelope = _channel(gateway).parse(raw)
         declared = {a.id: a for a in envelope.attachments}
+        parts: list[tuple[str, bytes]] = []
         for name, value in form.multi_items():
             if name == "application":
                 continue
@@ -98,9 +102,8 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
                 raise PayloadTooLarge(f"attachment {name!r} exceeds {max_attachment} bytes")
             if hashlib.sha512(content).hexdigest() != declared[name].sha512:
                 raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
-            gateway.blobs.put(content)
-            gateway.state.put(UPLOADS, upload_key(client_id, declared[name].sha512), {"size": len(content)})
-        return raw, envelope
+            parts.append((declared[name].sha512, content))
+        return raw, envelope, parts
     raise UnsupportedMediaType("send application/json or multipart/form-data",
                                accepted=["application/json", "multipart/form-data"])
 
@@ -112,12 +115,15 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              ) -> JSONResponse:
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
     principal.require("applications:submit")
-    raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway,
-                                           principal.client_id)
+    raw, envelope, parts = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
     if len(envelope.attachments) > gateway.settings.max_attachments:
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
         raise Forbidden("this client may not submit for that municipality")
+    channel = _channel(gateway)
+    for sha512, content in parts:  # only now: authenticated, and for a municipality the client serves
+        await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, channel.options,
+                                       principal.client_id, content, sha512)
     fingerprint = hashlib.sha256(raw).hexdigest()
     # source ids are per client: one portal's request id says nothing about another's
     if envelope.request_id:
@@ -131,6 +137,9 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
                              client_id=principal.client_id)
     outcome = await anyio.to_thread.run_sync(gateway.submit_now, message, fingerprint, limiter=_intake_slots())
+    if outcome.state in ("committed", "acknowledged") and envelope.attachments:
+        await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
+                                       [a.sha512 for a in envelope.attachments])
     return _answer(outcome, outcome.duplicate)
 
 
@@ -148,7 +157,7 @@ async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep)
     if size == 0:
         raise InvalidRequest("empty upload")
     content = b"".join(chunks)
-    key = gateway.blobs.put(content)
     digest = hashlib.sha512(content).hexdigest()
-    gateway.state.put(UPLOADS, upload_key(principal.client_id, digest), {"size": size})
+    key = await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, _channel(gateway).options,
+                                         principal.client_id, content, digest)
     return {"upload_id": key, "sha512": digest, "size": size}
