@@ -23,7 +23,7 @@ REDIS_URL = os.environ.get("RG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 OTHER_TENANT = "150855500000"
 SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret",
-           "reader": "reader-secret"}
+           "reader": "reader-secret", "hub": "hub-secret"}
 
 
 @functools.cache
@@ -39,7 +39,8 @@ def client_configs() -> list[ClientConfig]:
     return [cfg("portal", ["applications:submit"], [TENANT]), cfg("fach", ["cases:read", "cases:write"], [TENANT]),
             cfg("admin", ["admin"], [TENANT, OTHER_TENANT]),
             cfg("other", ["applications:submit", "cases:read"], [OTHER_TENANT]),
-            cfg("reader", ["cases:read", "cases:write"], None)]  # local processing for every municipality
+            cfg("reader", ["cases:read", "cases:write"], None),  # local processing for every municipality
+            cfg("hub", ["applications:submit"], None)]  # a portal submitting for every municipality
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

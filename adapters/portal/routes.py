@@ -13,13 +13,17 @@ import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from adapters.portal.channel import CHANNEL, PortalChannel
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.uploads import release, store_upload
+from gateway.api.auth import Principal
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import (
+    PROBLEM_BASE,
     Forbidden,
+    GatewayError,
     InvalidPayload,
     InvalidRequest,
     MalformedRequest,
@@ -27,6 +31,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.ports import InboundMessage, Outcome
+from gateway.store import rejections
 
 router = APIRouter(prefix="/v1", tags=["portal"])
 _SLOTS: list[anyio.CapacityLimiter] = []
@@ -62,6 +67,9 @@ def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
 def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
     if outcome.state in ("committed", "acknowledged"):
         return _case_created(outcome, replayed)
+    if outcome.state == "refused" and outcome.error:  # nothing kept, so no inbox id to name
+        return JSONResponse(outcome.error, status_code=int(str(outcome.error.get("status") or 422)),
+                            media_type="application/problem+json")
     if outcome.state in ("quarantined", "dead") and outcome.error:
         # a dead letter is final too: the portal gets the reason instead of "processing" forever
         problem: dict[str, Any] = {**outcome.error, "inbox_id": outcome.inbox_id}
@@ -114,6 +122,30 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
                              ) -> JSONResponse:
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
+    try:
+        response, tenant = await _submit(request, gateway, principal, idempotency_key)
+    except GatewayError as exc:
+        if 400 <= exc.status < 500:
+            await _record_refusal(gateway, principal.client_id, None, exc.to_problem())
+        raise
+    except HTTPException as exc:  # the multipart parser's own refusals
+        if 400 <= exc.status_code < 500:
+            await _record_refusal(gateway, principal.client_id, None,
+                                  {"type": PROBLEM_BASE + "http-error", "status": exc.status_code})
+        raise
+    if 400 <= response.status_code < 500:
+        await _record_refusal(gateway, principal.client_id, tenant, orjson.loads(response.body))
+    return response
+
+
+async def _record_refusal(gateway: Any, client_id: str, tenant: str | None, problem: dict[str, Any]) -> None:
+    await anyio.to_thread.run_sync(lambda: rejections.record(
+        gateway.db, channel=CHANNEL, client_id=client_id, tenant_ars=tenant, problem_type=str(problem.get("type")),
+        status=int(problem.get("status") or 400), at=dt.datetime.now(dt.UTC)))
+
+
+async def _submit(request: Request, gateway: Any, principal: Principal, idempotency_key: str | None
+                  ) -> tuple[JSONResponse, str]:
     principal.require("applications:submit")
     raw, envelope, parts = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
     if len(envelope.attachments) > gateway.settings.max_attachments:
@@ -140,7 +172,7 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
     if outcome.state in ("committed", "acknowledged") and envelope.attachments:
         await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
                                        [a.sha512 for a in envelope.attachments])
-    return _answer(outcome, outcome.duplicate)
+    return _answer(outcome, outcome.duplicate), envelope.tenant
 
 
 @router.post("/uploads", status_code=201)

@@ -44,8 +44,10 @@ def _token(api: TestClient, client: str, secret: str) -> dict[str, str]:
 
 
 def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gateway: Gateway) -> None:
-    outcome = gateway.submit_now(portal_message(service="99999999999999"))  # quarantined, tenant TENANT
-    assert outcome.state == "quarantined"
+    # received for a worker (as a pull channel's messages are), then quarantined there, tenant TENANT
+    outcome = gateway.submit(portal_message(service="99999999999999"))
+    gateway.work_until_idle()
+    assert gateway.pipeline.outcome(outcome.inbox_id).state == "quarantined"
     api = TestClient(gateway.api)
     headers = _token(api, "admin-other", "admin-other-secret")  # admin of OTHER only
     listed = api.get("/v1/admin/inbox", headers=headers).json()
