@@ -12,6 +12,7 @@ import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
@@ -116,8 +117,46 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
                                accepted=["application/json", "multipart/form-data"])
 
 
-@router.post("/applications", status_code=201, responses={201: {"description": "case created"},
-                                                          202: {"description": "accepted, still processing"}})
+class CaseWarning(BaseModel):
+    code: str
+    field: str | None = None
+    message: str
+
+
+class ApplicationCreated(BaseModel):
+    case_id: str
+    reference: str
+    status: str
+    tenant: str
+    service: str
+    received_at: str
+    warnings: list[CaseWarning]
+
+
+class ApplicationAccepted(BaseModel):
+    inbox_id: str
+    status: str
+
+
+class UploadCreated(BaseModel):
+    upload_id: str
+    sha512: str
+    size: int
+
+
+_ENVELOPE_SCHEMA = PortalApplication.model_json_schema()
+_APPLICATION_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _ENVELOPE_SCHEMA},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["application"],
+        "properties": {"application": {"type": "string", "description": "the JSON envelope"}},
+        "additionalProperties": {"type": "string", "format": "binary",
+                                 "description": "one part per announced attachment, named by its id"}}}}}}
+
+
+@router.post("/applications", status_code=201, response_model=ApplicationCreated, openapi_extra=_APPLICATION_BODY,
+             responses={202: {"model": ApplicationAccepted,
+                              "description": "accepted, still processing (retry with the same Idempotency-Key)"}})
 async def submit_application(request: Request, gateway: GatewayDep, principal: PrincipalDep,
                              idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
                              ) -> JSONResponse:
@@ -175,7 +214,8 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
     return _answer(outcome, outcome.duplicate), envelope.tenant
 
 
-@router.post("/uploads", status_code=201)
+@router.post("/uploads", status_code=201, response_model=UploadCreated, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     """Upload an attachment before the application; reference it by its SHA-512 there."""
     principal.require("applications:submit")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import docs, problems, routes_admin, routes_cases, routes_events, routes_token
+from gateway.api import docs, openapi, problems, routes_admin, routes_cases, routes_events, routes_token
 from gateway.api.auth import TokenService
 from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
@@ -59,6 +59,7 @@ def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
     app.state.token_throttle = token_throttle(gateway.settings)
     problems.install(app)
     docs.install(app)
+    openapi.install(app)
     app.include_router(routes_token.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_cases.router)

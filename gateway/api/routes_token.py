@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
 from gateway.api.auth import TokenService
+from gateway.api.responses import TokenIssued
 from gateway.api.throttle import TokenThrottle
 from gateway.errors import AuthenticationFailed, TokenRequestRefused
 
@@ -21,7 +22,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/oauth/token")
+@router.post("/oauth/token", response_model=TokenIssued)
 def token(request: Request, grant_type: Annotated[str | None, Form()] = None,
           client_id: Annotated[str | None, Form()] = None, client_secret: Annotated[str | None, Form()] = None,
           scope: Annotated[str | None, Form()] = None) -> JSONResponse:
