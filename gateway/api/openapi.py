@@ -39,6 +39,10 @@ def _problem_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_REF}}}
 
 
+def _moved(part: Any, prefix: str) -> Any:
+    return json.loads(json.dumps(part).replace('"#/$defs/', f'"#/components/schemas/{prefix}'))
+
+
 def _hoist_defs(schema_holder: dict[str, Any], components: dict[str, Any]) -> None:
     """Move ``$defs`` of an inline request body schema to the components, prefixed with the
     schema's title (the same model may appear there in its serialisation form already)."""
@@ -49,13 +53,9 @@ def _hoist_defs(schema_holder: dict[str, Any], components: dict[str, Any]) -> No
             continue
         prefix = f"{schema.get('title', 'Body')}_"
 
-        def moved(part: Any) -> Any:
-            text = json.dumps(part).replace('"#/$defs/', f'"#/components/schemas/{prefix}')
-            return json.loads(text)
-
-        content["schema"] = moved(schema)
+        content["schema"] = _moved(schema, prefix)
         for name, definition in defs.items():
-            components[prefix + name] = moved(definition)
+            components[prefix + name] = _moved(definition, prefix)
 
 
 def build(app: FastAPI) -> dict[str, Any]:
