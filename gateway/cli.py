@@ -21,17 +21,34 @@ cases_app = typer.Typer(help="Inspect cases.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Service catalog and mappings.", no_args_is_help=True)
 replay_app = typer.Typer(help="Quarantine and dead letters: list and replay.", no_args_is_help=True)
 schema_app = typer.Typer(help="Published schemas.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth2 clients of the API.", no_args_is_help=True)
+blobs_app = typer.Typer(help="The blob store (originals, attachments, uploads).", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(replay_app, name="replay")
 app.add_typer(schema_app, name="schema")
+app.add_typer(clients_app, name="clients")
+app.add_typer(blobs_app, name="blobs")
+
+
+def _settings() -> Settings:
+    """The settings, or exit 2 with pydantic's explanation (no traceback) when they are wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            typer.secho(f"error in settings at {where}: {error['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def _gateway() -> Gateway:
     from gateway.runtime import Gateway
 
     try:
-        return Gateway.create(Settings())
+        return Gateway.create(_settings())
     except GatewayError as exc:
         typer.secho(f"error: {exc.detail}", fg="red", err=True)
         raise typer.Exit(2) from None
@@ -71,7 +88,7 @@ def migrate() -> None:
     """Bring the database schema to the newest revision."""
     from gateway.migrations import upgrade
 
-    settings = Settings()
+    settings = _settings()
     upgrade(settings.effective_database_url)
     typer.echo("schema is at the newest revision")
 
@@ -146,7 +163,7 @@ def catalog_check() -> None:
     """Validate catalog, mappings and every mapping's fixtures."""
     from gateway.checks import check_catalog
 
-    problems = check_catalog(Settings())
+    problems = check_catalog(_settings())
     for problem in problems:
         typer.secho(problem, fg="red", err=True)
     if problems:
@@ -168,13 +185,55 @@ def schema_export(check: bool = False) -> None:
     typer.echo(f"wrote {export.write()}")
 
 
+@clients_app.command("hash-secret")
+def clients_hash_secret() -> None:
+    """Print the argon2id hash of a new client secret for the `secret_hash` setting.
+
+    The secret is read from standard input (e.g. piped from a password manager) or, on a
+    terminal, from a hidden prompt — never from the command line, where it would end up in the
+    shell history and the process list."""
+    import sys
+
+    from gateway.client_secrets import hash_secret
+
+    if sys.stdin.isatty():
+        secret = typer.prompt("client secret", hide_input=True, confirmation_prompt=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if len(secret) < 16:
+        typer.secho("a client secret needs at least 16 characters (e.g. `openssl rand -base64 32`)",
+                    fg="red", err=True)
+        raise typer.Exit(2)
+    typer.echo(hash_secret(secret))
+
+
+@blobs_app.command("gc")
+def blobs_gc(dry_run: Annotated[bool, typer.Option(help="only count what would be deleted")] = False,
+             grace_seconds: Annotated[float | None, typer.Option(
+                 help="minimum age of a deleted blob (default: settings.blob_gc_grace_seconds)")] = None) -> None:
+    """Delete blobs no inbox row, case, checkpoint, outbox row or pending upload references
+    (older than the grace period; safe while the gateway runs)."""
+    from gateway.store.blob_gc import collect
+
+    gateway = _gateway()
+    grace = gateway.settings.blob_gc_grace_seconds if grace_seconds is None else grace_seconds
+    if grace < 60:
+        typer.secho("the grace period must be at least 60 seconds", fg="red", err=True)
+        raise typer.Exit(2)
+    done = collect(gateway.db, gateway.blobs, grace, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {done.deleted} blob(s); kept {done.kept} referenced, {done.young} unreferenced within "
+               f"the grace period; {done.temporaries} stale temporary file(s) removed")
+    gateway.close()
+
+
 @app.command()
 def demo(url: str = "http://127.0.0.1:8000", client_id: str = "demo-portal",
          client_secret: str = "demo-portal-secret") -> None:  # noqa: S107 - documented demo credential
     """Feed sample applications for every portal form to a running gateway."""
     from gateway.demo import feed_portal
 
-    for line in feed_portal(Settings(), url, client_id, client_secret):
+    for line in feed_portal(_settings(), url, client_id, client_secret):
         typer.echo(line)
 
 
@@ -185,7 +244,7 @@ def sandbox(name: str, host: str = "127.0.0.1", port: int = 8100) -> None:
 
     from gateway.plugins import sandbox_factory
 
-    uvicorn.run(sandbox_factory(name)(), host=host, port=port, log_level="info")
+    uvicorn.run(sandbox_factory(name)(), host=host, port=port, log_level="info", server_header=False)
 
 
 @app.command()

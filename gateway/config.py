@@ -10,10 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from gateway import client_secrets
 from gateway.yamlfile import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,10 +25,45 @@ Scope = Literal["applications:submit", "cases:read", "cases:write", "admin"]
 class ClientConfig(BaseModel):
     """A client registered for OAuth2 client credentials (a portal backend, local processing)."""
 
+    model_config = ConfigDict(extra="forbid")
     client_id: str = Field(pattern=r"^[A-Za-z0-9._-]{3,64}$")
-    secret_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the client secret")
+    secret_hash: str = Field(description="argon2id PHC string of the client secret "
+                                         "(`rathaus-gateway clients hash-secret` prints one)")
     scopes: list[Scope]
     tenants: list[str] | None = Field(default=None, description="ARS the client may act for; None = all")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unsalted_hash(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "secret_sha256" in data:
+            raise ValueError(f"client {data.get('client_id')!r}: {client_secrets.UNSALTED_MESSAGE}")
+        return data
+
+    @field_validator("secret_hash")
+    @classmethod
+    def _strong_hash(cls, value: str) -> str:
+        return client_secrets.check_hash(value)
+
+    @model_validator(mode="after")
+    def _admins_name_their_tenants(self) -> ClientConfig:
+        # an admin sees quarantined originals and dead letters: never of every municipality by default
+        if "admin" in self.scopes and not self.tenants:
+            raise ValueError(f"client {self.client_id!r} has scope admin: list the municipalities (tenants) "
+                             "it administers")
+        return self
+
+
+class TokenLimits(BaseModel):
+    """Rate limit and lockout of ``/oauth/token`` (429 with ``Retry-After``). Counters live in
+    Redis in the scale-out profile (shared by every process) and in process memory in the
+    embedded profile (one process; with ``serve --processes N`` each has its own counters)."""
+
+    model_config = ConfigDict(extra="forbid")
+    requests_per_minute: int = Field(default=30, ge=1, description="per client id and per client address")
+    max_failures_per_client: int = Field(default=5, ge=1, description="failed logins of one client id ...")
+    max_failures_per_address: int = Field(default=20, ge=1, description="... or from one address ...")
+    failure_window_seconds: int = Field(default=300, ge=1, description="... within this window ...")
+    lockout_seconds: int = Field(default=300, ge=1, description="... lock it out for this long")
 
 
 class WebhookConfig(BaseModel):
@@ -44,6 +80,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
     profile: Literal["embedded", "scaleout"] = "embedded"
+    demo: bool = Field(default=False, description="the demo profile of `make run`: only then are the published "
+                                                  "demo signing key and demo client secrets accepted")
     data_dir: Path = REPO_ROOT / "var"
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir (embedded)")
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -60,6 +98,7 @@ class Settings(BaseSettings):
         default=SecretStr(""), description="HMAC key for access tokens; at least 32 bytes"
     )
     token_ttl_seconds: int = Field(default=900, ge=60, le=3600)
+    token_limits: TokenLimits = Field(default_factory=TokenLimits)
     clients: list[ClientConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"portal": dict[str, Any]()})
@@ -77,6 +116,11 @@ class Settings(BaseSettings):
         default=300.0, gt=0,
         description="how long a claimed outbox delivery (webhook, acknowledgement, forwarding) may run before "
                     "another worker takes it over: longer than the slowest adapter's calls together")
+    blob_gc_grace_seconds: float = Field(
+        default=3600.0, ge=60,
+        description="an unreferenced blob is deleted only when older than this: longer than any intake takes "
+                    "from writing a blob to committing the row that references it")
+    blob_gc_interval_seconds: float = Field(default=3600.0, gt=0, description="how often the worker collects")
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -88,6 +132,20 @@ class Settings(BaseSettings):
         if value.get_secret_value() and len(value.get_secret_value().encode()) < 32:
             raise ValueError("token_signing_key must be at least 32 bytes")
         return value
+
+    @model_validator(mode="after")
+    def _no_demo_credentials_outside_the_demo(self) -> Settings:
+        if self.demo:
+            return self
+        if self.token_signing_key.get_secret_value() == client_secrets.DEMO_TOKEN_SIGNING_KEY:
+            raise ValueError("token_signing_key is the published demo key: set a key of your own "
+                             "(e.g. `openssl rand -base64 48`), or `demo: true` for the demo only")
+        for client in self.clients:
+            if client_secrets.is_demo_secret(client.secret_hash):
+                raise ValueError(f"client {client.client_id!r} uses a published demo secret: give it a secret of "
+                                 "its own (`rathaus-gateway clients hash-secret`), or set `demo: true` for the "
+                                 "demo only")
+        return self
 
     @property
     def effective_database_url(self) -> str:

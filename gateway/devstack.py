@@ -17,6 +17,7 @@ from gateway.config import REPO_ROOT, Settings
 from gateway.demo import feed_portal
 from gateway.plugins import DEMO_GROUP, SANDBOX_GROUP, available, demo_runner, sandbox_factory
 from gateway.runtime import Gateway
+from gateway.server import uvicorn_config
 from gateway.yamlfile import load_yaml
 
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "demo" / "gateway.yaml"
@@ -24,7 +25,7 @@ STACK = REPO_ROOT / "fixtures" / "demo" / "stack.yaml"
 
 
 def _start(app: Any, port: int, name: str) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     threading.Thread(target=server.run, name=name, daemon=True).start()
     deadline = time.monotonic() + 20
     while not server.started:

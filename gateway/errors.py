@@ -20,7 +20,7 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   └── UpstreamUnavailable
     ├── ClientError             request-level problems answered to API clients
     │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
-    │   ├── PreconditionFailed, TokenRequestRefused,
+    │   ├── PreconditionFailed, TokenRequestRefused, TooManyRequests,
     │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
     └── ConfigurationError      bad catalog / mapping / settings, found at start-up
 """
@@ -149,6 +149,18 @@ class TokenRequestRefused(ClientError):
     slug = "token-request-refused"
     title = "The token request was refused"
     status = 400
+
+
+class TooManyRequests(ClientError):
+    """Rate limit or lockout; ``retry_after`` (seconds) becomes the ``Retry-After`` header."""
+
+    slug = "too-many-requests"
+    title = "Too many requests"
+    status = 429
+
+    def __init__(self, detail: str, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extensions)
+        self.retry_after = retry_after
 
 
 class MalformedRequest(ClientError):

@@ -46,6 +46,8 @@ class AdapterContext:
     state: StateStore
     base_dir: Path
     routers: list[APIRouter] = field(default_factory=list)
+    # source format -> where its JSON holds multi-line text (gateway/mapping/multiline.py)
+    multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = field(default=lambda _: frozenset())
 
 
 def _load(group: str, name: str) -> Any:

@@ -166,11 +166,20 @@ class StateStore(Protocol):
 
     def get(self, namespace: str, key: str) -> dict[str, object] | None: ...
 
-    def put(self, namespace: str, key: str, value: dict[str, object]) -> None: ...
+    def put(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> None:
+        """Store (replace); with ``ttl_seconds`` the entry expires. A value with a ``blob`` member
+        (a blob key) keeps that blob from the garbage collector while the entry lives."""
+        ...
 
     def add(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> bool:
         """Store only if absent (or expired); False if the key is already there."""
         ...
+
+    def scan(self, namespace: str, prefix: str) -> list[tuple[str, dict[str, object]]]:
+        """The live entries of ``namespace`` whose key starts with ``prefix``."""
+        ...
+
+    def delete(self, namespace: str, key: str) -> None: ...
 
 
 class BlobStore(Protocol):

@@ -31,7 +31,7 @@ from gateway.queue import Job, WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
 from gateway.registry import Adapters
-from gateway.store import case_repo, inbox_repo
+from gateway.store import blob_gc, case_repo, inbox_repo
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database, UnitOfWork
 from gateway.store.state_repo import SqlStateStore
@@ -63,6 +63,7 @@ class Gateway:
     _api: FastAPI | None = None
     _last_poll: float = 0.0
     _last_purge: float = 0.0
+    _last_blob_gc: float = field(default_factory=time.monotonic)  # not in the first round after start
 
     @classmethod
     def create(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Gateway:
@@ -100,7 +101,7 @@ class Gateway:
     def _context(self, options: dict[str, Any]) -> AdapterContext:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs, submit=self.submit,
                               submit_now=self.submit_now, state=self.state,
-                              base_dir=self.settings.base_dir)
+                              base_dir=self.settings.base_dir, multiline_patterns=self.mappings.multiline_patterns)
 
     # -- intake entry points for adapters ---------------------------------------------
     def submit(self, message: InboundMessage) -> Received:
@@ -188,6 +189,9 @@ class Gateway:
         if time.monotonic() - self._last_purge > 60:
             self._last_purge = time.monotonic()
             self.state.purge_expired()
+        if time.monotonic() - self._last_blob_gc > self.settings.blob_gc_interval_seconds:
+            self._last_blob_gc = time.monotonic()
+            blob_gc.collect(self.db, self.blobs, self.settings.blob_gc_grace_seconds)
         return done
 
     def work_until_idle(self, max_rounds: int = 50) -> int:

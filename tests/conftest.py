@@ -3,7 +3,7 @@ PostgreSQL / Redis services for scale-out tests (skipped locally without them, a
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from gateway.client_secrets import hash_secret
 from gateway.config import ClientConfig, Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,16 +21,26 @@ TENANT = "150905350535"
 PG_URL = os.environ.get("RG_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("RG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
-SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret"}
+OTHER_TENANT = "150855500000"
+SECRETS = {"portal": "portal-secret", "fach": "fach-secret", "admin": "admin-secret", "other": "other-secret",
+           "reader": "reader-secret", "hub": "hub-secret"}
+
+
+@functools.cache
+def secret_hash(secret: str) -> str:
+    """argon2id costs ~20 ms: each test secret is hashed once per test run."""
+    return hash_secret(secret)
 
 
 def client_configs() -> list[ClientConfig]:
     def cfg(cid: str, scopes: list[Any], tenants: list[str] | None) -> ClientConfig:
-        return ClientConfig(client_id=cid, secret_sha256=hashlib.sha256(SECRETS[cid].encode()).hexdigest(),
-                            scopes=scopes, tenants=tenants)
+        return ClientConfig(client_id=cid, secret_hash=secret_hash(SECRETS[cid]), scopes=scopes, tenants=tenants)
 
     return [cfg("portal", ["applications:submit"], [TENANT]), cfg("fach", ["cases:read", "cases:write"], [TENANT]),
-            cfg("admin", ["admin"], None), cfg("other", ["applications:submit", "cases:read"], ["150855500000"])]
+            cfg("admin", ["admin"], [TENANT, OTHER_TENANT]),
+            cfg("other", ["applications:submit", "cases:read"], [OTHER_TENANT]),
+            cfg("reader", ["cases:read", "cases:write"], None),  # local processing for every municipality
+            cfg("hub", ["applications:submit"], None)]  # a portal submitting for every municipality
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -149,9 +149,18 @@ class MemoryStateStore:
             value = self._live(namespace, key)
             return dict(value) if value is not None else None
 
-    def put(self, namespace: str, key: str, value: dict[str, object]) -> None:
+    def put(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> None:
         with self._lock:
-            self.items[(namespace, key)] = (dict(value), None)
+            self.items[(namespace, key)] = (dict(value), None if ttl_seconds is None else self.clock() + ttl_seconds)
+
+    def scan(self, namespace: str, prefix: str) -> list[tuple[str, dict[str, object]]]:
+        with self._lock:
+            return [(key, dict(value)) for (ns, key) in list(self.items) if ns == namespace and key.startswith(prefix)
+                    and (value := self._live(ns, key)) is not None]
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._lock:
+            self.items.pop((namespace, key), None)
 
     def add(self, namespace: str, key: str, value: dict[str, object], ttl_seconds: float | None = None) -> bool:
         with self._lock:

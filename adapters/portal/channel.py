@@ -3,29 +3,50 @@ every referenced attachment was delivered with the declared SHA-512."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from adapters.portal import text_rules
 from adapters.portal.envelope import PortalApplication
+from adapters.portal.options import PortalOptions
+from adapters.portal.uploads import UPLOADS, upload_key
 from gateway.errors import InvalidPayload, NotFound
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
-UPLOADS = "portal.uploads"
 
 
-def upload_key(client_id: str | None, sha512: str) -> str:
-    return f"{client_id}:{sha512}"
+def _form_of(document: object) -> str:
+    form = document.get("form") if isinstance(document, dict) else None
+    return form if isinstance(form, str) else ""
 
 
-def parse_envelope(payload: bytes) -> PortalApplication:
+def parse_envelope(payload: bytes, options: PortalOptions | None = None,
+                   multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = lambda _: frozenset()
+                   ) -> PortalApplication:
+    """The envelope, checked: the characters of every string (text_rules.py; the form's
+    multi-line fields from ``multiline_patterns(source format)``), its structure and types, and
+    a ``submitted_at`` not later than now plus the tolerated clock skew."""
     try:
-        return PortalApplication.model_validate_json(payload)
+        document = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise InvalidPayload("the application envelope is not valid JSON") from None
+    document = text_rules.clean(document, text_rules.multiline_in(multiline_patterns(f"portal:{_form_of(document)}")))
+    try:
+        envelope = PortalApplication.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidPayload(f"invalid application envelope at {'/'.join(map(str, first['loc']))}: {first['msg']}",
                              errors=len(exc.errors())) from None
+    options = options or PortalOptions()
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=options.max_clock_skew_seconds)
+    if envelope.submitted_at > latest:
+        raise InvalidPayload("submitted_at lies in the future", field="/submitted_at",
+                             max_clock_skew_seconds=options.max_clock_skew_seconds)
+    return envelope
 
 
 def _encode(data: dict[str, object]) -> bytes:
@@ -39,12 +60,18 @@ class PortalChannel:
 
     name = CHANNEL
 
-    def __init__(self, blobs: BlobStore, state: StateStore) -> None:
+    def __init__(self, blobs: BlobStore, state: StateStore, options: PortalOptions | None = None,
+                 multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = lambda _: frozenset()) -> None:
         self._blobs = blobs
         self._state = state
+        self.options = options or PortalOptions()
+        self._multiline = multiline_patterns
+
+    def parse(self, payload: bytes) -> PortalApplication:
+        return parse_envelope(payload, self.options, self._multiline)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
-        envelope = parse_envelope(message.payload)
+        envelope = self.parse(message.payload)
         attachments = []
         for ref in envelope.attachments:
             # the blob store is shared by all tenants: only what this client delivered itself counts

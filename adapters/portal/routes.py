@@ -12,13 +12,19 @@ import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
-from adapters.portal.channel import CHANNEL, UPLOADS, parse_envelope, upload_key
+from adapters.portal.channel import CHANNEL, PortalChannel
 from adapters.portal.envelope import PortalApplication
+from adapters.portal.uploads import release, store_upload
+from gateway.api.auth import Principal
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import (
+    PROBLEM_BASE,
     Forbidden,
+    GatewayError,
     InvalidPayload,
     InvalidRequest,
     MalformedRequest,
@@ -26,6 +32,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.ports import InboundMessage, Outcome
+from gateway.store import rejections
 
 router = APIRouter(prefix="/v1", tags=["portal"])
 _SLOTS: list[anyio.CapacityLimiter] = []
@@ -39,6 +46,11 @@ def _intake_slots() -> anyio.CapacityLimiter:
         _SLOTS.append(anyio.CapacityLimiter(4))
     return _SLOTS[0]
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
+
+
+def _channel(gateway: Any) -> PortalChannel:
+    channel: PortalChannel = gateway.adapters.channels.get(CHANNEL)
+    return channel
 
 
 def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
@@ -56,6 +68,9 @@ def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
 def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
     if outcome.state in ("committed", "acknowledged"):
         return _case_created(outcome, replayed)
+    if outcome.state == "refused" and outcome.error:  # nothing kept, so no inbox id to name
+        return JSONResponse(outcome.error, status_code=int(str(outcome.error.get("status") or 422)),
+                            media_type="application/problem+json")
     if outcome.state in ("quarantined", "dead") and outcome.error:
         # a dead letter is final too: the portal gets the reason instead of "processing" forever
         problem: dict[str, Any] = {**outcome.error, "inbox_id": outcome.inbox_id}
@@ -65,8 +80,10 @@ def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
     return JSONResponse({"inbox_id": outcome.inbox_id, "status": outcome.state}, status_code=202)
 
 
-async def _read_submission(request: Request, max_attachment: int, gateway: Any, client_id: str
-                           ) -> tuple[bytes, PortalApplication]:
+async def _read_submission(request: Request, max_attachment: int, gateway: Any
+                           ) -> tuple[bytes, PortalApplication, list[tuple[str, bytes]]]:
+    """The raw envelope, the parsed envelope and the attachment parts (multipart), each part
+    checked against its announcement — read, not stored: that waits for the tenant check."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         raw = await request.body()
@@ -74,15 +91,16 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
             orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise MalformedRequest("the request body is not valid JSON") from None
-        return raw, parse_envelope(raw)
+        return raw, _channel(gateway).parse(raw), []
     if content_type == "multipart/form-data":
         form = await request.form(max_files=50, max_fields=60, max_part_size=max_attachment)
         part = form.get("application")
         if part is None:
             raise InvalidRequest("multipart request needs a part named 'application' with the JSON envelope")
         raw = await part.read() if isinstance(part, UploadFile) else part.encode()
-        envelope = parse_envelope(raw)
+        envelope = _channel(gateway).parse(raw)
         declared = {a.id: a for a in envelope.attachments}
+        parts: list[tuple[str, bytes]] = []
         for name, value in form.multi_items():
             if name == "application":
                 continue
@@ -93,26 +111,90 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
                 raise PayloadTooLarge(f"attachment {name!r} exceeds {max_attachment} bytes")
             if hashlib.sha512(content).hexdigest() != declared[name].sha512:
                 raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
-            gateway.blobs.put(content)
-            gateway.state.put(UPLOADS, upload_key(client_id, declared[name].sha512), {"size": len(content)})
-        return raw, envelope
+            parts.append((declared[name].sha512, content))
+        return raw, envelope, parts
     raise UnsupportedMediaType("send application/json or multipart/form-data",
                                accepted=["application/json", "multipart/form-data"])
 
 
-@router.post("/applications", status_code=201, responses={201: {"description": "case created"},
-                                                          202: {"description": "accepted, still processing"}})
+class CaseWarning(BaseModel):
+    code: str
+    field: str | None = None
+    message: str
+
+
+class ApplicationCreated(BaseModel):
+    case_id: str
+    reference: str
+    status: str
+    tenant: str
+    service: str
+    received_at: str
+    warnings: list[CaseWarning]
+
+
+class ApplicationAccepted(BaseModel):
+    inbox_id: str
+    status: str
+
+
+class UploadCreated(BaseModel):
+    upload_id: str
+    sha512: str
+    size: int
+
+
+_ENVELOPE_SCHEMA = PortalApplication.model_json_schema()
+_APPLICATION_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": _ENVELOPE_SCHEMA},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["application"],
+        "properties": {"application": {"type": "string", "description": "the JSON envelope"}},
+        "additionalProperties": {"type": "string", "format": "binary",
+                                 "description": "one part per announced attachment, named by its id"}}}}}}
+
+
+@router.post("/applications", status_code=201, response_model=ApplicationCreated, openapi_extra=_APPLICATION_BODY,
+             responses={202: {"model": ApplicationAccepted,
+                              "description": "accepted, still processing (retry with the same Idempotency-Key)"}})
 async def submit_application(request: Request, gateway: GatewayDep, principal: PrincipalDep,
                              idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
                              ) -> JSONResponse:
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
+    try:
+        response, tenant = await _submit(request, gateway, principal, idempotency_key)
+    except GatewayError as exc:
+        if 400 <= exc.status < 500:
+            await _record_refusal(gateway, principal.client_id, None, exc.to_problem())
+        raise
+    except HTTPException as exc:  # the multipart parser's own refusals
+        if 400 <= exc.status_code < 500:
+            await _record_refusal(gateway, principal.client_id, None,
+                                  {"type": PROBLEM_BASE + "http-error", "status": exc.status_code})
+        raise
+    if 400 <= response.status_code < 500:
+        await _record_refusal(gateway, principal.client_id, tenant, orjson.loads(response.body))
+    return response
+
+
+async def _record_refusal(gateway: Any, client_id: str, tenant: str | None, problem: dict[str, Any]) -> None:
+    await anyio.to_thread.run_sync(lambda: rejections.record(
+        gateway.db, channel=CHANNEL, client_id=client_id, tenant_ars=tenant, problem_type=str(problem.get("type")),
+        status=int(problem.get("status") or 400), at=dt.datetime.now(dt.UTC)))
+
+
+async def _submit(request: Request, gateway: Any, principal: Principal, idempotency_key: str | None
+                  ) -> tuple[JSONResponse, str]:
     principal.require("applications:submit")
-    raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway,
-                                           principal.client_id)
+    raw, envelope, parts = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
     if len(envelope.attachments) > gateway.settings.max_attachments:
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
         raise Forbidden("this client may not submit for that municipality")
+    channel = _channel(gateway)
+    for sha512, content in parts:  # only now: authenticated, and for a municipality the client serves
+        await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, channel.options,
+                                       principal.client_id, content, sha512)
     fingerprint = hashlib.sha256(raw).hexdigest()
     # source ids are per client: one portal's request id says nothing about another's
     if envelope.request_id:
@@ -126,10 +208,14 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
                              client_id=principal.client_id)
     outcome = await anyio.to_thread.run_sync(gateway.submit_now, message, fingerprint, limiter=_intake_slots())
-    return _answer(outcome, outcome.duplicate)
+    if outcome.state in ("committed", "acknowledged") and envelope.attachments:
+        await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
+                                       [a.sha512 for a in envelope.attachments])
+    return _answer(outcome, outcome.duplicate), envelope.tenant
 
 
-@router.post("/uploads", status_code=201)
+@router.post("/uploads", status_code=201, response_model=UploadCreated, openapi_extra={"requestBody": {
+    "required": True, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     """Upload an attachment before the application; reference it by its SHA-512 there."""
     principal.require("applications:submit")
@@ -143,7 +229,7 @@ async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep)
     if size == 0:
         raise InvalidRequest("empty upload")
     content = b"".join(chunks)
-    key = gateway.blobs.put(content)
     digest = hashlib.sha512(content).hexdigest()
-    gateway.state.put(UPLOADS, upload_key(principal.client_id, digest), {"size": size})
+    key = await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, _channel(gateway).options,
+                                         principal.client_id, content, digest)
     return {"upload_id": key, "sha512": digest, "size": size}

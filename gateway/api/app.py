@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import problems, routes_admin, routes_cases, routes_events
+from gateway.api import docs, openapi, problems, routes_admin, routes_cases, routes_events, routes_token
 from gateway.api.auth import TokenService
+from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
+from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
+from gateway.config import Settings
 
 if TYPE_CHECKING:
     from gateway.runtime import Gateway
@@ -38,13 +41,26 @@ def _worker_lifespan(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncConte
     return lifespan
 
 
+def token_throttle(settings: Settings) -> TokenThrottle:
+    counters: Counters
+    if settings.profile == "scaleout":
+        counters = RedisCounters(settings.redis_url, f"{settings.queue_name}:token-limits:")
+    else:
+        counters = MemoryCounters()
+    return TokenThrottle(settings.token_limits, counters, frozenset(c.client_id for c in settings.clients))
+
+
 def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
     """The API of ``gateway``; with ``run_worker`` the worker loop runs beside it."""
     app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=_worker_lifespan(gateway) if run_worker else None)
+                  lifespan=_worker_lifespan(gateway) if run_worker else None, docs_url=None, redoc_url=None)
     app.state.gateway = gateway
     app.state.tokens = TokenService(gateway.settings)
+    app.state.token_throttle = token_throttle(gateway.settings)
     problems.install(app)
+    docs.install(app)
+    openapi.install(app)
+    app.include_router(routes_token.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_events.router)
@@ -52,4 +68,5 @@ def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
         for router in ctx.routers:
             app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: also on the body-size refusal
     return app

@@ -3,8 +3,6 @@ clients registered in configuration, each with scopes and an optional tenant res
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 import time
 import uuid
@@ -15,11 +13,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from gateway import client_secrets
 from gateway.config import ClientConfig, Settings
 from gateway.errors import AuthenticationFailed, Forbidden, TokenRequestRefused
 
 ALGORITHMS = ["HS256"]
 MAX_TOKEN_BYTES = 4096
+LEEWAY_SECONDS = 30  # clock difference tolerated between gateway processes
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,8 @@ class Principal:
     expires_at: int
 
     def require(self, scope: str) -> None:
-        if scope not in self.scopes and "admin" not in self.scopes:
+        """Each scope stands for itself: ``admin`` grants the admin operations only."""
+        if scope not in self.scopes:
             raise Forbidden(f"this operation needs scope {scope!r}", required_scope=scope)
 
     def may_act_for(self, tenant_ars: str) -> bool:
@@ -46,13 +47,13 @@ class TokenService:
         self._ttl = settings.token_ttl_seconds
         self._clients = {c.client_id: c for c in settings.clients}
         self._cache: OrderedDict[str, Principal] = OrderedDict()
+        # unknown clients are checked against this, so timing does not reveal which ids exist
+        self._decoy_hash = client_secrets.hash_secret(secrets.token_urlsafe(16))
 
     def _client(self, client_id: str, client_secret: str) -> ClientConfig:
         client = self._clients.get(client_id)
-        given = hashlib.sha256(client_secret.encode()).hexdigest()
-        expected = client.secret_sha256 if client else "0" * 64
-        # compare even for unknown clients so timing does not reveal which ids exist
-        if not hmac.compare_digest(given, expected) or client is None:
+        matches = client_secrets.verify_secret(client.secret_hash if client else self._decoy_hash, client_secret)
+        if not matches or client is None:
             raise AuthenticationFailed("invalid client credentials", error="invalid_client")
         return client
 
@@ -72,6 +73,17 @@ class TokenService:
         return {"access_token": token, "token_type": "Bearer", "expires_in": self._ttl,
                 "scope": claims["scope"]}
 
+    def _lifetime_checked(self, claims: dict[str, object], now: int) -> int:
+        """A token lives at most the configured TTL from its issue, whatever its ``exp`` says
+        (a token made with a leaked key must not live for ever): ``iat`` is required, not in
+        the future, and ``exp - iat`` not beyond the TTL."""
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or isinstance(iat, bool) or isinstance(exp, bool):
+            raise AuthenticationFailed("invalid or expired access token", error="invalid_token")
+        if iat > now + LEEWAY_SECONDS or exp - iat > self._ttl or iat + self._ttl <= now:
+            raise AuthenticationFailed("invalid or expired access token", error="invalid_token")
+        return exp
+
     def verify(self, token: str) -> Principal:
         now = int(time.time())
         cached = self._cache.get(token)
@@ -89,11 +101,12 @@ class TokenService:
             raise AuthenticationFailed("invalid or expired access token", error="invalid_token",
                                        reason=type(exc).__name__) from None
         claims = decoded.claims
+        expires_at = self._lifetime_checked(claims, now)
         client = self._clients.get(str(claims["sub"]))
         if client is None:
             raise AuthenticationFailed("the token's client is no longer registered", error="invalid_token")
         principal = Principal(client_id=client.client_id, scopes=frozenset(str(claims["scope"]).split()),
-                              tenants=client.tenants, expires_at=int(claims["exp"]))
+                              tenants=client.tenants, expires_at=expires_at)
         self._cache[token] = principal
         if len(self._cache) > 10_000:
             self._cache.popitem(last=False)

@@ -6,6 +6,8 @@ import base64
 
 from gateway.errors import InvalidRequest
 
+MAX_POSITION = 2**63 - 1  # the databases' BIGINT: beyond it a position cannot exist
+
 
 def encode(position: int) -> str:
     return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
@@ -21,6 +23,6 @@ def decode(cursor: str | None) -> int:
         value = int(raw[1:])
     except ValueError:
         raise InvalidRequest("invalid cursor") from None
-    if value < 0:
+    if not 0 <= value <= MAX_POSITION:
         raise InvalidRequest("invalid cursor")
     return value

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import PROBLEM_BASE, GatewayError, MalformedRequest
+from gateway.errors import PROBLEM_BASE, GatewayError, MalformedRequest, TooManyRequests
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -35,6 +35,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
         headers = {"WWW-Authenticate": 'Bearer realm="rathaus-gateway"'} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return problem_response(exc.to_problem(request.url.path), headers)
 
     @app.exception_handler(RequestValidationError)

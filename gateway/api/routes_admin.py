@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
-from gateway.api.auth import TokenService
 from gateway.api.deps import GatewayDep, PrincipalDep
-from gateway.errors import NotFound, TokenRequestRefused
-from gateway.store import inbox_repo, outbox_repo
+from gateway.api.responses import (
+    AdapterOverview,
+    Health,
+    InboxEntry,
+    OutboxEntry,
+    OutboxReplayed,
+    Readiness,
+    Refusals,
+    Replayed,
+)
+from gateway.errors import NotFound
+from gateway.store import inbox_repo, outbox_repo, rejections
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"])  # health and readiness too
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "not ready"}})
 def readyz(gateway: GatewayDep) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, probe in (("store", gateway.db.ping), ("queue", gateway.queue.ping)):
@@ -34,20 +43,6 @@ def readyz(gateway: GatewayDep) -> JSONResponse:
                         status_code=200 if ready else 503)
 
 
-@router.post("/oauth/token", tags=["auth"])
-def token(request: Request, grant_type: Annotated[str | None, Form()] = None,
-          client_id: Annotated[str | None, Form()] = None, client_secret: Annotated[str | None, Form()] = None,
-          scope: Annotated[str | None, Form()] = None) -> JSONResponse:
-    """OAuth2 client credentials (RFC 6749 4.4), credentials in the form body."""
-    if not grant_type or not client_id or client_secret is None:
-        raise TokenRequestRefused("grant_type, client_id and client_secret are required", error="invalid_request")
-    if grant_type != "client_credentials":
-        raise TokenRequestRefused("only grant_type=client_credentials is supported", error="unsupported_grant_type")
-    tokens: TokenService = request.app.state.tokens
-    issued = tokens.issue(client_id, client_secret, scope)
-    return JSONResponse(issued, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
-
-
 def _inbox_view(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "channel": row["channel"], "source_id": row["source_id"], "tenant": row["tenant_ars"],
             "state": row["state"], "attempts": row["attempts"], "error": row["last_error"],
@@ -55,7 +50,7 @@ def _inbox_view(row: dict[str, Any]) -> dict[str, Any]:
             "case_id": row["case_id"]}
 
 
-@router.get("/v1/admin/inbox", tags=["admin"])
+@router.get("/v1/admin/inbox", tags=["admin"], response_model=list[InboxEntry])
 def inbox(gateway: GatewayDep, principal: PrincipalDep,
           state: Literal["quarantined", "dead", "retry", "received"] = "quarantined",
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
@@ -64,7 +59,7 @@ def inbox(gateway: GatewayDep, principal: PrincipalDep,
         return [_inbox_view(r) for r in inbox_repo.list_by_state(conn, [state], limit, principal.tenants)]
 
 
-@router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"])
+@router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"], response_model=Replayed)
 def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, str]:
     principal.require("admin")
     with gateway.db.reading() as conn:
@@ -76,7 +71,7 @@ def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) ->
     return {"id": inbox_id, "state": "received"}
 
 
-@router.get("/v1/admin/outbox", tags=["admin"])
+@router.get("/v1/admin/outbox", tags=["admin"], response_model=list[OutboxEntry])
 def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", "pending"] = "dead",
            limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     principal.require("admin")
@@ -86,8 +81,9 @@ def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", 
              "attempts": r["attempts"], "error": r["last_error"]} for r in rows]
 
 
-@router.post("/v1/admin/outbox/{row_id}/replay", tags=["admin"])
-def replay_outbox(row_id: int, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.post("/v1/admin/outbox/{row_id}/replay", tags=["admin"], response_model=OutboxReplayed)
+def replay_outbox(row_id: Annotated[int, Path(ge=1, le=2**63 - 1)], gateway: GatewayDep,
+                  principal: PrincipalDep) -> dict[str, Any]:
     principal.require("admin")
     with gateway.db.transaction() as uow:
         allowed = principal.tenants is None or outbox_repo.tenant_of(uow.conn, row_id) in principal.tenants
@@ -96,8 +92,17 @@ def replay_outbox(row_id: int, gateway: GatewayDep, principal: PrincipalDep) -> 
     return {"id": row_id, "state": "pending"}
 
 
-@router.get("/v1/admin/adapters", tags=["admin"])
+@router.get("/v1/admin/adapters", tags=["admin"], response_model=AdapterOverview)
 def adapters(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("admin")
     return {"channels": list(gateway.adapters.channels), "sources": list(gateway.adapters.sources),
             "senders": list(gateway.adapters.senders), "queue_dead_letters": len(gateway.queue.dead_letters())}
+
+
+@router.get("/v1/admin/rejections", tags=["admin"], response_model=Refusals)
+def refused_requests(gateway: GatewayDep, principal: PrincipalDep,
+                     limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    """Requests a synchronous channel refused (4xx): counts per problem type and the latest
+    records — channel, client, municipality, problem type, time; nothing of the request."""
+    principal.require("admin")
+    return rejections.summary(gateway.db, principal.tenants, limit)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api import cursor
 from gateway.api.deps import GatewayDep, PrincipalDep
+from gateway.api.responses import Forwarding, ForwardingQueued
 from gateway.case.model import Case, CaseStatus, Decision
 from gateway.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
 from gateway.store import case_repo
@@ -76,8 +77,13 @@ def list_cases(gateway: GatewayDep, principal: PrincipalDep,
         if not principal.may_act_for(tenant):
             return CasePage(items=[], next_cursor=None)
         tenants = [tenant]
-    if received_since is not None and received_since.tzinfo is None:
-        raise InvalidRequest("received_since needs a time zone (e.g. 2026-11-21T00:00:00Z)")
+    if received_since is not None:
+        if received_since.tzinfo is None:
+            raise InvalidRequest("received_since needs a time zone (e.g. 2026-11-21T00:00:00Z)")
+        try:
+            received_since = received_since.astimezone(dt.UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 lies before the first representable UTC time
+            raise InvalidRequest("received_since is out of range") from None
     flt = case_repo.CaseFilter(tenants=tenants, status=status.value if status else None, service=service,
                                received_since=received_since, after_seq=cursor.decode(after), limit=limit)
     with gateway.db.reading() as conn:
@@ -94,7 +100,9 @@ def get_case(case_id: str, gateway: GatewayDep, principal: PrincipalDep, respons
     return case
 
 
-@router.get("/{case_id}/attachments/{attachment_id}")
+@router.get("/{case_id}/attachments/{attachment_id}", response_class=StreamingResponse, responses={
+    200: {"description": "the attachment's bytes, with its media type", "content": {
+        "*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 def get_attachment(case_id: str, attachment_id: str, gateway: GatewayDep,
                    principal: PrincipalDep) -> StreamingResponse:
     principal.require("cases:read")
@@ -136,15 +144,18 @@ def change_status(case_id: str, body: StatusChangeRequest, gateway: GatewayDep, 
     return case
 
 
-@router.post("/{case_id}/forwardings", status_code=202)
+@router.post("/{case_id}/forwardings", status_code=202, response_model=ForwardingQueued)
 def forward(case_id: str, body: ForwardRequest, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
     principal.require("cases:write")
+    if body.channel not in gateway.adapters.senders:
+        raise InvalidRequest(f"no sender is configured for channel {body.channel!r}",
+                             channels=list(gateway.adapters.senders))
     gateway.cases.forward(case_id, channel=body.channel, target=body.target,
                           actor=f"client:{principal.client_id}", tenants=principal.tenants)
     return {"case_id": case_id, "channel": body.channel, "target": body.target, "status": "queued"}
 
 
-@router.get("/{case_id}/forwardings")
+@router.get("/{case_id}/forwardings", response_model=list[Forwarding])
 def forwardings(case_id: str, gateway: GatewayDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     principal.require("cases:read")
     return [{"channel": f["channel"], "target": f["target"], "remote_id": f["remote_id"], "status": f["status"],

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query
 
 from gateway.api import cursor
 from gateway.api.deps import GatewayDep, PrincipalDep
+from gateway.api.responses import EventsPage
 from gateway.store import case_repo
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.get("")
+@router.get("", response_model=EventsPage)
 def events(gateway: GatewayDep, principal: PrincipalDep, after: str | None = None,
            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """``after`` is the ``next`` cursor of the previous page; start without it."""

@@ -185,6 +185,16 @@ class IntakePipeline:
         so the retry neither decrypts nor checks again."""
         record = error_record(exc)
         permanent = isinstance(exc, PermanentError)
+        if permanent and self._synchronous(message.channel):
+            # The client gets the problem in its answer and may send a corrected request: nothing
+            # of this one is kept (its raw original is left to the blob garbage collector); the
+            # channel records the refusal without personal data. A repeat of a request that was
+            # recorded before (an earlier success) still answers with that.
+            existing = self.find(message)
+            if existing is not None:
+                return self.outcome(existing["id"], duplicate=True)
+            log.info("intake refused: %s", record["type"])
+            return Outcome(inbox_id=row["id"], state="refused", error=record)
         with self.db.transaction() as uow:
             if not records.write_received(uow, row, now):
                 existing = None

@@ -10,6 +10,7 @@ from typing import Final
 
 from gateway.errors import ConfigurationError
 from gateway.mapping.load.files import load_specs
+from gateway.mapping.multiline import multiline_patterns
 from gateway.mapping.run.mapping import Mapping
 
 INPUT_SUFFIXES: Final = (".input.json", ".input.xml")
@@ -35,6 +36,15 @@ class MappingRegistry:
 
     def ids(self) -> list[str]:
         return sorted(self._mappings)
+
+    def multiline_patterns(self, source_format: str) -> frozenset[tuple[str, ...]]:
+        """The multi-line text locations of every mapping of ``source_format`` (a form may
+        have several mapping versions side by side: a location multi-line in any counts)."""
+        found: set[tuple[str, ...]] = set()
+        for mapping in self._mappings.values():
+            if mapping.source_format == source_format and mapping.media_type == "application/json":
+                found |= multiline_patterns(mapping.spec)
+        return frozenset(found)
 
     def fixture_pairs(self, fixtures_root: Path) -> list[tuple[Mapping, Path, Path]]:
         """Every ``<id>/<name>.input.(json|xml)`` with its ``<name>.expected.json``.

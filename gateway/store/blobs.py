@@ -10,11 +10,13 @@ most a stray temporary file and never a truncated blob.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,7 +78,7 @@ class FilesystemBlobStore:
         digest = key[7:]
         folder = os.path.join(self._root, digest[:2])
         path = os.path.join(folder, digest)
-        if os.path.exists(path):
+        if _refresh(path):
             return key
         # unique per process, thread and call: no random names, no retries
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}")
@@ -128,6 +130,78 @@ class FilesystemBlobStore:
     def _complete(path: Path, start: int, length: int | None) -> bool:
         size = _size(path)
         return size is not None and (length is None or size >= start + length)
+
+
+    # -- for the garbage collector (gateway/store/blob_gc.py) -------------------------------
+    def stored(self) -> Iterator[tuple[str, float]]:
+        """Every stored blob's key with its age in seconds (since it was written or last put)."""
+        now = time.time()
+        for shard in sorted(os.listdir(self._root)):
+            folder = os.path.join(self._root, shard)
+            if len(shard) != 2 or not os.path.isdir(folder):
+                continue
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if _KEY.match("sha512/" + entry.name):
+                        try:
+                            yield "sha512/" + entry.name, now - entry.stat().st_mtime
+                        except FileNotFoundError:
+                            continue
+
+    def delete_if_older(self, key: str, seconds: float) -> bool:
+        """Delete the blob unless it was written or put again within ``seconds``. Under an
+        exclusive lock on the file: a concurrent ``put`` of the same bytes either refreshes it
+        first (then it is young and stays) or finds it gone and writes it anew."""
+        match = _KEY.match(key)
+        if match is None:
+            raise ValueError("only whole blobs are deleted")
+        path = self._path(key)
+        try:
+            handle = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            status = os.fstat(handle)
+            if status.st_nlink == 0 or time.time() - status.st_mtime <= seconds:
+                return False
+            os.unlink(path)
+            return True
+        finally:
+            os.close(handle)  # releases the lock
+
+    def stale_temporaries(self, seconds: float) -> int:
+        """Remove temporary files older than ``seconds`` (left by a writer that died mid-write)."""
+        removed, now = 0, time.time()
+        for folder in self._root.iterdir():
+            if not folder.is_dir():
+                continue
+            for entry in folder.glob(".tmp-*"):
+                try:
+                    if now - entry.stat().st_mtime > seconds:
+                        entry.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
+
+def _refresh(path: str) -> bool:
+    """True if the blob exists — and then its age starts again, so the garbage collector's
+    grace period covers the caller's transaction just like a freshly written blob's. Under a
+    shared lock (see ``delete_if_older``); False when absent or deleted meanwhile."""
+    try:
+        handle = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        if os.fstat(handle).st_nlink == 0:  # the collector unlinked it just before
+            return False
+        os.utime(handle)
+        return True
+    finally:
+        os.close(handle)
 
 
 def _size(path: Path) -> int | None:

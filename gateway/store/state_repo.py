@@ -34,11 +34,27 @@ class SqlStateStore:
         value: dict[str, Any] = row.value
         return value
 
-    def put(self, namespace: str, key: str, value: dict[str, Any]) -> None:
+    def put(self, namespace: str, key: str, value: dict[str, Any], ttl_seconds: float | None = None) -> None:
         now = self._clock()
+        expires = now + dt.timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
         with self._db.transaction() as uow:
             uow.conn.execute(dialects.for_connection(_UPSERT, uow.conn), {
-                "namespace": namespace, "key": key, "value": value, "expires_at": None, "updated_at": now})
+                "namespace": namespace, "key": key, "value": value, "expires_at": expires, "updated_at": now})
+
+    def scan(self, namespace: str, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+        """The live entries of ``namespace`` whose key starts with ``prefix``."""
+        now = self._clock()
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._db.reading() as conn:
+            rows = conn.execute(select(adapter_state.c.key, adapter_state.c.value).where(
+                adapter_state.c.namespace == namespace, adapter_state.c.key.like(escaped + "%", escape="\\"),
+                (adapter_state.c.expires_at.is_(None)) | (adapter_state.c.expires_at > now))).all()
+        return [(row.key, row.value) for row in rows]
+
+    def delete(self, namespace: str, key: str) -> None:
+        with self._db.transaction() as uow:
+            uow.conn.execute(delete(adapter_state).where(adapter_state.c.namespace == namespace,
+                                                         adapter_state.c.key == key))
 
     def add(self, namespace: str, key: str, value: dict[str, Any], ttl_seconds: float | None = None) -> bool:
         now = self._clock()

@@ -100,7 +100,7 @@ def test_cursor_pagination_sees_every_case_once_in_order(world: World) -> None:
     assert len(first["items"]) == 3
     assert first["next_cursor"] is not None
     # the admin (no tenant restriction) walks all ten cases of both municipalities
-    everything, pages = _all_pages(world.api, "admin", limit=3)
+    everything, pages = _all_pages(world.api, "reader", limit=3)
     assert everything == world.order
     assert len(set(everything)) == len(everything) == 10
     assert pages == 4
@@ -133,8 +133,8 @@ def test_list_filters_by_service(world: World) -> None:
 
 
 def test_list_filters_by_tenant(world: World) -> None:
-    assert _all_pages(world.api, "admin", tenant=OTHER_TENANT)[0] == world.zweite
-    assert _all_pages(world.api, "admin", tenant=TENANT)[0] == [c for c in world.order if c not in world.zweite]
+    assert _all_pages(world.api, "reader", tenant=OTHER_TENANT)[0] == world.zweite
+    assert _all_pages(world.api, "reader", tenant=TENANT)[0] == [c for c in world.order if c not in world.zweite]
     # a client restricted to one municipality asking for another gets nothing, not an error
     foreign = world.api.get("/v1/cases", params={"tenant": OTHER_TENANT})
     assert foreign.status_code == 200
@@ -189,7 +189,7 @@ def test_tenant_isolation(world: World) -> None:
     # the other municipality's case cannot be changed either, and stays unchanged
     refused = _change(api, world.zweite[0], version=1, status="in_progress")
     assert refused.status_code == 404
-    assert api.case(world.zweite[0], "admin")["version"] == 1
+    assert api.case(world.zweite[0], "reader")["version"] == 1
     events = api.get("/v1/events", "other", params={"limit": 1000}).json()["items"]
     assert {e["data"]["tenant"] for e in events} == {OTHER_TENANT}
     assert {e["subject"] for e in events} == set(world.zweite)
@@ -209,7 +209,7 @@ def test_scopes_are_enforced(world: World) -> None:
     anonymous = api.http.get("/v1/cases")
     assert anonymous.status_code == 401
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
-    assert api.case(world.zweite[1], "admin")["version"] == 1
+    assert api.case(world.zweite[1], "reader")["version"] == 1
 
 
 # -- events ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ creates no case, and — once the envelope was understood — is recorded in the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
@@ -45,33 +46,30 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         yield running
 
 
-def refused(api: Api, send: Callable[[], httpx.Response], status: int, slug: str, *,
-            recorded: bool) -> dict[str, Any]:
-    """Sends, checks the problem, that no case appeared, and whether the inbox recorded it."""
+def refused(api: Api, send: Callable[[], httpx.Response], status: int, slug: str,
+            client: str = "portal", recorded: bool = True) -> dict[str, Any]:
+    """Sends, checks the problem, that nothing of the request was kept (no case, no inbox row,
+    no raw original) and that a refusal was recorded without personal data (``recorded``: False
+    for what is refused before the route runs, e.g. a body over the size limit)."""
     cases, inbox = api.case_count(), api.inbox_count()
+    refusals = len(api.audit_rows(action="request.refused"))
     response = send()
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     problem: dict[str, Any] = response.json()
     assert problem["type"] == problem_type(slug)
     assert problem["status"] == status
-    assert "case_id" not in problem
+    assert "case_id" not in problem and "inbox_id" not in problem
     assert api.case_count() == cases, "a refused request created a case"
-    assert api.inbox_count() == inbox + (1 if recorded else 0)
-    if recorded:
-        row = api.inbox_row(problem["inbox_id"])
-        assert row["state"] == "quarantined"
-        assert row["case_id"] is None
-        assert row["last_error"]["type"] == problem_type(slug)
-        assert row["last_error"]["detail"] == problem["detail"]
-        listed = api.get("/v1/admin/inbox", "admin", params={"state": "quarantined", "limit": 500}).json()
-        [entry] = [e for e in listed if e["id"] == problem["inbox_id"]]
-        assert entry["error"]["type"] == problem_type(slug)
-        assert entry["case_id"] is None
-        [audit] = api.audit_rows(inbox_id=problem["inbox_id"], action="quarantined")
-        assert audit["details"] == {"type": problem_type(slug), "detail": problem["detail"]}
-    else:
-        assert "inbox_id" not in problem
+    assert api.inbox_count() == inbox, "a refused request was kept in the inbox"
+    records = api.audit_rows(action="request.refused")
+    assert len(records) == refusals + (1 if recorded else 0)
+    if not recorded:
+        return problem
+    record = records[-1]
+    assert record["actor"] == f"client:{client}"
+    assert record["details"] == {"channel": "portal", "type": problem_type(slug), "status": status}
+    assert (record["inbox_id"], record["case_id"]) == (None, None)
     return problem
 
 
@@ -94,13 +92,13 @@ def multipart(api: Api, envelope: dict[str, Any], parts: list[tuple[str, bytes]]
 @pytest.mark.parametrize("body", [b'{"tenant": ', b"", b"{tenant: 1}", b"\xff\xfe{}", b'{"a": NaN}'],
                          ids=["truncated", "empty", "unquoted", "not-utf8", "nan"])
 def test_malformed_json(api: Api, body: bytes) -> None:
-    problem = refused(api, lambda: post_raw(api, body), 400, "malformed-json", recorded=False)
+    problem = refused(api, lambda: post_raw(api, body), 400, "malformed-json")
     assert problem["detail"] == "the request body is not valid JSON"
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"text"', b"null", b"42"])
 def test_json_that_is_not_an_object(api: Api, body: bytes) -> None:
-    refused(api, lambda: post_raw(api, body), 422, "invalid-payload", recorded=False)
+    refused(api, lambda: post_raw(api, body), 422, "invalid-payload")
 
 
 @pytest.mark.parametrize("change,location", [
@@ -115,8 +113,7 @@ def test_json_that_is_not_an_object(api: Api, body: bytes) -> None:
     ({"reply_channel": {"kind": "fax", "address": "0391 1234"}}, "reply_channel/kind"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_wrong_types_in_the_envelope(api: Api, change: dict[str, Any], location: str) -> None:
-    problem = refused(api, lambda: api.submit(hund_envelope(**change), key=new_key()), 422, "invalid-payload",
-                      recorded=False)
+    problem = refused(api, lambda: api.submit(hund_envelope(**change), key=new_key()), 422, "invalid-payload")
     assert problem["detail"].startswith(f"invalid application envelope at {location}")
     assert "Erika" not in json.dumps(problem)
     assert "0391" not in json.dumps(problem)
@@ -136,7 +133,7 @@ def test_unknown_members_are_refused_not_ignored(api: Api, where: str) -> None:
         envelope["account"] = {"provider": "bundid", "pseudonym": "p", "trust_level": "hoch",
                                "name": "Erika Mustermann"}
         location = "account/name"
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
     assert problem["detail"] == f"invalid application envelope at {location}: Extra inputs are not permitted"
     assert "Erika" not in json.dumps(problem)
 
@@ -145,13 +142,13 @@ def test_unknown_members_are_refused_not_ignored(api: Api, where: str) -> None:
 def test_missing_envelope_members(api: Api, missing: str) -> None:
     envelope = hund_envelope()
     del envelope[missing]
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
     assert problem["detail"] == f"invalid application envelope at {missing}: Field required"
 
 
 def test_submitted_at_without_time_zone(api: Api) -> None:
     envelope = hund_envelope(submitted_at="2026-11-20T09:30:00")
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
     assert "submitted_at" in problem["detail"]
     assert "time zone" in problem["detail"]
 
@@ -169,14 +166,12 @@ def test_invalid_values_in_the_form_data(api: Api, path: str, value: str, field:
     envelope = hund_envelope()
     group, member = path.split("/")
     envelope["data"][group][member] = value
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed", recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed")
     assert problem["field"] == field
     assert problem["path"] == f"/{path}"
     assert field in problem["detail"]
     assert value not in json.dumps(problem), "the problem must not echo the (personal) value"
-    row = api.inbox_row(problem["inbox_id"])
-    assert value not in json.dumps(row["last_error"])
-    assert value not in json.dumps([a["details"] for a in api.audit_rows(inbox_id=problem["inbox_id"])])
+    assert value not in json.dumps([a["details"] for a in api.audit_rows(action="request.refused")])
 
 
 @pytest.mark.parametrize("path,field", [
@@ -187,23 +182,39 @@ def test_missing_required_form_fields(api: Api, path: str, field: str) -> None:
     envelope = hund_envelope()
     group, member = path.split("/")
     del envelope["data"][group][member]
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed", recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "mapping-failed")
     assert problem["field"] == field
     assert problem["path"] == f"/{path}"
     assert "missing" in problem["detail"]
 
 
-def test_repeating_a_quarantined_request_returns_the_same_problem(api: Api) -> None:
+def test_repeating_a_refused_request_is_refused_again_and_kept_neither_time(api: Api) -> None:
     envelope, key = hund_envelope(), new_key()
     del envelope["data"]["hund"]["name"]
-    first = refused(api, lambda: api.submit(envelope, key=key), 422, "mapping-failed", recorded=True)
-    cases, inbox = api.case_count(), api.inbox_count()
-    again = api.submit(envelope, key=key)
-    assert again.status_code == 422
-    assert again.json() == first, "the repeat answers with the recorded refusal"
-    assert (api.case_count(), api.inbox_count()) == (cases, inbox)
-    [quarantined] = api.audit_rows(inbox_id=first["inbox_id"], action="quarantined")
-    assert quarantined["details"]["type"] == problem_type("mapping-failed")
+    first = refused(api, lambda: api.submit(envelope, key=key), 422, "mapping-failed")
+    again = refused(api, lambda: api.submit(envelope, key=key), 422, "mapping-failed")
+    assert again == first
+    # the corrected request with the same key goes through: the refusal held nothing back
+    envelope["data"]["hund"]["name"] = "Bello"
+    assert api.submit(envelope, key=key).status_code == 201
+
+
+def test_a_refused_request_keeps_no_raw_original(api: Api) -> None:
+    """The raw bytes of a refused request are left to the blob garbage collector: no row names
+    them, so the next collection after the grace period removes them."""
+    from gateway.store.blob_gc import referenced_keys
+
+    envelope = hund_envelope()
+    envelope["data"]["halter"]["vorname"] = f"Unverwechselbar-{uuid.uuid4().hex}"
+    del envelope["data"]["hund"]["name"]
+    body = json.dumps(envelope).encode()
+    refused(api, lambda: api.http.post("/v1/applications", content=body, headers=api.auth(
+        "portal", **{"content-type": "application/json", "Idempotency-Key": new_key()})), 422, "mapping-failed")
+    raw_key = "sha512/" + hashlib.sha512(body).hexdigest()
+    assert raw_key not in referenced_keys(api.gw.db)
+    summary = api.get("/v1/admin/rejections", "admin").json()
+    assert summary["by_type"][problem_type("mapping-failed")] >= 1
+    assert envelope["data"]["halter"]["vorname"] not in json.dumps(summary)
 
 
 # -- size, media type, attachments -------------------------------------------------------------
@@ -235,7 +246,7 @@ def test_oversize_chunked_body_without_content_length(api: Api) -> None:
         assert request.headers["transfer-encoding"] == "chunked"
         return api.http.send(request)
 
-    refused(api, send, 413, "payload-too-large", recorded=False)
+    refused(api, send, 413, "payload-too-large")
 
 
 def test_oversize_multipart(api: Api) -> None:
@@ -278,16 +289,14 @@ def test_oversize_chunked_token_request_is_413(api: Api) -> None:
                                           None])
 def test_unsupported_media_type(api: Api, content_type: str | None) -> None:
     body = json.dumps(hund_envelope()).encode()
-    problem = refused(api, lambda: post_raw(api, body, content_type), 415, "unsupported-media-type",
-                      recorded=False)
+    problem = refused(api, lambda: post_raw(api, body, content_type), 415, "unsupported-media-type")
     assert problem["accepted"] == ["application/json", "multipart/form-data"]
 
 
 def test_attachment_hash_mismatch_in_multipart(api: Api) -> None:
     tampered = PDF + b"tampered"
     envelope = hund_envelope(attachments=[attachment_ref("nachweis", PDF)])
-    problem = refused(api, lambda: multipart(api, envelope, [("nachweis", tampered)]), 422, "invalid-payload",
-                      recorded=False)
+    problem = refused(api, lambda: multipart(api, envelope, [("nachweis", tampered)]), 422, "invalid-payload")
     assert problem["attachment"] == "nachweis"
     assert "SHA-512" in problem["detail"]
     assert not api.gw.blobs.exists(f"sha512/{sha512(tampered)}")
@@ -296,7 +305,7 @@ def test_attachment_hash_mismatch_in_multipart(api: Api) -> None:
 def test_multipart_part_not_announced(api: Api) -> None:
     envelope = hund_envelope(attachments=[attachment_ref("nachweis", PDF)])
     problem = refused(api, lambda: multipart(api, envelope, [("nachweis", PDF), ("extra", b"surprise")]),
-                      422, "invalid-request", recorded=False)
+                      422, "invalid-request")
     assert "'extra'" in problem["detail"]
 
 
@@ -305,7 +314,7 @@ def test_multipart_without_envelope_part(api: Api) -> None:
         return api.http.post("/v1/applications", files=[("nachweis", ("n.pdf", PDF, "application/pdf"))],
                              headers=api.auth("portal", **{"Idempotency-Key": new_key()}))
 
-    problem = refused(api, send, 422, "invalid-request", recorded=False)
+    problem = refused(api, send, 422, "invalid-request")
     assert "application" in problem["detail"]
 
 
@@ -314,19 +323,19 @@ def test_multipart_without_envelope_part(api: Api) -> None:
     ("multipart/form-data; boundary=abc", b"garbage without any boundary"),
 ], ids=["no-boundary", "garbage"])
 def test_malformed_multipart(api: Api, content_type: str, body: bytes) -> None:
-    problem = refused(api, lambda: post_raw(api, body, content_type), 400, "http-error", recorded=False)
+    problem = refused(api, lambda: post_raw(api, body, content_type), 400, "http-error")
     assert "multipart" in problem["title"].lower()
 
 
 def test_multipart_with_invalid_envelope(api: Api) -> None:
     envelope = hund_envelope(tenant="Tangerhütte")
-    refused(api, lambda: multipart(api, envelope, []), 422, "invalid-payload", recorded=False)
+    refused(api, lambda: multipart(api, envelope, []), 422, "invalid-payload")
 
 
 def test_announced_attachment_never_uploaded(api: Api) -> None:
     never = b"never uploaded " + uuid.uuid4().bytes
     envelope = hund_envelope(attachments=[attachment_ref("fehlt", never)])
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
     assert problem["attachment"] == "fehlt"
 
 
@@ -338,34 +347,36 @@ def test_duplicate_attachment_ids(api: Api) -> None:
         assert api.http.post("/v1/uploads", content=content, headers=api.auth("portal")).status_code == 201
     envelope = hund_envelope(attachments=[attachment_ref("a1", first, filename="eins.pdf"),
                                           attachment_ref("a1", second, filename="zwei.pdf")])
-    refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
 
 
 @pytest.mark.parametrize("filename", ["../../etc/passwd", "a/b.pdf", "..\\x.pdf", "a\x00.pdf", "a\n.pdf",
                                       "..", ".htaccess", "/etc/passwd", "C:\\boot.ini", "a\x1b[31m.pdf"])
 def test_unsafe_file_names(api: Api, filename: str) -> None:
     envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, filename=filename)])
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
-    assert problem["detail"].startswith("invalid application envelope at attachments/0/filename")
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
+    # control characters are refused for every string (with the field as a JSON Pointer), the rest by the model
+    assert (problem.get("field") == "/attachments/0/filename"
+            or problem["detail"].startswith("invalid application envelope at attachments/0/filename"))
 
 
 def test_unsafe_file_name_in_multipart(api: Api) -> None:
     envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, filename="../../etc/passwd")])
-    refused(api, lambda: multipart(api, envelope, [("a1", PDF)]), 422, "invalid-payload", recorded=False)
+    refused(api, lambda: multipart(api, envelope, [("a1", PDF)]), 422, "invalid-payload")
 
 
 @pytest.mark.parametrize("media_type", ["text/html", "application/x-msdownload", "image/svg+xml", "APPLICATION/PDF"])
 def test_attachment_media_type_not_accepted(api: Api, media_type: str) -> None:
     envelope = hund_envelope(attachments=[attachment_ref("a1", PDF, media_type=media_type)])
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload", recorded=False)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-payload")
     assert "attachments/0/media_type" in problem["detail"]
 
 
 # -- routing refusals (recorded) and replay ------------------------------------------------------
 
-def test_channel_not_allowed_then_fixed_catalog_and_replay(tmp_path: Path) -> None:
-    """The cause is fixed (the catalog opens the service to the portal), the admin replays the
-    quarantined message, and the portal's retry with the same Idempotency-Key finds the case."""
+def test_channel_not_allowed_then_fixed_catalog_and_resent(tmp_path: Path) -> None:
+    """The cause is fixed (the catalog opens the service to the portal); the portal sends the
+    request again with the same Idempotency-Key and gets its case: the refusal kept nothing."""
     mappings = tmp_path / "mappings"
     shutil.copytree(TESTDATA / "mappings", mappings)
     catalog = mappings / "catalog" / "testhausen.yaml"
@@ -378,61 +389,27 @@ def test_channel_not_allowed_then_fixed_catalog_and_replay(tmp_path: Path) -> No
     envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": "p-1", "trust_level": "hoch"})
     key = new_key()
     with running_gateway(data_dir, mappings_dir=mappings) as first:
-        problem = refused(first, lambda: first.submit(envelope, key=key), 403, "channel-not-allowed",
-                          recorded=True)
+        problem = refused(first, lambda: first.submit(envelope, key=key), 403, "channel-not-allowed")
         assert (problem["service"], problem["channel"]) == (GEWERBE, "portal")
     catalog.write_text(original, encoding="utf-8")
     with running_gateway(data_dir, mappings_dir=mappings) as fixed:
-        assert fixed.case_count() == 0
-        replay = fixed.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=fixed.auth("admin"))
-        assert replay.json() == {"id": problem["inbox_id"], "state": "received"}
-        fixed.gw.work_until_idle()
-        row = fixed.inbox_row(problem["inbox_id"])
-        assert row["state"] == "committed"
-        assert row["last_error"] is None
-        assert fixed.case_count() == 1
+        assert (fixed.case_count(), fixed.inbox_count()) == (0, 0)
         retry = fixed.submit(envelope, key=key)
         assert retry.status_code == 201, retry.text
-        assert retry.headers["idempotent-replayed"] == "true"
-        assert retry.json()["case_id"] == row["case_id"]
+        assert "idempotent-replayed" not in retry.headers
         assert retry.json()["service"] == GEWERBE
         assert fixed.inbox_count() == 1
-        case = fixed.case(row["case_id"])
+        case = fixed.case(retry.json()["case_id"])
         assert case["applicant"]["account"]["trust_level"] == "hoch"
-        assert [a["action"] for a in fixed.audit_rows(inbox_id=problem["inbox_id"])] == [
-            "received", "quarantined", "replayed", "case.created"]
 
 
-def test_unknown_tenant_is_recorded_and_replays_to_the_same_reason(api: Api) -> None:
+def test_unknown_tenant_is_refused_and_counted(api: Api) -> None:
     envelope = hund_envelope(tenant="159999999999")
-    problem = refused(api, lambda: api.submit(envelope, key=new_key(), client="admin"), 404, "unknown-tenant",
-                      recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key(), client="hub"), 404,
+                      "unknown-tenant", client="hub")
     assert problem["tenant"] == "159999999999"
-    inbox_id = problem["inbox_id"]
-    listed = api.get("/v1/admin/inbox", "admin", params={"state": "quarantined", "limit": 500}).json()
-    [entry] = [e for e in listed if e["id"] == inbox_id]
-    assert (entry["channel"], entry["tenant"], entry["state"]) == ("portal", "159999999999", "quarantined")
-    assert entry["error"]["detail"] == "this installation serves no municipality with that ARS"
-
-    # only admins replay
-    forbidden = api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("fach"))
-    assert forbidden.status_code == 403
-    replay = api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin"))
-    assert replay.status_code == 200
-    assert replay.json() == {"id": inbox_id, "state": "received"}
-    assert api.inbox_row(inbox_id)["state"] == "received"
-    # a message that is not quarantined (any more) cannot be replayed twice
-    assert api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin")).status_code == 404
-
-    cases = api.case_count()
-    api.gw.work_until_idle()
-    row = api.inbox_row(inbox_id)
-    assert row["state"] == "quarantined"
-    assert row["last_error"]["type"] == problem_type("unknown-tenant")
-    assert row["last_error"]["detail"] == problem["detail"]
-    assert api.case_count() == cases
-    actions = [a["action"] for a in api.audit_rows(inbox_id=inbox_id)]
-    assert actions == ["received", "quarantined", "replayed", "quarantined"]
+    assert problem["detail"] == "this installation serves no municipality with that ARS"
+    assert api.get("/v1/admin/inbox", "admin", params={"state": "quarantined", "limit": 500}).json() == []
 
 
 def test_replay_of_unknown_or_committed_inbox_entry_is_404(api: Api) -> None:
@@ -447,23 +424,23 @@ def test_replay_of_unknown_or_committed_inbox_entry_is_404(api: Api) -> None:
 
 def test_tenant_the_client_may_not_act_for(api: Api) -> None:
     problem = refused(api, lambda: api.submit(hund_envelope(tenant="159999999999"), key=new_key()), 403,
-                      "forbidden", recorded=False)
+                      "forbidden")
     assert "municipality" in problem["detail"]
     refused(api, lambda: api.submit(hund_envelope(tenant=TENANT), key=new_key(), client="other"), 403,
-            "forbidden", recorded=False)
+            "forbidden", client="other")
     refused(api, lambda: api.submit(hund_envelope(tenant=OTHER_TENANT), key=new_key()), 403,
-            "forbidden", recorded=False)
+            "forbidden")
 
 
 def test_unknown_service(api: Api) -> None:
     problem = refused(api, lambda: api.submit(hund_envelope(service="99999999999999"), key=new_key()), 422,
-                      "unknown-service", recorded=True)
+                      "unknown-service")
     assert problem["service"] == "99999999999999"
 
 
 def test_form_that_does_not_belong_to_the_service(api: Api) -> None:
     envelope = hund_envelope(form="test-gewerbe")
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "unsupported-format", recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "unsupported-format")
     assert (problem["service"], problem["format"]) == (HUND, "portal:test-gewerbe")
 
 
@@ -471,13 +448,8 @@ def test_form_that_does_not_belong_to_the_service(api: Api) -> None:
                          ids=["no-login", "niedrig"])
 def test_trust_level_too_low(api: Api, account: dict[str, Any] | None) -> None:
     envelope = gewerbe_envelope(**({"account": account} if account else {}))
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 403, "trust-level-too-low", recorded=True)
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 403, "trust-level-too-low")
     assert (problem["service"], problem["required"]) == (GEWERBE, "substantiell")
-    replay = api.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=api.auth("admin"))
-    assert replay.json()["state"] == "received"
-    api.gw.work_until_idle()
-    row = api.inbox_row(problem["inbox_id"])
-    assert (row["state"], row["last_error"]["type"]) == ("quarantined", problem_type("trust-level-too-low"))
 
 
 @pytest.mark.parametrize("level", ["substantiell", "hoch"])
@@ -568,7 +540,7 @@ def test_token_expiring_while_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert issued["expires_in"] == 60
         header = {"Authorization": f"Bearer {issued['access_token']}"}
         assert short.http.post("/v1/uploads", content=b"fresh", headers=header).status_code == 201
-        offset[0] = 59
+        offset[0] = 50  # near the end of its lifetime, with room for a slow machine
         assert short.http.post("/v1/uploads", content=b"still", headers=header).status_code == 201
         offset[0] = 61
         expired = short.http.post("/v1/uploads", content=b"stale", headers=header)
@@ -580,12 +552,11 @@ def test_token_expiring_while_in_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_wrong_scope(api: Api) -> None:
     problem = refused(api, lambda: api.submit(hund_envelope(), key=new_key(), client="fach"), 403, "forbidden",
-                      recorded=False)
+                      client="fach")
     assert problem["required_scope"] == "applications:submit"
     narrowed = api.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "other",
                                                    "client_secret": SECRETS["other"], "scope": "cases:read"}).json()
-    refused(api, lambda: _submit_with(api, f"Bearer {narrowed['access_token']}"), 403, "forbidden",
-            recorded=False)
+    refused(api, lambda: _submit_with(api, f"Bearer {narrowed['access_token']}"), 403, "forbidden", client="other")
 
 
 # -- valid JSON the gateway cannot carry --------------------------------------------------------
@@ -600,10 +571,9 @@ def test_big_integer_in_form_data_is_answered_not_retried_forever(api: Api) -> N
     assert response.status_code in (201, 422), response.text
     if response.status_code == 422:
         assert response.json()["type"] in (problem_type("invalid-payload"), problem_type("mapping-failed"))
-        assert api.inbox_row(response.json()["inbox_id"])["state"] == "quarantined"
         assert api.case_count() == cases
     api.gw.work_until_idle()
-    assert api.inbox_count() == inbox + 1
+    assert api.inbox_count() == inbox + (1 if response.status_code == 201 else 0)
     retrying = [e for e in api.get("/v1/admin/inbox", "admin", params={"state": "retry"}).json()
                 if e["source_id"].endswith(key)]
     assert retrying == [], "the message waits for retries that cannot succeed"

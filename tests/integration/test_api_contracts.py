@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from gateway.config import ClientConfig
 from gateway.runtime import Gateway
 from gateway.store import case_repo
-from tests.conftest import SECRETS, TENANT, client_configs, make_settings
+from tests.conftest import SECRETS, TENANT, client_configs, make_settings, secret_hash
 from tests.integration.conftest import portal_message
 
 OTHER = "150855500000"
@@ -24,7 +24,7 @@ OTHER = "150855500000"
 
 def _gateway(tmp_path: Path, **overrides: object) -> Iterator[Gateway]:
     clients = [*client_configs(), ClientConfig(
-        client_id="admin-other", secret_sha256=hashlib.sha256(b"admin-other-secret").hexdigest(),
+        client_id="admin-other", secret_hash=secret_hash("admin-other-secret"),
         scopes=["admin"], tenants=[OTHER])]
     gateway = Gateway.create(make_settings(tmp_path, clients=clients, **overrides))
     yield gateway
@@ -44,8 +44,10 @@ def _token(api: TestClient, client: str, secret: str) -> dict[str, str]:
 
 
 def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gateway: Gateway) -> None:
-    outcome = gateway.submit_now(portal_message(service="99999999999999"))  # quarantined, tenant TENANT
-    assert outcome.state == "quarantined"
+    # received for a worker (as a pull channel's messages are), then quarantined there, tenant TENANT
+    outcome = gateway.submit(portal_message(service="99999999999999"))
+    gateway.work_until_idle()
+    assert gateway.pipeline.outcome(outcome.inbox_id).state == "quarantined"
     api = TestClient(gateway.api)
     headers = _token(api, "admin-other", "admin-other-secret")  # admin of OTHER only
     listed = api.get("/v1/admin/inbox", headers=headers).json()

@@ -46,11 +46,13 @@ def test_migrate_and_list_cases(data_dir: Path) -> None:
 
 def test_replay_lists_and_replays_quarantine(data_dir: Path) -> None:
     gateway = Gateway.create(make_settings(data_dir))
-    outcome = gateway.submit_now(InboundMessage(
+    # received for the worker (as pull channels' messages are) and quarantined there
+    outcome = gateway.submit(InboundMessage(
         channel="portal", source_id="cli-bad", payload=json.dumps(envelope(service="99999999999999")).encode(),
         media_type="application/json", received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT))
+    gateway.work_until_idle()
+    assert gateway.pipeline.outcome(outcome.inbox_id).state == "quarantined"
     gateway.close()
-    assert outcome.state == "quarantined"
     listed = runner.invoke(app, ["replay", "list"])
     assert outcome.inbox_id in listed.output and "unknown-service" in listed.output
     replayed = runner.invoke(app, ["replay", "inbox", outcome.inbox_id])

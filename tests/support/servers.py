@@ -23,7 +23,8 @@ def free_port() -> int:
 def serve_app(app: Any, port: int | None = None, health_path: str | None = None) -> Iterator[str]:
     """Serve ``app`` on 127.0.0.1 and yield its base URL; stops the server on exit."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+                            server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

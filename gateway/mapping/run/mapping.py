@@ -27,6 +27,10 @@ class Mapping:
     def __repr__(self) -> str:
         return f"Mapping({self.id!r}, version={self.version})"
 
+    @property
+    def spec(self) -> MappingSpec:
+        return self._spec
+
     def apply(self, data: bytes, document: ParsedDocument | None = None) -> MappedApplication:
         """Parse, validate against ``source.schema`` and map one source document.
 

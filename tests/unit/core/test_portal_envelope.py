@@ -96,8 +96,8 @@ def test_control_characters_escaped_in_json_are_refused() -> None:
     assert b"\\u0000" in raw
     with pytest.raises(InvalidPayload) as caught:
         parse_envelope(raw)
-    assert "attachments/0/filename" in caught.value.detail
-    assert "control or formatting characters" in caught.value.detail
+    assert caught.value.extensions["field"] == "/attachments/0/filename"
+    assert "control character" in caught.value.detail
 
 
 # -- media types ----------------------------------------------------------------------------------
