@@ -128,9 +128,10 @@ def _segment_json(segment: str | bytes) -> dict[str, Any]:
 
 
 def jwe_header(token: str | bytes) -> dict[str, Any]:
-    """The protected header of a compact JWE (to show or to choose by; nothing is trusted from it)."""
+    """The protected header of a compact JWE, or of its first segment alone (to show or to
+    choose by; nothing is trusted from it)."""
     end = token.find(b".") if isinstance(token, bytes) else token.find(".")
-    return _segment_json(token[: max(end, 0)])
+    return _segment_json(token[:end] if end >= 0 else token)
 
 
 def authentication_tag(token: str | bytes) -> str:
