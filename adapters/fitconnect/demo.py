@@ -20,7 +20,7 @@ DEMO_APPLICATIONS = ["gewerbe-anmelden-fahrradservice", "gewerbe-anmelden-gmbh",
 
 def _status(sandbox_url: str, created: Created) -> str:
     status = "unknown"
-    for token in sender_api(sandbox_url).get_events(created.case_id):
+    for token in sender_api(sandbox_url).get_events(created.case_id, created.submission_id):
         claims = unverified_claims(token)  # display only; the gateway verifies signatures
         if claims.get("sub") == f"submission:{created.submission_id}":
             for uri in claims.get("events", {}):

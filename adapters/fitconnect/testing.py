@@ -24,7 +24,8 @@ from adapters.fitconnect.outbound import Application, Created, Outbound, Outgoin
 from adapters.fitconnect.sandbox import config as sb
 from adapters.fitconnect.sandbox.state import Sandbox
 from adapters.fitconnect.tokens import TokenSource
-from gateway.ports import InboundMessage, StateStore
+from gateway.ports import BlobStore, InboundMessage, StateStore
+from gateway.store.blobs import FilesystemBlobStore
 
 REPO = Path(__file__).resolve().parents[2]
 APPLICATIONS = REPO / "fixtures" / "fitconnect" / "applications"
@@ -170,11 +171,12 @@ class SandboxEnv:
     def __init__(self, url: str, sandbox: Sandbox, tmp: Path, state: StateStore | None = None) -> None:
         self.url, self.sandbox, self.tmp = url, sandbox, tmp
         self.state: StateStore = state if state is not None else MemoryStateStore()
+        self.blobs: BlobStore = FilesystemBlobStore(tmp / "blobs")
         self.efa: Outbound = efa_sender(url)
 
     def wiring(self, **extra: Any) -> plugin.Wiring:
         extra.setdefault("issuer", self.sandbox.config.issuer or self.url)
-        return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state)
+        return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state, self.blobs)
 
     def fetch_all(self, wiring: plugin.Wiring) -> dict[str, InboundMessage]:
         return {m.source_id: m for m in wiring.source.poll()}
