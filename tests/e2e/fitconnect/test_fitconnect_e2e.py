@@ -10,7 +10,7 @@ import httpx
 import orjson
 
 from adapters.fitconnect import testing
-from adapters.fitconnect.callback import CALLBACK_TYPE, callback_signature
+from adapters.fitconnect.callback import CALLBACK_TYPE, REFUSED, callback_signature
 from adapters.fitconnect.events import EVENT_BASE, unverified_claims
 from adapters.fitconnect.problems import PROBLEM_BASE
 from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
@@ -81,11 +81,11 @@ def test_replayed_and_stale_callbacks_are_refused_and_nothing_is_lost(stack: Any
     stale = str(int(time.time()) - 301)
     response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
         "callback-timestamp": stale, "callback-authentication": callback_signature(DEMO_CALLBACK_SECRET, stale, body)})
-    assert response.status_code == 401 and response.json()["detail"] == "stale timestamp"
+    assert response.status_code == 401 and response.json()["detail"] == REFUSED
     forged = str(int(time.time()))
     response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
         "callback-timestamp": forged, "callback-authentication": callback_signature("x" * 40, forged, body)})
-    assert response.status_code == 401 and response.json()["detail"] == "invalid signature"
+    assert response.status_code == 401 and response.json()["detail"] == REFUSED
     stack.gateway.work_until_idle()
     assert stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
     assert stack.events(created.case_id).count("accept-submission") == 1
@@ -141,9 +141,9 @@ def test_crash_between_commit_and_accept_sends_exactly_one_accept(stack: Any) ->
     channel = stack.gateway.adapters.channels.get("fitconnect")
     real_post = channel.api.post_event
 
-    def post_then_crash(case_id: str, token: str) -> None:
+    def post_then_crash(case_id: str, submission_id: str, token: str) -> None:
         if case_id == second.case_id:
-            real_post(case_id, token)  # the accept reaches the Zustelldienst ...
+            real_post(case_id, submission_id, token)  # the accept reaches the Zustelldienst ...
         raise RuntimeError("process killed")  # ... but the gateway dies before recording it
 
     channel.api.post_event = post_then_crash

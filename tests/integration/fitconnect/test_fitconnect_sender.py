@@ -91,7 +91,7 @@ def test_forwarding_is_idempotent_and_followed_to_accepted(env: SandboxEnv) -> N
     # The Landkreis accepts; following the forwarding reads the verified event log.
     accept = build_set("accept-submission", LANDKREIS_DESTINATION, submission_id, case_id,
                        {"authenticationTags": env.sandbox.tags(stored)}, LANDKREIS_KEYS.signing)
-    testing.sender_api(env.url, LANDKREIS_CLIENT).post_event(case_id, accept)
+    testing.sender_api(env.url, LANDKREIS_CLIENT).post_event(case_id, submission_id, accept)
     assert wiring.sender.follow(sent).status == "accepted"
 
 
@@ -158,7 +158,7 @@ def test_crash_after_submit_before_the_state_write_does_not_submit_again(env: Sa
     assert sent.status == "submitted" and statuses(env, case) == ["submitted"]
     assert env.state.get(STATE_NAMESPACE, f"{case.id}|{LANDKREIS_DESTINATION}") == {
         "submissionId": sent.remote_id.partition("/")[2], "caseId": sent.remote_id.partition("/")[0],
-        "submitted": True}
+        "destinationId": LANDKREIS_DESTINATION, "submitted": True}
 
 
 def test_two_processes_continuing_at_once_submit_once(env: SandboxEnv, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,12 +171,12 @@ def test_two_processes_continuing_at_once_submit_once(env: SandboxEnv, monkeypat
     real_events = second.sender.api.get_events
     calls: list[str] = []
 
-    def stale_then_real(case_id: str) -> list[str]:
+    def stale_then_real(case_id: str, submission_id: str) -> list[str]:
         calls.append(case_id)
         if len(calls) == 1:  # second reads the log, then the other process submits ...
             env.wiring().sender.send(case, LANDKREIS_DESTINATION, blobs)
             return []
-        return real_events(case_id)
+        return real_events(case_id, submission_id)
 
     monkeypatch.setattr(second.sender.api, "get_events", stale_then_real)
     sent = second.sender.send(case, LANDKREIS_DESTINATION, blobs)  # ... its upload gets 409, it re-reads the log
