@@ -124,7 +124,8 @@ class Verifier:
                     or event.name not in SUBMITTED:
                 raise problem("invalid-event-log", "submission", "the submit-submission event does not match")
             verified.append(event)
-        return max(verified, key=lambda e: e.issued_at)  # notify after submit: its tags count
+        # the newest announcement counts (notify after submit: its tags); log order breaks ties
+        return max(enumerate(verified), key=lambda found: (found[1].issued_at, found[0]))[1]
 
     def check_fetched(self, manifest: Manifest, announced: list[str], destination: DestinationOptions) -> None:
         if len(announced) > self.options.limits.max_attachments:
