@@ -234,7 +234,8 @@ def test_sender_is_called_back_with_new_events_after_the_decision(
 def test_v2_serves_the_same_operations_with_its_own_names(env: SandboxEnv) -> None:
     sender, subscriber = bearer(env, SENDER_CLIENT), bearer(env, GATEWAY_CLIENT)
     destination = httpx.get(f"{env.url}/v2/destinations/{DEMO_DESTINATION}", headers=sender).json()
-    assert {"destinationId", "name", "status", "publicServices", "encryptionKid", "metadataVersions"} <= set(destination)
+    assert {"destinationId", "name", "status", "publicServices", "encryptionKid",
+            "metadataVersions"} <= set(destination)
     assert "services" not in destination and "3.0.0" in destination["metadataVersions"]
     keys = httpx.get(f"{env.url}/v2/destinations/{DEMO_DESTINATION}/keys", headers=sender).json()["keys"]
     assert keys[0]["kid"] == destination["encryptionKid"]

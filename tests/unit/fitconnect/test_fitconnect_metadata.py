@@ -119,7 +119,8 @@ INVALID: list[tuple[str, tuple[Any, ...], Any]] = [
     ("format", ("paymentInformation",), {"transactionId": "tx-1", "paymentMethod": "INVOICE", "status": "BOOKED",
                                           "transactionReference": "r", "transactionTimestamp": "gestern"}),
     ("minItems", ("authenticationInformation",), []),
-    ("maxProperties", ("replyChannel",), {"eMail": {"address": "a@example.org"}, "deMail": {"address": "b@example.org"}}),
+    ("maxProperties", ("replyChannel",), {"eMail": {"address": "a@example.org"},
+                                          "deMail": {"address": "b@example.org"}}),
     ("minProperties", ("replyChannel",), {}),
     ("minimum", ("paymentInformation",), {"transactionId": "tx-1", "paymentMethod": "INVOICE", "status": "BOOKED",
                                            "transactionReference": "r", "grossAmount": 0}),
@@ -130,14 +131,15 @@ INVALID: list[tuple[str, tuple[Any, ...], Any]] = [
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(("kind", "path", "value"), INVALID, ids=[f"{k}-{'.'.join(map(str, p))}" for k, p, _ in INVALID])
+@pytest.mark.parametrize(("kind", "path", "value"), INVALID,
+                         ids=[f"{k}-{'.'.join(map(str, p))}" for k, p, _ in INVALID])
 def test_each_kind_of_constraint_is_enforced_in_each_version(version: str, kind: str, path: tuple[Any, ...],
                                                              value: Any) -> None:
     document = put(sample(version), path, value)
     with pytest.raises(PermanentError) as caught:
         SCHEMAS.validate(document)
     assert slug_of(caught.value) == "schema-violation"
-    assert f"({kind})" in caught.value.detail or kind == "required" and "(required)" in caught.value.detail
+    assert f"({kind})" in caught.value.detail or (kind == "required" and "(required)" in caught.value.detail)
     assert "example.org" not in caught.value.detail and "gestern" not in caught.value.detail  # no values echoed
 
 

@@ -192,7 +192,8 @@ def test_crit_header_is_refused(decrypt: Any, keys: DestinationKeys) -> None:
 
 
 @pytest.mark.parametrize("extra", [{"x-custom": "1"}, {"kid": 2026}, {"cty": ["application/json"]}, {"jku": "ftp://x"}])
-def test_header_failing_joserfc_header_check_is_refused(decrypt: Any, keys: DestinationKeys, extra: dict[str, Any]) -> None:
+def test_header_failing_joserfc_header_check_is_refused(decrypt: Any, keys: DestinationKeys,
+                                                        extra: dict[str, Any]) -> None:
     lookup = Lookup(keys)
     with pytest.raises(jose.JoseFailure, match="header not acceptable"):
         decrypt(seal(header(**extra), b"{}", public(keys)), lookup, REGISTRY)
