@@ -21,7 +21,8 @@ again; the manifest -- the inbox's raw original -- names them. It is self-descri
 ``tag`` is recorded while the JWE streams in, so the event log's authentication tags can be
 compared before the attachment is read again; the stream decryption confirms it against the
 token itself (:mod:`.verify`). ``missing`` says why an announced attachment is not there
-(``not-found``, ``too-large``, ``not-a-uuid``): verification rejects it as missing.
+(``not-found``; ``too-large`` for one part, ``over-total`` when the destination's total was
+reached; ``not-a-uuid``): verification rejects it with the matching problem.
 
 Parts are written through :func:`write_part`, the one place that writes to the blob store: a
 stream of chunks in, a blob key out.
@@ -44,7 +45,7 @@ MEDIA_TYPE = "application/vnd.rathaus-gateway.fitconnect-submission+json"
 FORMAT = "https://rathaus-gateway.de/formats/fitconnect-submission/1"
 JSON = "application/json"
 JOSE = "application/jose"
-Missing = Literal["not-found", "too-large", "not-a-uuid"]
+Missing = Literal["not-found", "too-large", "over-total", "not-a-uuid"]
 MAX_MANIFEST_BYTES = 1024 * 1024
 
 
@@ -112,7 +113,7 @@ class Part:
         missing = value.get("missing")
         if missing is not None:
             part_id = value.get("id")
-            if missing not in ("not-found", "too-large", "not-a-uuid") or not (
+            if missing not in ("not-found", "too-large", "over-total", "not-a-uuid") or not (
                     isinstance(part_id, str) or (part_id is None and value["role"] != "attachment")):
                 raise ValueError("part")
             return cls(role=value["role"], id=part_id, missing=missing)

@@ -122,15 +122,16 @@ class FitConnectSource:
             if not is_uuid(attachment_id):
                 yield Part(role="attachment", id=attachment_id, missing="not-a-uuid")  # API path: not fetched
                 continue
+            cap = min(limits.max_attachment_bytes, max(budget, 0))
             try:
-                stored = api.download_attachment(submission_id, attachment_id,
-                                                 min(limits.max_attachment_bytes, max(budget, 0)),
+                stored = api.download_attachment(submission_id, attachment_id, cap,
                                                  lambda chunks: write_part(self.blobs, chunks, jwe=True))
             except RemoteNotFound:
                 yield Part(role="attachment", id=attachment_id, missing="not-found")
                 continue
             except RemoteRefused:
-                yield Part(role="attachment", id=attachment_id, missing="too-large")
+                over_total = cap < limits.max_attachment_bytes
+                yield Part(role="attachment", id=attachment_id, missing="over-total" if over_total else "too-large")
                 continue
             budget -= stored.size
             yield Part(role="attachment", id=attachment_id, blob=stored.blob, size=stored.size,

@@ -26,7 +26,14 @@ import orjson
 from adapters.fitconnect import content, jose
 from adapters.fitconnect.events import Event, EventVerifier, unverified_claims
 from adapters.fitconnect.keys import DestinationKeys
-from adapters.fitconnect.metadata import SHA512_OF_NOTHING, Metadata, MetadataSchemas, ReplyChannelSpec, read
+from adapters.fitconnect.metadata import (
+    SHA512_OF_NOTHING,
+    AttachmentSpec,
+    Metadata,
+    MetadataSchemas,
+    ReplyChannelSpec,
+    read,
+)
 from adapters.fitconnect.options import DestinationOptions, FitConnectOptions
 from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem
@@ -135,8 +142,11 @@ class Verifier:
         total = sum(p.size for p in manifest.parts)
         for aid in announced:
             part = fetched.get(aid)
-            if part is not None and part.missing == "too-large":
+            if part is not None and part.missing == "over-total":
                 total = destination.limits.max_total_bytes + 1
+            elif part is not None and part.missing == "too-large":
+                raise problem("technical-error", f"attachment:{aid}",
+                              f"the attachment exceeds the limit of {self.options.limits.max_attachment_bytes} bytes")
             elif part is None or part.missing is not None:
                 raise problem("missing-attachment", f"attachment:{aid}", "an announced attachment is missing")
         if total > destination.limits.max_total_bytes:
@@ -177,7 +187,7 @@ class Verifier:
         check_data(schema, content.parse_json(plain, "data"))
         return schema.uri, plain
 
-    def attachment(self, spec: Any, manifest: Manifest, parts: Parts, keys: DestinationKeys,
+    def attachment(self, spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
                    destination: DestinationOptions) -> VerifiedAttachment:
         staged: Staged = content.open_attachment(spec, manifest, parts, keys, self.registries.attachment,
                                                  destination.limits.max_attachment_bytes)

@@ -250,3 +250,12 @@ def _metadata(stored: Any) -> dict[str, Any]:
 def _committed() -> CommittedCase:
     return CommittedCase(id=str(uuid.uuid4()), reference="TGH-TEST", tenant_ars=testing.TENANT_ARS,
                          service_leika="99050012104000")
+
+
+def test_one_attachment_beyond_the_channel_s_download_limit(env: Env) -> None:
+    content = os.urandom(2 * 1024 + 100)
+    app = dataclasses.replace(testing.application(attachment=None), attachments=[OutgoingAttachment(
+        attachment_id=str(uuid.uuid4()), filename="scan.pdf", media_type="application/pdf", content=content)])
+    created = env.efa.send(app)
+    rejected(env, created, "technical-error", f"attachment:{app.attachments[0].attachment_id}", content,
+             limits={"max_attachment_bytes": 2048})
