@@ -10,6 +10,11 @@ kept for the acceptance window plus a margin for clock drift between hosts), so 
 any other ``serve`` process or host is refused too. A small per-process memory in front
 only saves the database round trip when the same process sees the same signature again.
 Only authentic callbacks reach the database: the HMAC is checked first.
+
+Destination ids cannot be enumerated through this endpoint: an unknown destination is checked
+like a known one -- an HMAC under a random per-process secret, compared in constant time --
+and every refusal before a callback is authentic gets the same status and the same body.
+The log keeps the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -40,8 +46,11 @@ REPLAY_NAMESPACE = "fitconnect.callbacks"
 CLOCK_DRIFT_SECONDS = 60  # hosts of the scale-out profile may disagree on the time by this much
 
 
+REFUSED = "callback not authentic"  # the one answer to every unauthenticated refusal
+
+
 class CallbackRejected(Exception):
-    """The callback is not authentic (the reason is a fixed text, safe to return)."""
+    """The callback is not authentic (the reason is a fixed text, kept for the log only)."""
 
 
 def callback_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -54,22 +63,26 @@ class CallbackAuthenticator:
         self._window = options.callback_max_age_seconds + options.callback_future_skew_seconds
         self._seen: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._decoy = secrets.token_hex(32)  # the secret of every destination not served here
 
     def check(self, destination_id: str, timestamp: str | None, signature: str | None, body: bytes) -> None:
+        """Refuse an inauthentic callback. The HMAC is computed and compared (in constant time)
+        before anything depends on whether the destination is served here."""
         destination = self.options.destination(destination_id)
-        if destination is None or destination.callback_secret is None:
-            raise CallbackRejected("unknown destination")
-        if not timestamp or not (timestamp.isascii() and timestamp.isdigit()) or not signature or len(timestamp) > 12:
-            raise CallbackRejected("missing callback headers")
+        secret = destination.callback_secret.get_secret_value() \
+            if destination is not None and destination.callback_secret is not None else self._decoy
+        stamp = timestamp if timestamp and timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12 \
+            else ""
+        expected = callback_signature(secret, stamp, body)
+        authentic = hmac.compare_digest(expected.encode(), (signature or "").strip().lower().encode("ascii", "replace"))
+        if not authentic or secret is self._decoy or not stamp:
+            raise CallbackRejected("invalid signature or unknown destination")
         now = self.clock()
-        age = now - int(timestamp)
+        age = now - int(stamp)
         if age > self.options.callback_max_age_seconds:
             raise CallbackRejected("stale timestamp")
         if -age > self.options.callback_future_skew_seconds:
             raise CallbackRejected("timestamp in the future")
-        expected = callback_signature(destination.callback_secret.get_secret_value(), timestamp, body)
-        if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
-            raise CallbackRejected("invalid signature")
         with self._lock:
             # Forget what can no longer pass the age check anyway; that bounds the memory.
             self._seen = {sig: ts for sig, ts in self._seen.items() if ts >= now - self._window}
@@ -78,7 +91,7 @@ class CallbackAuthenticator:
         first = self.state.add(REPLAY_NAMESPACE, expected, {"destinationId": destination_id},
                                ttl_seconds=self._window + CLOCK_DRIFT_SECONDS)
         with self._lock:
-            self._seen[expected] = float(timestamp)
+            self._seen[expected] = float(stamp)
         if not first:
             raise CallbackRejected("replayed callback")
 
@@ -142,7 +155,7 @@ def callback_router(auth: CallbackAuthenticator, take: Callable[[str, str, str],
             announced = parse_announcements(body, destination_id)
         except CallbackRejected as exc:
             log.warning("FIT-Connect callback refused: %s", exc)  # the path is unauthenticated input
-            return _problem(401, str(exc))
+            return _problem(401, REFUSED)
         except Exception as exc:  # the state store is down: the Zustelldienst retries, polling catches up
             log.warning("FIT-Connect callback not checked: %s", type(exc).__name__)
             return _problem(503, "callback cannot be checked right now")

@@ -1,25 +1,30 @@
 """The FIT-Connect channel as the core sees it: verify, acknowledge (accept), reject.
 
 ``acknowledge`` and ``reject`` run from the core's outbox, possibly again after a crash:
-both first read the case's event log and do nothing when this destination has already
+both first read the submission's event log and do nothing when this destination has already
 decided on the submission, so a submission is never accepted twice (nor accepted after a
-reject). Only the destination's own, signature-checked decisions count.
+reject). Only the destination's own, signature-checked decisions count. Each submission is
+answered in the API generation it was fetched with (the manifest names it).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from adapters.fitconnect import jose
 from adapters.fitconnect.api import SubmissionApi
-from adapters.fitconnect.bundle import Bundle
 from adapters.fitconnect.events import Event, EventVerifier, authentication_tags, build_set, unverified_claims
 from adapters.fitconnect.keys import DestinationKeys
+from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem_for
 from adapters.fitconnect.verify import Verifier
 from gateway.errors import PermanentError
-from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
+from gateway.ports import BlobStore, CommittedCase, InboundMessage, VerifiedSubmission
 
 log = logging.getLogger(__name__)
 
@@ -37,57 +42,64 @@ class FitConnectChannel:
     api: SubmissionApi
     events: EventVerifier
     keys: dict[str, DestinationKeys]
+    blobs: BlobStore
     name: str = "fitconnect"
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
-        return self.verifier.verify(Bundle.from_bytes(message.payload))
+        return self.verifier.verify(Manifest.from_bytes(message.payload))
 
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
-        bundle = Bundle.from_bytes(message.payload)
-        decided = self._decision(bundle)
+        manifest = Manifest.from_bytes(message.payload)
+        decided = self._decision(manifest)
         if decided == "accept-submission":
             return  # accepted before a crash or a lost response: never twice
         if decided == "reject-submission":
             raise AlreadyRejected("this destination rejected the submission earlier")
-        self.api.post_event(bundle.case_id, self.accept_token(bundle))
-        log.info("accepted FIT-Connect submission %s (case %s)", bundle.submission_id, case.reference)
+        self._api(manifest).post_event(manifest.case_id, manifest.submission_id, self.accept_token(manifest))
+        log.info("accepted FIT-Connect submission %s (case %s)", manifest.submission_id, case.reference)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
-        bundle = self._bundle_or_references(message)
-        if self._decision(bundle) is not None:
+    def reject(self, message: InboundMessage, error: PermanentError | Mapping[str, Any]) -> None:
+        """Post reject-submission with the problem of ``error``: the exception, or the problem
+        record the core stored for it."""
+        manifest = self._manifest_or_references(message)
+        if self._decision(manifest) is not None:
             return
         found = problem_for(error)
-        self._post(bundle, "reject-submission", {"problems": [found]})
-        log.info("rejected FIT-Connect submission %s: %s", bundle.submission_id, found["type"])
+        token = self._token(manifest, "reject-submission", {"problems": [found]})
+        self._api(manifest).post_event(manifest.case_id, manifest.submission_id, token)
+        log.info("rejected FIT-Connect submission %s: %s", manifest.submission_id, found["type"])
 
-    def accept_token(self, bundle: Bundle) -> str:
-        """The signed accept-submission SET (the CPU part of acknowledge, no I/O)."""
-        metadata = bundle.encrypted_metadata
-        assert metadata is not None, "acknowledge runs only after a successful verify"
-        tags = authentication_tags(metadata, bundle.encrypted_data, bundle.fetched_attachments())
-        return self._token(bundle, "accept-submission", {"authenticationTags": tags})
+    def accept_token(self, manifest: Manifest) -> str:
+        """The signed accept-submission SET: the authentication tags of every JWE fetched (each
+        fragment by its own id, as the Zustelldienst's submit event names them)."""
+        raw = Parts(manifest, self.blobs).small("submission", 64 * 1024 * 1024)
+        submission = orjson.loads(raw)
+        metadata, data = submission["encryptedMetadata"], submission.get("encryptedData") or None
+        attachment_tags = {aid: part.tag for aid, part in manifest.attachments.items() if part.tag is not None}
+        tags = authentication_tags(metadata, data, attachment_tags)
+        return self._token(manifest, "accept-submission", {"authenticationTags": tags})
 
     # -----------------------------------------------------------------------------------
-    def _token(self, bundle: Bundle, name: str, details: dict[str, object]) -> str:
-        signing = self.keys[bundle.destination_id].signing
-        return build_set(name, bundle.destination_id, bundle.submission_id, bundle.case_id, details, signing)
+    def _api(self, manifest: Manifest) -> SubmissionApi:
+        return self.api.with_version(manifest.api_version)
 
-    def _post(self, bundle: Bundle, name: str, details: dict[str, object]) -> None:
-        self.api.post_event(bundle.case_id, self._token(bundle, name, details))
+    def _token(self, manifest: Manifest, name: str, details: dict[str, object]) -> str:
+        signing = self.keys[manifest.destination_id].signing
+        return build_set(name, manifest.destination_id, manifest.submission_id, manifest.case_id, details, signing)
 
-    def _decision(self, bundle: Bundle) -> str | None:
+    def _decision(self, manifest: Manifest) -> str | None:
         """This destination's earlier accept/reject of the submission, if any."""
-        for token in self.api.get_events(bundle.case_id):
-            event = self._own_event(token, bundle)
+        for token in self._api(manifest).get_events(manifest.case_id, manifest.submission_id):
+            event = self._own_event(token, manifest)
             if event is not None and event.name in DECISIONS:
                 return event.name
         return None
 
-    def _own_event(self, token: str, bundle: Bundle) -> Event | None:
+    def _own_event(self, token: str, manifest: Manifest) -> Event | None:
         try:
             claims = unverified_claims(token)
-            if claims.get("iss") != bundle.destination_id \
-                    or claims.get("sub") != f"submission:{bundle.submission_id}":
+            if claims.get("iss") != manifest.destination_id \
+                    or claims.get("sub") != f"submission:{manifest.submission_id}":
                 return None  # cheap filter: only our own events need a signature check
             event = self.events.verify(token)
         except jose.JoseFailure:
@@ -95,12 +107,12 @@ class FitConnectChannel:
         return event
 
     @staticmethod
-    def _bundle_or_references(message: InboundMessage) -> Bundle:
+    def _manifest_or_references(message: InboundMessage) -> Manifest:
         try:
-            return Bundle.from_bytes(message.payload)
+            return Manifest.from_bytes(message.payload)
         except PermanentError:
             # Even an unreadable original can be rejected: the ids are in the inbox row.
             refs = message.references
-            return Bundle(destination_id=refs["destinationId"], submission_id=message.source_id,
-                          case_id=refs["caseId"], submission_raw=b"{}", attachments={}, events_raw=b"{}",
-                          fetched_at="")
+            version = refs.get("apiVersion", "v1")
+            return Manifest(api_version="v2" if version == "v2" else "v1", destination_id=refs["destinationId"],
+                            submission_id=message.source_id, case_id=refs["caseId"], fetched_at="")

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from adapters.fitconnect import pki
@@ -107,8 +108,6 @@ def create_csr(key_file: Path, out: Path, usage: UsageOpt = "encryption",
     """Write a PEM CSR for the key in KEY_FILE (a private JWK), e.g. for the Verwaltungs-PKI."""
     key = private_key_from_jwk(json.loads(key_file.read_text()))
     csr = pki.make_csr(key, common_name, _usage(usage))
-    from cryptography.hazmat.primitives import serialization
-
     _write(out, csr.public_bytes(serialization.Encoding.PEM))
 
 

@@ -1,4 +1,12 @@
-"""Decrypting and checking the content of a submission: metadata, data, attachments."""
+"""Decrypting and checking the content of a submission: metadata, data, attachments, fragments.
+
+Metadata and data are JSON the gateway parses anyway: decrypted whole by joserfc
+(:func:`.jose.decrypt`), within their caps. Attachments -- whole or in fragments -- are blobs:
+each JWE streams from the blob store through :mod:`.jwe_stream` into one staging file
+(:mod:`.staging`), fragments in the order the metadata lists them, hashed on the way; the
+attachment counts only once every fragment's tag and the SHA-512 of the joined content
+checked out. A failure discards the staging file: nothing is handed on.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,17 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
-from adapters.fitconnect import jose
+from adapters.fitconnect import jose, jwe_stream, wire
 from adapters.fitconnect.keys import DestinationKeys
-from adapters.fitconnect.options import Limits
+from adapters.fitconnect.metadata import AttachmentSpec, Metadata
+from adapters.fitconnect.options import DestinationLimits, Limits
+from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem
-from adapters.fitconnect.schemas import DataSchemaRegistry, first_error
-from gateway.case.model import Payment, ReplyChannel
-from gateway.ports import VerifiedAttachment
+from adapters.fitconnect.staging import Staged, StagingSink
 
 LEIKA_URN = re.compile(r"^urn:de:fim:leika:leistung:(99\d{12})$")
 
@@ -38,113 +45,98 @@ class Registries:
         return cls(make(limits.max_metadata_bytes), make(limits.max_data_bytes), make(limits.max_attachment_bytes))
 
 
-def decrypt(token: str | bytes, keys: DestinationKeys, registry: jose.FitConnectJWERegistry, instance: str) -> bytes:
+def same(expected: str, actual: str) -> bool:
+    return hmac.compare_digest(expected.encode(), actual.encode())
+
+
+def decrypt(token: str, keys: DestinationKeys, registry: jose.FitConnectJWERegistry, instance: str) -> bytes:
     try:
         return jose.decrypt(token, keys.for_kid, registry)
     except jose.JoseFailure as exc:
         raise problem("encryption-issue", instance, f"cannot decrypt: {exc}") from None
 
 
-def decrypt_json(token: str, keys: DestinationKeys, registry: jose.FitConnectJWERegistry, instance: str) -> Any:
-    plain = decrypt(token, keys, registry, instance)
+def parse_json(plain: bytes, instance: str) -> Any:
     try:
         return orjson.loads(plain)
     except orjson.JSONDecodeError:
         raise problem("syntax-violation", instance, f"{instance} is not valid JSON") from None
 
 
-def _hash_matches(plain: bytes, spec: dict[str, Any]) -> str | None:
-    """The content's SHA-512 (hex) if it equals the declared one, else None."""
-    declared = spec.get("hash", {}).get("content", "")
-    digest = hashlib.sha512(plain).hexdigest()
-    return digest if hmac.compare_digest(digest.encode(), str(declared).encode()) else None
+def uploads(metadata: Metadata) -> dict[str, AttachmentSpec]:
+    """What the metadata says was uploaded: every whole attachment and every fragment, by id,
+    each pointing at the attachment it belongs to."""
+    found: dict[str, AttachmentSpec] = {}
+    for spec in metadata.attachments:
+        for upload in spec.fragments or (spec.id,):
+            if upload in found:
+                raise problem("attachments-mismatch", "metadata", "an attachment or fragment id is listed twice")
+            found[upload] = spec
+    return found
 
 
-def check_attachment_list(described: list[dict[str, Any]], announced: list[str]) -> dict[str, dict[str, Any]]:
-    by_id = {str(a["attachmentId"]): a for a in described}
-    if len(by_id) != len(described) or set(by_id) != set(announced):
+def check_attachment_list(metadata: Metadata, announced: list[str], limits: DestinationLimits) -> None:
+    """Announced in the submission = described in the metadata (fragments by their own ids)."""
+    for spec in metadata.attachments:
+        if spec.fragments is not None and len(spec.fragments) > limits.max_fragments:
+            raise problem("technical-error", f"attachment:{spec.id}",
+                          f"the attachment has more than this destination's limit of {limits.max_fragments} fragments")
+    if set(uploads(metadata)) != set(announced) or len(set(announced)) != len(announced):
         raise problem("attachments-mismatch", "metadata",
                       "attachments in the metadata differ from the attachments of the submission")
-    return by_id
+    if sum(1 for a in metadata.attachments if a.purpose == "data") > 1:
+        raise problem("attachments-mismatch", "metadata", "more than one attachment carries the data")
 
 
-def open_attachment(token: bytes, spec: dict[str, Any], keys: DestinationKeys,
-                    registry: jose.FitConnectJWERegistry) -> VerifiedAttachment:
-    aid = str(spec["attachmentId"])
-    plain = decrypt(token, keys, registry, f"attachment:{aid}")
-    digest = _hash_matches(plain, spec)
-    if digest is None:
-        raise problem("hash-mismatch", f"attachment:{aid}", "attachment hash differs from the metadata")
-    return VerifiedAttachment(
-        id=aid, filename=str(spec.get("filename") or aid), media_type=str(spec["mimeType"]), content=plain,
-        purpose=str(spec["purpose"]), description=spec.get("description"),
-        declared_sha512=str(spec["hash"]["content"]), sha512=digest,
-    )
-
-
-def open_data(token: str, spec: dict[str, Any], keys: DestinationKeys, registry: jose.FitConnectJWERegistry,
-              schemas: DataSchemaRegistry) -> tuple[str, bytes]:
-    """Decrypt, hash-check and schema-validate the data; return (schemaUri, plaintext)."""
-    declared = spec["submissionSchema"]
-    schema = schemas.get(str(declared["schemaUri"]))
-    if schema is None or schema.mime_type != declared["mimeType"]:
-        raise problem("unsupported-schema", "data", "the declared submission schema is not supported")
-    plain = decrypt(token, keys, registry, "data")
-    if _hash_matches(plain, spec) is None:
-        raise problem("hash-mismatch", "data", "data hash differs from the metadata")
+def open_attachment(spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
+                    registry: jose.FitConnectJWERegistry, max_bytes: int) -> Staged:
+    """Decrypt an attachment (its fragments in order) into a staging file and check its hash."""
+    sink = StagingSink(max_bytes, f"attachment:{spec.id}")
+    fetched = manifest.attachments
     try:
-        document = orjson.loads(plain)
-    except orjson.JSONDecodeError:
-        raise problem("syntax-violation", "data", "data is not valid JSON") from None
-    where = first_error(schema.validator, document)
-    if where is not None:
-        raise problem("schema-violation", "data", f"data violates its submission schema at {where}")
-    return schema.uri, plain
+        for upload in spec.fragments or (spec.id,):
+            part = fetched.get(upload)
+            if part is None or part.blob is None or part.tag is None:
+                raise problem("missing-attachment", f"attachment:{upload}", "an attachment or fragment is missing")
+            try:
+                result = jwe_stream.decrypt_stream(parts.stream(part), keys.for_kid, registry, sink.write,
+                                                   size=part.size)
+            except jose.JoseFailure as exc:
+                raise problem("encryption-issue", f"attachment:{upload}", f"cannot decrypt: {exc}") from None
+            if not same(part.tag, result.tag):
+                raise problem("incorrect-authentication-tag", f"attachment:{upload}",
+                              "authentication tag does not match the event log")
+        staged = sink.finish()
+        if not same(spec.sha512, staged.sha512):
+            raise problem("hash-mismatch", f"attachment:{spec.id}", "attachment hash differs from the metadata")
+        return staged
+    except BaseException:
+        sink.discard()
+        raise
 
 
-def service_leika(metadata: dict[str, Any], submission: dict[str, Any], accepted: list[str]) -> str | None:
-    """LeiKa key from publicServiceType; it must agree with the submission's serviceType."""
-    declared = (metadata.get("publicServiceType") or {}).get("identifier")
-    announced = (submission.get("serviceType") or {}).get("identifier")
+def open_inline_data(token: str, metadata: Metadata, keys: DestinationKeys,
+                     registry: jose.FitConnectJWERegistry) -> bytes:
+    assert metadata.data is not None
+    plain = decrypt(token, keys, registry, "data")
+    if not same(metadata.data.sha512, hashlib.sha512(plain).hexdigest()):
+        raise problem("hash-mismatch", "data", "data hash differs from the metadata")
+    return plain
+
+
+def service_leika(metadata: Metadata, submission: dict[str, Any], accepted: list[str]) -> str | None:
+    """LeiKa key of the metadata's service; it must agree with the service the submission announced."""
+    declared = metadata.service_identifier
+    announced = wire.submission_service(submission)
+    if announced == "":
+        raise problem("service-mismatch", "submission", "the submission announces two different services")
     if declared is None:
         declared = announced
     elif announced is not None and announced != declared:
-        raise problem("service-mismatch", "metadata", "publicServiceType differs from the submission's serviceType")
+        raise problem("service-mismatch", "metadata", "publicServiceType differs from the submission's service")
     match = LEIKA_URN.match(declared) if isinstance(declared, str) else None
     if match is None:
         raise problem("unsupported-service", "metadata", "the service is not identified by a LeiKa key")
     if accepted and match.group(1) not in accepted:
         raise problem("unsupported-service", "metadata", "this destination does not accept the service")
     return match.group(1)
-
-
-# replyChannel member -> (our kind, the member that holds the address)
-REPLY_CHANNELS = {"eMail": ("email", "address"), "deMail": ("demail", "address"), "fink": ("fink", "finkPostfachRef"),
-                  "elster": ("elster", "accountId")}
-
-
-def reply_channel(metadata: dict[str, Any]) -> ReplyChannel | None:
-    """The one reply channel of the metadata, or None for none or one we do not know.
-
-    The published schema allows exactly one member but does not forbid other member names
-    (no ``additionalProperties: false``): a channel of a later schema version is not an error,
-    the case just gets no electronic reply channel.
-    """
-    channel = metadata.get("replyChannel")
-    if not isinstance(channel, dict) or len(channel) != 1:
-        return None
-    (name, value), = channel.items()
-    known = REPLY_CHANNELS.get(name)
-    if known is None or not isinstance(value, dict) or not isinstance(value.get(known[1]), str):
-        return None
-    return ReplyChannel(kind=known[0], address=value[known[1]])
-
-
-def payment(metadata: dict[str, Any]) -> Payment | None:
-    info = metadata.get("paymentInformation")
-    if not info:
-        return None
-    amount = info.get("grossAmount")
-    return Payment(method=info["paymentMethod"], status=info["status"],
-                   amount=Decimal(str(amount)) if amount is not None else None,
-                   transaction_id=info["transactionId"], reference=info["transactionReference"])

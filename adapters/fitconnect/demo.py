@@ -1,5 +1,7 @@
 """Demo EfA sender for ``make run``: submits a few applications to Tangerhütte's destination
-in the sandbox and prints how each one ends in the event log (accepted by the gateway).
+in the sandbox and prints how each one ends in the event log (accepted by the gateway): three
+as an EfA service on Submission API v1 with metadata 1.1.0 sends them, and one as a current
+client does -- Submission API v2, metadata 3.0.0, the building plans in fragments.
 
 The gateway must run with the FIT-Connect adapter configured for the sandbox (as in
 ``fixtures/demo/gateway.yaml``); the sandbox calls it back at
@@ -9,18 +11,32 @@ The gateway must run with the FIT-Connect adapter configured for the sandbox (as
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
+import uuid
 
 from adapters.fitconnect.events import STATUS_BY_EVENT, unverified_claims
-from adapters.fitconnect.outbound import Created
+from adapters.fitconnect.outbound import Application, Created, OutgoingAttachment
 from adapters.fitconnect.testing import application, efa_sender, sender_api
 
 DEMO_APPLICATIONS = ["gewerbe-anmelden-fahrradservice", "gewerbe-anmelden-gmbh", "gewerbe-abmelden-kiosk"]
+FRAGMENT_BYTES = 256 * 1024
+
+
+def current_client_application() -> Application:
+    """Gewerbe anmelden as a current client sends it: API v2, metadata 3.0.0, plans in fragments."""
+    # TEST content, made up here: 700 KB, so the plans travel as three fragments
+    plans = b"%PDF-1.7 TEST Lageplan\n" + b"".join(hashlib.sha512(str(n).encode()).digest() for n in range(11_000))
+    app = application("gewerbe-anmelden-gmbh", api_version="v2", metadata_version="3.0.0")
+    return dataclasses.replace(app, attachments=[*app.attachments, OutgoingAttachment(
+        attachment_id=str(uuid.uuid4()), filename="lageplan.pdf", media_type="application/pdf", content=plans,
+        description="Lageplan (TEST)", fragment_bytes=FRAGMENT_BYTES)])
 
 
 def _status(sandbox_url: str, created: Created) -> str:
     status = "unknown"
-    for token in sender_api(sandbox_url).get_events(created.case_id):
+    for token in sender_api(sandbox_url).get_events(created.case_id, created.submission_id):
         claims = unverified_claims(token)  # display only; the gateway verifies signatures
         if claims.get("sub") == f"submission:{created.submission_id}":
             for uri in claims.get("events", {}):
@@ -36,6 +52,10 @@ def run(gateway_url: str, sandbox_urls: dict[str, str], wait_seconds: float = 60
         created = sender.send(application(name))
         sent.append((name, created))
         print(f"FIT-Connect demo: submitted {name} as submission {created.submission_id}")
+    current = sender.send(current_client_application())
+    sent.append(("gewerbe-anmelden-gmbh (API v2, metadata 3.0.0, plans in fragments)", current))
+    print(f"FIT-Connect demo: submitted a v2 submission with metadata 3.0.0 and a fragmented attachment as "
+          f"submission {current.submission_id}")
     deadline = time.monotonic() + wait_seconds
     pending = dict(sent)
     while pending and time.monotonic() < deadline:

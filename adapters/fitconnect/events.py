@@ -1,14 +1,19 @@
 """Security Event Tokens of the FIT-Connect event log: build, parse, verify, derive status.
 
-Who signs what: the Zustelldienst signs create/submit/notify/forward/delete events (key in
-its JWKS, ``iss`` = its URL); a destination signs accept/reject (``iss`` = destinationId,
-key published at ``/v1/destinations/{id}/keys/{kid}`` and validated against the PKI).
+Who signs what: the Zustelldienst signs create/submit/notify/forward/delete events and the
+automatic reject (key in its JWKS, ``iss`` = its URL); a destination signs accept/reject
+(``iss`` = destinationId, key published at ``/v{1,2}/destinations/{id}/keys/{kid}`` and
+validated against the PKI). Every SET is checked for its claims (``$schema`` of the
+set-payload schema, ``jti`` a UUID, ``iat``, ``sub`` ``submission:<uuid>``, ``txn``
+``case:<uuid>``, exactly one event) and for the details its event type carries
+(:data:`DETAILS`): ``authenticationTags`` in submit/notify/accept, ``problems`` in reject.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 import threading
 import time
 import uuid
@@ -27,6 +32,12 @@ from adapters.fitconnect.keys import OwnKey, jose_key
 
 EVENT_BASE = "https://schema.fitko.de/fit-connect/events/"
 SET_PAYLOAD_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.schema.json"
+_SET_PAYLOAD = re.compile(r"^https://schema\.fitko\.de/fit-connect/set-payload/1\.\d+\.\d+/set-payload\.schema\.json$")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# the events the Zustelldienst writes, and those a destination writes
+ZUSTELLDIENST_EVENTS = frozenset({"create-submission", "submit-submission", "notify-submission",
+                                  "forward-submission", "delete-submission", "reject-submission"})
+DESTINATION_EVENTS = frozenset({"accept-submission", "reject-submission"})
 STATUS_BY_EVENT = {
     "create-submission": "incomplete", "submit-submission": "submitted", "notify-submission": "submitted",
     "forward-submission": "forwarded", "accept-submission": "accepted", "reject-submission": "rejected",
@@ -61,18 +72,55 @@ def build_set(name: str, issuer: str, submission_id: str, case_id: str, details:
 
 
 def parse_claims(claims: dict[str, Any], token: str) -> Event:
-    """Check the SET claims' shape (one FIT-Connect event, submission subject, case txn)."""
+    """Check the SET's claims and its event's details (the checks every event type gets)."""
     events = claims.get("events")
     sub, txn, iss, iat = claims.get("sub"), claims.get("txn"), claims.get("iss"), claims.get("iat")
     if not (isinstance(events, dict) and len(events) == 1 and isinstance(sub, str) and isinstance(txn, str)
-            and isinstance(iss, str) and isinstance(iat, int) and isinstance(claims.get("jti"), str)):
+            and isinstance(iss, str) and isinstance(iat, int) and not isinstance(iat, bool)
+            and isinstance(claims.get("jti"), str)):
         raise jose.JoseFailure("SET claims incomplete")
+    schema = claims.get("$schema")
+    if schema is not None and not (isinstance(schema, str) and _SET_PAYLOAD.match(schema)):
+        raise jose.JoseFailure("SET names no set-payload schema")
     (uri, details), = events.items()
-    if not uri.startswith(EVENT_BASE) or not sub.startswith("submission:") or not txn.startswith("case:"):
+    if not (_UUID.match(claims["jti"]) and uri.startswith(EVENT_BASE) and sub.startswith("submission:")
+            and txn.startswith("case:") and _UUID.match(sub.removeprefix("submission:"))
+            and _UUID.match(txn.removeprefix("case:"))):
         raise jose.JoseFailure("SET is not a FIT-Connect submission event")
-    return Event(name=uri.removeprefix(EVENT_BASE), issuer=iss, issued_at=iat,
-                 submission_id=sub.removeprefix("submission:"), case_id=txn.removeprefix("case:"),
-                 details=details if isinstance(details, dict) else {}, token=token)
+    name = uri.removeprefix(EVENT_BASE)
+    check = DETAILS.get(name)
+    if check is None or not isinstance(details, dict) or not check(details):
+        raise jose.JoseFailure("SET event details do not fit its event type")
+    return Event(name=name, issuer=iss, issued_at=iat, submission_id=sub.removeprefix("submission:"),
+                 case_id=txn.removeprefix("case:"), details=details, token=token)
+
+
+def _tags(details: dict[str, Any]) -> bool:
+    tags = details.get("authenticationTags")
+    if not isinstance(tags, dict) or not isinstance(tags.get("metadata"), str):
+        return False
+    attachments = tags.get("attachments", {})
+    return (("data" not in tags or isinstance(tags["data"], str)) and isinstance(attachments, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in attachments.items()))
+
+
+def _problems(details: dict[str, Any]) -> bool:
+    problems = details.get("problems")
+    return isinstance(problems, list) and bool(problems) and all(
+        isinstance(p, dict) and isinstance(p.get("type"), str) and isinstance(p.get("title"), str)
+        and isinstance(p.get("instance", ""), str) and isinstance(p.get("detail", ""), str) for p in problems)
+
+
+def _any(details: dict[str, Any]) -> bool:
+    return True
+
+
+# event type -> the check of its details (set-payload schema; events of the FIT-Connect docs)
+DETAILS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "create-submission": _any, "submit-submission": _tags, "notify-submission": _tags,
+    "forward-submission": _any, "delete-submission": _any, "accept-submission": _tags,
+    "reject-submission": _problems,
+}
 
 
 def unverified_claims(token: str) -> dict[str, Any]:
@@ -90,11 +138,14 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 def authentication_tags(encrypted_metadata: str, encrypted_data: str | None,
-                        attachments: Mapping[str, str | bytes]) -> dict[str, Any]:
+                        attachment_tags: Mapping[str, str]) -> dict[str, Any]:
+    """The ``authenticationTags`` of a submission: the last segment of the metadata's and the
+    data's JWE, and of every uploaded attachment JWE by its id -- for a fragmented attachment,
+    every fragment by the fragment's id (each fragment is uploaded as an attachment of its own)."""
     tags: dict[str, Any] = {"metadata": jose.authentication_tag(encrypted_metadata)}
     if encrypted_data:
         tags["data"] = jose.authentication_tag(encrypted_data)
-    tags["attachments"] = {aid: jose.authentication_tag(tok) for aid, tok in attachments.items()}
+    tags["attachments"] = dict(attachment_tags)
     return tags
 
 

@@ -7,50 +7,36 @@ releases, security advisories answered with patch releases), fully typed (``py.t
 ``mypy --strict`` here), does all cryptography through ``cryptography`` (OpenSSL), and its
 registries are explicit allow-lists: a ``JWERegistry`` only resolves algorithms it holds and
 was told to allow. Why 1.8.0: it is the newest release on the package index, and past every
-published joserfc advisory known to us -- the DEF inflation cap (250 KB since 0.12.0), raw
-content in ``ExceededSizeError`` messages (fixed 1.4.2), b64=false payload-size bypass
-(CVE-2026-48990, 1.6.7), empty HMAC keys (CVE-2026-49852, 1.6.8), padded-segment malleability
-(CVE-2026-62995, 1.7.2), list-valued iss/sub (CVE-2026-75509, 1.7.3), empty JWS JSON signature
-list (CVE-2026-102946, 1.7.4), compact JWS split before the size check (CVE-2026-119284,
-1.7.6); 1.8.0's compact JWE parser checks the total size before splitting.
+published joserfc advisory known to us -- among them the DEF inflation cap, raw content in
+``ExceededSizeError`` messages (fixed 1.4.2), padded-segment malleability (1.7.2) and the
+compact serialisations split before their size check (1.7.6; 1.8.0 checks the total first).
 
-What runs where:
+Everything here is joserfc's public API: ``jwe.decrypt_compact`` / ``jwe.encrypt_compact`` with
+our :class:`FitConnectJWERegistry`, ``jws.serialize_compact`` / ``jws.deserialize_compact`` for
+SETs. The registry only *contains* the three algorithms FIT-Connect uses (so nothing else can be
+negotiated, whatever joserfc adds later), with per-kind size caps, and its DEF model is
+:class:`CappedDeflate` (joserfc's public ``DeflateZipModel`` with a hard cap). The key is chosen
+by a resolver joserfc calls with the parsed protected header: it applies our header allow-list
+(alg, enc, zip, no ``crit``) before it names the key by ``kid`` (two during a rotation), and
+joserfc's ``check_header`` refuses unregistered or mistyped members. Errors are
+:class:`JoseFailure` with fixed messages.
 
-* keys, SET signing/verification (``jws``) and JWE encryption (``jwe.encrypt_compact``) are
-  joserfc's public API;
-* JWE decryption (:func:`decrypt`) runs the cryptography through joserfc's algorithm models,
-  taken from the registry by name: the RSA-OAEP-256 key-management model unwraps the CEK with
-  the joserfc key, the A256GCM content-encryption model checks the tag (protected header as
-  AAD) and decrypts, and :class:`CappedDeflate` (a subclass of joserfc's DEF model registered
-  in our registry) inflates with a hard cap. Header validation is joserfc's
-  ``JWERegistry.check_header`` (``crit`` handling, value types, no unregistered parameters).
-  Only the compact *parsing* is ours: ``jwe.decrypt_compact`` splits and copies the token and
-  stdlib-decodes every segment, which measured 1 to 2 ms of CPU more per 270 KB attachment
-  (about 0.3 ms at 70 KB) than locating the dots and decoding the ciphertext with SIMD
-  ``pybase64`` from a memoryview -- more than the whole non-RSA budget of an intake. The parsing is at least
-  as strict as joserfc's (no padding, no ``+ / =``, canonical last character, per-segment caps).
-
-Allow-lists are enforced twice on purpose: the registry below only *contains* the three
-algorithms FIT-Connect uses (so nothing else can be negotiated, whatever joserfc adds in later
-versions), and :func:`decrypt` checks the header (alg, enc, zip, no ``crit``) before any key is
-touched. Sizes are capped before parsing; ``zip: DEF`` inflates at most ``max_inflated + 1``
-bytes (a zip bomb stops at the cap). Errors are :class:`JoseFailure` with fixed messages.
+Attachments and fragments are not decrypted here but in :mod:`.jwe_stream`, in a stream with
+bounded memory (joserfc decrypts whole tokens in memory only); it applies the same allow-list,
+registry header check and caps.
 """
 
 from __future__ import annotations
 
-import binascii
-import secrets
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pybase64
 from joserfc import jwe, jws
 from joserfc.errors import DecodeError, ExceededSizeError, JoseError
-from joserfc.jwa import DeflateZipModel, JWEKeyEncryption
-from joserfc.jwk import RSAKey
+from joserfc.jwa import DeflateZipModel
+from joserfc.jwk import GuestProtocol, RSAKey
 from joserfc.util import urlsafe_b64decode
 
 ALG_KEY_WRAP = "RSA-OAEP-256"
@@ -61,12 +47,18 @@ SET_TYPE = "secevent+jwt"
 MAX_HEADER_B64 = 2048
 MAX_SET_LENGTH = 64 * 1024
 TAG_BYTES = 16
-# last character of an unpadded base64url segment whose unused low bits are zero, by length % 4
-_CANONICAL_LAST = {2: b"AQgw", 3: b"AEIMQUYcgkosw048"}
 
 
 class JoseFailure(Exception):
     """Decryption or signature check failed; the message names no content."""
+
+
+class InflatedTooLarge(ExceededSizeError):
+    """The inflated content would exceed the registry's cap."""
+
+
+class BrokenDeflate(DecodeError):
+    """Not a complete raw DEFLATE stream."""
 
 
 class CappedDeflate(DeflateZipModel):
@@ -86,20 +78,20 @@ class CappedDeflate(DeflateZipModel):
         try:
             value = inflater.decompress(s, self.max_inflated + 1)
         except zlib.error:
-            raise DecodeError("invalid DEFLATE data") from None
+            raise BrokenDeflate("invalid DEFLATE data") from None
         if len(value) > self.max_inflated:
-            raise ExceededSizeError(f"Decompressed content exceeds {self.max_inflated} bytes")
+            raise InflatedTooLarge(f"Decompressed content exceeds {self.max_inflated} bytes")
         # below the cap, all input was consumed: a missing end of stream is a truncated stream
         if not inflater.eof or inflater.unused_data:
-            raise DecodeError("invalid DEFLATE data")
+            raise BrokenDeflate("invalid DEFLATE data")
         return value
 
 
 class FitConnectJWERegistry(jwe.JWERegistry):
     """A JWE registry that knows only RSA-OAEP-256, A256GCM and a capped DEF, with the caps of one
     kind of content: ``max_token_length`` bounds the encoded ciphertext, ``max_inflated`` the
-    inflated plaintext. joserfc encrypts with it; :func:`decrypt` takes its algorithm models and
-    caps from it, and so would ``jwe.decrypt_compact``."""
+    inflated plaintext. ``jwe.encrypt_compact`` and ``jwe.decrypt_compact`` take it as their
+    registry; :mod:`.jwe_stream` takes its caps and header check."""
 
     def __init__(self, max_token_length: int, max_inflated: int) -> None:
         super().__init__(algorithms=[ALG_KEY_WRAP, ENC_CONTENT, ZIP_DEFLATE])
@@ -136,111 +128,81 @@ def _segment_json(segment: str | bytes) -> dict[str, Any]:
 
 
 def jwe_header(token: str | bytes) -> dict[str, Any]:
-    if isinstance(token, bytes):
-        return _segment_json(token[: token.find(b".")])
-    return _segment_json(token[: token.find(".")])
+    """The protected header of a compact JWE, or of its first segment alone (to show or to
+    choose by; nothing is trusted from it)."""
+    end = token.find(b".") if isinstance(token, bytes) else token.find(".")
+    return _segment_json(token[:end] if end >= 0 else token)
 
 
 def authentication_tag(token: str | bytes) -> str:
-    """FIT-Connect's authentication tag of a compact JWE: its last segment (sliced, no copy of the rest)."""
+    """FIT-Connect's authentication tag of a compact JWE: its last segment."""
     tag = token[(token.rfind(b".") if isinstance(token, bytes) else token.rfind(".")) + 1:]
     return tag.decode("ascii", "replace") if isinstance(tag, bytes) else tag
 
 
-def _b64url(raw: bytes, start: int, end: int) -> bytes:
-    """Decode ``raw[start:end]`` as strict base64url (no padding, no ``+ / =``, canonical last
-    character, as joserfc's decoder) from a memoryview.
-
-    SIMD pybase64 needs ~0.06 ms for a 270 KB attachment, the stdlib (joserfc) ~1 ms; the
-    unpadded tail (at most 3 characters) apart.
-    """
-    if raw.find(b"+", start, end) >= 0 or raw.find(b"/", start, end) >= 0 or raw.find(b"=", start, end) >= 0:
-        raise JoseFailure("not base64url")
-    view = memoryview(raw)[start:end]
-    rest = len(view) % 4
-    if rest == 1 or (rest and raw[end - 1] not in _CANONICAL_LAST[rest]):
-        raise JoseFailure("not base64url")
-    bulk = len(view) - rest
-    try:
-        head = pybase64.b64decode(view[:bulk], altchars=b"-_", validate=True)
-        if not rest:
-            return head
-        tail = bytes(view[bulk:]) + b"=" * (4 - rest)
-        return head + pybase64.b64decode(tail, altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError):
-        raise JoseFailure("not base64url") from None
-
-
-def decrypt(token: str | bytes, key_for_kid: Callable[[object], RSAKey | None],
-            registry: FitConnectJWERegistry) -> bytes:
-    """Decrypt a compact JWE: RSA-OAEP-256 key wrap, A256GCM, optional capped DEF.
-
-    In this order: total size; the five segments located within their caps (no split, no
-    copy); the header allow-list (alg, enc, zip, no ``crit``) and joserfc's header check; the
-    segments decoded; only then the key named by ``kid`` (two may be active during a rotation);
-    then joserfc's RSA-OAEP-256 model unwraps the CEK, its A256GCM model checks the
-    tag and decrypts, the registry's :class:`CappedDeflate` inflates. The allow-list is
-    absolute: any other alg/enc/zip, or a ``crit`` header, is refused.
-    """
-    if len(token) > registry.max_compact_length:
-        raise JoseFailure("token exceeds the size limit")
-    try:
-        raw = token.encode("ascii") if isinstance(token, str) else token
-    except UnicodeEncodeError:
-        raise JoseFailure("not a compact JWE") from None
-    # Locate the four dots, each within its segment's cap, instead of split():
-    # the ciphertext is decoded from a view, not a copy.
-    d1 = raw.find(b".", 0, registry.max_protected_header_length + 1)
-    d2 = raw.find(b".", d1 + 1, d1 + registry.max_encrypted_key_length + 2)
-    d3 = raw.find(b".", d2 + 1, d2 + registry.max_initialization_vector_length + 2)
-    d4 = raw.rfind(b".")
-    if min(d1, d2, d3) < 0 or d4 <= d3 or len(raw) - d4 - 1 > registry.max_auth_tag_length:
-        raise JoseFailure("not a compact JWE")
-    if d4 - d3 - 1 > registry.max_ciphertext_length:
-        raise JoseFailure("token exceeds the size limit")
-    header_segment = raw[:d1]
-    header = _segment_json(header_segment)
+def check_header(header: dict[str, Any], registry: FitConnectJWERegistry) -> None:
+    """The allow-list (alg, enc, zip, no ``crit``), then joserfc's header check of the registry."""
     if header.get("alg") != ALG_KEY_WRAP or header.get("enc") != ENC_CONTENT or "crit" in header:
         raise JoseFailure("algorithm not allowed")
     if header.get("zip", ZIP_DEFLATE) != ZIP_DEFLATE:
         raise JoseFailure("compression not allowed")
     try:
         registry.check_header(header, True)
-        key_wrap = registry.get_alg(header["alg"])
-        content = registry.get_enc(header["enc"])
-    except JoseError:
+    except (JoseError, ValueError, TypeError, KeyError):
         raise JoseFailure("header not acceptable") from None
-    if not isinstance(key_wrap, JWEKeyEncryption):  # pragma: no cover - the registry holds RSA-OAEP-256 only
-        raise JoseFailure("algorithm not allowed")
-    encrypted_key, iv, tag = _b64url(raw, d1 + 1, d2), _b64url(raw, d2 + 1, d3), _b64url(raw, d4 + 1, len(raw))
-    # a stray "." inside the ciphertext range fails the strict base64url check
-    ciphertext = _b64url(raw, d3 + 1, d4)
-    key = key_for_kid(header.get("kid"))
-    if key is None:
-        raise JoseFailure("no decryption key for this kid")
-    if not key.is_private:
-        raise JoseFailure("no private key")
-    recipient: jwe.Recipient[RSAKey] = jwe.Recipient(jwe.CompactEncryption(header), None, key)
-    recipient.encrypted_key = encrypted_key
+
+
+class _Refused(JoseError):
+    """Raised inside joserfc's key resolution; carries our fixed reason out."""
+
+    error = "refused"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def decrypt(token: str | bytes, key_for_kid: Callable[[object], RSAKey | None],
+            registry: FitConnectJWERegistry) -> bytes:
+    """Decrypt a compact JWE (RSA-OAEP-256, A256GCM, optional capped DEF) with
+    ``jwe.decrypt_compact``.
+
+    The token's length is checked first (joserfc checks it again, and every segment, before it
+    decodes anything); then joserfc parses the header and asks our resolver for the key, which
+    refuses any header outside the allow-list before it looks up ``kid``; then joserfc checks
+    the header against the registry, unwraps the CEK, checks the tag and inflates through the
+    registry's :class:`CappedDeflate`.
+    """
+    if len(token) > registry.max_compact_length:
+        raise JoseFailure("token exceeds the size limit")
+
+    def resolve(guest: GuestProtocol) -> RSAKey:
+        header = dict(guest.headers())
+        try:
+            check_header(header, registry)
+        except JoseFailure as exc:
+            raise _Refused(str(exc)) from None
+        key = key_for_kid(header.get("kid"))
+        if key is None:
+            raise _Refused("no decryption key for this kid")
+        if not key.is_private:
+            raise _Refused("no private key")
+        return key
+
     try:
-        if len(tag) != TAG_BYTES:
-            raise ValueError("tag length")
-        content.check_iv(iv)
-        cek = key_wrap.decrypt_cek(recipient)
-        if len(cek) * 8 != content.cek_size:
-            # as joserfc's decrypt: a random CEK makes the tag check fail, no separate answer
-            cek = secrets.token_bytes(content.cek_size // 8)
-        plaintext = content.decrypt(ciphertext, tag, cek, iv, header_segment)
-    except (JoseError, ValueError):
-        raise JoseFailure("decryption failed") from None
-    if "zip" not in header:
-        return plaintext
-    try:
-        return registry.get_zip(header["zip"]).decompress(plaintext)
-    except ExceededSizeError:
+        return jwe.decrypt_compact(token, resolve, registry=registry).plaintext or b""
+    except _Refused as exc:
+        raise JoseFailure(exc.reason) from None
+    except InflatedTooLarge:
         raise JoseFailure("inflated content exceeds the size limit") from None
-    except JoseError:
+    except BrokenDeflate:
         raise JoseFailure("decompression failed") from None
+    except ExceededSizeError:
+        raise JoseFailure("token exceeds the size limit") from None
+    except (JoseError, TypeError, KeyError):
+        raise JoseFailure("decryption failed") from None
+    except ValueError:  # not five segments, not ASCII, not base64url
+        raise JoseFailure("not a compact JWE") from None
 
 
 def encrypt(plaintext: bytes, key: RSAKey, kid: str, content_type: str, registry: FitConnectJWERegistry) -> str:

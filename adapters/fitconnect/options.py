@@ -6,21 +6,39 @@ secrets) are ``SecretStr`` so they never show up in reprs or logs.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+VERSION_PATTERN = r"^\d{1,3}\.\d{1,3}\.\d{1,3}$"
 
 
 class _Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class DestinationLimits(_Options):
+    """What this destination takes in; larger submissions are rejected with a clear problem."""
+
+    max_attachment_bytes: int = Field(default=512 * 1024 * 1024, ge=1024,
+                                      description="decrypted size of one attachment (its fragments joined)")
+    max_fragments: int = Field(default=1000, ge=1, description="fragments of one attachment")
+    max_total_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1024,
+                                 description="everything fetched for one submission, encrypted")
+
+
 class DestinationOptions(_Options):
     """One destination (Zustellpunkt) the gateway subscribes to, i.e. one municipality's inbox."""
 
     id: str = Field(pattern=UUID_PATTERN)
+    api_version: Literal["v1", "v2"] = Field(default="v1", description="Submission API generation to fetch with")
+    metadata_versions: list[str] | None = Field(
+        default=None, description="metadata versions this destination announces (its metadataVersions); "
+                                  "default: every version with a schema here")
+    limits: DestinationLimits = Field(default_factory=DestinationLimits)
     tenant_ars: str = Field(pattern=r"^\d{12}$")
     callback_secret: SecretStr | None = None
     decryption_keys: list[Path] = Field(min_length=1, max_length=2,
@@ -37,15 +55,56 @@ class DestinationOptions(_Options):
         return value
 
 
+    @field_validator("metadata_versions")
+    @classmethod
+    def _versions(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (not value or any(not re.fullmatch(VERSION_PATTERN, v) for v in value)):
+            raise ValueError("metadata_versions lists versions like 2.1.0")
+        return value
+
+
 class Limits(_Options):
-    """Hard caps: what is larger is refused before it is parsed or inflated."""
+    """Hard caps of the channel: what is larger is refused before it is parsed or inflated.
+    Attachments are streamed; ``max_attachment_bytes`` bounds one encrypted attachment or
+    fragment as it is downloaded (the destination's limits bound the decrypted content)."""
 
     max_metadata_bytes: int = Field(default=512 * 1024, ge=1024)
     max_data_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
-    max_attachment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024)
     max_inflated_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="cap for zip: DEF")
-    max_attachments: int = Field(default=100, ge=0)
+    max_data_attachment_bytes: int = Field(default=128 * 1024 * 1024, ge=1024,
+                                           description="Fachdaten sent as a purpose: data attachment (parsed whole)")
+    max_attachments: int = Field(default=1000, ge=0, description="attachments and fragments of one submission")
     max_events: int = Field(default=200, ge=1)
+
+
+class ForwardingTarget(_Options):
+    api_version: Literal["v1", "v2"] | None = None
+    metadata_version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+
+
+class ForwardingOptions(_Options):
+    """How cases are sent to other destinations: the API generation and metadata version, per
+    destination id where it differs from the default; ``fragment_bytes`` splits larger
+    attachments into fragments (metadata 1.3.0 and later)."""
+
+    api_version: Literal["v1", "v2"] = "v1"
+    metadata_version: str = Field(default="1.1.0", pattern=VERSION_PATTERN)
+    fragment_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    targets: dict[str, ForwardingTarget] = Field(default_factory=dict)
+
+    def for_target(self, destination_id: str) -> tuple[Literal["v1", "v2"], str]:
+        target = self.targets.get(destination_id) or ForwardingTarget()
+        return target.api_version or self.api_version, target.metadata_version or self.metadata_version
+
+
+class RoutingOptions(_Options):
+    """The Routing API (destination by LeiKa key and ARS) and the key its destinationSignature
+    is checked with (the Self-Service-Portal's JWKS)."""
+
+    url: str = Field(description="base URL, e.g. https://routing-api-prod.fit-connect.fitko.net/v1")
+    portal_jwks_url: str = Field(description="JWKS of the Self-Service-Portal that signs destinationSignature")
+    portal_issuer: str = Field(description="iss of destinationSignature, the Self-Service-Portal's URL")
 
 
 class FitConnectOptions(_Options):
@@ -66,6 +125,8 @@ class FitConnectOptions(_Options):
     callback_max_age_seconds: int = Field(default=300, ge=1, le=300)
     callback_future_skew_seconds: int = Field(default=30, ge=0, le=120)
     limits: Limits = Field(default_factory=Limits)
+    forwarding: ForwardingOptions = Field(default_factory=ForwardingOptions)
+    routing: RoutingOptions | None = Field(default=None, description="needed to forward without a destination id")
 
     @field_validator("destinations")
     @classmethod

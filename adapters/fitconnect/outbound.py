@@ -1,26 +1,39 @@
-"""Sending a submission through FIT-Connect: create, upload attachments, submit.
+"""Sending a submission through FIT-Connect: create, upload attachments, submit -- in API v1 or
+v2, with the metadata version the destination accepts, attachments whole or in fragments.
 
 The destination's encryption key is validated (kty, size, alg, key_ops, x5c chain to the
 trust anchor, dates, key usage, n/e against the certificate) before anything is encrypted.
-Used by the :class:`~adapters.fitconnect.sender.FitConnectSender` and the demo EfA sender.
+Used by the :class:`~adapters.fitconnect.sender.FitConnectSender`, the demo EfA sender and
+the tests (which build faulty submissions on purpose through ``metadata``).
+
+Fragments (metadata 1.3.0 and later): an attachment larger than ``fragment_bytes`` is split;
+each fragment is encrypted and uploaded as an attachment of its own under its own id (the ids
+are announced instead of the attachment's), the metadata lists them in order under the
+attachment's ``fragments`` and hashes the whole content. Fachdaten can travel as a
+``purpose: data`` attachment: ``encryptedData`` is then an empty placeholder and the data hash
+the SHA-512 of zero bytes (FITKO planning issue 2250).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 from cryptography import x509
 from joserfc.jwk import RSAKey
 
-from adapters.fitconnect import jose
+from adapters.fitconnect import jose, wire
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import validate_public_jwk
+from adapters.fitconnect.metadata import SCHEMA_URI, SHA512_OF_NOTHING, parse_version
+from adapters.fitconnect.wire import ApiVersion
 from gateway.errors import PermanentError
 
-METADATA_SCHEMA = "https://schema.fitko.de/fit-connect/metadata/1.1.0/metadata.schema.json"
+_FRAGMENTS = uuid.UUID("2b0f5e7c-86d1-4f0e-9a43-0c1f2d3e4b5a")
+FRAGMENTS_SINCE = (1, 3, 0)
 
 
 class DestinationUnusable(PermanentError):
@@ -36,6 +49,14 @@ class OutgoingAttachment:
     content: bytes
     purpose: str = "attachment"
     description: str | None = None
+    fragment_bytes: int | None = None  # split into fragments of this size (None: the sender's default)
+
+    def fragments(self, size: int) -> list[tuple[str, bytes]]:
+        """(fragment id, content) in order; the ids are derived from the attachment's, so a retry
+        uploads the same fragments under the same ids."""
+        size = self.fragment_bytes or size
+        pieces = [self.content[i: i + size] for i in range(0, len(self.content), size)] or [b""]
+        return [(str(uuid.uuid5(_FRAGMENTS, f"{self.attachment_id}/{n}")), piece) for n, piece in enumerate(pieces)]
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,13 @@ class Application:
     attachments: list[OutgoingAttachment] = field(default_factory=list)
     reply_channel: dict[str, Any] | None = None
     sender_reference: str | None = None
+    metadata_version: str = "1.1.0"
+    api_version: ApiVersion = "v1"
+    data_as_attachment: bool = False  # Fachdaten as a purpose: data attachment
+    data_attachment_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def with_transport(self, api_version: ApiVersion, metadata_version: str) -> Application:
+        return replace(self, api_version=api_version, metadata_version=metadata_version)
 
 
 @dataclass(frozen=True)
@@ -62,18 +90,47 @@ def hash_spec(content: bytes) -> dict[str, str]:
     return {"type": "sha512", "content": hashlib.sha512(content).hexdigest()}
 
 
-def metadata_for(app: Application) -> dict[str, Any]:
+def data_attachment(app: Application) -> OutgoingAttachment:
+    return OutgoingAttachment(attachment_id=app.data_attachment_id,
+                              filename="data.json", media_type="application/json", content=app.data,
+                              purpose="data", description="Fachdatensatz als Anlage")
+
+
+def all_attachments(app: Application) -> list[OutgoingAttachment]:
+    return [*app.attachments, *([data_attachment(app)] if app.data_as_attachment else [])]
+
+
+def uploads(app: Application, fragment_bytes: int) -> list[tuple[OutgoingAttachment, list[tuple[str, bytes]]]]:
+    """Every attachment with what is uploaded for it: itself, or its fragments."""
+    fragmenting = parse_version(app.metadata_version) >= FRAGMENTS_SINCE
+    result = []
+    for attachment in all_attachments(app):
+        limit = attachment.fragment_bytes or fragment_bytes
+        if fragmenting and len(attachment.content) > limit:
+            result.append((attachment, attachment.fragments(limit)))
+        else:
+            result.append((attachment, [(attachment.attachment_id, attachment.content)]))
+    return result
+
+
+def metadata_for(app: Application, fragment_bytes: int = 64 * 1024 * 1024) -> dict[str, Any]:
+    described = []
+    for attachment, pieces in uploads(app, fragment_bytes):
+        entry: dict[str, Any] = {"attachmentId": attachment.attachment_id, "hash": hash_spec(attachment.content),
+                                 "purpose": attachment.purpose, "filename": attachment.filename,
+                                 "mimeType": attachment.media_type}
+        if attachment.description:
+            entry["description"] = attachment.description
+        if pieces[0][0] != attachment.attachment_id:
+            entry["fragments"] = [fragment_id for fragment_id, _ in pieces]
+        described.append(entry)
+    data_hash = {"type": "sha512", "content": SHA512_OF_NOTHING} if app.data_as_attachment else hash_spec(app.data)
     metadata: dict[str, Any] = {
-        "$schema": METADATA_SCHEMA,
+        "$schema": SCHEMA_URI.format(version=app.metadata_version),
         "contentStructure": {
-            "data": {"hash": hash_spec(app.data),
+            "data": {"hash": data_hash,
                      "submissionSchema": {"schemaUri": app.schema_uri, "mimeType": "application/json"}},
-            "attachments": [
-                {"attachmentId": a.attachment_id, "hash": hash_spec(a.content), "purpose": a.purpose,
-                 "filename": a.filename, "mimeType": a.media_type,
-                 **({"description": a.description} if a.description else {})}
-                for a in app.attachments
-            ],
+            "attachments": described,
         },
         "publicServiceType": {"name": app.service_name, "identifier": f"urn:de:fim:leika:leistung:{app.leika}"},
     }
@@ -85,42 +142,58 @@ def metadata_for(app: Application) -> dict[str, Any]:
 
 
 class Outbound:
-    def __init__(self, api: SubmissionApi, anchors: list[x509.Certificate],
-                 registry: jose.FitConnectJWERegistry) -> None:
-        self.api, self.anchors, self.registry = api, anchors, registry
+    def __init__(self, api: SubmissionApi, anchors: list[x509.Certificate], registry: jose.FitConnectJWERegistry,
+                 fragment_bytes: int = 64 * 1024 * 1024) -> None:
+        self.api, self.anchors, self.registry, self.fragment_bytes = api, anchors, registry, fragment_bytes
 
-    def encryption_key(self, destination_id: str) -> tuple[str, RSAKey]:
-        destination = self.api.get_destination(destination_id)
+    def destination(self, destination_id: str, version: ApiVersion = "v1") -> dict[str, Any]:
+        destination = self.api.with_version(version).get_destination(destination_id)
         if destination.get("status") != "active":
             raise DestinationUnusable("the destination is not active")
+        return destination
+
+    def encryption_key(self, destination_id: str, version: ApiVersion = "v1") -> tuple[str, RSAKey]:
+        destination = self.destination(destination_id, version)
         kid = str(destination.get("encryptionKid"))
-        return kid, validate_public_jwk(self.api.get_destination_key(destination_id, kid), "encryption",
-                                        self.anchors)
+        return kid, validate_public_jwk(self.api.with_version(version).get_destination_key(destination_id, kid),
+                                        "encryption", self.anchors)
+
+    def check_metadata_version(self, app: Application) -> None:
+        """The destination must announce the metadata version (major and minor) we send."""
+        announced = self.destination(app.destination_id, app.api_version).get("metadataVersions")
+        wanted = parse_version(app.metadata_version)[:2]
+        if isinstance(announced, list) and not any(
+                isinstance(v, str) and v.count(".") == 2 and v.replace(".", "").isdigit()
+                and parse_version(v)[:2] == wanted for v in announced):
+            raise DestinationUnusable("the destination does not accept this metadata version")
 
     def create(self, app: Application) -> Created:
         """A new submission in a new case: the Zustelldienst assigns both ids."""
+        announced = [upload_id for _, pieces in uploads(app, self.fragment_bytes) for upload_id, _ in pieces]
         body: dict[str, Any] = {
-            "destinationId": app.destination_id,
-            "announcedAttachments": [a.attachment_id for a in app.attachments],
-            "serviceType": {"name": app.service_name, "identifier": f"urn:de:fim:leika:leistung:{app.leika}"},
+            "destinationId": app.destination_id, "announcedAttachments": announced,
+            **wire.announced_service(app.api_version, f"urn:de:fim:leika:leistung:{app.leika}", app.service_name),
         }
-        created = self.api.create_submission(body)
+        created = self.api.with_version(app.api_version).create_submission(body)
         return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
 
     def upload_and_submit(self, app: Application, created: Created, metadata: dict[str, Any] | None = None) -> None:
         """Encrypt and upload; ``metadata`` replaces the generated one (tests build faulty ones)."""
-        kid, key = self.encryption_key(app.destination_id)
-        for attachment in app.attachments:
-            token = jose.encrypt(attachment.content, key, kid, attachment.media_type, self.registry)
-            self.api.upload_attachment(created.submission_id, attachment.attachment_id, token)
-        encrypted_metadata = jose.encrypt(orjson.dumps(metadata or metadata_for(app)), key, kid, "application/json",
-                                          self.registry)
-        encrypted_data = jose.encrypt(app.data, key, kid, "application/json", self.registry)
-        self.api.submit(created.submission_id, {"encryptedMetadata": encrypted_metadata,
-                                                "encryptedData": encrypted_data})
+        api = self.api.with_version(app.api_version)
+        kid, key = self.encryption_key(app.destination_id, app.api_version)
+        for attachment, pieces in uploads(app, self.fragment_bytes):
+            for upload_id, piece in pieces:
+                token = jose.encrypt(piece, key, kid, attachment.media_type, self.registry)
+                api.upload_attachment(created.submission_id, upload_id, token.encode("ascii"))
+        document = metadata or metadata_for(app, self.fragment_bytes)
+        encrypted_metadata = jose.encrypt(orjson.dumps(document), key, kid, "application/json", self.registry)
+        encrypted_data = "" if app.data_as_attachment else \
+            jose.encrypt(app.data, key, kid, "application/json", self.registry)
+        api.submit(created.submission_id, {"encryptedMetadata": encrypted_metadata, "encryptedData": encrypted_data})
 
     def send(self, app: Application) -> Created:
-        self.encryption_key(app.destination_id)  # refuse before creating anything remote
+        self.encryption_key(app.destination_id, app.api_version)  # refuse before creating anything remote
+        self.check_metadata_version(app)
         created = self.create(app)
         self.upload_and_submit(app, created)
         return created

@@ -17,16 +17,18 @@ from adapters.fitconnect.content import Registries
 from adapters.fitconnect.events import EventVerifier
 from adapters.fitconnect.keycheck import load_anchors
 from adapters.fitconnect.keys import DestinationKeys
+from adapters.fitconnect.metadata import MetadataSchemas
 from adapters.fitconnect.options import FitConnectOptions
 from adapters.fitconnect.outbound import Outbound
-from adapters.fitconnect.schemas import DataSchemaRegistry, MetadataSchemas
+from adapters.fitconnect.routing import RoutingApi
+from adapters.fitconnect.schemas import DataSchemaRegistry
 from adapters.fitconnect.sender import FitConnectSender
 from adapters.fitconnect.source import FitConnectSource
 from adapters.fitconnect.tokens import TokenSource
 from adapters.fitconnect.verify import Verifier
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext
-from gateway.ports import StateStore
+from gateway.ports import BlobStore, StateStore
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,10 @@ def parse_options(raw: dict[str, object]) -> FitConnectOptions:
         raise ConfigurationError(f"adapters.fitconnect: {problems}") from None
 
 
-def build(options: FitConnectOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None) -> Wiring:
-    """Wire one channel; ``state`` is shared by every process (sender progress, callback replays)."""
+def build(options: FitConnectOptions, base_dir: Path, state: StateStore, blobs: BlobStore,
+          http: httpx.Client | None = None) -> Wiring:
+    """Wire one channel; ``state`` is shared by every process (sender progress, callback replays),
+    ``blobs`` keeps the parts of every fetched submission."""
     def path(p: Path) -> Path:
         return p if p.is_absolute() else base_dir / p
 
@@ -71,21 +75,30 @@ def build(options: FitConnectOptions, base_dir: Path, state: StateStore, http: h
     events = EventVerifier(api, options.issuer, options.effective_jwks_url, anchors,
                            {dest: k.signing for dest, k in keys.items()})
     registries = Registries.from_limits(options.limits)
-    verifier = Verifier(options=options, keys=keys, events=events, metadata_schemas=MetadataSchemas(),
-                        data_schemas=DataSchemaRegistry(), registries=registries)
-    channel = FitConnectChannel(verifier=verifier, api=api, events=events, keys=keys)
-    source = FitConnectSource(api, options)
+    metadata_schemas = MetadataSchemas()
+    for destination in options.destinations:
+        unknown = set(destination.metadata_versions or []) - set(metadata_schemas.versions)
+        if unknown:
+            raise ConfigurationError(f"adapters.fitconnect: destination {destination.id} announces metadata "
+                                     f"versions without a schema here: {', '.join(sorted(unknown))}")
+    verifier = Verifier(options=options, keys=keys, events=events, metadata_schemas=metadata_schemas,
+                        data_schemas=DataSchemaRegistry(), registries=registries, blobs=blobs)
+    channel = FitConnectChannel(verifier=verifier, api=api, events=events, keys=keys, blobs=blobs)
+    source = FitConnectSource(api, options, blobs)
     sender_events = EventVerifier(sender_api, options.issuer, options.effective_jwks_url, anchors, {})
     outbound = Outbound(sender_api, anchors, jose.FitConnectJWERegistry(
-        options.limits.max_attachment_bytes * 2, options.limits.max_inflated_bytes))
-    sender = FitConnectSender(sender_api, outbound, sender_events, state)
+        options.limits.max_attachment_bytes * 2, options.limits.max_inflated_bytes),
+        fragment_bytes=options.forwarding.fragment_bytes)
+    routing = RoutingApi(options.routing.url, options.routing.portal_jwks_url, options.routing.portal_issuer,
+                         options.submission_api_url, http) if options.routing is not None else None
+    sender = FitConnectSender(sender_api, outbound, sender_events, state, options.forwarding, routing)
     return Wiring(options=options, channel=channel, source=source, sender=sender,
                   callbacks=CallbackAuthenticator(options, state))
 
 
 def install(ctx: AdapterContext) -> None:
     options = parse_options(ctx.options)
-    wiring = build(options, ctx.base_dir, ctx.state)
+    wiring = build(options, ctx.base_dir, ctx.state, ctx.blobs)
     ctx.adapters.channels.register("fitconnect", wiring.channel)
     ctx.adapters.sources.register("fitconnect", wiring.source)
     ctx.adapters.senders.register("fitconnect", wiring.sender)

@@ -1,85 +1,80 @@
-"""Schemas the channel validates against: FIT-Connect metadata (per version) and the local
+"""Schemas the channel validates against: FIT-Connect metadata (every version) and the local
 registry of submission (Fachdaten) schemas, keyed by ``schemaUri``.
 
-Validators are compiled once (jsonschema-rs, draft 2020-12) and never fetch anything from
-the network: an unknown ``schemaUri`` is "unsupported", not "download it".
-Error details carry the JSON pointer of the offending place only, never the value.
+One JSON Schema engine for the gateway: ``jsonschema`` (Draft 2020-12). Validators are built
+once and never fetch anything: a reference that is not local stays unresolved and fails, an
+unknown ``schemaUri`` is "unsupported", not "download it". Formats are checked (``uri`` and
+``date-time`` by the small checks below, the library has no dependency-free ones). Reports
+name the place (a JSON pointer) and the keyword, never a value: the documents carry personal
+data (the same rule as ``gateway.mapping.jsonschema_check``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import jsonschema_rs
 import orjson
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
 
 from adapters.fitconnect.problems import problem
 from gateway.errors import ConfigurationError
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-DEFAULT_METADATA_VERSION = "1.0.0"
-_METADATA_URI = re.compile(r"^https://schema\.fitko\.de/fit-connect/metadata/(1\.\d+\.\d+)/metadata\.schema\.json$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]*$")
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+FORMATS = FormatChecker(["date", "email", "uuid", "ipv4", "ipv6", "regex"])
 
 
-def _no_network(uri: str) -> NoReturn:
-    raise ValueError("remote schema references are not fetched")
+@FORMATS.checks("uri")
+def _is_uri(value: object) -> bool:
+    return not isinstance(value, str) or bool(_URI.match(value))
 
 
-def _compile(schema: Any) -> jsonschema_rs.Validator:
-    return jsonschema_rs.validator_for(schema, validate_formats=True, retriever=_no_network)
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    if not _DATE_TIME.match(value):
+        return False
+    dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return True
 
 
-def _pointer(path: list[str | int]) -> str:
-    return "/" + "/".join(str(p) for p in path) if path else "/"
+def compile_schema(schema: Any) -> Draft202012Validator:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ConfigurationError(f"unusable JSON Schema: {exc.message[:200]}") from None
+    return Draft202012Validator(schema, format_checker=FORMATS)
 
 
-def first_error(validator: jsonschema_rs.Validator, instance: Any) -> str | None:
-    """The JSON pointer of the first violation, or None when valid."""
-    for error in validator.iter_errors(instance):
-        return _pointer(error.instance_path)
-    return None
+def _pointer(path: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path) if path else "/"
 
 
-class MetadataSchemas:
-    """FIT-Connect metadata schemas by version: every ``metadata-<version>.schema.json``."""
-
-    def __init__(self, directory: Path = SCHEMAS_DIR / "fitconnect") -> None:
-        self._validators: dict[str, jsonschema_rs.Validator] = {}
-        for path in sorted(directory.glob("metadata-*.schema.json")):
-            version = path.name.removeprefix("metadata-").removesuffix(".schema.json")
-            self._validators[version] = _compile(orjson.loads(path.read_bytes()))
-        if DEFAULT_METADATA_VERSION not in self._validators:
-            raise ConfigurationError(f"FIT-Connect metadata schema {DEFAULT_METADATA_VERSION} missing in {directory}")
-
-    @property
-    def versions(self) -> list[str]:
-        return sorted(self._validators)
-
-    def validate(self, metadata: Any) -> str:
-        """Validate and return the metadata version; raise the matching FIT-Connect problem."""
-        if not isinstance(metadata, dict):
-            raise problem("schema-violation", "metadata", "metadata is not a JSON object")
-        declared = metadata.get("$schema")
-        version = DEFAULT_METADATA_VERSION
-        if declared is not None:
-            match = _METADATA_URI.match(declared) if isinstance(declared, str) else None
-            if match is None or match.group(1) not in self._validators:
-                raise problem("unsupported-schema", "metadata", "metadata schema version is not supported")
-            version = match.group(1)
-        where = first_error(self._validators[version], metadata)
-        if where is not None:
-            raise problem("schema-violation", "metadata", f"metadata violates schema {version} at {where}")
-        return version
+def first_error(validator: Draft202012Validator, instance: Any) -> str | None:
+    """Where the first violation is (JSON pointer) and which keyword it breaks, or None when valid."""
+    try:
+        errors = sorted(validator.iter_errors(instance), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    except Exception:  # a reference that cannot be resolved (never fetched) fails the document
+        return "/ (unresolvable reference)"
+    if not errors:
+        return None
+    first = errors[0]
+    return f"{_pointer(first.absolute_path)} ({first.validator})"
 
 
 @dataclass(frozen=True)
 class DataSchema:
     uri: str
     mime_type: str
-    validator: jsonschema_rs.Validator
+    validator: Draft202012Validator
 
 
 class DataSchemaRegistry:
@@ -97,7 +92,13 @@ class DataSchemaRegistry:
             schema = orjson.loads((registry_file.parent / entry["file"]).read_bytes())
             if schema.get("$id") != entry["uri"]:
                 raise ConfigurationError(f"{registry_file}: $id of {entry['file']} differs from its uri")
-            self._schemas[entry["uri"]] = DataSchema(entry["uri"], entry["mimeType"], _compile(schema))
+            self._schemas[entry["uri"]] = DataSchema(entry["uri"], entry["mimeType"], compile_schema(schema))
 
     def get(self, uri: str) -> DataSchema | None:
         return self._schemas.get(uri)
+
+
+def check_data(schema: DataSchema, document: Any) -> None:
+    where = first_error(schema.validator, document)
+    if where is not None:
+        raise problem("schema-violation", "data", f"data violates its submission schema at {where}")

@@ -14,6 +14,11 @@ Zustelldienst deletes after its retention period; the retry creates a new one. I
 be found again: the Zustelldienst assigns the ``caseId`` (a ``caseId`` sent with the create
 call must name an *existing* case, so a deterministic one is not possible) and a sender
 cannot list its submissions.
+
+Targets: a destination id, or ``ars:<ARS>`` when no destination id is configured for the
+authority -- then the Routing API names the destination for the case's LeiKa key and the
+ARS, its ``destinationSignature`` verified (:mod:`.routing`). The API generation and the
+metadata version come from ``options.forwarding`` (per destination where it differs).
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import uuid
 from adapters.fitconnect import jose
 from adapters.fitconnect.api import RemoteRefused, SubmissionApi
 from adapters.fitconnect.events import Event, EventVerifier, is_uuid, status_of
+from adapters.fitconnect.options import ForwardingOptions
 from adapters.fitconnect.outbound import Application, Created, DestinationUnusable, Outbound, OutgoingAttachment
+from adapters.fitconnect.routing import RoutingApi
+from adapters.fitconnect.wire import ApiVersion
 from gateway.case.model import Case
 from gateway.errors import PermanentError
 from gateway.ports import BlobStore, Forwarding, StateStore
@@ -43,7 +51,8 @@ class SubmissionGone(PermanentError):
     title = "The recorded FIT-Connect submission no longer exists"
 
 
-def application_for(case: Case, target: str, blobs: BlobStore) -> Application:
+def application_for(case: Case, target: str, blobs: BlobStore, api_version: ApiVersion = "v1",
+                    metadata_version: str = "1.1.0") -> Application:
     """The case itself (case format v1) as data, its attachments as attachments."""
     attachments = [
         OutgoingAttachment(attachment_id=str(uuid.uuid5(_ATTACHMENT_NAMESPACE, f"{case.id}/{a.id}")),
@@ -56,50 +65,68 @@ def application_for(case: Case, target: str, blobs: BlobStore) -> Application:
         reply = {"eMail": {"address": case.reply_channel.address}}
     return Application(destination_id=target, service_name=case.service.name, leika=case.service.leika,
                        schema_uri=CASE_SCHEMA_URI, data=case.model_dump_json().encode(), attachments=attachments,
-                       reply_channel=reply, sender_reference=case.reference)
+                       reply_channel=reply, sender_reference=case.reference, api_version=api_version,
+                       metadata_version=metadata_version)
 
 
 class FitConnectSender:
     name = "fitconnect"
 
-    def __init__(self, api: SubmissionApi, outbound: Outbound, events: EventVerifier, state: StateStore) -> None:
+    def __init__(self, api: SubmissionApi, outbound: Outbound, events: EventVerifier, state: StateStore,
+                 forwarding: ForwardingOptions | None = None, routing: RoutingApi | None = None) -> None:
         self.api, self.outbound, self.events, self.state = api, outbound, events, state
+        self.forwarding, self.routing = forwarding or ForwardingOptions(), routing
 
-    def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding:
+    def destination_for(self, case: Case, target: str) -> str:
+        """The destination id a target names: itself, or the one the Routing API names for
+        ``ars:<ARS>`` and the case's service (signature verified)."""
+        if target.startswith("ars:"):
+            if self.routing is None:
+                raise DestinationUnusable("forwarding by area needs the Routing API (options.routing)")
+            return self.routing.route(case.service.leika, target.removeprefix("ars:")).destination_id
         if not is_uuid(target):  # it becomes part of API paths and of the state key
             raise DestinationUnusable("the forwarding target is not a FIT-Connect destination id")
+        return target
+
+    def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding:
         key = f"{case.id}|{target}"
         known = self.state.get(STATE_NAMESPACE, key)
         if known is not None and known.get("submitted"):
-            return _forwarding(target, str(known["caseId"]), str(known["submissionId"]))
-        app = application_for(case, target, blobs)
+            return _forwarding(target, str(known["caseId"]), str(known["submissionId"]),
+                               destination=str(known.get("destinationId") or target))
+        destination = str(known["destinationId"]) if known is not None and known.get("destinationId") \
+            else self.destination_for(case, target)
+        api_version, metadata_version = self.forwarding.for_target(destination)
+        app = application_for(case, destination, blobs, api_version, metadata_version)
         if known is None:
-            self.outbound.encryption_key(target)  # refuse an invalid key before creating anything remote
+            self.outbound.encryption_key(destination, api_version)  # refuse an invalid key before anything remote
+            self.outbound.check_metadata_version(app)
             fresh = self.outbound.create(app)
-            created = self._record(key, fresh)
+            created = self._record(key, fresh, destination)
             continuing = created != fresh
         else:
             created, continuing = Created(str(known["submissionId"]), str(known["caseId"])), True
-        if continuing and self._remotely_submitted(created):
-            return self._submitted(key, created, target)  # submitted just before a crash, or by another process
+        if continuing and self._remotely_submitted(created, api_version):
+            return self._submitted(key, created, target, destination)  # submitted before a crash, or elsewhere
         try:
             self.outbound.upload_and_submit(app, created)
         except RemoteRefused:
-            if not continuing or not self._remotely_submitted(created):
+            if not continuing or not self._remotely_submitted(created, api_version):
                 raise
             # another process submitted it meanwhile (the Zustelldienst refuses a second submit)
-        return self._submitted(key, created, target)
+        return self._submitted(key, created, target, destination)
 
     def follow(self, forwarding: Forwarding) -> Forwarding:
-        case_id, _, submission_id = forwarding.remote_id.partition("/")
-        status = self._status(Created(submission_id, case_id))
+        case_id, submission_id, *routed = forwarding.remote_id.split("/")
+        destination = routed[0] if routed else forwarding.target  # routed by area: the id found
+        status = self._status(Created(submission_id, case_id), self.forwarding.for_target(destination)[0])
         return _forwarding(forwarding.target, case_id, submission_id,
-                           forwarding.status if status == "unknown" else status)
+                           forwarding.status if status == "unknown" else status, destination)
 
-    def _record(self, key: str, created: Created) -> Created:
+    def _record(self, key: str, created: Created, destination: str) -> Created:
         """Record a created submission; first writer wins. Returns the submission to continue."""
         record: dict[str, object] = {"submissionId": created.submission_id, "caseId": created.case_id,
-                                     "submitted": False}
+                                     "destinationId": destination, "submitted": False}
         if self.state.add(STATE_NAMESPACE, key, record):
             return created
         winner = self.state.get(STATE_NAMESPACE, key)
@@ -109,26 +136,26 @@ class FitConnectSender:
                     created.submission_id)
         return Created(str(winner["submissionId"]), str(winner["caseId"]))
 
-    def _submitted(self, key: str, created: Created, target: str) -> Forwarding:
+    def _submitted(self, key: str, created: Created, target: str, destination: str) -> Forwarding:
         self.state.put(STATE_NAMESPACE, key, {"submissionId": created.submission_id, "caseId": created.case_id,
-                                              "submitted": True})
-        return _forwarding(target, created.case_id, created.submission_id)
+                                              "destinationId": destination, "submitted": True})
+        return _forwarding(target, created.case_id, created.submission_id, destination=destination)
 
-    def _status(self, created: Created) -> str:
-        return status_of(self._events(created.case_id), created.submission_id)
+    def _status(self, created: Created, api_version: ApiVersion) -> str:
+        return status_of(self._events(created, api_version), created.submission_id)
 
-    def _remotely_submitted(self, created: Created) -> bool:
+    def _remotely_submitted(self, created: Created, api_version: ApiVersion) -> bool:
         """Whether the event log shows the submission submitted (whatever happened to it since)."""
-        names = {e.name for e in self._events(created.case_id) if e.submission_id == created.submission_id}
+        names = {e.name for e in self._events(created, api_version) if e.submission_id == created.submission_id}
         if names & SUBMITTED_EVENTS:
             return True
         if "delete-submission" in names:
             raise SubmissionGone("the Zustelldienst deleted the incomplete submission; forward the case again")
         return False
 
-    def _events(self, case_id: str) -> list[Event]:
+    def _events(self, created: Created, api_version: ApiVersion) -> list[Event]:
         verified = []
-        for token in self.api.get_events(case_id):
+        for token in self.api.with_version(api_version).get_events(created.case_id, created.submission_id):
             try:
                 verified.append(self.events.verify(token))
             except (jose.JoseFailure, PermanentError):
@@ -136,5 +163,10 @@ class FitConnectSender:
         return verified
 
 
-def _forwarding(target: str, case_id: str, submission_id: str, status: str = "submitted") -> Forwarding:
-    return Forwarding(channel="fitconnect", target=target, remote_id=f"{case_id}/{submission_id}", status=status)
+def _forwarding(target: str, case_id: str, submission_id: str, status: str = "submitted",
+                destination: str | None = None) -> Forwarding:
+    """``remote_id`` is ``<caseId>/<submissionId>``, with ``/<destinationId>`` when the target
+    was an area the Routing API resolved."""
+    routed = f"/{destination}" if destination and destination != target else ""
+    return Forwarding(channel="fitconnect", target=target, remote_id=f"{case_id}/{submission_id}{routed}",
+                      status=status)

@@ -4,6 +4,10 @@ A submission stays in the Zustelldienst's list until this destination accepts or
 it, so polling sees the same ids until the outbox has sent the decision. Ids handed over in
 this process are remembered (bounded) so attachments are not downloaded again and again;
 after a restart they are fetched once more and the core's inbox drops the duplicate.
+
+Fetching writes every part to the blob store as it streams in (:mod:`.parts`) -- the
+submission document, each attachment or fragment, the event log -- and hands the core a
+small manifest as the raw original. Each destination is fetched with its own API generation.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from collections.abc import Callable, Iterator
 import orjson
 
 from adapters.fitconnect.api import RemoteNotFound, RemoteRefused, SubmissionApi
-from adapters.fitconnect.bundle import MEDIA_TYPE, Bundle
 from adapters.fitconnect.events import is_uuid
-from adapters.fitconnect.options import FitConnectOptions
-from gateway.ports import InboundMessage
+from adapters.fitconnect.options import DestinationOptions, FitConnectOptions
+from adapters.fitconnect.parts import JOSE, MEDIA_TYPE, Manifest, Part, write_part
+from gateway.ports import BlobStore, InboundMessage
 
 log = logging.getLogger(__name__)
 SEEN_CAPACITY = 10_000
@@ -30,10 +34,10 @@ SEEN_CAPACITY = 10_000
 class FitConnectSource:
     name = "fitconnect"
 
-    def __init__(self, api: SubmissionApi, options: FitConnectOptions,
+    def __init__(self, api: SubmissionApi, options: FitConnectOptions, blobs: BlobStore,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
                  monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.api, self.options, self.clock, self.monotonic = api, options, clock, monotonic
+        self.api, self.options, self.blobs, self.clock, self.monotonic = api, options, blobs, clock, monotonic
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
         self._last_poll = float("-inf")
@@ -43,7 +47,8 @@ class FitConnectSource:
             return
         self._last_poll = self.monotonic()
         for destination in self.options.destinations:
-            for item in list(self.api.list_submissions(destination.id, self.options.page_limit)):
+            api = self.api.with_version(destination.api_version)
+            for item in list(api.list_submissions(destination.id, self.options.page_limit)):
                 submission_id = str(item.get("submissionId"))
                 if not is_uuid(submission_id):  # it becomes part of API paths
                     log.warning("the submission list holds an id that is not a UUID; skipped")
@@ -68,22 +73,22 @@ class FitConnectSource:
     def fetch(self, destination_id: str, submission_id: str, case_id: str = "") -> InboundMessage | None:
         """Fetch a submission with its attachments and event log; None if it is gone.
 
-        A malformed or oversized submission document is still handed over (verification
-        rejects it), so it cannot block the poll loop forever.
+        A malformed or oversized part is still handed over (verification rejects it), so it
+        cannot block the poll loop forever.
         """
+        destination = self.options.destination(destination_id)
+        if destination is None:
+            return None
+        api = self.api.with_version(destination.api_version)
         limits = self.options.limits
+        parts: list[Part] = []
         try:
-            raw = self.api.get_submission(submission_id, limits.max_data_bytes + limits.max_metadata_bytes)
+            raw = api.get_submission(submission_id, limits.max_data_bytes + limits.max_metadata_bytes)
         except RemoteNotFound:
             return None  # deleted, or decided meanwhile
         except RemoteRefused:
-            raw = b""  # too large to keep: verify rejects the empty document
-        try:
-            submission = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            submission = {}
-        if not isinstance(submission, dict):
-            submission = {}
+            raw = None  # too large to keep: verify rejects the missing document
+        submission = _object(raw)
         if submission.get("destinationId", destination_id) != destination_id:
             log.warning("submission %s is listed for another destination; skipped", submission_id)
             return None
@@ -91,25 +96,51 @@ class FitConnectSource:
         if not is_uuid(case_id):
             log.warning("submission %s has no valid case id; left for the next poll", submission_id)
             return None
-        attachments: dict[str, bytes | None] = {}
-        announced = submission.get("attachments")
-        for attachment_id in (announced if isinstance(announced, list) else [])[: limits.max_attachments]:
-            if not is_uuid(str(attachment_id)):
-                attachments[str(attachment_id)] = None  # not fetched (API path); verify rejects it
-                continue
-            try:
-                attachments[str(attachment_id)] = self.api.get_attachment(submission_id, str(attachment_id),
-                                                                          limits.max_attachment_bytes)
-            except (RemoteNotFound, RemoteRefused):
-                attachments[str(attachment_id)] = None  # verify rejects it as a missing attachment
-        events = self.api.get_events_raw(case_id)
+        if raw is None:
+            parts.append(Part(role="submission", missing="too-large"))
+        else:
+            stored = write_part(self.blobs, [raw])
+            parts.append(Part(role="submission", blob=stored.blob, size=stored.size))
+        parts.extend(self._attachments(api, destination, submission_id, submission.get("attachments")))
+        events = write_part(self.blobs, [api.get_events_raw(case_id, submission_id)])
+        parts.append(Part(role="eventLog", blob=events.blob, size=events.size))
         now = self.clock()
-        bundle = Bundle(destination_id=destination_id, submission_id=submission_id, case_id=case_id,
-                        submission_raw=raw, attachments=attachments, events_raw=events,
-                        fetched_at=now.isoformat())
-        tenant = self.options.destination(destination_id)
+        manifest = Manifest(api_version=destination.api_version, destination_id=destination_id,
+                            submission_id=submission_id, case_id=case_id, fetched_at=now.isoformat(), parts=parts)
         return InboundMessage(
-            channel="fitconnect", source_id=submission_id, payload=bundle.to_bytes(), media_type=MEDIA_TYPE,
-            received_at=now, tenant_ars=tenant.tenant_ars if tenant else None,
-            references={"caseId": case_id, "destinationId": destination_id},
+            channel="fitconnect", source_id=submission_id, payload=manifest.to_bytes(), media_type=MEDIA_TYPE,
+            received_at=now, tenant_ars=destination.tenant_ars,
+            references={"caseId": case_id, "destinationId": destination_id, "apiVersion": destination.api_version},
         )
+
+    def _attachments(self, api: SubmissionApi, destination: DestinationOptions, submission_id: str,
+                     announced: object) -> Iterator[Part]:
+        """Every announced attachment (or fragment), streamed into the blob store one by one."""
+        limits, budget = self.options.limits, destination.limits.max_total_bytes
+        ids = [str(a) for a in announced] if isinstance(announced, list) else []
+        for attachment_id in ids[: limits.max_attachments]:
+            if not is_uuid(attachment_id):
+                yield Part(role="attachment", id=attachment_id, missing="not-a-uuid")  # API path: not fetched
+                continue
+            cap = min(limits.max_attachment_bytes, max(budget, 0))
+            try:
+                stored = api.download_attachment(submission_id, attachment_id, cap,
+                                                 lambda chunks: write_part(self.blobs, chunks, jwe=True))
+            except RemoteNotFound:
+                yield Part(role="attachment", id=attachment_id, missing="not-found")
+                continue
+            except RemoteRefused:
+                over_total = cap < limits.max_attachment_bytes
+                yield Part(role="attachment", id=attachment_id, missing="over-total" if over_total else "too-large")
+                continue
+            budget -= stored.size
+            yield Part(role="attachment", id=attachment_id, blob=stored.blob, size=stored.size,
+                       media_type=JOSE, tag=stored.tag)
+
+
+def _object(raw: bytes | None) -> dict[str, object]:
+    try:
+        value = orjson.loads(raw) if raw is not None else {}
+    except orjson.JSONDecodeError:
+        value = {}
+    return value if isinstance(value, dict) else {}

@@ -24,7 +24,9 @@ from adapters.fitconnect.outbound import Application, Created, Outbound, Outgoin
 from adapters.fitconnect.sandbox import config as sb
 from adapters.fitconnect.sandbox.state import Sandbox
 from adapters.fitconnect.tokens import TokenSource
-from gateway.ports import InboundMessage, StateStore
+from adapters.fitconnect.wire import ApiVersion
+from gateway.ports import BlobStore, InboundMessage, StateStore
+from gateway.store.blobs import FilesystemBlobStore
 
 REPO = Path(__file__).resolve().parents[2]
 APPLICATIONS = REPO / "fixtures" / "fitconnect" / "applications"
@@ -33,13 +35,14 @@ KEY_DIR = REPO / "fixtures" / "fitconnect" / "keys"
 TENANT_ARS = "150905350535"
 
 
-def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001,
-                    issuer: str = sb.DEMO_ISSUER, **extra: Any) -> dict[str, Any]:
+def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001, issuer: str = sb.DEMO_ISSUER,
+                    destination: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
     """Adapter options for a gateway subscribed to the sandbox's demo destination (Tangerhütte).
 
     ``issuer`` is the ``iss`` the Zustelldienst's SETs must carry: a sandbox made by
     ``demo_config()`` signs with its own base URL (pass ``sandbox_url``), ``make run``'s sandbox
     and the offline benchmark with :data:`~adapters.fitconnect.sandbox.config.DEMO_ISSUER`.
+    ``destination`` adds options of the demo destination (``api_version``, ``limits``, ...).
     """
     options: dict[str, Any] = {
         "token_url": f"{sandbox_url}/token",
@@ -57,7 +60,10 @@ def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001,
                                 str(KEY_DIR / "tangerhuette-enc-2027.jwk.json")],
             "signing_key": str(KEY_DIR / "tangerhuette-sig-2026.jwk.json"),
             "services": [sb.GEWERBE_ANMELDEN, sb.GEWERBE_ABMELDEN],
+            **(destination or {}),
         }],
+        "routing": {"url": f"{sandbox_url}/routing/v1", "portal_jwks_url": f"{sandbox_url}/ssp/.well-known/jwks.json",
+                    "portal_issuer": sb.SSP_ISSUER},
     }
     options.update(extra)
     return options
@@ -77,7 +83,8 @@ def efa_sender(sandbox_url: str) -> Outbound:
 
 def application(name: str = "gewerbe-anmelden-fahrradservice", *, attachment: bytes | None = b"%PDF-1.7 TEST",
                 destination_id: str = sb.DEMO_DESTINATION, leika: str | None = None,
-                schema_uri: str | None = None, data: bytes | None = None) -> Application:
+                schema_uri: str | None = None, data: bytes | None = None, api_version: ApiVersion = "v1",
+                metadata_version: str = "1.1.0") -> Application:
     """One of the sample applications in ``fixtures/fitconnect/applications``."""
     abmelden = name.startswith("gewerbe-abmelden")
     attachments = []
@@ -94,6 +101,7 @@ def application(name: str = "gewerbe-anmelden-fahrradservice", *, attachment: by
         attachments=attachments,
         reply_channel={"eMail": {"address": "antwort@example.org"}},
         sender_reference=f"EFA-{uuid.uuid4().hex[:8]}",
+        api_version=api_version, metadata_version=metadata_version,
     )
 
 
@@ -128,6 +136,38 @@ def send_like_pypi_libraries(sandbox_url: str, app: Application,
     metadata = metadata_for(app)
     metadata["$schema"] = "https://schema.fitko.de/fit-connect/metadata/1.0.0/metadata.schema.json"
     httpx.put(f"{api}/submissions/{created['submissionId']}", headers=headers, json={
+        "encryptedMetadata": encrypt(orjson.dumps(metadata)), "encryptedData": encrypt(app.data)}).raise_for_status()
+    return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
+
+
+def send_like_php_client_v2(sandbox_url: str, app: Application,
+                            client: tuple[str, str] = sb.SENDER_CLIENT) -> Created:
+    """Send ``app`` the way the PHP client ``optiGov/php-fitconnect`` does (Submission API v2):
+    token, ``GET /v2/destinations/{id}/keys`` and its first key, ``POST /v2/submissions`` with
+    ``publicService``, each attachment ``PUT`` as ``application/jose``, ``PUT`` metadata 2.1.0 and
+    data. Plain HTTP, nothing of our own client."""
+    token = httpx.post(f"{sandbox_url}/token", data={"grant_type": "client_credentials", "client_id": client[0],
+                                                     "client_secret": client[1]}).raise_for_status().json()
+    headers = {"Authorization": f"Bearer {token['access_token']}", "Accept": "application/json"}
+    keys = httpx.get(f"{sandbox_url}/v2/destinations/{app.destination_id}/keys", headers=headers)
+    jwk = keys.raise_for_status().json()["keys"][0]
+    key = RSAKey.import_key({k: jwk[k] for k in ("kty", "n", "e")})
+    registry = jose.FitConnectJWERegistry(256 * 1024 * 1024, 64 * 1024 * 1024)
+
+    def encrypt(payload: bytes) -> str:
+        return jwe.encrypt_compact({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": jwk["kid"]}, payload, key,
+                                   registry=registry)
+
+    metadata = metadata_for(app.with_transport("v2", "2.1.0"))
+    created = httpx.post(f"{sandbox_url}/v2/submissions", headers=headers, json={
+        "destinationId": app.destination_id, "announcedAttachments": [a.attachment_id for a in app.attachments],
+        "publicService": {"identifier": f"urn:de:fim:leika:leistung:{app.leika}", "name": app.service_name},
+    }).raise_for_status().json()
+    for attachment in app.attachments:
+        httpx.put(f"{sandbox_url}/v2/submissions/{created['submissionId']}/attachments/{attachment.attachment_id}",
+                  content=encrypt(attachment.content),
+                  headers={**headers, "Content-Type": "application/jose"}).raise_for_status()
+    httpx.put(f"{sandbox_url}/v2/submissions/{created['submissionId']}", headers=headers, json={
         "encryptedMetadata": encrypt(orjson.dumps(metadata)), "encryptedData": encrypt(app.data)}).raise_for_status()
     return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
 
@@ -179,11 +219,12 @@ class SandboxEnv:
     def __init__(self, url: str, sandbox: Sandbox, tmp: Path, state: StateStore | None = None) -> None:
         self.url, self.sandbox, self.tmp = url, sandbox, tmp
         self.state: StateStore = state if state is not None else MemoryStateStore()
+        self.blobs: BlobStore = FilesystemBlobStore(tmp / "blobs")
         self.efa: Outbound = efa_sender(url)
 
     def wiring(self, **extra: Any) -> plugin.Wiring:
         extra.setdefault("issuer", self.sandbox.config.issuer or self.url)
-        return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state)
+        return plugin.build(plugin.parse_options(gateway_options(self.url, **extra)), REPO, self.state, self.blobs)
 
     def fetch_all(self, wiring: plugin.Wiring) -> dict[str, InboundMessage]:
         return {m.source_id: m for m in wiring.source.poll()}

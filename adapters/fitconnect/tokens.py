@@ -13,7 +13,7 @@ from collections.abc import Callable
 import httpx
 import orjson
 
-from adapters.fitconnect.api import MAX_SMALL_BYTES, RemoteRefused, read_capped
+from adapters.fitconnect.http import MAX_SMALL_BYTES, RemoteRefused, read_capped
 from gateway.errors import UpstreamUnavailable
 
 

@@ -1,9 +1,12 @@
 """The sandbox Zustelldienst as an ASGI app (entry point ``rathaus_gateway.sandboxes``).
 
 Paths, field names, status codes and content types follow the FIT-Connect Submission API v1
-(OpenAPI 1.1.x), so a FIT-Connect client library only needs its base URLs changed: the
-Submission API at ``<sandbox>`` (paths start with ``/v1``; libraries that put ``/v1`` into
-their base URL use ``<sandbox>/v1``), the token endpoint at ``<sandbox>/token``.
+(OpenAPI 1.1.x) and v2 (see :mod:`adapters.fitconnect.wire`), so a FIT-Connect client library
+of either generation only needs its base URLs changed: the Submission API at ``<sandbox>``
+(paths start with ``/v1`` or ``/v2``; libraries that put the version into their base URL use
+``<sandbox>/v1`` or ``<sandbox>/v2``), the token endpoint at ``<sandbox>/token``. The
+sandbox also serves the Routing API (``<sandbox>/routing/v1``, see :mod:`.routing`) and the
+Self-Service-Portal's JWKS (``<sandbox>/ssp/.well-known/jwks.json``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ from fastapi.responses import JSONResponse
 
 from adapters.fitconnect.sandbox.config import SandboxConfig, config_from_env
 from adapters.fitconnect.sandbox.routes import Auth, problem_response, submission_router
+from adapters.fitconnect.sandbox.routing import routing_router
 from adapters.fitconnect.sandbox.state import PROBLEM_BASE, OAuthError, Problem, Sandbox
+from adapters.fitconnect.wire import PATHS, ApiVersion
 
 NO_CACHE = {"Cache-Control": "no-cache"}  # destinations and their keys must not be cached (API spec)
-API_VERSION = {"major": 1, "minor": 1, "patch": 3}  # the OpenAPI document the sandbox follows
+# the OpenAPI documents the sandbox follows (v2: derived, see adapters/fitconnect/wire.py)
+API_VERSIONS: dict[ApiVersion, dict[str, int]] = {"v1": {"major": 1, "minor": 1, "patch": 3},
+                                                  "v2": {"major": 2, "minor": 0, "patch": 0}}
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -42,7 +49,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 def create_app(config: SandboxConfig | None = None) -> FastAPI:
     sandbox = Sandbox(config or config_from_env())
-    app = FastAPI(title="FIT-Connect Zustelldienst sandbox (TEST ONLY)", version="1.1.3")
+    app = FastAPI(title="FIT-Connect Zustelldienst sandbox (TEST ONLY)", version="1.1.3+2.0.0")
     app.state.sandbox = sandbox
 
     @app.middleware("http")
@@ -94,20 +101,40 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     def jwks() -> dict[str, Any]:
         return {"keys": [sandbox.signing.public_jwk]}
 
-    @app.get("/v1/info")
-    def info() -> dict[str, Any]:
-        return {"version": API_VERSION}
+    for version in ("v1", "v2"):
+        _destination_routes(app, sandbox, version)
 
-    @app.get("/v1/destinations/{destination_id}")
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(submission_router(sandbox, "v1"))
+    app.include_router(submission_router(sandbox, "v2"))
+    app.include_router(routing_router(sandbox))
+    return app
+
+
+def _destination_routes(app: FastAPI, sandbox: Sandbox, version: ApiVersion) -> None:
+    paths = PATHS[version]
+
+    @app.get(paths.info)
+    def info() -> dict[str, Any]:
+        return {"version": API_VERSIONS[version]}
+
+    @app.get(paths.destination)
     def destination(destination_id: str, authorization: Auth = None) -> JSONResponse:
         sandbox.client_for(authorization)
         found = sandbox.destination(destination_id)
-        body = {"destinationId": found.id, "status": found.status, "services": found.services,
-                "encryptionKid": found.encryption_kid, "metadataVersions": found.metadata_versions,
-                "replyChannels": {"eMail": {"usePgp": False}}}
+        body: dict[str, Any] = {"destinationId": found.id, "status": found.status,
+                                paths.destination_services_field: found.services,
+                                "encryptionKid": found.encryption_kid, "metadataVersions": found.metadata_versions,
+                                "replyChannels": {"eMail": {"usePgp": False}, "fitConnect": {
+                                    "processStandards": ["urn:xoev-de:bmk:standard:xbau_2.4"]}}}
+        if version == "v2":
+            body["name"] = found.name
         return JSONResponse(body, headers=NO_CACHE)
 
-    @app.get("/v1/destinations/{destination_id}/keys/{kid}")
+    @app.get(paths.destination_key)
     def destination_key(destination_id: str, kid: str) -> JSONResponse:
         # Public keys: the API documents no security requirement for this operation.
         for key in sandbox.destination(destination_id).keys:
@@ -115,9 +142,10 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
                 return JSONResponse(key, headers=NO_CACHE)
         raise Problem(404, "key-not-found", "Key not found")
 
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    app.include_router(submission_router(sandbox))
-    return app
+    if version == "v2":
+        @app.get(paths.destination_keys)
+        def destination_keys(destination_id: str) -> JSONResponse:
+            found = sandbox.destination(destination_id)
+            keys = [k for k in found.keys if k.get("kid") == found.encryption_kid] + \
+                [k for k in found.keys if k.get("kid") != found.encryption_kid]
+            return JSONResponse({"keys": keys}, headers=NO_CACHE)

@@ -38,6 +38,10 @@ def load_jwk(name: str) -> dict[str, Any]:
     return value
 
 
+METADATA_VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.5.0", "2.0.0", "2.1.0", "3.0.0"]
+SSP_ISSUER = "https://ssp.sandbox.invalid"  # iss of the sandbox Self-Service-Portal's destinationSignature
+
+
 @dataclass
 class SandboxDestination:
     id: str
@@ -45,9 +49,10 @@ class SandboxDestination:
     encryption_kid: str
     services: list[dict[str, Any]]
     status: str = "active"
-    metadata_versions: list[str] = field(default_factory=lambda: ["1.0.0", "1.1.0"])
+    metadata_versions: list[str] = field(default_factory=lambda: list(METADATA_VERSIONS))
     callback_url: str | None = None
     callback_secret: str | None = None
+    name: str = "TEST destination"
 
 
 @dataclass
@@ -67,6 +72,13 @@ class SandboxConfig:
     # ``iss`` of the Zustelldienst's SETs. None: the base URL the sandbox is reached at, as the
     # set-payload schema describes it for the Zustelldienst ("Basis-URL des Zustelldienstes").
     issuer: str | None = None
+    # the Self-Service-Portal that signs the Routing API's destinationSignature (private JWK)
+    ssp_signing_key: dict[str, Any] = field(default_factory=lambda: load_jwk("ssp-sig.jwk.json"))
+    ssp_issuer: str = SSP_ISSUER
+    # areas the Routing API's /areas finds: id, name, type (ARS as id)
+    areas: list[dict[str, str]] = field(default_factory=lambda: [
+        {"id": "15090", "name": "Stendal, Landkreis", "type": "Landkreis"},
+        {"id": "150905350535", "name": "Tangerhütte, Stadt", "type": "Gemeinde"}])
 
 
 def _service(leika: str, schema: str, ars: str = "150905350535") -> dict[str, Any]:
@@ -85,12 +97,14 @@ def demo_config(callback_url: str | None = None, issuer: str | None = None,
         encryption_kid=encryption_kid,
         services=[_service(GEWERBE_ANMELDEN, SCHEMA_ANMELDEN), _service(GEWERBE_ABMELDEN, SCHEMA_ABMELDEN)],
         callback_url=callback_url, callback_secret=DEMO_CALLBACK_SECRET if callback_url else None,
+        name="Stadt Tangerhütte (TEST)",
     )
     landkreis = SandboxDestination(
         id=LANDKREIS_DESTINATION,
         keys=[public_jwk(load_jwk(f)) for f in ("landkreis-enc-2026.jwk.json", "landkreis-sig-2026.jwk.json")],
         encryption_kid="landkreis-enc-2026",
         services=[_service(GEWERBE_ANMELDEN, SCHEMA_ANMELDEN, ars="15090")],
+        name="Landkreis (TEST)",
     )
     return SandboxConfig(
         issuer=issuer, signing_key=load_jwk("zustelldienst-sig.jwk.json"),

@@ -1,11 +1,16 @@
-"""Submission API v1 endpoints of the sandbox (sender and subscriber side, event log).
+"""Submission API endpoints of the sandbox, v1 and v2 (sender and subscriber side, event log).
 
-Request and response bodies, status codes and content types follow the published OpenAPI
+v1: request and response bodies, status codes and content types follow the published OpenAPI
 document of the Submission API (1.1.x, see ``adapters/fitconnect/README.md``): 201 on create,
 204 on upload, 202 with the reduced submission on submit, 204 on a posted event; 400 for a
 malformed request, 415 for a wrong content type, 422 for what the API names as
 "unprocessable" (unannounced attachment, incomplete submission, invalid SET, destination not
 active), 409 for a decision on a submission that is no longer ``submitted``.
+
+v2 (:mod:`adapters.fitconnect.wire` has the sources): the same operations under ``/v2``; the
+service is ``publicService`` instead of ``serviceType``, the event log belongs to the
+submission (``/v2/submissions/{id}/events``) instead of the case. Both generations share one
+state: a submission created in v1 can be fetched in v2 and the other way round.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from adapters.fitconnect.sandbox.callbacks import notify_destination, notify_sender
 from adapters.fitconnect.sandbox.state import Problem, Sandbox, StoredSubmission
+from adapters.fitconnect.wire import PATHS, ApiVersion
 
 JWE_COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 URN = r"^urn:[a-z0-9][a-z0-9-]{0,31}:[a-z0-9()+,.:=@;$_!*'%/?#-]+$"
@@ -65,9 +71,18 @@ class CreateSubmission(_Body):
     callback: CreateCallback | None = None
 
 
+class CreateSubmissionV2(_Body):
+    destinationId: Uuid  # noqa: N815 - FIT-Connect field names
+    announcedAttachments: list[Uuid]  # noqa: N815
+    publicService: ServiceType  # noqa: N815
+    caseId: Uuid | None = None  # noqa: N815
+    callback: CreateCallback | None = None
+
+
 class SubmitSubmission(_Body):
     encryptedMetadata: str = Field(pattern=JWE_COMPACT.pattern)  # noqa: N815
-    encryptedData: str | None = Field(default=None, pattern=JWE_COMPACT.pattern)  # noqa: N815
+    # a compact JWE, or the empty placeholder when the data travels as a purpose: data attachment
+    encryptedData: str | None = Field(default=None, pattern=JWE_COMPACT.pattern + "|^$")  # noqa: N815
 
 
 def _reduced(sub: StoredSubmission) -> dict[str, str]:
@@ -75,14 +90,14 @@ def _reduced(sub: StoredSubmission) -> dict[str, str]:
     return {"destinationId": sub.destination_id, "submissionId": sub.submission_id, "caseId": sub.case_id}
 
 
-def _submission_reduced(sub: StoredSubmission) -> dict[str, Any]:
-    """SubmissionReduced: the ids, the uploaded attachments, the service type (and the callback URL).
+def _submission_reduced(sub: StoredSubmission, version: ApiVersion) -> dict[str, Any]:
+    """SubmissionReduced: the ids, the uploaded attachments, the service (and the callback URL).
 
     Once submitted, every announced attachment has been uploaded (submit refuses otherwise), so
     the list is the announced one; tests that make the sandbox lose a file keep it listed.
     """
     uploaded = list(sub.announced) if sub.status != "incomplete" else [a for a in sub.announced if a in sub.attachments]
-    body: dict[str, Any] = {**_reduced(sub), "attachments": uploaded, "serviceType": sub.service_type}
+    body: dict[str, Any] = {**_reduced(sub), "attachments": uploaded, PATHS[version].service_field: sub.service_type}
     if sub.callback is not None:
         body["callback"] = {"url": sub.callback["url"]}
     return body
@@ -121,19 +136,23 @@ def _page(items: list[Any], offset: int, limit: int) -> tuple[list[Any], dict[st
     return page, {"count": len(page), "offset": offset, "totalCount": len(items)}
 
 
-def submission_router(sandbox: Sandbox) -> APIRouter:
+def submission_router(sandbox: Sandbox, version: ApiVersion) -> APIRouter:
     router = APIRouter()
+    paths = PATHS[version]
+    create_model: type[CreateSubmission | CreateSubmissionV2] = CreateSubmission if version == "v1" \
+        else CreateSubmissionV2
 
-    @router.post("/v1/submissions", status_code=201)
+    @router.post(paths.submissions, status_code=201)
     async def create(request: Request, authorization: Auth = None) -> dict[str, str]:
         client = sandbox.client_for(authorization)
         if not client.send:
             raise Problem(403, "forbidden", "Client may not send submissions")
-        body: CreateSubmission = _parse(CreateSubmission, await _read(request, JSON, "A submission"))
+        body = _parse(create_model, await _read(request, JSON, "A submission"))
+        service = body.serviceType if isinstance(body, CreateSubmission) else body.publicService
         destination = sandbox.destination(body.destinationId)
         if destination.status != "active":
             raise Problem(422, "destination-state-invalid", "Destination does not accept submissions")
-        if body.serviceType.identifier not in {s["identifier"] for s in destination.services}:
+        if service.identifier not in {s["identifier"] for s in destination.services}:
             raise Problem(422, "service-type-invalid", "Destination does not offer this service")
         if len(set(body.announcedAttachments)) != len(body.announcedAttachments):
             raise Problem(422, "attachments-invalid", "Announced attachment ids must be unique")
@@ -141,16 +160,16 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
         if body.caseId is not None:
             sandbox.events(body.caseId)  # 404 for an unknown case
             case_id = body.caseId
-        sub = StoredSubmission(submission_id, case_id, destination.id,
-                               body.serviceType.model_dump(exclude_none=True), list(body.announcedAttachments),
-                               sender=client.client_id,
-                               callback=body.callback.model_dump() if body.callback is not None else None)
+        sub = StoredSubmission(submission_id, case_id, destination.id, service.model_dump(exclude_none=True),
+                               list(body.announcedAttachments), sender=client.client_id,
+                               callback=body.callback.model_dump() if body.callback is not None else None,
+                               api_version=version)
         with sandbox.lock:
             sandbox.submissions[submission_id] = sub
         sandbox.record("create-submission", sub, {})
         return _reduced(sub)
 
-    @router.put("/v1/submissions/{submission_id}/attachments/{attachment_id}", status_code=204)
+    @router.put(paths.attachment, status_code=204)
     async def upload(submission_id: str, attachment_id: str, request: Request, authorization: Auth = None) -> Response:
         client = sandbox.client_for(authorization)
         sub = sandbox.sent_by(client, _path_uuid(submission_id, "submissionId"))
@@ -166,7 +185,7 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
             sub.attachments[attachment_id] = token
         return Response(status_code=204)
 
-    @router.put("/v1/submissions/{submission_id}", status_code=202)
+    @router.put(paths.submission, status_code=202)
     async def submit(submission_id: str, request: Request, background: BackgroundTasks,
                      authorization: Auth = None) -> dict[str, Any]:
         client = sandbox.client_for(authorization)
@@ -181,9 +200,9 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
             sub.status = "submitted"
         sandbox.record("submit-submission", sub, {"authenticationTags": sandbox.tags(sub)})
         background.add_task(notify_destination, sandbox, sub)
-        return _submission_reduced(sub)
+        return _submission_reduced(sub, version)
 
-    @router.get("/v1/submissions")
+    @router.get(paths.submissions)
     def listing(authorization: Auth = None, destination_id: Annotated[str | None, Query(alias="destinationId")] = None,
                 offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
         client = sandbox.client_for(authorization)
@@ -197,19 +216,19 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
         page, counts = _page(ready, offset, limit)
         return {**counts, "submissions": [_reduced(s) for s in page]}
 
-    @router.get("/v1/submissions/{submission_id}")
+    @router.get(paths.submission)
     def fetch(submission_id: str, authorization: Auth = None) -> dict[str, Any]:
         client = sandbox.client_for(authorization)
         sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
         sandbox.require_subscriber(client, sub.destination_id)
         sub = sandbox.ready(sub.submission_id)
-        body = _submission_reduced(sub)
+        body = _submission_reduced(sub, version)
         body["encryptedMetadata"] = sub.encrypted_metadata
         if sub.encrypted_data is not None:
             body["encryptedData"] = sub.encrypted_data
         return body
 
-    @router.get("/v1/submissions/{submission_id}/attachments/{attachment_id}")
+    @router.get(paths.attachment)
     def attachment(submission_id: str, attachment_id: str, authorization: Auth = None) -> Response:
         client = sandbox.client_for(authorization)
         sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
@@ -219,27 +238,49 @@ def submission_router(sandbox: Sandbox) -> APIRouter:
             raise Problem(404, "attachment-not-found", "Attachment not found")
         return Response(token, media_type=JOSE)
 
-    @router.get("/v1/cases/{case_id}/events")
-    def events(case_id: str, authorization: Auth = None, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
-        client = sandbox.client_for(authorization)
-        case_id = _path_uuid(case_id, "caseId")
-        log = sandbox.events(case_id)
-        sandbox.require_participant(client, case_id)
-        page, counts = _page(log, offset, limit)
-        return {**counts, "eventLog": page}
+    if version == "v1":
+        @router.get("/v1/cases/{case_id}/events")
+        def events(case_id: str, authorization: Auth = None, offset: Offset = 0, limit: Limit = 100) -> dict[str, Any]:
+            client = sandbox.client_for(authorization)
+            case_id = _path_uuid(case_id, "caseId")
+            log = sandbox.events(case_id)
+            sandbox.require_participant(client, case_id)
+            page, counts = _page(log, offset, limit)
+            return {**counts, "eventLog": page}
 
-    @router.post("/v1/cases/{case_id}/events", status_code=204)
-    async def post_event(case_id: str, request: Request, background: BackgroundTasks,
-                         authorization: Auth = None) -> Response:
-        client = sandbox.client_for(authorization)
-        case_id = _path_uuid(case_id, "caseId")
-        token = (await _read(request, JOSE, "Events")).decode("ascii", errors="replace").strip()
-        sandbox.events(case_id)
-        if not any(s.destination_id in client.subscribe for s in sandbox.case_submissions(case_id)):
-            raise Problem(403, "forbidden", "Client is not the subscriber of this case")
-        decided = sandbox.decision(case_id, token)
-        background.add_task(notify_sender, sandbox, decided)
-        return Response(status_code=204)
+        @router.post("/v1/cases/{case_id}/events", status_code=204)
+        async def post_event(case_id: str, request: Request, background: BackgroundTasks,
+                             authorization: Auth = None) -> Response:
+            client = sandbox.client_for(authorization)
+            case_id = _path_uuid(case_id, "caseId")
+            token = (await _read(request, JOSE, "Events")).decode("ascii", errors="replace").strip()
+            sandbox.events(case_id)
+            if not any(s.destination_id in client.subscribe for s in sandbox.case_submissions(case_id)):
+                raise Problem(403, "forbidden", "Client is not the subscriber of this case")
+            decided = sandbox.decision(case_id, token)
+            background.add_task(notify_sender, sandbox, decided)
+            return Response(status_code=204)
+    else:
+        @router.get("/v2/submissions/{submission_id}/events")
+        def submission_events(submission_id: str, authorization: Auth = None, offset: Offset = 0,
+                              limit: Limit = 100) -> dict[str, Any]:
+            client = sandbox.client_for(authorization)
+            sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
+            sandbox.require_participant(client, sub.case_id)
+            page, counts = _page(sandbox.submission_events(sub), offset, limit)
+            return {**counts, "eventLog": page}
+
+        @router.post("/v2/submissions/{submission_id}/events", status_code=204)
+        async def post_submission_event(submission_id: str, request: Request, background: BackgroundTasks,
+                                        authorization: Auth = None) -> Response:
+            client = sandbox.client_for(authorization)
+            sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
+            token = (await _read(request, JOSE, "Events")).decode("ascii", errors="replace").strip()
+            if sub.destination_id not in client.subscribe:
+                raise Problem(403, "forbidden", "Client is not the subscriber of this submission")
+            decided = sandbox.decision(sub.case_id, token, submission_id=sub.submission_id)
+            background.add_task(notify_sender, sandbox, decided)
+            return Response(status_code=204)
 
     return router
 

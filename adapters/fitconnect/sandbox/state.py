@@ -59,6 +59,7 @@ class StoredSubmission:
     encrypted_metadata: str | None = None
     encrypted_data: str | None = None
     status: str = "incomplete"
+    api_version: str = "v1"  # the generation it was created in (either may read it)
 
 
 @dataclass
@@ -175,13 +176,27 @@ class Sandbox:
         if not any(s.sender == client.client_id or s.destination_id in client.subscribe for s in subs):
             raise Problem(403, "forbidden", "Client takes no part in this case")
 
-    def tags(self, sub: StoredSubmission) -> dict[str, Any]:
-        assert sub.encrypted_metadata is not None
-        return authentication_tags(sub.encrypted_metadata, sub.encrypted_data, sub.attachments)
+    def submission_events(self, sub: StoredSubmission) -> list[str]:
+        """The submission's own events (API v2 reads the log per submission)."""
+        return [t for t in self.events(sub.case_id)
+                if unverified_claims(t).get("sub") == f"submission:{sub.submission_id}"]
 
-    def decision(self, case_id: str, token: str) -> StoredSubmission:
+    def tags(self, sub: StoredSubmission) -> dict[str, Any]:
+        """authenticationTags: metadata, data, every uploaded attachment or fragment by its id."""
+        assert sub.encrypted_metadata is not None
+        return authentication_tags(sub.encrypted_metadata, sub.encrypted_data,
+                                   {aid: jose.authentication_tag(token) for aid, token in sub.attachments.items()})
+
+    def notify(self, sub: StoredSubmission) -> str:
+        """notify-submission: the Zustelldienst announces the submission (with its current tags)
+        again -- the sandbox writes it when a test asks for it."""
+        return self.record("notify-submission", sub, {"authenticationTags": self.tags(sub)})
+
+    def decision(self, case_id: str, token: str, submission_id: str | None = None) -> StoredSubmission:
         """A subscriber posts accept-submission or reject-submission for one of its submissions."""
         sub_id = _subject(token)
+        if submission_id is not None and sub_id != submission_id:
+            raise Problem(422, "event-invalid", "Event does not belong to this submission")
         sub = self.submission(sub_id)
         destination = self.destination(sub.destination_id)
         keys = {k["kid"]: jose_key(k) for k in destination.keys if k.get("alg") == "PS512"}

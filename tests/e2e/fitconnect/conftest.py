@@ -60,6 +60,16 @@ class Stack:
 
 @pytest.fixture
 def stack(tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
+    yield from make_stack(tmp_path, mappings_root, "v1")
+
+
+@pytest.fixture(params=["v1", "v2"])
+def any_stack(request: pytest.FixtureRequest, tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
+    """A gateway fetching its destination's submissions with Submission API v1, or with v2."""
+    yield from make_stack(tmp_path, mappings_root, request.param)
+
+
+def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterator[Stack]:
     from gateway.config import Settings
     from gateway.runtime import Gateway
 
@@ -69,7 +79,7 @@ def stack(tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
     sandbox_app = create_app(demo_config(callback_url=callback))
     with serve_app(sandbox_app, health_path="/health") as sandbox_url:
         options = testing.gateway_options(sandbox_url, issuer=sandbox_url, destinations=[
-            {**testing.gateway_options(sandbox_url)["destinations"][0], "services": []}])
+            {**testing.gateway_options(sandbox_url)["destinations"][0], "services": [], "api_version": api_version}])
         settings = Settings(data_dir=tmp_path / "data", mappings_dir=mappings_root,
                             adapters={"fitconnect": options}, backoff_base_seconds=0.01,
                             backoff_max_seconds=0.02, poll_interval_seconds=0.001)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 from adapters.fitconnect import testing
-from adapters.fitconnect.callback import CALLBACK_TYPE, callback_signature
+from adapters.fitconnect.callback import CALLBACK_TYPE, REFUSED, callback_signature
 from adapters.fitconnect.events import EVENT_BASE, unverified_claims
+from adapters.fitconnect.outbound import OutgoingAttachment
 from adapters.fitconnect.problems import PROBLEM_BASE
 from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
 from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
@@ -81,11 +87,11 @@ def test_replayed_and_stale_callbacks_are_refused_and_nothing_is_lost(stack: Any
     stale = str(int(time.time()) - 301)
     response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
         "callback-timestamp": stale, "callback-authentication": callback_signature(DEMO_CALLBACK_SECRET, stale, body)})
-    assert response.status_code == 401 and response.json()["detail"] == "stale timestamp"
+    assert response.status_code == 401 and response.json()["detail"] == REFUSED
     forged = str(int(time.time()))
     response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
         "callback-timestamp": forged, "callback-authentication": callback_signature("x" * 40, forged, body)})
-    assert response.status_code == 401 and response.json()["detail"] == "invalid signature"
+    assert response.status_code == 401 and response.json()["detail"] == REFUSED
     stack.gateway.work_until_idle()
     assert stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
     assert stack.events(created.case_id).count("accept-submission") == 1
@@ -141,9 +147,9 @@ def test_crash_between_commit_and_accept_sends_exactly_one_accept(stack: Any) ->
     channel = stack.gateway.adapters.channels.get("fitconnect")
     real_post = channel.api.post_event
 
-    def post_then_crash(case_id: str, token: str) -> None:
+    def post_then_crash(case_id: str, submission_id: str, token: str) -> None:
         if case_id == second.case_id:
-            real_post(case_id, token)  # the accept reaches the Zustelldienst ...
+            real_post(case_id, submission_id, token)  # the accept reaches the Zustelldienst ...
         raise RuntimeError("process killed")  # ... but the gateway dies before recording it
 
     channel.api.post_event = post_then_crash
@@ -174,3 +180,55 @@ def test_submission_of_a_pypi_client_library_becomes_a_case(stack: Any) -> None:
     case = stack.gateway.case_by_source("fitconnect", created.submission_id)
     assert case is not None and case.source.references["metadataVersion"] == "1.0.0"
     assert stack.events(created.case_id) == ["create-submission", "submit-submission", "accept-submission"]
+
+
+# -- Submission API v1 and v2, metadata 1.x to 3.0.0, fragments ------------------------------------
+
+
+SENDERS = [("v1", "1.1.0"), ("v1", "1.3.0"), ("v2", "2.0.0"), ("v2", "2.1.0"), ("v2", "3.0.0")]
+
+
+@pytest.mark.parametrize(("api", "version"), SENDERS)
+def test_v1_and_v2_senders_become_cases_with_an_accept_event(any_stack: Any, api: str, version: str) -> None:
+    plans = OutgoingAttachment(attachment_id=str(uuid.uuid4()), filename="plaene.pdf", media_type="application/pdf",
+                               content=os.urandom(300_000), fragment_bytes=100_000)
+    app = testing.application("gewerbe-anmelden-gmbh", api_version=api, metadata_version=version)  # type: ignore[arg-type]
+    app = dataclasses.replace(app, attachments=[*app.attachments, plans])
+    created = any_stack.efa.send(app)
+    wait_for(lambda: any_stack.gateway.inbox_entry("fitconnect", created.submission_id))
+    any_stack.gateway.work_until_idle()
+    case = any_stack.gateway.case_by_source("fitconnect", created.submission_id)
+    assert case is not None and case.service.leika == "99050012104000"
+    assert sorted(a.filename for a in case.attachments) == ["nachweis.pdf", "plaene.pdf"]
+    plan = next(a for a in case.attachments if a.filename == "plaene.pdf")
+    assert plan.sha512 == hashlib.sha512(plans.content).hexdigest()
+    assert case.source.references["metadataVersion"] == version
+    assert any_stack.events(created.case_id)[-1] == "accept-submission"
+
+
+def test_the_php_client_s_v2_requests_become_a_case(any_stack: Any) -> None:
+    created = testing.send_like_php_client_v2(any_stack.sandbox_url, testing.application())
+    wait_for(lambda: any_stack.gateway.inbox_entry("fitconnect", created.submission_id))
+    any_stack.gateway.work_until_idle()
+    assert any_stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
+    assert any_stack.events(created.case_id)[-1] == "accept-submission"
+
+
+def test_a_tampered_fragment_is_rejected_and_nothing_is_committed(stack: Any) -> None:
+    content = os.urandom(300_000)
+    app = dataclasses.replace(testing.application(attachment=None, metadata_version="1.3.0"), attachments=[
+        OutgoingAttachment(attachment_id=str(uuid.uuid4()), filename="plaene.pdf", media_type="application/pdf",
+                           content=content, fragment_bytes=100_000)])
+    created = stack.efa.create(app)
+    stack.efa.upload_and_submit(app, created)
+    stored = stack.sandbox.submissions[created.submission_id].attachments
+    fragment = list(stored)[1]
+    head, ciphertext, tag = stored[fragment].rsplit(".", 2)
+    stored[fragment] = f"{head}.{'A' if ciphertext[5] != 'A' else 'B'}{ciphertext[:5]}{ciphertext[6:]}.{tag}"
+    stack.gateway.poll_sources(force=True)
+    stack.gateway.work_until_idle()
+    assert stack.gateway.case_by_source("fitconnect", created.submission_id) is None
+    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "quarantined"
+    problem = _reject_problem(stack, created.case_id)
+    assert (problem["type"], problem["instance"]) == (PROBLEM_BASE + "encryption-issue", f"attachment:{fragment}")
+

@@ -66,7 +66,7 @@ def test_encrypted_for_the_wrong_key_is_an_encryption_issue(env: Env, monkeypatc
     from adapters.fitconnect.keys import jose_key
 
     monkeypatch.setattr(env.efa, "encryption_key",
-                        lambda _dest: ("tangerhuette-enc-2026", jose_key(wrong.public_jwk)))
+                        lambda *_: ("tangerhuette-enc-2026", jose_key(wrong.public_jwk)))
     created = env.efa.send(testing.application())
     _rejected_with(env, created, "encryption-issue", "metadata")
 

@@ -226,3 +226,47 @@ def test_sender_is_called_back_with_new_events_after_the_decision(
     assert value["type"] == NEW_EVENTS_TYPE and value["submissionIds"] == [created.submission_id]
     assert value["submissions"] == [{"destinationId": DEMO_DESTINATION, "submissionId": created.submission_id,
                                      "caseId": created.case_id}]
+
+
+# -- Submission API v2 beside v1 -----------------------------------------------------------------
+
+
+def test_v2_serves_the_same_operations_with_its_own_names(env: SandboxEnv) -> None:
+    sender, subscriber = bearer(env, SENDER_CLIENT), bearer(env, GATEWAY_CLIENT)
+    destination = httpx.get(f"{env.url}/v2/destinations/{DEMO_DESTINATION}", headers=sender).json()
+    assert {"destinationId", "name", "status", "publicServices", "encryptionKid",
+            "metadataVersions"} <= set(destination)
+    assert "services" not in destination and "3.0.0" in destination["metadataVersions"]
+    keys = httpx.get(f"{env.url}/v2/destinations/{DEMO_DESTINATION}/keys", headers=sender).json()["keys"]
+    assert keys[0]["kid"] == destination["encryptionKid"]
+    attachment = str(uuid.uuid4())
+    created = httpx.post(f"{env.url}/v2/submissions", headers=sender, json={
+        "destinationId": DEMO_DESTINATION, "announcedAttachments": [attachment], "publicService": SERVICE})
+    assert created.status_code == 201, created.text
+    sid = created.json()["submissionId"]
+    assert httpx.post(f"{env.url}/v2/submissions", headers=sender, json={  # v1's field is not v2's
+        "destinationId": DEMO_DESTINATION, "announcedAttachments": [], "serviceType": SERVICE}).status_code == 400
+    assert httpx.put(f"{env.url}/v2/submissions/{sid}/attachments/{attachment}", content=JWE,
+                     headers={**sender, "Content-Type": "application/jose"}).status_code == 204
+    submitted = httpx.put(f"{env.url}/v2/submissions/{sid}", headers=sender,
+                          json={"encryptedMetadata": JWE, "encryptedData": ""})  # purpose: data placeholder
+    assert submitted.status_code == 202 and submitted.json()["publicService"] == SERVICE
+    listed = httpx.get(f"{env.url}/v2/submissions", params={"destinationId": DEMO_DESTINATION}, headers=subscriber)
+    assert sid in {s["submissionId"] for s in listed.json()["submissions"]}
+    fetched = httpx.get(f"{env.url}/v2/submissions/{sid}", headers=subscriber).json()
+    assert fetched["publicService"] == SERVICE and fetched["encryptedData"] == ""
+    as_v1 = httpx.get(f"{env.url}/v1/submissions/{sid}", headers=subscriber).json()  # one state, two generations
+    assert as_v1["serviceType"] == SERVICE and "publicService" not in as_v1
+    log = httpx.get(f"{env.url}/v2/submissions/{sid}/events", headers=sender).json()
+    names = [next(iter(unverified_claims(t)["events"])).rsplit("/", 1)[-1] for t in log["eventLog"]]
+    assert names == ["create-submission", "submit-submission"] and log["totalCount"] == 2
+
+
+def test_v2_event_log_holds_only_the_submission_s_events(env: SandboxEnv) -> None:
+    headers = bearer(env, SENDER_CLIENT)
+    first = raw_submission(env, headers)
+    second = raw_submission(env, headers, caseId=first["caseId"])  # a second submission in the same case
+    log = httpx.get(f"{env.url}/v2/submissions/{second['submissionId']}/events", headers=headers).json()["eventLog"]
+    assert {unverified_claims(t)["sub"] for t in log} == {f"submission:{second['submissionId']}"}
+    case_log = httpx.get(f"{env.url}/v1/cases/{first['caseId']}/events", headers=headers).json()["eventLog"]
+    assert len(case_log) == 4

@@ -24,6 +24,7 @@ from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, LANDKREIS_CLIEN
 from adapters.fitconnect.sender import STATE_NAMESPACE, SubmissionGone
 from adapters.fitconnect.testing import SandboxEnv
 from gateway.case.model import Case
+from gateway.errors import PermanentError
 from gateway.ports import Forwarding, StateStore
 
 LANDKREIS_KEYS = DestinationKeys.load([testing.KEY_DIR / "landkreis-enc-2026.jwk.json"],
@@ -91,7 +92,7 @@ def test_forwarding_is_idempotent_and_followed_to_accepted(env: SandboxEnv) -> N
     # The Landkreis accepts; following the forwarding reads the verified event log.
     accept = build_set("accept-submission", LANDKREIS_DESTINATION, submission_id, case_id,
                        {"authenticationTags": env.sandbox.tags(stored)}, LANDKREIS_KEYS.signing)
-    testing.sender_api(env.url, LANDKREIS_CLIENT).post_event(case_id, accept)
+    testing.sender_api(env.url, LANDKREIS_CLIENT).post_event(case_id, submission_id, accept)
     assert wiring.sender.follow(sent).status == "accepted"
 
 
@@ -158,7 +159,7 @@ def test_crash_after_submit_before_the_state_write_does_not_submit_again(env: Sa
     assert sent.status == "submitted" and statuses(env, case) == ["submitted"]
     assert env.state.get(STATE_NAMESPACE, f"{case.id}|{LANDKREIS_DESTINATION}") == {
         "submissionId": sent.remote_id.partition("/")[2], "caseId": sent.remote_id.partition("/")[0],
-        "submitted": True}
+        "destinationId": LANDKREIS_DESTINATION, "submitted": True}
 
 
 def test_two_processes_continuing_at_once_submit_once(env: SandboxEnv, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -171,12 +172,12 @@ def test_two_processes_continuing_at_once_submit_once(env: SandboxEnv, monkeypat
     real_events = second.sender.api.get_events
     calls: list[str] = []
 
-    def stale_then_real(case_id: str) -> list[str]:
+    def stale_then_real(case_id: str, submission_id: str) -> list[str]:
         calls.append(case_id)
         if len(calls) == 1:  # second reads the log, then the other process submits ...
             env.wiring().sender.send(case, LANDKREIS_DESTINATION, blobs)
             return []
-        return real_events(case_id)
+        return real_events(case_id, submission_id)
 
     monkeypatch.setattr(second.sender.api, "get_events", stale_then_real)
     sent = second.sender.send(case, LANDKREIS_DESTINATION, blobs)  # ... its upload gets 409, it re-reads the log
@@ -244,3 +245,39 @@ def test_key_rotation_new_kid_is_decrypted_with_the_second_key(env: SandboxEnv) 
     assert verified.service_leika == "99050012104000"
     wiring.channel.acknowledge(message, make_case(Blobs()))
     assert env.events(created).count("accept-submission") == 1
+
+
+def test_forwarding_by_area_goes_where_the_routing_api_points(env: SandboxEnv) -> None:
+    blobs, wiring = Blobs(), env.wiring()
+    case = make_case(blobs)
+    sent = wiring.sender.send(case, "ars:15090", blobs)  # no destination id configured for the Landkreis
+    case_id, submission_id, destination = sent.remote_id.split("/")
+    assert destination == LANDKREIS_DESTINATION
+    assert env.sandbox.submissions[submission_id].destination_id == LANDKREIS_DESTINATION
+    assert wiring.sender.send(case, "ars:15090", blobs) == sent  # idempotent, no second route look-up needed
+    stored = env.sandbox.submissions[submission_id]
+    accept = build_set("accept-submission", LANDKREIS_DESTINATION, submission_id, case_id,
+                       {"authenticationTags": env.sandbox.tags(stored)}, LANDKREIS_KEYS.signing)
+    testing.sender_api(env.url, LANDKREIS_CLIENT).post_event(case_id, submission_id, accept)
+    assert wiring.sender.follow(sent).status == "accepted"
+
+
+def test_forwarding_by_an_area_without_a_verifiable_route_is_refused(env: SandboxEnv) -> None:
+    blobs, wiring = Blobs(), env.wiring()
+    with pytest.raises(PermanentError):
+        wiring.sender.send(make_case(blobs), "ars:150905350535", blobs)  # two destinations answer: ambiguous
+    with pytest.raises(PermanentError):
+        wiring.sender.send(make_case(blobs), "ars:16", blobs)  # nobody serves Thüringen here
+
+
+def test_forwarding_in_api_v2_with_metadata_3_0_0(env: SandboxEnv) -> None:
+    blobs = Blobs()
+    wiring = env.wiring(forwarding={"api_version": "v1", "targets": {
+        LANDKREIS_DESTINATION: {"api_version": "v2", "metadata_version": "3.0.0"}}})
+    sent = wiring.sender.send(make_case(blobs), LANDKREIS_DESTINATION, blobs)
+    stored = env.sandbox.submissions[sent.remote_id.split("/")[1]]
+    assert stored.api_version == "v2" and stored.service_type["identifier"].endswith("99050012104000")
+    metadata = orjson.loads(jose.decrypt(stored.encrypted_metadata or "", LANDKREIS_KEYS.for_kid,
+                                         jose.FitConnectJWERegistry(10**6, 10**6)))
+    assert metadata["$schema"].endswith("/metadata/3.0.0/metadata.schema.json")
+    assert wiring.sender.follow(sent).status == "submitted"

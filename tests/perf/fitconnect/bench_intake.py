@@ -11,7 +11,7 @@ process, in interleaved rounds; these lines:
   least that must be durable before the accept (``MinimalStorage``: the attachment in a new
   file, the data in one committed row) -- what a bare implementation spends before parsing,
   validating or mapping anything;
-* channel: ``channel.verify`` of the raw bundle (parse, SET check, authentication tags,
+* channel: ``channel.verify`` of the raw original (manifest and parts, SET check, authentication tags,
   3 JWE decryptions, metadata/data schema validation, SHA-512 of data and attachment)
   plus signing the accept-submission SET -- the adapter's share only, the same submission
   every time;
@@ -48,19 +48,19 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pybase64
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from adapters.fitconnect import jose, plugin, testing
-from adapters.fitconnect.bundle import MEDIA_TYPE, Bundle
 from adapters.fitconnect.channel import FitConnectChannel
 from adapters.fitconnect.events import authentication_tags, build_set
 from adapters.fitconnect.keys import jose_key, load_own_key
 from adapters.fitconnect.outbound import OutgoingAttachment, metadata_for
+from adapters.fitconnect.parts import JOSE, MEDIA_TYPE, Manifest, Part, write_part
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, DEMO_ISSUER
-from gateway.ports import InboundMessage
+from gateway.ports import BlobStore, InboundMessage
+from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.file_writer import FileWriter
 
 DATA_BYTES = 50 * 1024
@@ -80,17 +80,21 @@ class OfflineApi:
     def get_jwks(self, url: str) -> dict[str, Any]:
         return self.jwks
 
-    def get_events(self, case_id: str) -> list[str]:
+    def with_version(self, version: str) -> OfflineApi:
+        return self
+
+    def get_events(self, case_id: str, submission_id: str) -> list[str]:
         return []
 
-    def post_event(self, case_id: str, token: str) -> None:
+    def post_event(self, case_id: str, submission_id: str, token: str) -> None:
         self.posted += 1
 
 
 class Submissions:
     """Builds submissions as the sandbox would hand them over (encrypted, with a signed submit SET)."""
 
-    def __init__(self) -> None:
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
         enc = load_own_key(testing.KEY_DIR / "tangerhuette-enc-2026.jwk.json", "encryption")
         self.kid, self.public = enc.kid, jose_key(enc.public_jwk)
         self.zustelldienst = load_own_key(testing.KEY_DIR / "zustelldienst-sig.jwk.json", "signature")
@@ -114,7 +118,8 @@ class Submissions:
         encrypted_data = self._encrypt(data, "application/json")
         encrypted_attachment = self._encrypt(attachment.content, "application/pdf")
         submission_id, case_id = str(uuid.uuid4()), str(uuid.uuid4())
-        tags = authentication_tags(metadata, encrypted_data, {attachment.attachment_id: encrypted_attachment})
+        tags = authentication_tags(metadata, encrypted_data,
+                                   {attachment.attachment_id: jose.authentication_tag(encrypted_attachment)})
         submit = build_set("submit-submission", DEMO_ISSUER, submission_id, case_id, {"authenticationTags": tags},
                            self.zustelldienst)
         submission = {"destinationId": DEMO_DESTINATION, "submissionId": submission_id, "caseId": case_id,
@@ -123,11 +128,16 @@ class Submissions:
                       "attachments": [attachment.attachment_id], "encryptedMetadata": metadata,
                       "encryptedData": encrypted_data}
         now = dt.datetime.now(dt.UTC)
-        bundle = Bundle(destination_id=DEMO_DESTINATION, submission_id=submission_id, case_id=case_id,
-                        submission_raw=orjson.dumps(submission),
-                        attachments={attachment.attachment_id: encrypted_attachment.encode()},
-                        events_raw=orjson.dumps({"eventLog": [submit]}), fetched_at=now.isoformat())
-        return InboundMessage(channel="fitconnect", source_id=submission_id, payload=bundle.to_bytes(),
+        document = write_part(self.blobs, [orjson.dumps(submission)])
+        stored = write_part(self.blobs, [encrypted_attachment.encode()], jwe=True)
+        log = write_part(self.blobs, [orjson.dumps({"eventLog": [submit]})])
+        manifest = Manifest(api_version="v1", destination_id=DEMO_DESTINATION, submission_id=submission_id,
+                            case_id=case_id, fetched_at=now.isoformat(), parts=[
+                                Part(role="submission", blob=document.blob, size=document.size),
+                                Part(role="attachment", id=attachment.attachment_id, blob=stored.blob,
+                                     size=stored.size, media_type=JOSE, tag=stored.tag),
+                                Part(role="eventLog", blob=log.blob, size=log.size)])
+        return InboundMessage(channel="fitconnect", source_id=submission_id, payload=manifest.to_bytes(),
                               media_type=MEDIA_TYPE, received_at=now, tenant_ars=testing.TENANT_ARS,
                               references={"caseId": case_id, "destinationId": DEMO_DESTINATION})
 
@@ -139,7 +149,7 @@ def channel_once(wiring: plugin.Wiring, message: InboundMessage) -> None:
     verified = wiring.channel.verify(message)
     assert verified.attachments
     # acknowledge, later and from the outbox: parse the stored original again, sign the SET
-    wiring.channel.accept_token(Bundle.from_bytes(message.payload))
+    wiring.channel.accept_token(Manifest.from_bytes(message.payload))
 
 
 def gateway_once(gateway: Any, message: InboundMessage) -> None:
@@ -161,7 +171,7 @@ def floor_once(wiring: plugin.Wiring, wrapped: list[bytes], signing_input: bytes
 
 
 def _b64(segment: bytes) -> bytes:
-    return pybase64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
+    return base64.urlsafe_b64decode(segment + b"=" * (-len(segment) % 4))
 
 
 def required_work(wiring: plugin.Wiring, submissions: Submissions, message: InboundMessage, tokens: list[str],
@@ -180,8 +190,9 @@ def required_work(wiring: plugin.Wiring, submissions: Submissions, message: Inbo
         protected, wrapped, iv, ciphertext, tag = token.encode().split(b".")
         cek = private.decrypt(_b64(wrapped), oaep)  # type: ignore[union-attr]
         sealed.append((AESGCM(cek), protected, iv, ciphertext, tag))
-    bundle = Bundle.from_bytes(message.payload)
-    submit = json.loads(bundle.events_raw)["eventLog"][0].encode()
+    manifest = Manifest.from_bytes(message.payload)
+    log = next(p for p in manifest.parts if p.role == "eventLog")
+    submit = json.loads(submissions.blobs.get(log.blob or ""))["eventLog"][0].encode()
     head, body, signature = submit.split(b".")
     zustelldienst = submissions.zustelldienst.key.private_key.public_key()  # type: ignore[union-attr]
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA512()), salt_length=64)
@@ -246,6 +257,8 @@ def make_gateway(data_dir: Path, options: dict[str, Any], submissions: Submissio
     channel = gateway.adapters.channels.get("fitconnect")
     assert isinstance(channel, FitConnectChannel)
     channel.api = channel.events.api = submissions.offline_api()  # type: ignore[assignment]
+    # the parts of the prepared submissions are in the benchmark's blob store (fetching is not measured)
+    channel.blobs = channel.verifier.blobs = submissions.blobs
     return gateway
 
 
@@ -266,14 +279,16 @@ def _row(metric: str, value: float, floor: float, ratio: float) -> dict[str, Any
 
 def main(iterations: int = 200) -> dict[str, Any]:
     per_round = max(1, iterations // ROUNDS)
-    submissions = Submissions()
+    blob_dir = tempfile.TemporaryDirectory()
+    submissions = Submissions(FilesystemBlobStore(Path(blob_dir.name)))
     options = testing.gateway_options("http://offline.invalid")
-    wiring = plugin.build(plugin.parse_options(options), testing.REPO, testing.MemoryStateStore())
+    wiring = plugin.build(plugin.parse_options(options), testing.REPO, testing.MemoryStateStore(), submissions.blobs)
     wiring.channel.events.api = submissions.offline_api()  # type: ignore[assignment]
     same = submissions.message()
-    bundle = Bundle.from_bytes(same.payload)
-    tokens = [bundle.encrypted_metadata or "", bundle.encrypted_data or "",
-              *(t.decode() for t in bundle.fetched_attachments().values())]
+    manifest = Manifest.from_bytes(same.payload)
+    document = orjson.loads(submissions.blobs.get(manifest.parts[0].blob or ""))
+    tokens = [document["encryptedMetadata"], document["encryptedData"],
+              *(submissions.blobs.get(p.blob or "").decode() for p in manifest.parts if p.role == "attachment")]
     wrapped = [base64.urlsafe_b64decode(t.split(".")[1] + "==") for t in tokens if t]
     signing_input = b"x" * 600  # the size of an accept-submission SET's signing input
     warm = max(3, per_round // 4)

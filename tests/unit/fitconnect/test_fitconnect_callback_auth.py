@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from adapters.fitconnect import testing
 from adapters.fitconnect.callback import (
     CALLBACK_TYPE,
     MAX_BODY,
+    REFUSED,
     REPLAY_NAMESPACE,
     CallbackAuthenticator,
     CallbackRejected,
@@ -84,9 +86,9 @@ def test_wrong_secret_body_or_destination(auth: tuple[CallbackAuthenticator, Clo
         checker.check(DEMO_DESTINATION, stamp, signature, BODY + b" ")
     with pytest.raises(CallbackRejected, match="destination"):
         checker.check("00000000-0000-0000-0000-000000000000", stamp, signature, BODY)
-    with pytest.raises(CallbackRejected, match="headers"):
+    with pytest.raises(CallbackRejected, match="signature"):
         checker.check(DEMO_DESTINATION, None, signature, BODY)
-    with pytest.raises(CallbackRejected, match="headers"):
+    with pytest.raises(CallbackRejected, match="signature"):
         checker.check(DEMO_DESTINATION, "\u00b2", signature, BODY)  # "²".isdigit(), but no number
 
 
@@ -175,7 +177,7 @@ def test_the_route_takes_an_authentic_callback_once() -> None:
     with client(testing.MemoryStateStore(), taken) as http:
         assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "taken": 1}
         replay = http.post(PATH, content=BODY, headers=headers)
-    assert replay.status_code == 401 and replay.json()["detail"] == "replayed callback"
+    assert replay.status_code == 401 and replay.json()["detail"] == REFUSED
     assert taken == ["f39ab143-d91a-474a-b69f-b00f1a1873c2"]
 
 
@@ -195,3 +197,26 @@ def test_no_shared_state_no_callback_but_no_crash_either() -> None:
         response = http.post(PATH, content=BODY, headers={"callback-timestamp": stamp,
                                                           "callback-authentication": signature})
     assert response.status_code == 503 and "database" not in response.text
+
+
+def test_destination_ids_cannot_be_enumerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown destination and a known one with a bad signature get the same answer, and
+    both are decided by a constant-time HMAC comparison, never by the destination look-up."""
+    compared: list[int] = []
+    real_compare = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        compared.append(len(a))
+        return real_compare(a, b)
+
+    monkeypatch.setattr("adapters.fitconnect.callback.hmac.compare_digest", counting)
+    stamp = str(int(time.time()))
+    forged = {"callback-timestamp": stamp, "callback-authentication": "ab" * 64}
+    with client(testing.MemoryStateStore(), []) as http:
+        known = http.post(PATH, content=BODY, headers=forged)
+        unknown = http.post("/v1/channels/fitconnect/callbacks/00000000-0000-4000-8000-000000000000",
+                            content=BODY, headers=forged)
+        unsigned = http.post("/v1/channels/fitconnect/callbacks/not-even-a-uuid", content=BODY)
+    assert known.status_code == unknown.status_code == unsigned.status_code == 401
+    assert known.content == unknown.content == unsigned.content
+    assert compared == [128, 128, 128]  # a SHA-512 hex HMAC compared in every case

@@ -49,16 +49,16 @@ def api_with(transport: httpx.MockTransport) -> SubmissionApi:
 def test_a_long_event_log_is_read_page_by_page() -> None:
     seen: list[dict[str, str]] = []
     api = api_with(paged_events(5, seen))
-    assert api.get_events(CASE) == [f"e{i}.p.s" for i in range(5)]
+    assert api.get_events(CASE, SUBMISSION) == [f"e{i}.p.s" for i in range(5)]
     assert [p["offset"] for p in seen] == ["0", "2", "4"] and {p["limit"] for p in seen} == {str(EVENTS_PAGE)}
-    combined = orjson.loads(api.get_events_raw(CASE))
+    combined = orjson.loads(api.get_events_raw(CASE, SUBMISSION))
     assert combined["totalCount"] == 5 and combined["count"] == 5 and len(combined["eventLog"]) == 5
 
 
 def test_a_log_of_one_page_is_kept_byte_for_byte() -> None:
     body = b'{"count":1,"offset":0,"totalCount":1,"eventLog":["a.b.c"]}'
     api = api_with(httpx.MockTransport(lambda request: httpx.Response(200, content=body)))
-    assert api.get_events_raw(CASE) == body
+    assert api.get_events_raw(CASE, SUBMISSION) == body
 
 
 def test_callback_with_only_the_deprecated_submission_ids() -> None:
