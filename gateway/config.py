@@ -51,8 +51,6 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "rg"
     blob_dir: Path | None = None
-    blob_direct_io: bool = Field(default=True, description="write blobs with O_DIRECT where the filesystem "
-                                 "supports it (no page-cache copy; see gateway/store/file_writer.py)")
     mappings_dir: Path = REPO_ROOT / "mappings"
     fixtures_dir: Path = REPO_ROOT / "fixtures"
     base_dir: Path = REPO_ROOT

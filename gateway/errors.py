@@ -17,7 +17,9 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   ├── TrustLevelTooLow
     │   └── UnsupportedFormat
     ├── TransientError          retry with backoff; dead letter after the cap
-    │   └── UpstreamUnavailable
+    │   ├── UpstreamUnavailable
+    │   └── BlobNotFound            a stored blob is missing (blob volume not mounted, lost):
+    │                               the message is not at fault, so it is never rejected upstream
     ├── ClientError             request-level problems answered to API clients
     │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
     │   ├── PreconditionFailed, TokenRequestRefused,
@@ -123,6 +125,14 @@ class TransientError(GatewayError):
 class UpstreamUnavailable(TransientError):
     slug = "upstream-unavailable"
     title = "An upstream system is not reachable"
+
+
+class BlobNotFound(TransientError):
+    """Raised by the blob store, never the API's :class:`NotFound`: a blob a row refers to is
+    missing. During intake that is retried and ends as a dead letter an operator looks at."""
+
+    slug = "blob-not-found"
+    title = "A stored file is missing"
 
 
 class ClientError(GatewayError):

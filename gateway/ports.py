@@ -61,10 +61,6 @@ class VerifiedAttachment:
     # the SHA-512 (hex) the channel computed over exactly ``content``, if it did: the core then
     # stores the attachment under it instead of hashing the bytes a second time
     sha512: str | None = None
-    # (start, length) when ``content`` is carried verbatim at that place of the raw original
-    # (an MTOM binary part): the core then keeps it as that range of the stored original
-    # instead of writing the same bytes a second time
-    original_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,21 +169,35 @@ class StateStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob the store has made durable: its key, SHA-512 (hex) and size in bytes."""
+
+    key: str
+    sha512: str
+    size: int
+
+
 class BlobStore(Protocol):
-    """Content-addressed storage for originals and attachments (never inline in rows)."""
+    """Content-addressed storage for originals and attachments (never inline in rows).
+
+    Every write is durable when it returns (at the configured durability), so a transaction
+    that references the key may commit. A missing blob raises ``BlobNotFound``.
+    """
 
     def put(self, content: bytes, sha512: str | None = None) -> str:
         """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
         ...
 
-    def part(self, key: str, start: int, length: int) -> str:
-        """The key of ``length`` bytes from ``start`` of the stored blob ``key`` (nothing copied);
-        ``get``/``open``/``exists`` take it like any other key."""
+    def put_stream(self, chunks: Iterable[bytes]) -> StoredBlob:
+        """Store a large content piece by piece, hashing while writing (bounded memory)."""
         ...
 
     def get(self, key: str) -> bytes: ...
 
-    def open(self, key: str) -> Iterator[bytes]: ...
+    def open(self, key: str) -> Iterator[bytes]:
+        """Read a blob as a stream of chunks (bounded memory)."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 

@@ -26,7 +26,6 @@ from gateway.outbox.dispatcher import Dispatcher
 from gateway.outbox.webhooks import WebhookSender
 from gateway.plugins import AdapterContext, install_adapters
 from gateway.ports import InboundMessage, Outcome, Received
-from gateway.process_tuning import freeze_loaded_objects, tune_allocator
 from gateway.queue import Job, WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
@@ -69,7 +68,7 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.effective_database_url)
         upgrade(settings.effective_database_url)
-        blobs = FilesystemBlobStore(settings.effective_blob_dir, direct_io=settings.blob_direct_io)
+        blobs = FilesystemBlobStore(settings.effective_blob_dir)
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)
@@ -93,8 +92,6 @@ class Gateway:
                       cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock,
                       state=SqlStateStore(db, clock))
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
-        tune_allocator()
-        freeze_loaded_objects()
         return gateway
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:

@@ -8,7 +8,7 @@ import json
 from pydantic import ValidationError
 
 from adapters.portal.envelope import PortalApplication
-from gateway.errors import InvalidPayload, NotFound
+from gateway.errors import BlobNotFound, InvalidPayload
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
@@ -53,7 +53,7 @@ class PortalChannel:
                                      attachment=ref.id)
             try:
                 content = self._blobs.get(f"sha512/{ref.sha512}")
-            except NotFound:
+            except BlobNotFound:
                 raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
                                      attachment=ref.id) from None
             attachments.append(VerifiedAttachment(id=ref.id, filename=ref.filename, media_type=ref.media_type,

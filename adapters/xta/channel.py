@@ -98,9 +98,7 @@ class XtaChannel:
             content = _checked(a, f"Attachment {i}").data.tobytes()
             attachments.append(VerifiedAttachment(
                 id=attachment_id, filename=_filename(a.filename, i), media_type=_media_type(a.media_type),
-                content=content, description=_description(a.description),
-                # a binary MIME part: the core keeps it as a range of the stored original
-                original_range=None if a.raw_offset is None else (a.raw_offset, len(content))))
+                content=content, description=_description(a.description)))
         return VerifiedSubmission(
             tenant_ars=self.options.tenant_ars,
             source_format=fmt.source_format,

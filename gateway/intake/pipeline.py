@@ -141,7 +141,7 @@ class IntakePipeline:
         verified: Verified | None = None
         try:
             submission = self.adapters.channels.get(message.channel).verify(message)
-            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False, raw_key=row["raw_key"]),
+            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False),
                                 self.blobs, data=submission.data, parsed_data=submission.parsed_data)
             route, version, mapped = self._route_and_map(message.channel, verified)
         except PermanentError as exc:
@@ -264,7 +264,7 @@ class IntakePipeline:
         channel = self.adapters.channels.get(row["channel"])
         message = inbox_repo.message_of(row, self.blobs)
         submission = channel.verify(message)
-        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False, raw_key=row["raw_key"])
+        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False)
         return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data), message
 
     def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,

@@ -61,7 +61,7 @@ from adapters.fitconnect.keys import jose_key, load_own_key
 from adapters.fitconnect.outbound import OutgoingAttachment, metadata_for
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, DEMO_ISSUER
 from gateway.ports import InboundMessage
-from gateway.store.file_writer import FileWriter
+from gateway.store.files import fsync_dir
 
 DATA_BYTES = 50 * 1024
 ATTACHMENT_BYTES = 200 * 1024
@@ -205,22 +205,28 @@ def required_work(wiring: plugin.Wiring, submissions: Submissions, message: Inbo
 class MinimalStorage:
     """The least any implementation must make durable before it may send the accept (after the
     accept the Zustelldienst may delete the submission): the application's content itself --
-    the decrypted attachment in a new file (the gateway's own direct-I/O writer) and one row
-    holding the decrypted data, committed in one transaction (``sqlite3`` directly, WAL and
-    ``synchronous=NORMAL`` as the embedded profile; no SQLAlchemy, no index, no other row, no
-    copy of the raw original). Keeping the 350 KB original in the row instead costs as much."""
+    the decrypted attachment in a new file (written, fsync'd, renamed, folder fsync'd, as the
+    gateway's blob store does) and one row holding the decrypted data, committed in one
+    transaction (``sqlite3`` directly, WAL and ``synchronous=FULL`` as the embedded profile; no
+    SQLAlchemy, no index, no other row, no copy of the raw original)."""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True)
-        self.folder, self.writer, self.count = folder, FileWriter(), 0
+        self.folder, self.count = folder, 0
         self.db = sqlite3.connect(folder / "minimal.db", isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("CREATE TABLE cases (id INTEGER PRIMARY KEY, document BLOB NOT NULL)")
 
     def store(self, data: bytes, attachment: bytes) -> None:
         self.count += 1
-        self.writer.write_new(str(self.folder / f"attachment-{self.count}"), attachment)
+        tmp, final = self.folder / f".tmp-{self.count}", self.folder / f"attachment-{self.count}"
+        with tmp.open("wb") as handle:
+            handle.write(attachment)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        fsync_dir(self.folder)
         self.db.execute("BEGIN IMMEDIATE")
         self.db.execute("INSERT INTO cases (id, document) VALUES (?, ?)", (self.count, data))
         self.db.execute("COMMIT")
