@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
     profile: Literal["embedded", "scaleout"] = "embedded"
+    durability: Literal["full", "process"] = Field(
+        default="full",
+        description="full: nothing is acknowledged before it survives a power cut (blobs fsync'd with their "
+                    "folder, SQLite synchronous=FULL, PostgreSQL as its server is configured); process: it "
+                    "survives the death of a process, not a power cut (no fsync of blobs, SQLite "
+                    "synchronous=NORMAL, PostgreSQL synchronous_commit=off) — for throw-away test set-ups only")
     data_dir: Path = REPO_ROOT / "var"
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir (embedded)")
     redis_url: str = "redis://127.0.0.1:6379/0"

@@ -33,6 +33,7 @@ from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database, UnitOfWork
+from gateway.store.files import private_dir
 from gateway.store.state_repo import SqlStateStore
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,10 @@ class Gateway:
 
     @classmethod
     def create(cls, settings: Settings, clock: Callable[[], dt.datetime] = utcnow) -> Gateway:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        db = Database(settings.effective_database_url)
+        private_dir(settings.data_dir)
+        db = Database(settings.effective_database_url, settings.durability)
         upgrade(settings.effective_database_url)
-        blobs = FilesystemBlobStore(settings.effective_blob_dir)
+        blobs = FilesystemBlobStore(settings.effective_blob_dir, durable=settings.durability == "full")
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)

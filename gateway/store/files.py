@@ -21,7 +21,7 @@ FILE_MODE = 0o600
 def private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) and make it 0700."""
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    _tighten(path, DIR_MODE)
+    restrict(path, DIR_MODE)
     return path
 
 
@@ -30,11 +30,12 @@ def private_file(path: Path) -> Path:
     SQLite opens it: SQLite gives its WAL and shared-memory files the database file's mode)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
     os.close(fd)
-    _tighten(path, FILE_MODE)
+    restrict(path, FILE_MODE)
     return path
 
 
-def _tighten(path: Path, mode: int) -> None:
+def restrict(path: Path, mode: int) -> None:
+    """Set ``mode`` on an existing file or folder of ours."""
     try:
         if stat.S_IMODE(path.stat().st_mode) != mode:
             os.chmod(path, mode)
