@@ -1,5 +1,6 @@
-"""ASGI factory for uvicorn with several worker processes:
-``uvicorn gateway.asgi:create --factory --workers 2`` (settings from the environment)."""
+"""ASGI factory for uvicorn with several API processes:
+``uvicorn gateway.asgi:create --factory --workers 2`` (settings from the environment). The
+worker loop runs in processes of its own (``rathaus-gateway worker``), never in these."""
 
 from __future__ import annotations
 
@@ -11,5 +12,4 @@ from gateway.runtime import Gateway
 
 
 def create() -> FastAPI:
-    settings = Settings()
-    return create_app(Gateway.create(settings), run_worker=settings.embedded_worker)
+    return create_app(Gateway.create(Settings()))

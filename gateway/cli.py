@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from importlib.metadata import entry_points
@@ -39,31 +40,34 @@ def _gateway() -> Gateway:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, worker: Annotated[bool, typer.Option(
-        help="also run the worker loop in this process (default: settings.embedded_worker)")] = True,
-          processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
-    """Serve the HTTP API (and, by default, the worker loop)."""
+        help="also start a worker process beside the API (default: settings.serve_worker)")] = True,
+          processes: Annotated[int, typer.Option(help="API processes")] = 1) -> None:
+    """Serve the HTTP API and, by default, a worker process beside it."""
     from gateway import server
 
-    if processes > 1:
-        if not worker:
-            import os
-
-            os.environ["RG_EMBEDDED_WORKER"] = "false"
-        server.serve_processes(host, port, processes)
-    else:
-        server.serve(_gateway(), host, port, with_worker=worker)
+    settings = Settings()
+    server.serve(settings, host, port, with_worker=worker and settings.serve_worker, processes=processes)
 
 
 @app.command()
-def worker() -> None:
+def worker(parent_pid: Annotated[int | None, typer.Option(
+        help="stop once this process is gone (set by `serve` and `up` for their worker)")] = None) -> None:
     """Run the worker: poll channels, process intake jobs, deliver the outbox."""
     gateway = _gateway()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if parent_pid is not None:
+        threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), daemon=True).start()
     typer.echo(f"worker {gateway.worker_id} started ({gateway.settings.profile} profile)")
     gateway.run_worker(stop)
     gateway.close()
+
+
+def _stop_without_parent(parent_pid: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:  # re-parented: the API process that started us is gone
+            stop.set()
 
 
 @app.command()

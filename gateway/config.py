@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    embedded_worker: bool = Field(default=True, description="run the worker loop inside `serve`")
+    serve_worker: bool = Field(default=True, description="`serve` starts one worker process beside the API "
+                               "(and restarts it should it die); false: run `rathaus-gateway worker` yourself")
 
     @field_validator("token_signing_key")
     @classmethod

@@ -18,14 +18,13 @@ from gateway.case.model import Case
 from gateway.cases import CaseService
 from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
-from gateway.errors import ConfigurationError, IdempotencyKeyReused
+from gateway.errors import ConfigurationError
 from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
 from gateway.mapping import MappingRegistry
 from gateway.migrations import upgrade
 from gateway.outbox.dispatcher import Dispatcher
 from gateway.outbox.webhooks import WebhookSender
 from gateway.plugins import AdapterContext, install_adapters
-from gateway.ports import InboundMessage, Outcome, Received
 from gateway.queue import Job, WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
@@ -87,7 +86,6 @@ class Gateway:
         webhooks = WebhookSender(settings.webhooks, settings.webhook_timeout_seconds)
         dispatcher = Dispatcher(db=db, blobs=blobs, adapters=adapters, webhooks=webhooks, settings=settings,
                                 clock=clock)
-        pipeline.deliver_now = dispatcher.deliver_claimed
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher,
                       cases=CaseService(db, settings, adapters, clock), webhooks=webhooks, clock=clock,
@@ -96,30 +94,9 @@ class Gateway:
         return gateway
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:
-        return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs, submit=self.submit,
-                              submit_now=self.submit_now, state=self.state,
+        return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs,
+                              receive=self.pipeline.receive, intake=self.pipeline.intake, state=self.state,
                               base_dir=self.settings.base_dir)
-
-    # -- intake entry points for adapters ---------------------------------------------
-    def submit(self, message: InboundMessage) -> Received:
-        return self.pipeline.receive(message)
-
-    def take(self, message: InboundMessage) -> Outcome:
-        """Process a fetched message at once in this worker, in one transaction (a pull
-        channel's poll; the source keeps the message until it is acknowledged, see
-        IntakePipeline.take)."""
-        return self.pipeline.take(message)
-
-    def submit_now(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
-        """Record and process at once; a repeat returns the first outcome (``duplicate``)."""
-        outcome = self.pipeline.intake_inline(message, fingerprint)
-        if outcome.duplicate and fingerprint:
-            with self.db.reading() as conn:
-                row = inbox_repo.get(conn, outcome.inbox_id)
-            if row is not None and row["request_fingerprint"] not in (None, fingerprint):
-                raise IdempotencyKeyReused(
-                    "this Idempotency-Key or request id was already used for a different request")
-        return outcome
 
     # -- API ------------------------------------------------------------------------------
     @property
@@ -135,16 +112,15 @@ class Gateway:
         if not force and time.monotonic() - self._last_poll < self.settings.poll_interval_seconds:
             return 0
         self._last_poll = time.monotonic()
-        taken = 0
+        received = 0
         for name, source in self.adapters.sources.items():
             try:
                 for message in source.poll():
-                    # the worker that fetched a message processes it: no queue round trip
-                    if not self.take(message).duplicate:
-                        taken += 1
+                    if not self.pipeline.receive(message).duplicate:
+                        received += 1
             except Exception as exc:  # one failing source must not stop the others
                 log.warning("polling %s failed: %s", name, type(exc).__name__)
-        return taken
+        return received
 
     def sweep(self) -> int:
         """Re-enqueue inbox entries whose retry time (or inline lease) has come."""
@@ -181,6 +157,7 @@ class Gateway:
         done = self.poll_sources(force=force_poll)
         done += self.sweep()
         done += self.run_jobs(block_seconds)
+        # right after the jobs' commits: their acknowledgements leave through the outbox claim
         done += self.dispatcher.run_due()
         done += self.dispatcher.follow_forwardings()
         if time.monotonic() - self._last_purge > 60:

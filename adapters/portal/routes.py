@@ -125,7 +125,8 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              received_at=dt.datetime.now(dt.UTC), tenant_ars=envelope.tenant,
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
                              client_id=principal.client_id)
-    outcome = await anyio.to_thread.run_sync(gateway.submit_now, message, fingerprint, limiter=_intake_slots())
+    outcome = await anyio.to_thread.run_sync(gateway.pipeline.intake, message, fingerprint,
+                                             limiter=_intake_slots())
     return _answer(outcome, outcome.duplicate)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -23,25 +20,9 @@ Every application — from the town portal, FIT-Connect, XTA/XÖV — becomes on
 Authenticate with OAuth2 client credentials at `/oauth/token`; errors are RFC 9457 problems."""
 
 
-def _worker_lifespan(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        thread = threading.Thread(target=gateway.run_worker, args=(stop,), name="worker", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=10)
-
-    return lifespan
-
-
-def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
-    """The API of ``gateway``; with ``run_worker`` the worker loop runs beside it."""
-    app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=_worker_lifespan(gateway) if run_worker else None)
+def create_app(gateway: Gateway) -> FastAPI:
+    """The API of ``gateway``. It never runs the worker loop: that has a process of its own."""
+    app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION)
     app.state.gateway = gateway
     app.state.tokens = TokenService(gateway.settings)
     problems.install(app)

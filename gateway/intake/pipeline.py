@@ -1,31 +1,21 @@
-"""The intake pipeline: one way through, every step recorded.
+"""The intake pipeline: one way through per kind of channel, every step recorded.
 
-receive  -> raw original to the blob store, inbox row (dedup on channel + source id and
-            on client + Idempotency-Key), job enqueued in the same transaction
-process  -> verify (channel) -> route (catalog) -> map (mapping file)
-            -> commit case + event + webhook rows + acknowledgement row + the job's end in
-            one transaction
-failure  -> permanent: quarantine + reject row; transient: retry with backoff and jitter
-            (the verify result is checkpointed then, so the retry does not decrypt again),
-            dead letter after the cap
-The acknowledgement to the source leaves through the outbox, i.e. only after commit: the
-row is written claimed by the committing worker, which delivers it right away; should it
-die first, the claim runs out and the dispatcher sends it.
-
-``take`` is what a pull channel's poll does with each fetched message: the inline path
-below, with the acknowledgement sent right after the commit. No inbox row is written
-before the commit because the source is the durable copy until then: a pull source keeps
-every message until it is acknowledged (FIT-Connect until accept or reject, XTA until
-``close``) and hands it over again after a crash. A message fetched again meets the first
-one's inbox row in the final transaction: one case, one acknowledgement — and should that
-entry still be open (it failed transiently, or a callback recorded it and its job has not
-run), this intake finishes it.
-
-``intake_inline`` is the path for a synchronous channel (the portal, whose client waits
-for the case) too: the raw original is stored first, then verify, route and map run in
-memory and the inbox row, the case and its events commit in one transaction — there is no
-intermediate state a crash could leave behind, and the client's retry (same
-Idempotency-Key) finds either nothing or the finished case.
+receive  pull channels (FIT-Connect callbacks and polls, XTA polls): the raw original made
+         durable in the blob store, then the inbox row (deduplicated on channel + source id)
+         and its job in one transaction. The source keeps its copy until it is acknowledged.
+process  the worker's job: verify (channel; attachments made durable) -> route (catalog) ->
+         map (mapping file) -> commit case + event + webhook rows + acknowledgement row + the
+         job's end in one transaction. The worker's outbox round, right after, sends the
+         acknowledgement upstream: never before the commit.
+intake   the synchronous portal, whose client waits for the case: the raw original made
+         durable, verify, route and map in memory, then the inbox row, the case and its
+         events in one transaction; the HTTP answer is the acknowledgement. A repeat (same
+         channel + source id, or same client + Idempotency-Key) meets the first one's inbox
+         row at that commit and gets the first outcome; the same key with another body is
+         refused.
+failure  permanent: quarantine (+ a reject row for a pull channel); transient: retry with
+         backoff and jitter — the verify result is checkpointed then, so the retry does not
+         decrypt again — and a dead letter after the cap.
 """
 from __future__ import annotations
 
@@ -38,10 +28,10 @@ from typing import Any, Protocol
 from gateway.backoff import backoff_seconds
 from gateway.catalog import Catalog, MappingLookup, Route
 from gateway.config import Settings
-from gateway.errors import GatewayError, PermanentError, TransientError
+from gateway.errors import GatewayError, IdempotencyKeyReused, PermanentError, TransientError
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, to_checkpoint
-from gateway.ports import Acknowledger, BlobStore, CommittedCase, InboundMessage, Outcome, Received
+from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
 from gateway.queue import WorkQueue
 from gateway.registry import Adapters
 from gateway.store import case_repo, inbox_repo, outbox_repo
@@ -69,14 +59,6 @@ class IntakePipeline:
                  clock: Callable[[], dt.datetime]) -> None:
         self.db, self.blobs, self.catalog, self.mappings = db, blobs, catalog, mappings
         self.adapters, self.queue, self.settings, self.clock = adapters, queue, settings, clock
-        # the outbox's delivery of one claimed row; set by the composition root (runtime)
-        self.deliver_now: Callable[[dict[str, Any], InboundMessage | None, CommittedCase | None], None] | None = None
-
-    def _direct(self, now: dt.datetime, message: InboundMessage | None = None) -> records.DirectReport | None:
-        if self.deliver_now is None:
-            return None
-        return records.DirectReport(self.deliver_now,
-                                    now + dt.timedelta(seconds=self.settings.delivery_lease_seconds), message)
 
     def _row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> dict[str, Any]:
         raw_key = self.blobs.put(message.payload)
@@ -101,10 +83,10 @@ class IntakePipeline:
                                    client_id=message.client_id, idempotency_key=message.idempotency_key)
 
     # -- receive -----------------------------------------------------------------------
-    def receive(self, message: InboundMessage, *, fingerprint: str | None = None) -> Received:
+    def receive(self, message: InboundMessage) -> Received:
         """Keep the raw original and record the message once; a worker processes it."""
         now = self.clock()
-        row = self._row(message, fingerprint, now)
+        row = self._row(message, None, now)
         with self.db.transaction() as uow:
             if records.write_received(uow, row, now):
                 self.queue.enqueue(uow, INTAKE_JOB, row["id"])
@@ -133,51 +115,46 @@ class IntakePipeline:
     def backoff(self, attempts: int) -> float:
         return backoff_seconds(self.settings, attempts)
 
-    # -- inline (synchronous channels) ---------------------------------------------------
-    def intake_inline(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
+    # -- intake (synchronous channels) ------------------------------------------------------
+    def intake(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
+        """Record and process at once. ``fingerprint`` identifies the request's body: a repeat
+        with it gets the first outcome (``duplicate``), one with another raises
+        :class:`IdempotencyKeyReused`."""
         # No look-up first: the inbox's unique keys find a repeat in the final transaction.
         now = self.clock()
         row = self._row(message, fingerprint, now)
         verified: Verified | None = None
         try:
             submission = self.adapters.channels.get(message.channel).verify(message)
-            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False),
-                                self.blobs, data=submission.data, parsed_data=submission.parsed_data)
+            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs,
+                                data=submission.data, parsed_data=submission.parsed_data)
             route, version, mapped = self._route_and_map(message.channel, verified)
         except PermanentError as exc:
             return self._record_inline_failure(message, row, exc, now)
         except Exception as exc:
             if not isinstance(exc, TransientError):
-                log.exception("inline intake failed unexpectedly")
+                log.exception("intake failed unexpectedly")
             return self._record_inline_failure(message, row, exc, now, verified)
         case_id = uuid.uuid4()
         committed = {**row, "state": "committed", "case_id": str(case_id), "next_attempt_at": None}
         with self.db.transaction() as uow:
-            # audited together with the case
-            target = row if inbox_repo.insert_entry(uow.conn, committed) else self._open_twin(uow, row, case_id, now)
-            if target is not None:
-                case = records.write_case(uow, row=target, verified=verified, route=route, mapping_version=version,
+            inserted = inbox_repo.insert_entry(uow.conn, committed)
+            if inserted:  # audited together with the case
+                case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(message.channel), now=now,
-                                          case_id=case_id, direct=self._direct(now, message))
-        if target is None:  # a twin committed or quarantined it first
-            return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
-        return Outcome(inbox_id=target["id"], state="committed", case=case)
+                                          case_id=case_id)
+        if not inserted:
+            return self._repeat(message, fingerprint)
+        return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _open_twin(self, uow: UnitOfWork, row: dict[str, Any], case_id: uuid.UUID, now: dt.datetime
-                   ) -> dict[str, Any] | None:
-        """The same message was recorded meanwhile (two workers fetched it at once, or a callback
-        and a poll) and is still open — received, or failed transiently: this successful intake
-        finishes that entry, under the same conditional update a worker's commit uses, rather
-        than being dropped as a duplicate. An entry of a different request (same Idempotency-Key,
-        other body) is never taken over."""
-        existing = inbox_repo.find(uow.conn, channel=row["channel"], source_id=row["source_id"],
-                                   client_id=row["client_id"], idempotency_key=row["idempotency_key"])
-        if (existing is None or existing["request_fingerprint"] != row["request_fingerprint"]
-                or not inbox_repo.commit_open(uow.conn, existing["id"], str(case_id), now)):
-            return None
-        # the case keeps this intake's raw original: the one its verified content comes from
-        return {**row, "id": existing["id"]}
+    def _repeat(self, message: InboundMessage, fingerprint: str | None) -> Outcome:
+        """The outcome of the message's first intake — unless the key came with another body."""
+        existing = self.find(message)
+        assert existing is not None, "insert failed without a conflicting row"
+        if fingerprint is not None and existing["request_fingerprint"] not in (None, fingerprint):
+            raise IdempotencyKeyReused("this Idempotency-Key or request id was already used for a different request")
+        return self.outcome(existing["id"], duplicate=True)
 
     def _record_inline_failure(self, message: InboundMessage, row: dict[str, Any], exc: Exception,
                                now: dt.datetime, verified: Verified | None = None) -> Outcome:
@@ -192,15 +169,14 @@ class IntakePipeline:
                 existing = row
                 if permanent:
                     records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(message.channel), now=now,
-                                             direct=self._direct(now, message))
+                                             reject=not self._synchronous(message.channel), now=now)
                 else:  # the worker takes it from here
                     records.write_retry(uow, row=row, record=record, attempts=1, dead=False, now=now,
                                         next_attempt_at=now + dt.timedelta(seconds=self.backoff(1)))
                     if verified is not None:
                         inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(), now)
         if existing is None:
-            return self.outcome(self.find(message)["id"], duplicate=True)  # type: ignore[index]
+            return self._repeat(message, row["request_fingerprint"])
         if permanent:
             log.warning("intake %s quarantined: %s", row["id"], record["type"])
         return Outcome(inbox_id=row["id"], state="quarantined" if permanent else "retry", error=record)
@@ -214,22 +190,9 @@ class IntakePipeline:
             if row is None or row["state"] not in inbox_repo.OPEN_STATES:
                 return self.outcome(inbox_id)
             checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
-        return self._process_row(row, checkpoint, finish)
-
-    def take(self, message: InboundMessage) -> Outcome:
-        """Process a message a pull source fetched, in this worker and one transaction (see the
-        module's docstring). A repeat is recognised when its inbox row meets the first one's
-        unique key — after verifying, not before: the sources remember what they handed over, so
-        a repeat reaching this point is rare (a restart before the acknowledgement went out), and a
-        read in front of every message would cost more than verifying those few again."""
-        return self.intake_inline(message)
-
-    def _process_row(self, row: dict[str, Any], checkpoint: dict[str, Any] | None,
-                     finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
-        inbox_id = row["id"]
         verified: Verified | None = None
         try:
-            verified, message = self._verified(row, checkpoint)
+            verified = self._verified(row, checkpoint)
             route, version, mapped = self._route_and_map(row["channel"], verified)
         except PermanentError as exc:
             return self._fail(row, exc, finish=finish)
@@ -248,24 +211,22 @@ class IntakePipeline:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
                                           acknowledge=not self._synchronous(row["channel"]), now=now,
-                                          case_id=case_id, direct=self._direct(now, message))
+                                          case_id=case_id)
         if finished_elsewhere:
             return self.outcome(row["id"])
         return Outcome(inbox_id=row["id"], state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None
-                  ) -> tuple[Verified, InboundMessage | None]:
+    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None) -> Verified:
         """The verify step's result: from its checkpoint after an earlier transient failure,
         else by running the channel. Attachments reach the blob store here; the checkpoint
         itself is written only when a later step fails (see :meth:`_fail`) — on the usual
         way through, the case commits right after and a crash in between just verifies again."""
         if checkpoint is not None:
-            return Verified(checkpoint, self.blobs), None
+            return Verified(checkpoint, self.blobs)
         channel = self.adapters.channels.get(row["channel"])
-        message = inbox_repo.message_of(row, self.blobs)
-        submission = channel.verify(message)
+        submission = channel.verify(inbox_repo.message_of(row, self.blobs))
         checkpoint = to_checkpoint(submission, self.blobs, keep_data=False)
-        return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data), message
+        return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data)
 
     def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,
               finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
@@ -288,8 +249,7 @@ class IntakePipeline:
                 dead = not permanent and attempts >= self.settings.intake_max_attempts
                 if permanent:
                     records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(row["channel"]), now=now,
-                                             direct=self._direct(now))
+                                             reject=not self._synchronous(row["channel"]), now=now)
                 else:
                     records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
                                         next_attempt_at=None if dead

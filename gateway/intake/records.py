@@ -1,15 +1,13 @@
 """What each intake outcome writes, inside the caller's transaction.
 
-Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the worker path
-(one step after the other) and the inline path (one transaction) write the same rows.
+Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the worker's path
+(receive, then process) and the synchronous one (intake) write the same rows.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.case.model import Case
@@ -19,39 +17,21 @@ from gateway.intake.case_builder import build_case
 from gateway.intake.checkpoint import Verified
 from gateway.intake.events import CASE_RECEIVED, case_event
 from gateway.intake.publish import publish
-from gateway.ports import CommittedCase, InboundMessage
 from gateway.store import case_repo, inbox_repo, outbox_repo
 from gateway.store.db import UnitOfWork
 
 
-@dataclass(frozen=True)
-class DirectReport:
-    """Send the acknowledgement or rejection right after the commit instead of waiting for
-    the dispatcher's next round: the outbox row is written claimed until ``lease_until`` and
-    ``deliver`` gets it once the transaction has committed. Should the process die in
-    between, the claim runs out and a dispatcher sends it — the outbox still guarantees it."""
-
-    deliver: Callable[[dict[str, Any], InboundMessage | None, CommittedCase | None], None]
-    lease_until: dt.datetime
-    message: InboundMessage | None = None  # the message as received, if the caller holds it
-
-
 def report_upstream(uow: UnitOfWork, *, kind: str, row: dict[str, Any], payload: dict[str, Any], now: dt.datetime,
-                    case: CommittedCase | None = None, direct: DirectReport | None = None) -> None:
-    """The outbox row that tells the source how its message ended (``ack`` or ``reject``)."""
-    case_id = case.id if case else None
-    if direct is None:
-        outbox_repo.add(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now, inbox_id=row["id"],
-                        case_id=case_id)
-        return
-    claimed = outbox_repo.add_claimed(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now,
-                                      lease_until=direct.lease_until, inbox_id=row["id"], case_id=case_id)
-    uow.after_commit(lambda: direct.deliver(claimed, direct.message, case))
+                    case_id: str | None = None) -> None:
+    """The outbox row that tells the source how its message ended (``ack`` or ``reject``); the
+    worker's outbox round sends it once this transaction has committed."""
+    outbox_repo.add(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now, inbox_id=row["id"],
+                    case_id=case_id)
 
 
 def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int,
                mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime,
-               case_id: uuid.UUID | None = None, direct: DirectReport | None = None) -> Case:
+               case_id: uuid.UUID | None = None) -> Case:
     """Case, its reference number, its event and webhook rows, the acknowledgement row and
     the inbox state — all or nothing. With ``case_id`` the caller has marked the inbox row
     committed already (inline intake inserts it so, the worker's claim updates it)."""
@@ -61,9 +41,7 @@ def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, rout
     case_repo.insert_case(uow.conn, case, row["id"])
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:
-        committed = CommittedCase(id=str(case.id), reference=case.reference, tenant_ars=case.tenant.ars,
-                                  service_leika=case.service.leika)
-        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case=committed, direct=direct)
+        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case_id=str(case.id))
     if case_id is None:
         inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
                              next_attempt_at=None)
@@ -76,10 +54,10 @@ def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, rout
 
 
 def write_quarantine(uow: UnitOfWork, *, row: dict[str, Any], record: dict[str, Any], reject: bool,
-                     now: dt.datetime, direct: DirectReport | None = None) -> None:
+                     now: dt.datetime) -> None:
     inbox_repo.set_state(uow.conn, row["id"], now, state="quarantined", last_error=record, next_attempt_at=None)
     if reject:
-        report_upstream(uow, kind="reject", row=row, payload=record, now=now, direct=direct)
+        report_upstream(uow, kind="reject", row=row, payload=record, now=now)
     outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="quarantined",
                              tenant_ars=row["tenant_ars"], inbox_id=row["id"],
                              details={"type": record["type"], "detail": record.get("detail")})

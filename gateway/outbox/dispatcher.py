@@ -38,21 +38,9 @@ class Dispatcher:
             self._deliver(row)
         return len(rows)
 
-    def deliver_claimed(self, row: dict[str, Any], message: InboundMessage | None = None,
-                        case: CommittedCase | None = None) -> None:
-        """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed);
-        a caller that still holds the message and the case hands them over instead of having
-        them read back. Runs after its caller's commit: nothing may escape from here — the row
-        stays claimed and a dispatcher sends it once the claim has run out."""
+    def _deliver(self, row: dict[str, Any]) -> None:
         try:
-            self._deliver(row, message, case)
-        except Exception:
-            log.exception("direct delivery of outbox %s failed; the dispatcher takes it over", row["id"])
-
-    def _deliver(self, row: dict[str, Any], message: InboundMessage | None = None,
-                 case: CommittedCase | None = None) -> None:
-        try:
-            self._handle(row, message, case)
+            self._handle(row)
         except Exception as exc:
             error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
             now = self.clock()
@@ -89,19 +77,16 @@ class Dispatcher:
         assert case is not None, "outbox row points to a missing case"
         return case
 
-    def _handle(self, row: dict[str, Any], message: InboundMessage | None = None,
-                committed: CommittedCase | None = None) -> None:
+    def _handle(self, row: dict[str, Any]) -> None:
         kind = row["kind"]
         if kind == "webhook":
             self.webhooks.deliver(row["target"], row["payload"])
         elif kind == "ack":
-            if message is None or committed is None or committed.id != row["case_id"]:
-                message, committed = self._message(row["inbox_id"], row["case_id"])
+            message, committed = self._message(row["inbox_id"], row["case_id"])
             assert committed is not None
             self._acknowledger(row["target"]).acknowledge(message, committed)
         elif kind == "reject":
-            if message is None:
-                message, _ = self._message(row["inbox_id"])
+            message, _ = self._message(row["inbox_id"])
             self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
         elif kind == "forward":
             sender = self.adapters.senders.get(row["target"])

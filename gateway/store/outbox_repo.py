@@ -27,20 +27,6 @@ def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], no
         "event_seq": event_seq, "lease_until": None, "last_error": None, "done_at": None}).scalar_one())
 
 
-_INSERT_CLAIMED = insert(outbox).returning(*outbox.c)
-
-
-def add_claimed(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
-                lease_until: dt.datetime, inbox_id: str | None = None, case_id: str | None = None
-                ) -> dict[str, Any]:
-    """A row written as claimed by the writer (one attempt, leased), for delivery right after
-    the commit; if the writer dies first, the lease runs out and any dispatcher takes it."""
-    return dict(conn.execute(_INSERT_CLAIMED, {
-        "kind": kind, "target": target, "payload": payload, "state": "pending", "attempts": 1,
-        "next_attempt_at": now, "created_at": now, "inbox_id": inbox_id, "case_id": case_id,
-        "event_seq": None, "lease_until": lease_until, "last_error": None, "done_at": None}).mappings().one())
-
-
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
     candidates = conn.execute(
         select(outbox.c.id)

@@ -44,7 +44,7 @@ def _token(api: TestClient, client: str, secret: str) -> dict[str, str]:
 
 
 def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gateway: Gateway) -> None:
-    outcome = gateway.submit_now(portal_message(service="99999999999999"))  # quarantined, tenant TENANT
+    outcome = gateway.pipeline.intake(portal_message(service="99999999999999"))  # quarantined, tenant TENANT
     assert outcome.state == "quarantined"
     api = TestClient(gateway.api)
     headers = _token(api, "admin-other", "admin-other-secret")  # admin of OTHER only
@@ -55,7 +55,7 @@ def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gate
 
 
 def test_stale_if_match_answers_412_precondition_failed(gateway: Gateway) -> None:
-    case = gateway.submit_now(portal_message()).case
+    case = gateway.pipeline.intake(portal_message()).case
     assert case is not None
     api = TestClient(gateway.api)
     headers = _token(api, "fach", SECRETS["fach"])

@@ -31,7 +31,7 @@ def test_migrate_and_list_cases(data_dir: Path) -> None:
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0 and "newest revision" in result.output
     gateway = Gateway.create(make_settings(data_dir))
-    case = gateway.submit_now(InboundMessage(channel="portal", source_id="cli-1",
+    case = gateway.pipeline.intake(InboundMessage(channel="portal", source_id="cli-1",
                                              payload=json.dumps(envelope()).encode(), media_type="application/json",
                                              received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT)).case
     gateway.close()
@@ -46,7 +46,7 @@ def test_migrate_and_list_cases(data_dir: Path) -> None:
 
 def test_replay_lists_and_replays_quarantine(data_dir: Path) -> None:
     gateway = Gateway.create(make_settings(data_dir))
-    outcome = gateway.submit_now(InboundMessage(
+    outcome = gateway.pipeline.intake(InboundMessage(
         channel="portal", source_id="cli-bad", payload=json.dumps(envelope(service="99999999999999")).encode(),
         media_type="application/json", received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT))
     gateway.close()

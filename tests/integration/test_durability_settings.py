@@ -60,7 +60,7 @@ def test_data_files_are_0600_and_folders_0700(tmp_path: Path) -> None:
         data = tmp_path / "data"
         gw = Gateway.create(make_settings(data))
         try:
-            outcome = gw.pipeline.intake_inline(portal_message("perm-1"))
+            outcome = gw.pipeline.intake(portal_message("perm-1"))
             assert outcome.case is not None
             files = [data / "gateway.db", data / "gateway.db-wal", data / "gateway.db-shm",
                      data / "gateway.db.writer-lock"]

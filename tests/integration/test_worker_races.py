@@ -55,7 +55,7 @@ def _submit(gw: Gateway, channel: SlowThenFailingChannel, source_id: str) -> str
     base = portal_message(source_id)
     message = InboundMessage(channel="testpull", source_id=source_id, payload=base.payload,
                              media_type=base.media_type, received_at=base.received_at, tenant_ars=base.tenant_ars)
-    inbox_id = gw.submit(message).inbox_id
+    inbox_id = gw.pipeline.receive(message).inbox_id
     channel.inbox_id = inbox_id
     return inbox_id
 

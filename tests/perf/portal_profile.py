@@ -37,7 +37,7 @@ PHASES = [
     ("auth: Bearer token check (cached after the first request)", "gateway/api/deps.py", "get_principal"),
     ("endpoint total", "adapters/portal/routes.py", "submit_application"),
     ("  read body, JSON check, envelope validation", "adapters/portal/routes.py", "_read_submission"),
-    ("  intake (thread-pool part) total", "gateway/intake/pipeline.py", "intake_inline"),
+    ("  intake (thread-pool part) total", "gateway/intake/pipeline.py", "intake"),
     ("    idempotency pre-check (read transaction)", "gateway/intake/pipeline.py", "find"),
     ("    raw original to the blob store, inbox row dict", "gateway/intake/pipeline.py", "_row"),
     ("    verify: envelope parsed again", "adapters/portal/channel.py", "verify"),
@@ -77,7 +77,7 @@ def cprofile_request_path(requests: int, out: Path, data_dir: Path) -> str:
     async def direct(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
-    gateway = Gateway.create(make_settings(data_dir, embedded_worker=False))
+    gateway = Gateway.create(make_settings(data_dir, serve_worker=False))
     app = create_app(gateway)
     token = str(app.state.tokens.issue("portal", SECRETS["portal"], None)["access_token"])
     factory = RequestFactory(HOST, 8000, token)

@@ -143,9 +143,10 @@ def channel_once(wiring: plugin.Wiring, message: InboundMessage) -> None:
 
 
 def gateway_once(gateway: Any, message: InboundMessage) -> None:
-    """What the worker does with a submission its poll fetched: ``Gateway.take``
-    receives it and processes it at once; the acknowledgement leaves right after the commit."""
-    outcome = gateway.take(message)
+    """What the worker does with a submission its poll fetched: ``receive`` (raw original
+    durable, inbox row and job), then ``process`` (verify, map, commit the case and the
+    acknowledgement's outbox row)."""
+    outcome = gateway.pipeline.process(gateway.pipeline.receive(message).inbox_id)
     assert outcome.state == "committed" and not outcome.duplicate, outcome
 
 

@@ -20,11 +20,11 @@ TLS = REPO / "fixtures" / "xta" / "tls"
 
 
 def _ctx(options: dict[str, Any], tmp_path: Path) -> AdapterContext:
-    def submit(message: object) -> Received:
-        raise AssertionError("install must not submit anything")
+    def receive(message: object) -> Received:
+        raise AssertionError("install must not receive anything")
 
     return AdapterContext(options=options, adapters=Adapters(), blobs=FilesystemBlobStore(tmp_path),
-                          submit=submit, submit_now=submit,  # type: ignore[arg-type]
+                          receive=receive, intake=receive,  # type: ignore[arg-type]
                           state=testing.state_store(tmp_path / "gateway.db"), base_dir=REPO)
 
 
