@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.runtime import Gateway
 
 
 def create() -> FastAPI:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from gateway.runtime import Gateway
+    from gateway.bootstrap import Gateway
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -29,7 +29,7 @@ app.add_typer(schema_app, name="schema")
 
 
 def _gateway() -> Gateway:
-    from gateway.runtime import Gateway
+    from gateway.bootstrap import Gateway
 
     try:
         return Gateway.create(Settings())
@@ -59,8 +59,8 @@ def worker(parent_pid: Annotated[int | None, typer.Option(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if parent_pid is not None:
         threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), daemon=True).start()
-    typer.echo(f"worker {gateway.worker_id} started ({gateway.settings.profile} profile)")
-    gateway.run_worker(stop)
+    typer.echo(f"worker {gateway.worker.id} started ({gateway.settings.profile} profile)")
+    gateway.worker.run(stop)
     gateway.close()
 
 
@@ -114,12 +114,12 @@ def replay_list() -> None:
     with gateway.db.reading() as conn:
         entries = inbox_repo.list_by_state(conn, ["quarantined", "dead"], 500)
         dead = outbox_repo.list_state(conn, "dead", 500)
-    for row in entries:
-        error = row["last_error"] or {}
-        typer.echo(f"inbox  {row['id']}  {row['state']:<11}  {row['channel']:<10}  {error.get('type', '')}  "
+    for entry in entries:
+        error = entry.last_error or {}
+        typer.echo(f"inbox  {entry.id}  {entry.state:<11}  {entry.channel:<10}  {error.get('type', '')}  "
                    f"{error.get('detail', '')}")
     for row in dead:
-        typer.echo(f"outbox {row['id']}  dead  {row['kind']}->{row['target']}  {row['last_error']}")
+        typer.echo(f"outbox {row.id}  dead  {row.kind}->{row.target}  {row.last_error}")
     typer.echo(f"{len(entries)} inbox entr(y/ies), {len(dead)} dead deliver(y/ies)")
 
 
@@ -129,7 +129,7 @@ def replay_inbox(inbox_id: str) -> None:
     if not gateway.pipeline.replay(inbox_id, "cli"):
         typer.secho("no quarantined or dead inbox entry with that id", fg="red", err=True)
         raise typer.Exit(1)
-    done = gateway.work_until_idle()
+    done = gateway.worker.run_until_idle()
     typer.echo(f"replayed; now {gateway.pipeline.outcome(inbox_id).state} ({done} step(s) done)")
 
 

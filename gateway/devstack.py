@@ -14,10 +14,10 @@ import httpx
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import REPO_ROOT, Settings
 from gateway.demo import feed_portal
 from gateway.plugins import DEMO_GROUP, SANDBOX_GROUP, available, demo_runner, sandbox_factory
-from gateway.runtime import Gateway
 from gateway.store import case_repo, inbox_repo
 from gateway.worker_process import WorkerProcess
 from gateway.yamlfile import load_yaml

@@ -27,9 +27,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError
 from gateway.ports import BlobStore, InboundMessage, Outcome, Received, StateStore
-from gateway.registry import Adapters
 
 ADAPTER_GROUP = "rathaus_gateway.adapters"
 SANDBOX_GROUP = "rathaus_gateway.sandboxes"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.case.model import AccountIdentity, Case, Payment, ReplyChannel
-from gateway.errors import PermanentError
+from gateway.errors import Problem
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,12 @@ class CommittedCase:
 class Acknowledger(Protocol):
     """Reports the outcome upstream. Called from the outbox after the case (or the quarantine
     entry) is committed, possibly again after a crash: both must be idempotent (check the
-    remote state before acting)."""
+    remote state before acting). ``reject`` gets the problem recorded with the quarantine
+    (type, title, detail, extensions such as a channel's own error code)."""
 
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None: ...
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None: ...
+    def reject(self, message: InboundMessage, problem: Problem) -> None: ...
 
 
 @runtime_checkable

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.migrations import upgrade
-from gateway.runtime import Gateway
 from gateway.worker_process import WorkerProcess
 
 

@@ -18,7 +18,7 @@ from adapters.fitconnect.events import Event, EventVerifier, authentication_tags
 from adapters.fitconnect.keys import DestinationKeys
 from adapters.fitconnect.problems import problem_for
 from adapters.fitconnect.verify import Verifier
-from gateway.errors import PermanentError
+from gateway.errors import PermanentError, Problem
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 
 log = logging.getLogger(__name__)
@@ -52,11 +52,11 @@ class FitConnectChannel:
         self.api.post_event(bundle.case_id, self.accept_token(bundle))
         log.info("accepted FIT-Connect submission %s (case %s)", bundle.submission_id, case.reference)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
         bundle = self._bundle_or_references(message)
         if self._decision(bundle) is not None:
             return
-        found = problem_for(error)
+        found = problem_for(problem)
         self._post(bundle, "reject-submission", {"problems": [found]})
         log.info("rejected FIT-Connect submission %s: %s", bundle.submission_id, found["type"])
 

@@ -16,6 +16,7 @@ from gateway.errors import (
     InvalidPayload,
     MappingFailed,
     PermanentError,
+    Problem,
     UnknownService,
     UnsupportedFormat,
     VerificationFailed,
@@ -50,19 +51,19 @@ def problem(slug: str, instance: str, detail: str) -> PermanentError:
     )
 
 
-def problem_for(error: PermanentError) -> dict[str, Any]:
-    """The FIT-Connect problem to report for any permanent error (ours or the core's)."""
-    carried = error.extensions.get("fitconnect_problem")
+def problem_for(recorded: Problem) -> dict[str, Any]:
+    """The FIT-Connect problem to report for any recorded permanent error (ours or the core's)."""
+    carried = recorded.extensions.get("fitconnect_problem")
     if isinstance(carried, dict) and str(carried.get("type", "")).startswith(PROBLEM_BASE):
         return dict(carried)
-    if isinstance(error, UnknownService | ChannelNotAllowed):
+    if recorded.is_a(UnknownService) or recorded.is_a(ChannelNotAllowed):
         slug, instance = "unsupported-service", "metadata"
-    elif isinstance(error, UnsupportedFormat):
+    elif recorded.is_a(UnsupportedFormat):
         slug, instance = "unsupported-schema", "data"
-    elif isinstance(error, MappingFailed | InvalidPayload):
+    elif recorded.is_a(MappingFailed) or recorded.is_a(InvalidPayload):
         slug, instance = "schema-violation", "data"
     else:
         slug, instance = "technical-error", "submission"
     title = PROBLEMS[slug][0]
     # The core's detail text is designed to be free of personal data (gateway.errors).
-    return {"type": PROBLEM_BASE + slug, "title": title, "detail": error.detail[:500], "instance": instance}
+    return {"type": PROBLEM_BASE + slug, "title": title, "detail": recorded.detail[:500], "instance": instance}

@@ -18,7 +18,7 @@ from adapters.xta.errors import XtaUnknownMessage, shown
 from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
-from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
+from gateway.errors import InvalidPayload, Problem, VerificationFailed
 from gateway.mapping import sources as mapping_sources
 from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
 
@@ -115,7 +115,7 @@ class XtaChannel:
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self._close(message.source_id)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
         if self.options.quarantine_then_close:
             self._close(message.source_id)
         else:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI
 
 from gateway import __version__
 from gateway.api import problems, routes_admin, routes_cases, routes_events
 from gateway.api.auth import TokenService
 from gateway.api.limits import BodySizeLimit
-
-if TYPE_CHECKING:
-    from gateway.runtime import Gateway
+from gateway.bootstrap import Gateway
 
 DESCRIPTION = """Integration gateway of a municipal Digitales Rathaus.
 

@@ -11,6 +11,7 @@ from gateway.api.auth import TokenService
 from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.errors import NotFound, TokenRequestRefused
 from gateway.store import inbox_repo, outbox_repo
+from gateway.store.inbox_repo import InboxRow
 
 router = APIRouter(tags=["admin"])
 
@@ -48,11 +49,11 @@ def token(request: Request, grant_type: Annotated[str | None, Form()] = None,
     return JSONResponse(issued, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
-def _inbox_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "channel": row["channel"], "source_id": row["source_id"], "tenant": row["tenant_ars"],
-            "state": row["state"], "attempts": row["attempts"], "error": row["last_error"],
-            "received_at": row["received_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
-            "case_id": row["case_id"]}
+def _inbox_view(row: InboxRow) -> dict[str, Any]:
+    return {"id": row.id, "channel": row.channel, "source_id": row.source_id, "tenant": row.tenant_ars,
+            "state": row.state, "attempts": row.attempts, "error": row.last_error,
+            "received_at": row.received_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+            "case_id": row.case_id}
 
 
 @router.get("/v1/admin/inbox", tags=["admin"])
@@ -69,7 +70,7 @@ def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) ->
     principal.require("admin")
     with gateway.db.reading() as conn:
         row = inbox_repo.get(conn, inbox_id)
-    if row is None or (principal.tenants is not None and row["tenant_ars"] not in principal.tenants):
+    if row is None or (principal.tenants is not None and row.tenant_ars not in principal.tenants):
         raise NotFound("no quarantined or dead inbox entry with that id")
     if not gateway.pipeline.replay(inbox_id, f"client:{principal.client_id}"):
         raise NotFound("no quarantined or dead inbox entry with that id")
@@ -82,8 +83,8 @@ def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", 
     principal.require("admin")
     with gateway.db.reading() as conn:
         rows = outbox_repo.list_state(conn, state, limit, principal.tenants)
-    return [{"id": r["id"], "kind": r["kind"], "target": r["target"], "case_id": r["case_id"],
-             "attempts": r["attempts"], "error": r["last_error"]} for r in rows]
+    return [{"id": r.id, "kind": r.kind, "target": r.target, "case_id": r.case_id, "attempts": r.attempts,
+             "error": r.last_error} for r in rows]
 
 
 @router.post("/v1/admin/outbox/{row_id}/replay", tags=["admin"])

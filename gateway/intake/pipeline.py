@@ -17,6 +17,7 @@ failure  permanent: quarantine (+ a reject row for a pull channel); transient: r
          backoff and jitter — the verify result is checkpointed then, so the retry does not
          decrypt again — and a dead letter after the cap.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,17 +26,19 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gateway.adapter_registry import Adapters
 from gateway.backoff import backoff_seconds
 from gateway.catalog import Catalog, MappingLookup, Route
 from gateway.config import Settings
-from gateway.errors import GatewayError, IdempotencyKeyReused, PermanentError, TransientError
+from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, TransientError
+from gateway.events import audit
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, to_checkpoint
 from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
 from gateway.queue import WorkQueue
-from gateway.registry import Adapters
-from gateway.store import case_repo, inbox_repo, outbox_repo
+from gateway.store import case_repo, inbox_repo
 from gateway.store.db import Database, UnitOfWork
+from gateway.store.inbox_repo import InboxRow
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +49,6 @@ class MappingSource(MappingLookup, Protocol):
     def get(self, mapping_id: str) -> Any: ...
 
 
-def error_record(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, GatewayError):
-        return exc.to_problem()
-    # Unexpected errors keep their class only: messages may carry personal data.
-    return {"type": "about:blank", "title": "Unexpected error", "status": 500, "detail": type(exc).__name__}
-
-
 class IntakePipeline:
     def __init__(self, *, db: Database, blobs: BlobStore, catalog: Catalog, mappings: MappingSource,
                  adapters: Adapters, queue: WorkQueue, settings: Settings,
@@ -60,140 +56,89 @@ class IntakePipeline:
         self.db, self.blobs, self.catalog, self.mappings = db, blobs, catalog, mappings
         self.adapters, self.queue, self.settings, self.clock = adapters, queue, settings, clock
 
-    def _row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> dict[str, Any]:
-        raw_key = self.blobs.put(message.payload)
-        return {
-            "id": str(uuid.uuid4()), "channel": message.channel, "source_id": message.source_id,
-            "tenant_ars": message.tenant_ars, "client_id": message.client_id,
-            "idempotency_key": message.idempotency_key, "request_fingerprint": fingerprint,
-            "received_at": message.received_at, "media_type": message.media_type, "raw_key": raw_key,
-            "raw_sha512": raw_key.split("/", 1)[1], "raw_size": len(message.payload),
-            "references": dict(message.references), "state": "received", "attempts": 0,
-            "next_attempt_at": now + dt.timedelta(seconds=self.settings.job_lease_seconds), "updated_at": now,
-        }
-
-    def _synchronous(self, channel: str) -> bool:
-        """A channel without an acknowledger answers its client directly: no outbox rows."""
-        return channel in self.adapters.channels and not isinstance(self.adapters.channels.get(channel),
-                                                                      Acknowledger)
-
-    def find(self, message: InboundMessage) -> dict[str, Any] | None:
-        with self.db.reading() as conn:
-            return inbox_repo.find(conn, channel=message.channel, source_id=message.source_id,
-                                   client_id=message.client_id, idempotency_key=message.idempotency_key)
-
-    # -- receive -----------------------------------------------------------------------
+    # -- receive (pull channels) --------------------------------------------------------------
     def receive(self, message: InboundMessage) -> Received:
         """Keep the raw original and record the message once; a worker processes it."""
         now = self.clock()
-        row = self._row(message, None, now)
+        row = self._new_row(message, None, now)
         with self.db.transaction() as uow:
             if records.write_received(uow, row, now):
-                self.queue.enqueue(uow, INTAKE_JOB, row["id"])
-                return Received(inbox_id=row["id"], case_id=None, duplicate=False)
-        existing = self.find(message)
-        assert existing is not None, "insert failed without a conflicting row"
-        return Received(inbox_id=existing["id"], case_id=existing["case_id"], duplicate=True)
+                self.queue.enqueue(uow, INTAKE_JOB, row.id)
+                return Received(inbox_id=row.id, case_id=None, duplicate=False)
+        existing = self._first(message)
+        return Received(inbox_id=existing.id, case_id=existing.case_id, duplicate=True)
 
-    def outcome(self, inbox_id: str, duplicate: bool = False) -> Outcome:
-        with self.db.reading() as conn:
-            row = inbox_repo.get(conn, inbox_id)
-            if row is None:
-                return Outcome(inbox_id=inbox_id, state="missing")
-            case = case_repo.get_case(conn, row["case_id"]) if row["case_id"] else None
-        return Outcome(inbox_id=inbox_id, state=row["state"], case=case, error=row["last_error"],
-                       duplicate=duplicate)
-
-    # -- the decisions every path shares ------------------------------------------------
-    def _route_and_map(self, channel: str, verified: Verified) -> tuple[Route, int, Any]:
-        route = self.catalog.route(tenant_ars=verified.tenant_ars, leika=verified.service_leika,
-                                   source_format=verified.source_format, channel=channel,
-                                   account=verified.account, mappings=self.mappings)
-        mapping = self.mappings.get(route.mapping_id)
-        return route, int(mapping.version), mapping.apply(verified.data, verified.parsed_data)
-
-    def backoff(self, attempts: int) -> float:
-        return backoff_seconds(self.settings, attempts)
-
-    # -- intake (synchronous channels) ------------------------------------------------------
+    # -- intake (synchronous channels) --------------------------------------------------------
     def intake(self, message: InboundMessage, fingerprint: str | None = None) -> Outcome:
         """Record and process at once. ``fingerprint`` identifies the request's body: a repeat
         with it gets the first outcome (``duplicate``), one with another raises
         :class:`IdempotencyKeyReused`."""
         # No look-up first: the inbox's unique keys find a repeat in the final transaction.
         now = self.clock()
-        row = self._row(message, fingerprint, now)
+        row = self._new_row(message, fingerprint, now)
         verified: Verified | None = None
         try:
-            submission = self.adapters.channels.get(message.channel).verify(message)
-            verified = Verified(to_checkpoint(submission, self.blobs, keep_data=False), self.blobs,
-                                data=submission.data, parsed_data=submission.parsed_data)
+            verified = self._verify(row, message)
             route, version, mapped = self._route_and_map(message.channel, verified)
         except PermanentError as exc:
-            return self._record_inline_failure(message, row, exc, now)
+            return self._record_intake_failure(row, exc, now)
         except Exception as exc:
             if not isinstance(exc, TransientError):
                 log.exception("intake failed unexpectedly")
-            return self._record_inline_failure(message, row, exc, now, verified)
+            return self._record_intake_failure(row, exc, now, verified)
         case_id = uuid.uuid4()
-        committed = {**row, "state": "committed", "case_id": str(case_id), "next_attempt_at": None}
         with self.db.transaction() as uow:
-            inserted = inbox_repo.insert_entry(uow.conn, committed)
+            inserted = inbox_repo.insert_entry(uow.conn, records.committed(row, case_id))
             if inserted:  # audited together with the case
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=not self._synchronous(message.channel), now=now,
-                                          case_id=case_id)
+                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id)
         if not inserted:
             return self._repeat(message, fingerprint)
-        return Outcome(inbox_id=row["id"], state="committed", case=case)
+        return Outcome(inbox_id=row.id, state="committed", case=case)
 
-    def _repeat(self, message: InboundMessage, fingerprint: str | None) -> Outcome:
-        """The outcome of the message's first intake — unless the key came with another body."""
-        existing = self.find(message)
-        assert existing is not None, "insert failed without a conflicting row"
-        if fingerprint is not None and existing["request_fingerprint"] not in (None, fingerprint):
-            raise IdempotencyKeyReused("this Idempotency-Key or request id was already used for a different request")
-        return self.outcome(existing["id"], duplicate=True)
-
-    def _record_inline_failure(self, message: InboundMessage, row: dict[str, Any], exc: Exception,
-                               now: dt.datetime, verified: Verified | None = None) -> Outcome:
+    def _record_intake_failure(self, row: InboxRow, exc: Exception, now: dt.datetime,
+                               verified: Verified | None = None) -> Outcome:
         """``verified``: the verify step's result when a later step failed transiently — kept,
-        so the retry neither decrypts nor checks again."""
-        record = error_record(exc)
+        so the worker's retry neither decrypts nor checks again."""
+        problem = Problem.of(exc)
         permanent = isinstance(exc, PermanentError)
         with self.db.transaction() as uow:
-            if not records.write_received(uow, row, now):
-                existing = None
-            else:
-                existing = row
-                if permanent:
-                    records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(message.channel), now=now)
-                else:  # the worker takes it from here
-                    records.write_retry(uow, row=row, record=record, attempts=1, dead=False, now=now,
-                                        next_attempt_at=now + dt.timedelta(seconds=self.backoff(1)))
-                    if verified is not None:
-                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(), now)
-        if existing is None:
-            return self._repeat(message, row["request_fingerprint"])
+            recorded = records.write_received(uow, row, now)
+            if recorded and permanent:
+                records.write_quarantine(uow, row=row, problem=problem, reject=self._acknowledged(row.channel),
+                                         now=now)
+            elif recorded:  # the worker takes it from here
+                records.write_retry(uow, row=row, problem=problem, attempts=1, dead=False, now=now,
+                                    next_attempt_at=now + dt.timedelta(seconds=self.backoff(1)))
+                if verified is not None:
+                    inbox_repo.save_step(uow.conn, row.id, "verify", verified.checkpoint(), now)
+        if not recorded:
+            return self._repeat(row, row.request_fingerprint)
         if permanent:
-            log.warning("intake %s quarantined: %s", row["id"], record["type"])
-        return Outcome(inbox_id=row["id"], state="quarantined" if permanent else "retry", error=record)
+            log.warning("intake %s quarantined: %s", row.id, problem.type)
+        return Outcome(inbox_id=row.id, state="quarantined" if permanent else "retry", error=problem.to_dict())
 
-    # -- process (worker) ----------------------------------------------------------------
+    def _repeat(self, message: InboundMessage | InboxRow, fingerprint: str | None) -> Outcome:
+        """The outcome of the message's first intake — unless the key came with another body."""
+        existing = self._first(message)
+        if fingerprint is not None and existing.request_fingerprint not in (None, fingerprint):
+            raise IdempotencyKeyReused("this Idempotency-Key or request id was already used for a different request")
+        return self.outcome(existing.id, duplicate=True)
+
+    # -- process (the worker's job) -----------------------------------------------------------
     def process(self, inbox_id: str, finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
         """Verify, route, map and commit one received message. ``finish`` joins the transaction
-        that records the result (case or failure) — the worker acknowledges its job there."""
+        that records the result (case or failure) — the worker ends its job there."""
         with self.db.reading() as conn:
             row = inbox_repo.get(conn, inbox_id)
-            if row is None or row["state"] not in inbox_repo.OPEN_STATES:
+            if row is None or not row.open:
                 return self.outcome(inbox_id)
             checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
         verified: Verified | None = None
         try:
-            verified = self._verified(row, checkpoint)
-            route, version, mapped = self._route_and_map(row["channel"], verified)
+            verified = Verified(checkpoint, self.blobs) if checkpoint is not None else self._verify(row)
+            route, version, mapped = self._route_and_map(row.channel, verified)
         except PermanentError as exc:
             return self._fail(row, exc, finish=finish)
         except Exception as exc:  # transient or a defect: retry, then dead letter
@@ -204,86 +149,135 @@ class IntakePipeline:
         case_id = uuid.uuid4()
         with self.db.transaction() as uow:
             # the conditional update is the claim: a worker whose lease ran out finds 0 rows
-            finished_elsewhere = not inbox_repo.commit_open(uow.conn, row["id"], str(case_id), now)
+            finished_elsewhere = not inbox_repo.commit_open(uow.conn, row.id, str(case_id), now)
             if finish is not None:
                 finish(uow)
             if not finished_elsewhere:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=not self._synchronous(row["channel"]), now=now,
-                                          case_id=case_id)
+                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id)
         if finished_elsewhere:
-            return self.outcome(row["id"])
-        return Outcome(inbox_id=row["id"], state="committed", case=case)
+            return self.outcome(row.id)
+        return Outcome(inbox_id=row.id, state="committed", case=case)
 
-    def _verified(self, row: dict[str, Any], checkpoint: dict[str, Any] | None) -> Verified:
-        """The verify step's result: from its checkpoint after an earlier transient failure,
-        else by running the channel. Attachments reach the blob store here; the checkpoint
-        itself is written only when a later step fails (see :meth:`_fail`) — on the usual
-        way through, the case commits right after and a crash in between just verifies again."""
-        if checkpoint is not None:
-            return Verified(checkpoint, self.blobs)
-        channel = self.adapters.channels.get(row["channel"])
-        submission = channel.verify(inbox_repo.message_of(row, self.blobs))
-        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False)
-        return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data)
-
-    def _fail(self, row: dict[str, Any], exc: Exception, verified: Verified | None = None,
+    def _fail(self, row: InboxRow, exc: Exception, verified: Verified | None = None,
               finish: Callable[[UnitOfWork], None] | None = None) -> Outcome:
         """Record a failure — unless another worker finished the message meanwhile (its lease
         ran out while this one was slow): a late failure must never undo a commit. A transient
         failure after a successful verify keeps its result, so the retry neither decrypts nor
         checks again."""
         now = self.clock()
-        record = error_record(exc)
+        problem = Problem.of(exc)
         permanent = isinstance(exc, PermanentError)
         with self.db.transaction() as uow:
-            current = inbox_repo.get(uow.conn, row["id"], lock=True)
+            current = inbox_repo.get(uow.conn, row.id, lock=True)
             if finish is not None:
                 finish(uow)
-            if current is None or current["state"] not in inbox_repo.OPEN_STATES:
-                finished_elsewhere = True
-            else:
-                finished_elsewhere = False
-                attempts = current["attempts"] + 1
+            finished_elsewhere = current is None or not current.open
+            if current is not None and not finished_elsewhere:
+                attempts = current.attempts + 1
                 dead = not permanent and attempts >= self.settings.intake_max_attempts
                 if permanent:
-                    records.write_quarantine(uow, row=row, record=record,
-                                             reject=not self._synchronous(row["channel"]), now=now)
+                    records.write_quarantine(uow, row=row, problem=problem, reject=self._acknowledged(row.channel),
+                                             now=now)
                 else:
-                    records.write_retry(uow, row=row, record=record, attempts=attempts, dead=dead, now=now,
+                    records.write_retry(uow, row=row, problem=problem, attempts=attempts, dead=dead, now=now,
                                         next_attempt_at=None if dead
                                         else now + dt.timedelta(seconds=self.backoff(attempts)))
                     if verified is not None and not dead:
-                        inbox_repo.save_step(uow.conn, row["id"], "verify", verified.checkpoint(), now)
+                        inbox_repo.save_step(uow.conn, row.id, "verify", verified.checkpoint(), now)
         if finished_elsewhere:
-            return self.outcome(row["id"])
+            return self.outcome(row.id)
         if permanent:
-            log.warning("intake %s quarantined: %s", row["id"], record["type"])
-            return Outcome(inbox_id=row["id"], state="quarantined", error=record)
-        return Outcome(inbox_id=row["id"], state="dead" if dead else "retry", error=record)
+            log.warning("intake %s quarantined: %s", row.id, problem.type)
+            return Outcome(inbox_id=row.id, state="quarantined", error=problem.to_dict())
+        return Outcome(inbox_id=row.id, state="dead" if dead else "retry", error=problem.to_dict())
 
-    # -- admin ---------------------------------------------------------------------------
+    # -- the steps every path shares ----------------------------------------------------------
+    def _new_row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> InboxRow:
+        """The raw original, durable in the blob store before any row refers to it."""
+        raw_key = self.blobs.put(message.payload)
+        return InboxRow(
+            id=str(uuid.uuid4()), channel=message.channel, source_id=message.source_id, tenant_ars=message.tenant_ars,
+            client_id=message.client_id, idempotency_key=message.idempotency_key, request_fingerprint=fingerprint,
+            received_at=message.received_at, media_type=message.media_type, raw_key=raw_key,
+            raw_sha512=raw_key.split("/", 1)[1], raw_size=len(message.payload), references=dict(message.references),
+            state="received", attempts=0, last_error=None, case_id=None, updated_at=now,
+            next_attempt_at=now + dt.timedelta(seconds=self.settings.job_lease_seconds))
+
+    def _verify(self, row: InboxRow, message: InboundMessage | None = None) -> Verified:
+        """Run the channel's verification; attachments reach the blob store here. The checkpoint
+        itself is written only when a later step fails (see :meth:`_fail`) — on the usual way
+        through, the case commits right after and a crash in between just verifies again."""
+        channel = self.adapters.channels.get(row.channel)
+        submission = channel.verify(message if message is not None else inbox_repo.message_of(row, self.blobs))
+        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False)
+        return Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data)
+
+    def _route_and_map(self, channel: str, verified: Verified) -> tuple[Route, int, Any]:
+        route = self.catalog.route(tenant_ars=verified.tenant_ars, leika=verified.service_leika,
+                                   source_format=verified.source_format, channel=channel,
+                                   account=verified.account, mappings=self.mappings)
+        mapping = self.mappings.get(route.mapping_id)
+        return route, int(mapping.version), mapping.apply(verified.data, verified.parsed_data)
+
+    def _acknowledged(self, channel: str) -> bool:
+        """A channel that reports back to its source gets ack/reject rows; a synchronous one
+        (no acknowledger: the portal) answers its client directly."""
+        return channel in self.adapters.channels and isinstance(self.adapters.channels.get(channel), Acknowledger)
+
+    def _first(self, message: InboundMessage | InboxRow) -> InboxRow:
+        """The inbox entry a repeat collided with (same source message or Idempotency-Key)."""
+        with self.db.reading() as conn:
+            existing = inbox_repo.find(conn, channel=message.channel, source_id=message.source_id,
+                                       client_id=message.client_id, idempotency_key=message.idempotency_key)
+        assert existing is not None, "insert failed without a conflicting row"
+        return existing
+
+    def backoff(self, attempts: int) -> float:
+        return backoff_seconds(self.settings, attempts)
+
+    def outcome(self, inbox_id: str, duplicate: bool = False) -> Outcome:
+        with self.db.reading() as conn:
+            row = inbox_repo.get(conn, inbox_id)
+            if row is None:
+                return Outcome(inbox_id=inbox_id, state="missing")
+            case = case_repo.get_case(conn, row.case_id) if row.case_id else None
+        return Outcome(inbox_id=inbox_id, state=row.state, case=case, error=row.last_error, duplicate=duplicate)
+
+    # -- the worker's housekeeping and the admin's --------------------------------------------
+    def requeue_due(self, limit: int = 100) -> int:
+        """Enqueue again the open entries whose retry time (or whose job's lease) has come."""
+        now = self.clock()
+        lease = now + dt.timedelta(seconds=self.settings.job_lease_seconds)
+        with self.db.transaction() as uow:
+            due = inbox_repo.claim_due(uow.conn, now, lease, limit)
+            for inbox_id in due:
+                self.queue.enqueue(uow, INTAKE_JOB, inbox_id)
+        return len(due)
+
     def bury(self, inbox_id: str, reason: str) -> None:
         """A job its workers could not finish (delivery cap reached) becomes a dead letter."""
         now = self.clock()
         with self.db.transaction() as uow:
             row = inbox_repo.get(uow.conn, inbox_id, lock=True)
-            if row is None or row["state"] not in inbox_repo.OPEN_STATES:
+            if row is None or not row.open:
                 return
-            records.write_retry(uow, row=row, attempts=row["attempts"], dead=True, next_attempt_at=None, now=now,
-                                record={"type": "about:blank", "title": "Dead letter", "detail": reason})
+            problem = Problem(type="about:blank", title="Dead letter", status=500, detail=reason)
+            records.write_retry(uow, row=row, problem=problem, attempts=row.attempts, dead=True,
+                                next_attempt_at=None, now=now)
 
     def replay(self, inbox_id: str, actor: str) -> bool:
         """Give a quarantined or dead message another go once its cause is fixed."""
         now = self.clock()
         with self.db.transaction() as uow:
             row = inbox_repo.get(uow.conn, inbox_id)
-            if row is None or row["state"] not in ("quarantined", "dead"):
+            if row is None or row.state not in ("quarantined", "dead"):
                 return False
             inbox_repo.set_state(uow.conn, inbox_id, now, state="received", attempts=0, last_error=None,
                                  next_attempt_at=now + dt.timedelta(seconds=self.settings.job_lease_seconds))
             self.queue.enqueue(uow, INTAKE_JOB, inbox_id)
-            outbox_repo.record_audit(uow.conn, at=now, actor=actor, action="replayed", inbox_id=inbox_id,
-                                     tenant_ars=row["tenant_ars"], details={"previous_state": row["state"]})
+            audit.record(uow.conn, at=now, actor=actor, action="replayed", inbox_id=inbox_id,
+                         tenant_ars=row.tenant_ars, details={"previous_state": row.state})
         return True
+

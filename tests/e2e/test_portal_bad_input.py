@@ -386,7 +386,7 @@ def test_channel_not_allowed_then_fixed_catalog_and_replay(tmp_path: Path) -> No
         assert fixed.case_count() == 0
         replay = fixed.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=fixed.auth("admin"))
         assert replay.json() == {"id": problem["inbox_id"], "state": "received"}
-        fixed.gw.work_until_idle()
+        fixed.gw.worker.run_until_idle()
         row = fixed.inbox_row(problem["inbox_id"])
         assert row["state"] == "committed"
         assert row["last_error"] is None
@@ -425,7 +425,7 @@ def test_unknown_tenant_is_recorded_and_replays_to_the_same_reason(api: Api) -> 
     assert api.http.post(f"/v1/admin/inbox/{inbox_id}/replay", headers=api.auth("admin")).status_code == 404
 
     cases = api.case_count()
-    api.gw.work_until_idle()
+    api.gw.worker.run_until_idle()
     row = api.inbox_row(inbox_id)
     assert row["state"] == "quarantined"
     assert row["last_error"]["type"] == problem_type("unknown-tenant")
@@ -475,7 +475,7 @@ def test_trust_level_too_low(api: Api, account: dict[str, Any] | None) -> None:
     assert (problem["service"], problem["required"]) == (GEWERBE, "substantiell")
     replay = api.http.post(f"/v1/admin/inbox/{problem['inbox_id']}/replay", headers=api.auth("admin"))
     assert replay.json()["state"] == "received"
-    api.gw.work_until_idle()
+    api.gw.worker.run_until_idle()
     row = api.inbox_row(problem["inbox_id"])
     assert (row["state"], row["last_error"]["type"]) == ("quarantined", problem_type("trust-level-too-low"))
 
@@ -602,7 +602,7 @@ def test_big_integer_in_form_data_is_answered_not_retried_forever(api: Api) -> N
         assert response.json()["type"] in (problem_type("invalid-payload"), problem_type("mapping-failed"))
         assert api.inbox_row(response.json()["inbox_id"])["state"] == "quarantined"
         assert api.case_count() == cases
-    api.gw.work_until_idle()
+    api.gw.worker.run_until_idle()
     assert api.inbox_count() == inbox + 1
     retrying = [e for e in api.get("/v1/admin/inbox", "admin", params={"state": "retry"}).json()
                 if e["source_id"].endswith(key)]

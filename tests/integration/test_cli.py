@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gateway.bootstrap import Gateway
 from gateway.cli import app
 from gateway.ports import InboundMessage
-from gateway.runtime import Gateway
 from tests.conftest import TENANT, TESTDATA, make_settings
 from tests.integration.conftest import envelope
 

@@ -14,8 +14,8 @@ import time
 
 from sqlalchemy import func, select
 
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.runtime import Gateway
 from gateway.store.tables import cases, inbox
 from tests.conftest import TESTDATA
 from tests.integration.conftest import portal_message

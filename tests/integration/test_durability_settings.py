@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.runtime import Gateway
 from tests.conftest import make_settings
 from tests.integration.conftest import portal_message
 

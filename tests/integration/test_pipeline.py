@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from gateway.errors import IdempotencyKeyReused, PermanentError, TransientError, UpstreamUnavailable
+from gateway.bootstrap import Gateway
+from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, TransientError, UpstreamUnavailable
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
-from gateway.runtime import Gateway
 from gateway.store.tables import audit, cases, events, outbox, step_results
 from tests.integration.conftest import portal_message
 
@@ -49,8 +49,8 @@ class PullChannel:
             raise UpstreamUnavailable("ack endpoint down")
         self.acks.append(message.source_id)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
-        self.rejects.append(f"{message.source_id}:{error.slug}")
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
+        self.rejects.append(f"{message.source_id}:{problem.type.rsplit('/', 1)[-1]}")
 
 
 def pull_message(source_id: str, **overrides: Any) -> InboundMessage:
@@ -100,22 +100,22 @@ def test_pull_channel_case_is_acknowledged_only_after_commit(gw: Gateway, pull: 
     received = gw.pipeline.receive(pull_message("m-1"))
     assert not received.duplicate
     assert pull.acks == []
-    gw.work_until_idle()
-    entry = gw.inbox_entry("testpull", "m-1")
-    assert entry is not None and entry["state"] == "acknowledged"
+    gw.worker.run_until_idle()
+    entry = gw.queries.inbox_entry("testpull", "m-1")
+    assert entry is not None and entry.state == "acknowledged"
     assert pull.acks == ["m-1"]
-    assert gw.case_by_source("testpull", "m-1") is not None
+    assert gw.queries.case_by_source("testpull", "m-1") is not None
 
 
 def test_failed_acknowledgement_is_retried_and_sent_once(gw: Gateway, pull: PullChannel) -> None:
     pull.ack_failures = 2
     gw.pipeline.receive(pull_message("m-ack"))
     for _ in range(40):
-        gw.work_once()
+        gw.worker.run_once()
         if pull.acks:
             break
         time.sleep(0.03)
-    gw.work_until_idle()
+    gw.worker.run_until_idle()
     assert pull.acks == ["m-ack"]
     assert count(gw, cases) == 1
 
@@ -138,7 +138,7 @@ def test_a_transient_failure_after_verify_keeps_the_checkpoint(gw: Gateway, pull
     assert gw.blobs.get(checkpoint["data_key"])  # the decrypted/verified data, kept for the retry
     assert gw.pipeline.process(received.inbox_id).state == "committed"
     assert pull.verify_calls == 1  # the retry started from the checkpoint
-    assert gw.case_by_source("testpull", "m-cp") is not None
+    assert gw.queries.case_by_source("testpull", "m-cp") is not None
 
 
 def test_the_usual_way_through_writes_no_checkpoint(gw: Gateway, pull: PullChannel) -> None:
@@ -158,26 +158,26 @@ def test_a_crash_between_verify_and_commit_verifies_again_and_commits_once(gw: G
     with pytest.raises(SystemExit):
         gw.pipeline.process(received.inbox_id)
     monkeypatch.undo()
-    entry = gw.inbox_entry("testpull", "m-crash")
-    assert entry is not None and entry["state"] == "received" and entry["case_id"] is None  # rolled back
+    entry = gw.queries.inbox_entry("testpull", "m-crash")
+    assert entry is not None and entry.state == "received" and entry.case_id is None  # rolled back
     assert gw.pipeline.process(received.inbox_id).state == "committed"
     assert pull.verify_calls == 2 and count(gw, cases) == 1
 
 
 def test_permanent_failure_is_quarantined_rejected_and_replayable(gw: Gateway, pull: PullChannel) -> None:
     gw.pipeline.receive(pull_message("m-bad", service="99999999999999"))
-    gw.work_until_idle()
-    entry = gw.inbox_entry("testpull", "m-bad")
-    assert entry is not None and entry["state"] == "quarantined"
-    assert entry["last_error"]["type"].endswith("/unknown-service")
+    gw.worker.run_until_idle()
+    entry = gw.queries.inbox_entry("testpull", "m-bad")
+    assert entry is not None and entry.state == "quarantined"
+    assert entry.last_error["type"].endswith("/unknown-service")
     assert pull.rejects == ["m-bad:unknown-service"]
     assert count(gw, cases) == 0
     with gw.db.reading() as conn:
-        actions = conn.execute(select(audit.c.action).where(audit.c.inbox_id == entry["id"])).scalars().all()
+        actions = conn.execute(select(audit.c.action).where(audit.c.inbox_id == entry.id)).scalars().all()
     assert "quarantined" in actions
-    assert gw.pipeline.replay(entry["id"], "test")
-    gw.work_until_idle()
-    assert gw.inbox_entry("testpull", "m-bad")["state"] == "quarantined"  # type: ignore[index]
+    assert gw.pipeline.replay(entry.id, "test")
+    gw.worker.run_until_idle()
+    assert gw.queries.inbox_entry("testpull", "m-bad").state == "quarantined"  # type: ignore[union-attr]
     assert not gw.pipeline.replay("no-such-id", "test")
 
 
@@ -185,10 +185,10 @@ def test_transient_failures_retry_with_backoff_then_succeed(gw: Gateway, pull: P
     pull.fail_transient = 2
     gw.pipeline.receive(pull_message("m-flaky"))
     deadline = time.monotonic() + 10
-    while gw.case_by_source("testpull", "m-flaky") is None and time.monotonic() < deadline:
-        gw.work_once()
+    while gw.queries.case_by_source("testpull", "m-flaky") is None and time.monotonic() < deadline:
+        gw.worker.run_once()
         time.sleep(0.02)
-    assert gw.case_by_source("testpull", "m-flaky") is not None
+    assert gw.queries.case_by_source("testpull", "m-flaky") is not None
     assert pull.verify_calls == 3
 
 
@@ -196,17 +196,17 @@ def test_repeated_transient_failure_ends_in_dead_letters(gw: Gateway, pull: Pull
     pull.fail_transient = 10_000
     gw.pipeline.receive(pull_message("m-dead"))
     deadline = time.monotonic() + 15
-    while gw.inbox_entry("testpull", "m-dead")["state"] != "dead" and time.monotonic() < deadline:  # type: ignore[index]
-        gw.work_once()
+    while gw.queries.inbox_entry("testpull", "m-dead").state != "dead" and time.monotonic() < deadline:  # type: ignore[union-attr]
+        gw.worker.run_once()
         time.sleep(0.02)
-    entry = gw.inbox_entry("testpull", "m-dead")
-    assert entry is not None and entry["state"] == "dead"
-    assert entry["attempts"] == gw.settings.intake_max_attempts
+    entry = gw.queries.inbox_entry("testpull", "m-dead")
+    assert entry is not None and entry.state == "dead"
+    assert entry.attempts == gw.settings.intake_max_attempts
     assert count(gw, cases) == 0
     pull.fail_transient = 0
-    assert gw.pipeline.replay(entry["id"], "test")
-    gw.work_until_idle()
-    assert gw.case_by_source("testpull", "m-dead") is not None
+    assert gw.pipeline.replay(entry.id, "test")
+    gw.worker.run_until_idle()
+    assert gw.queries.case_by_source("testpull", "m-dead") is not None
 
 
 def test_envelope_not_matching_mapping_names_field_not_value(gw: Gateway) -> None:
@@ -221,7 +221,7 @@ def test_unknown_channel_message_is_retried_not_lost(gw: Gateway) -> None:
     message = InboundMessage(channel="nochannel", source_id="x", payload=b"{}", media_type="application/json",
                              received_at=dt.datetime.now(dt.UTC))
     received = gw.pipeline.receive(message)
-    gw.work_once()
+    gw.worker.run_once()
     assert gw.pipeline.outcome(received.inbox_id).state in ("retry", "dead")
 
 
@@ -230,17 +230,17 @@ def test_the_acknowledgement_leaves_through_the_outbox_right_after_the_commit(gw
     received = gw.pipeline.receive(pull_message("m-now"))
     assert gw.pipeline.process(received.inbox_id).state == "committed"
     assert pull.acks == []  # processing commits; it never reports upstream itself
-    assert gw.inbox_entry("testpull", "m-now")["state"] == "committed"  # type: ignore[index]
+    assert gw.queries.inbox_entry("testpull", "m-now").state == "committed"  # type: ignore[union-attr]
     assert gw.dispatcher.run_due() == 1 and pull.acks == ["m-now"]  # the outbox claim sends it
-    assert gw.inbox_entry("testpull", "m-now")["state"] == "acknowledged"  # type: ignore[index]
+    assert gw.queries.inbox_entry("testpull", "m-now").state == "acknowledged"  # type: ignore[union-attr]
     assert gw.dispatcher.run_due() == 0 and pull.acks == ["m-now"]
 
 
 def test_one_worker_round_processes_and_then_acknowledges(gw: Gateway, pull: PullChannel) -> None:
     gw.pipeline.receive(pull_message("m-round"))
-    gw.work_once()
+    gw.worker.run_once()
     assert pull.acks == ["m-round"]  # the round's outbox pass follows its jobs' commits
-    assert gw.inbox_entry("testpull", "m-round")["state"] == "acknowledged"  # type: ignore[index]
+    assert gw.queries.inbox_entry("testpull", "m-round").state == "acknowledged"  # type: ignore[union-attr]
 
 
 def test_a_crash_between_the_commit_and_the_outbox_round_acknowledges_after_the_restart(
@@ -256,9 +256,9 @@ def test_a_crash_between_the_commit_and_the_outbox_round_acknowledges_after_the_
     try:
         pull = PullChannel(restarted)
         restarted.adapters.channels.register("testpull", pull)
-        restarted.work_until_idle()
+        restarted.worker.run_until_idle()
         assert pull.acks == ["m-died"] and count(restarted, cases) == 1
-        restarted.work_until_idle()
+        restarted.worker.run_until_idle()
         assert pull.acks == ["m-died"]
     finally:
         restarted.close()
@@ -273,10 +273,10 @@ def test_the_job_ends_in_the_transaction_that_records_its_result(gw: Gateway, pu
             writes.append(statement)
 
     event.listen(gw.db.engine, "before_cursor_execute", count_writes)
-    assert gw.run_jobs() == 1
+    assert gw.worker.run_jobs() == 1
     event.remove(gw.db.engine, "before_cursor_execute", count_writes)
-    assert gw.case_by_source("testpull", "m-job") is not None
-    assert gw.queue.reserve(gw.worker_id, 16, 0)[0] == []  # nothing left to run
+    assert gw.queries.case_by_source("testpull", "m-job") is not None
+    assert gw.queue.reserve(gw.worker.id, 16, 0)[0] == []  # nothing left to run
     if gw.settings.profile == "embedded":
         # claim the job; commit the case and end the job (the acknowledgement is the outbox's)
         assert len(writes) == 2, writes
@@ -294,12 +294,12 @@ def test_a_job_whose_commit_fails_is_not_acknowledged(profile_settings: Any, mon
 
         monkeypatch.setattr("gateway.intake.records.write_case", killed)
         with pytest.raises(SystemExit):
-            gw.run_jobs()
+            gw.worker.run_jobs()
         monkeypatch.undo()
-        assert gw.case_by_source("testpull", "m-rollback") is None
+        assert gw.queries.case_by_source("testpull", "m-rollback") is None
         time.sleep(0.4)  # the dead worker's lease runs out: the job comes back
-        gw.work_until_idle()
-        assert gw.case_by_source("testpull", "m-rollback") is not None and pull.acks == ["m-rollback"]
+        gw.worker.run_until_idle()
+        assert gw.queries.case_by_source("testpull", "m-rollback") is not None and pull.acks == ["m-rollback"]
     finally:
         gw.close()
 
@@ -313,15 +313,15 @@ def test_a_message_received_again_while_open_is_a_duplicate_and_its_retry_finish
         gw.adapters.channels.register("testpull", pull)
         pull.fail_transient = 1
         first = gw.pipeline.receive(pull_message("m-again"))
-        gw.work_until_idle()
+        gw.worker.run_until_idle()
         assert gw.pipeline.outcome(first.inbox_id).state == "retry" and pull.acks == []
         # fetched again (the next poll, or a callback): the inbox already holds it
         again = gw.pipeline.receive(pull_message("m-again"))
         assert again.duplicate and again.inbox_id == first.inbox_id
         time.sleep(0.15)
-        gw.work_until_idle()
+        gw.worker.run_until_idle()
         assert pull.acks == ["m-again"] and count(gw, cases) == 1
-        assert gw.inbox_entry("testpull", "m-again")["state"] == "acknowledged"  # type: ignore[index]
+        assert gw.queries.inbox_entry("testpull", "m-again").state == "acknowledged"  # type: ignore[union-attr]
     finally:
         gw.close()
 
@@ -342,8 +342,8 @@ def test_a_transient_failure_after_verify_keeps_the_verified_result(profile_sett
         assert gw.pipeline.intake(pull_message("m-after-verify")).state == "retry"  # the synchronous path
         monkeypatch.setattr(gw.pipeline, "_route_and_map", route_and_map)
         time.sleep(0.15)
-        gw.work_until_idle()
-        assert gw.case_by_source("testpull", "m-after-verify") is not None
+        gw.worker.run_until_idle()
+        assert gw.queries.case_by_source("testpull", "m-after-verify") is not None
         assert pull.verify_calls == 1 and pull.acks == ["m-after-verify"]  # the retry did not verify again
     finally:
         gw.close()
@@ -369,7 +369,7 @@ def test_an_idempotency_key_reused_for_another_body_never_takes_over_the_open_en
     waiting = gw.pipeline.intake(keyed("Rex"), fingerprint="body-rex")  # the client's retry of the same request
     assert waiting.duplicate and waiting.state == "retry" and waiting.inbox_id == first.inbox_id
     time.sleep(0.06)
-    gw.work_until_idle()  # the worker finishes the recorded request
+    gw.worker.run_until_idle()  # the worker finishes the recorded request
     retried = gw.pipeline.intake(keyed("Rex"), fingerprint="body-rex")
     assert retried.state == "committed" and retried.case is not None and count(gw, cases) == 1
     assert [f.value for f in retried.case.form if f.key == "hund_name"] == ["Rex"]
@@ -383,13 +383,13 @@ def test_a_poll_receives_each_message_and_the_same_round_processes_it(gw: Gatewa
             return [pull_message("m-poll-1"), pull_message("m-poll-2")]
 
     gw.adapters.sources.register("testpull", Source())
-    assert gw.poll_sources(force=True) == 2
+    assert gw.worker.poll_sources(force=True) == 2
     assert pull.acks == [] and pull.verify_calls == 0  # received: kept and queued, nothing more yet
-    assert gw.inbox_entry("testpull", "m-poll-1")["state"] == "received"  # type: ignore[index]
-    gw.work_once()
+    assert gw.queries.inbox_entry("testpull", "m-poll-1").state == "received"  # type: ignore[union-attr]
+    gw.worker.run_once()
     assert pull.acks == ["m-poll-1", "m-poll-2"]
-    assert gw.poll_sources(force=True) == 0  # fetched again: duplicates at the inbox
-    gw.work_until_idle()
+    assert gw.worker.poll_sources(force=True) == 0  # fetched again: duplicates at the inbox
+    gw.worker.run_until_idle()
     assert pull.acks == ["m-poll-1", "m-poll-2"] and count(gw, cases) == 2
 
 
@@ -434,7 +434,7 @@ def test_a_delivery_whose_claim_ran_out_cannot_undo_the_takeover(profile_setting
                 dead = conn.execute(select(func.count()).select_from(audit)
                                     .where(audit.c.action == "delivery.dead")).scalar_one()
             assert (state, attempts, dead) == ("done", 2, 0)  # B's result stands
-            assert a.inbox_entry("testpull", f"m-slow-{late}")["state"] == "acknowledged"  # type: ignore[index]
+            assert a.queries.inbox_entry("testpull", f"m-slow-{late}").state == "acknowledged"  # type: ignore[union-attr]
     finally:
         for gateway in gateways:
             gateway.close()

@@ -245,8 +245,8 @@ def measure(fn: Callable[[], object], iterations: int) -> tuple[float, float]:
 
 
 def make_gateway(data_dir: Path, options: dict[str, Any], submissions: Submissions) -> Any:
+    from gateway.bootstrap import Gateway
     from gateway.config import Settings
-    from gateway.runtime import Gateway
 
     settings = Settings(data_dir=data_dir, adapters={"fitconnect": options}, poll_interval_seconds=3600)
     gateway = Gateway.create(settings)

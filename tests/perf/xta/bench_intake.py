@@ -50,9 +50,9 @@ from lxml import etree
 from adapters.xta import mtom, samples, testing
 from adapters.xta.client import Content
 from adapters.xta.soap import content_bytes, parse_envelope
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.ports import InboundMessage
-from gateway.runtime import Gateway
 
 REPO = Path(__file__).resolve().parents[3]
 TARGET = 5.0
@@ -153,7 +153,7 @@ def full_intake(gateway: Gateway, messages: Iterator[InboundMessage], iterations
         total += time.process_time() - start
         if profile:
             profile.disable()
-    states = {(gateway.inbox_entry("xta", i) or {}).get("state") for i in ids}
+    states = {getattr(gateway.queries.inbox_entry("xta", i), "state", None) for i in ids}
     assert states == {"committed"}, f"not every message became a case: {states}"
     return total / iterations
 

@@ -14,7 +14,7 @@ from adapters.fitconnect.problems import PROBLEM_BASE, problem_for
 from adapters.fitconnect.schemas import SCHEMAS_DIR as ROOT
 from adapters.fitconnect.schemas import DataSchemaRegistry, MetadataSchemas, first_error
 from gateway.case.model import ReplyChannel
-from gateway.errors import MappingFailed, PermanentError, UnknownService, UpstreamUnavailable
+from gateway.errors import MappingFailed, PermanentError, Problem, UnknownService, UpstreamUnavailable
 
 SCHEMAS = MetadataSchemas()
 SCHEMAS_DIR = ROOT / "fitconnect"
@@ -135,7 +135,7 @@ def test_registry_knows_the_fim_schemas_and_validates_data() -> None:
 
 
 def test_core_errors_map_to_fitconnect_problems() -> None:
-    assert problem_for(UnknownService("not offered"))["type"] == PROBLEM_BASE + "unsupported-service"
-    assert problem_for(MappingFailed("field x"))["type"] == PROBLEM_BASE + "schema-violation"
-    assert problem_for(PermanentError("?"))["type"] == PROBLEM_BASE + "technical-error"
+    assert problem_for(Problem.of(UnknownService("not offered")))["type"] == PROBLEM_BASE + "unsupported-service"
+    assert problem_for(Problem.of(MappingFailed("field x")))["type"] == PROBLEM_BASE + "schema-violation"
+    assert problem_for(Problem.of(PermanentError("?")))["type"] == PROBLEM_BASE + "technical-error"
     assert not isinstance(UpstreamUnavailable("x"), PermanentError)

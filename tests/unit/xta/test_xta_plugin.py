@@ -9,10 +9,10 @@ import pytest
 
 from adapters.xta import testing
 from adapters.xta.plugin import install
+from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext, Received
 from gateway.ports import ChannelAdapter, InboundSource, Sender
-from gateway.registry import Adapters
 from gateway.store.blobs import FilesystemBlobStore
 from tests.unit.xta.conftest import REPO
 
