@@ -110,7 +110,7 @@ def base_env(config_file: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}
     env["PYTHONPATH"] = str(REPO)
     if config_file is not None:
-        env.update(RG_CONFIG_FILE=str(config_file), RG_EMBEDDED_WORKER="false")
+        env.update(RG_CONFIG_FILE=str(config_file), RG_SERVE_WORKER="false")
     return env
 
 

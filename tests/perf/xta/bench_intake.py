@@ -9,9 +9,10 @@ CPU time (time.process_time) per message, garbage collector on as in production:
 
 * **full intake** (the headline): a gateway of the embedded profile (``Gateway.create`` on a temp
   dir, the repository's mappings and catalog) takes the message as the XTA source hands it
-  over: ``Gateway.take`` (raw original to the blob store, XtaChannel.verify, attachment to the blob
-  store, route, mapping ``xoev.wohngeld-mietzuschuss``, commit of inbox row, case, event and the
-  close-after-commit outbox row in one transaction). Every iteration is a new message
+  over: ``receive`` (raw original durable in the blob store, inbox row and job committed), then
+  ``process`` (XtaChannel.verify, attachment durable in the blob store, route, mapping
+  ``xoev.wohngeld-mietzuschuss``, commit of case, event and the close-after-commit outbox row in
+  one transaction). Every iteration is a new message
   (new MessageID, its own attachment and Vorgangsnummer), so nothing is deduplicated; building
   it is not timed. Not included: the network (getMessage before, close after, both I/O-bound).
 * **verify only**: ``XtaChannel.verify`` (MIME parts, envelope, MessageMetaData, payload parse and
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
           f"intakes; medians (min-max); {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs")
     print(f"floor  (lxml parses envelope + payload once)             : {show('floor')}")
-    print(f"FULL INTAKE (take: receive, verify, route, map, commit)   : {show('full')}  {full / floor:5.1f}x floor "
+    print(f"FULL INTAKE (receive, then process: verify, route, map, commit)   : {show('full')}  {full / floor:5.1f}x floor "
           f"(target <= {TARGET:.0f}x) {'OK' if full <= TARGET * floor else 'ABOVE TARGET'}")
     print(f"  of which mapping engine (Mapping.apply, same payload)   : {show('mapping')}  "
           f"{med['mapping'] / full:5.0%} of the full intake")
