@@ -53,7 +53,9 @@ class WorkerProcess:
                 process = self._process
             assert process is not None
             code = process.wait()
-            if self._stopping.wait(0 if code == 0 else self._restart_delay):
+            # a pause before the restart: a Ctrl-C reaches the worker and this process at once, and
+            # this process's stop() must win; a worker that keeps failing is not restarted in a loop
+            if self._stopping.wait(self._restart_delay):
                 return
             log.warning("worker process %d exited with %s; starting a new one", process.pid, code)
             self._spawn()
