@@ -123,7 +123,8 @@ class Acknowledger(Protocol):
 
 @runtime_checkable
 class InboundSource(Protocol):
-    """A pull channel (FIT-Connect polling, XTA mailbox): yields messages not yet taken in."""
+    """A pull channel (FIT-Connect polling, XTA mailbox): yields messages the gateway has not yet
+    received; the worker hands each to ``receive``."""
 
     name: str
 

@@ -438,3 +438,16 @@ def test_a_delivery_whose_claim_ran_out_cannot_undo_the_takeover(profile_setting
     finally:
         for gateway in gateways:
             gateway.close()
+
+
+def test_a_missing_raw_original_is_a_transient_blob_failure_never_a_rejection(gw: Gateway, pull: PullChannel) -> None:
+    received = gw.pipeline.receive(pull_message("m-lost"))
+    entry = gw.queries.inbox_entry("testpull", "m-lost")
+    assert entry is not None
+    digest = entry.raw_key.removeprefix("sha512/")
+    (gw.settings.effective_blob_dir / digest[:2] / digest).unlink()  # e.g. the blob volume is not mounted
+    outcome = gw.pipeline.process(received.inbox_id)
+    assert outcome.state == "retry" and outcome.error is not None
+    assert outcome.error["type"].endswith("/blob-not-found") and outcome.error["status"] == 503
+    gw.dispatcher.run_due()
+    assert pull.rejects == [] and count(gw, cases) == 0
