@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
           f"intakes; medians (min-max); {platform.python_implementation()} {platform.python_version()}, "
           f"{os.cpu_count()} CPUs")
     print(f"floor  (lxml parses envelope + payload once)             : {show('floor')}")
-    print(f"FULL INTAKE (receive, then process: verify, route, map, commit)   : {show('full')}  {full / floor:5.1f}x floor "
+    print(f"FULL INTAKE (receive + process, one commit each)      : {show('full')}  {full / floor:5.1f}x floor "
           f"(target <= {TARGET:.0f}x) {'OK' if full <= TARGET * floor else 'ABOVE TARGET'}")
     print(f"  of which mapping engine (Mapping.apply, same payload)   : {show('mapping')}  "
           f"{med['mapping'] / full:5.0%} of the full intake")
