@@ -1,15 +1,15 @@
-"""ASGI factory for uvicorn with several worker processes:
-``uvicorn gateway.asgi:create --factory --workers 2`` (settings from the environment)."""
+"""ASGI factory for uvicorn with several API processes:
+``uvicorn gateway.asgi:create --factory --workers 2`` (settings from the environment). The
+worker loop runs in processes of its own (``rathaus-gateway worker``), never in these."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.runtime import Gateway
 
 
 def create() -> FastAPI:
-    settings = Settings()
-    return create_app(Gateway.create(settings), run_worker=settings.embedded_worker)
+    return create_app(Gateway.create(Settings()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from importlib.metadata import entry_points
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from gateway.runtime import Gateway
+    from gateway.bootstrap import Gateway
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -45,7 +46,7 @@ def _settings() -> Settings:
 
 
 def _gateway() -> Gateway:
-    from gateway.runtime import Gateway
+    from gateway.bootstrap import Gateway
 
     try:
         return Gateway.create(_settings())
@@ -56,31 +57,34 @@ def _gateway() -> Gateway:
 
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, worker: Annotated[bool, typer.Option(
-        help="also run the worker loop in this process (default: settings.embedded_worker)")] = True,
-          processes: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
-    """Serve the HTTP API (and, by default, the worker loop)."""
+        help="also start a worker process beside the API (default: settings.serve_worker)")] = True,
+          processes: Annotated[int, typer.Option(help="API processes")] = 1) -> None:
+    """Serve the HTTP API and, by default, a worker process beside it."""
     from gateway import server
 
-    if processes > 1:
-        if not worker:
-            import os
-
-            os.environ["RG_EMBEDDED_WORKER"] = "false"
-        server.serve_processes(host, port, processes)
-    else:
-        server.serve(_gateway(), host, port, with_worker=worker)
+    settings = Settings()
+    server.serve(settings, host, port, with_worker=worker and settings.serve_worker, processes=processes)
 
 
 @app.command()
-def worker() -> None:
+def worker(parent_pid: Annotated[int | None, typer.Option(
+        help="stop once this process is gone (set by `serve` and `up` for their worker)")] = None) -> None:
     """Run the worker: poll channels, process intake jobs, deliver the outbox."""
     gateway = _gateway()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    typer.echo(f"worker {gateway.worker_id} started ({gateway.settings.profile} profile)")
-    gateway.run_worker(stop)
+    if parent_pid is not None:
+        threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), daemon=True).start()
+    typer.echo(f"worker {gateway.worker.id} started ({gateway.settings.profile} profile)")
+    gateway.worker.run(stop)
     gateway.close()
+
+
+def _stop_without_parent(parent_pid: int, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        if os.getppid() != parent_pid:  # re-parented: the API process that started us is gone
+            stop.set()
 
 
 @app.command()
@@ -127,12 +131,12 @@ def replay_list() -> None:
     with gateway.db.reading() as conn:
         entries = inbox_repo.list_by_state(conn, ["quarantined", "dead"], 500)
         dead = outbox_repo.list_state(conn, "dead", 500)
-    for row in entries:
-        error = row["last_error"] or {}
-        typer.echo(f"inbox  {row['id']}  {row['state']:<11}  {row['channel']:<10}  {error.get('type', '')}  "
+    for entry in entries:
+        error = entry.last_error or {}
+        typer.echo(f"inbox  {entry.id}  {entry.state:<11}  {entry.channel:<10}  {error.get('type', '')}  "
                    f"{error.get('detail', '')}")
     for row in dead:
-        typer.echo(f"outbox {row['id']}  dead  {row['kind']}->{row['target']}  {row['last_error']}")
+        typer.echo(f"outbox {row.id}  dead  {row.kind}->{row.target}  {row.last_error}")
     typer.echo(f"{len(entries)} inbox entr(y/ies), {len(dead)} dead deliver(y/ies)")
 
 
@@ -142,7 +146,7 @@ def replay_inbox(inbox_id: str) -> None:
     if not gateway.pipeline.replay(inbox_id, "cli"):
         typer.secho("no quarantined or dead inbox entry with that id", fg="red", err=True)
         raise typer.Exit(1)
-    done = gateway.work_until_idle()
+    done = gateway.worker.run_until_idle()
     typer.echo(f"replayed; now {gateway.pipeline.outcome(inbox_id).state} ({done} step(s) done)")
 
 

@@ -82,13 +82,17 @@ class Settings(BaseSettings):
     profile: Literal["embedded", "scaleout"] = "embedded"
     demo: bool = Field(default=False, description="the demo profile of `make run`: only then are the published "
                                                   "demo signing key and demo client secrets accepted")
+    durability: Literal["full", "process"] = Field(
+        default="full",
+        description="full: nothing is acknowledged before it survives a power cut (blobs fsync'd with their "
+                    "folder, SQLite synchronous=FULL, PostgreSQL as its server is configured); process: it "
+                    "survives the death of a process, not a power cut (no fsync of blobs, SQLite "
+                    "synchronous=NORMAL, PostgreSQL synchronous_commit=off) — for throw-away test set-ups only")
     data_dir: Path = REPO_ROOT / "var"
     database_url: str | None = Field(default=None, description="default: SQLite in data_dir (embedded)")
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "rg"
     blob_dir: Path | None = None
-    blob_direct_io: bool = Field(default=True, description="write blobs with O_DIRECT where the filesystem "
-                                 "supports it (no page-cache copy; see gateway/store/file_writer.py)")
     mappings_dir: Path = REPO_ROOT / "mappings"
     fixtures_dir: Path = REPO_ROOT / "fixtures"
     base_dir: Path = REPO_ROOT
@@ -124,7 +128,8 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    embedded_worker: bool = Field(default=True, description="run the worker loop inside `serve`")
+    serve_worker: bool = Field(default=True, description="`serve` starts one worker process beside the API "
+                               "(and restarts it should it die); false: run `rathaus-gateway worker` yourself")
 
     @field_validator("token_signing_key")
     @classmethod

@@ -1,6 +1,6 @@
 """`make run`: the sandboxes of the external systems, the gateway (embedded profile) with
-its worker, and demo traffic on every channel — so a newcomer watches applications turn
-into cases. Stops on Ctrl-C."""
+its worker process, and demo traffic on every channel — so a newcomer watches applications
+turn into cases. Stops on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from typing import Any
 import httpx
 import uvicorn
 
+from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import REPO_ROOT, Settings
 from gateway.demo import feed_portal
 from gateway.plugins import DEMO_GROUP, SANDBOX_GROUP, available, demo_runner, sandbox_factory
-from gateway.runtime import Gateway
 from gateway.server import uvicorn_config
+from gateway.store import case_repo, inbox_repo
+from gateway.worker_process import WorkerProcess
 from gateway.yamlfile import load_yaml
 
 DEFAULT_CONFIG = REPO_ROOT / "fixtures" / "demo" / "gateway.yaml"
@@ -56,10 +59,10 @@ def run_stack(config: Path | None, port: int) -> None:
         sandboxes[name] = f"http://127.0.0.1:{sandbox_port}"
         print(f"sandbox {name:<11} http://127.0.0.1:{sandbox_port}")
     gateway = Gateway.create(settings)
-    stop = threading.Event()
-    worker = threading.Thread(target=gateway.run_worker, args=(stop,), name="worker", daemon=True)
+    # the worker reads the same settings: the config file from the environment, the data dir too
+    worker = WorkerProcess(env={"RG_DATA_DIR": str(settings.data_dir)})
     worker.start()
-    servers.append(_start(gateway.api, port, "gateway"))
+    servers.append(_start(create_app(gateway), port, "gateway"))
     url = f"http://127.0.0.1:{port}"
     httpx.get(url + "/readyz", timeout=10).raise_for_status()
     print(f"gateway            {url}  (API docs: {url}/docs)\n")
@@ -73,10 +76,8 @@ def run_stack(config: Path | None, port: int) -> None:
         except Exception as exc:  # a demo must not take the stack down
             print(f"  {name} demo failed: {type(exc).__name__}: {exc}")
     time.sleep(min(settings.poll_interval_seconds * 2, 10))
-    gateway.work_until_idle()
+    _wait_for_the_worker(gateway)
     print("\ncases now in the gateway:")
-    from gateway.store import case_repo
-
     with gateway.db.reading() as conn:
         for _, case in case_repo.list_cases(conn, case_repo.CaseFilter(limit=500))[-30:]:
             print(f"  {case.reference}  {case.source.channel:<10} {case.status.value:<9} {case.service.name}")
@@ -94,7 +95,17 @@ Ctrl-C stops everything.""")
     except KeyboardInterrupt:
         pass
     finally:
-        stop.set()
+        worker.stop()
         for server in servers:
             server.should_exit = True
         gateway.close()
+
+
+def _wait_for_the_worker(gateway: Gateway, seconds: float = 30.0) -> None:
+    """Until the worker process has finished what the demos sent (or ``seconds`` have passed)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with gateway.db.reading() as conn:
+            if not inbox_repo.list_by_state(conn, inbox_repo.OPEN_STATES, limit=1):
+                return
+        time.sleep(0.2)

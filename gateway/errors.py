@@ -17,16 +17,22 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   ├── TrustLevelTooLow
     │   └── UnsupportedFormat
     ├── TransientError          retry with backoff; dead letter after the cap
-    │   └── UpstreamUnavailable
+    │   ├── UpstreamUnavailable
+    │   └── BlobNotFound            a stored blob is missing (blob volume not mounted, lost):
+    │                               the message is not at fault, so it is never rejected upstream
     ├── ClientError             request-level problems answered to API clients
     │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
     │   ├── PreconditionFailed, TokenRequestRefused, TooManyRequests,
     │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
     └── ConfigurationError      bad catalog / mapping / settings, found at start-up
+
+:class:`Problem` is an error as it is stored (an inbox entry's last error, a reject row) and
+reported upstream.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://rathaus-gateway.de/problems/"
@@ -125,6 +131,14 @@ class UpstreamUnavailable(TransientError):
     title = "An upstream system is not reachable"
 
 
+class BlobNotFound(TransientError):
+    """Raised by the blob store, never the API's :class:`NotFound`: a blob a row refers to is
+    missing. During intake that is retried and ends as a dead letter an operator looks at."""
+
+    slug = "blob-not-found"
+    title = "A stored file is missing"
+
+
 class ClientError(GatewayError):
     slug = "bad-request"
     title = "Bad request"
@@ -219,18 +233,49 @@ class ConfigurationError(GatewayError):
     status = 500
 
 
-def _subclasses(cls: type[GatewayError]) -> list[type[GatewayError]]:
-    found = []
+ErrorClass = type[GatewayError]
+
+
+def _lineage(cls: ErrorClass) -> list[ErrorClass]:
+    """``cls`` and every subclass defined so far (adapters' errors included, once imported)."""
+    found = [cls]
     for sub in cls.__subclasses__():
-        found.append(sub)
-        found.extend(_subclasses(sub))
+        found.extend(_lineage(sub))
     return found
 
 
-def permanent_from_problem(problem: dict[str, Any]) -> PermanentError:
-    """Rebuilds a recorded permanent error (e.g. for a reject sent later from the outbox)."""
-    extensions = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail")}
-    for cls in _subclasses(PermanentError):
-        if cls.slug and PROBLEM_BASE + cls.slug == problem.get("type"):
-            return cls(str(problem.get("detail", "")), **extensions)  # type: ignore[return-value]
-    return PermanentError(str(problem.get("detail", "")), **extensions)
+@dataclass(frozen=True)
+class Problem:
+    """An error as it is stored and reported: the RFC 9457 members and the extensions.
+
+    The inbox keeps it as an entry's last error and a reject row carries it, so a rejection
+    upstream is built from it long after the exception is gone — never by rebuilding the
+    exception (its class may take other constructor arguments)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Problem:
+        if isinstance(exc, GatewayError):
+            return cls.from_dict(exc.to_problem())
+        # an unexpected error keeps its class only: its message may carry personal data
+        return cls(type="about:blank", title="Unexpected error", status=500, detail=type(exc).__name__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Problem:
+        status = data.get("status")
+        return cls(type=str(data.get("type") or "about:blank"), title=str(data.get("title") or ""),
+                   status=status if isinstance(status, int) else 500, detail=str(data.get("detail") or ""),
+                   extensions={k: v for k, v in data.items() if k not in ("type", "title", "status", "detail")})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail,
+                **self.extensions}
+
+    def is_a(self, error_class: ErrorClass) -> bool:
+        """Whether the recorded error was an ``error_class`` (or one of its subclasses)."""
+        return any(self.type == PROBLEM_BASE + cls.slug for cls in _lineage(error_class))

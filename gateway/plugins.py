@@ -4,9 +4,10 @@ An adapter package declares an entry point in the group ``rathaus_gateway.adapte
 (``name = "adapters.<system>.plugin:install"``). At start-up the core calls each
 configured adapter's ``install(ctx)`` with an :class:`AdapterContext`; the adapter
 registers its channel (and, for pull channels, its inbound source) and may add HTTP
-routes (callbacks) to the API. ``ctx.submit`` records a message and queues it for a
-worker (pull channels, callbacks); ``ctx.submit_now(message, fingerprint)`` records and
-processes it at once (the portal, whose client waits for the case).
+routes (callbacks) to the API. ``ctx.receive(message)`` keeps a message and queues it for
+a worker (pull channels: a callback's pick-up; polls go through the worker itself);
+``ctx.intake(message, fingerprint)`` records and processes it at once (a synchronous
+channel such as the portal, whose client waits for the case).
 
 Sandboxes of external systems are entry points in ``rathaus_gateway.sandboxes``:
 ``name = "adapters.<system>.sandbox.app:create_app"``, a zero-argument factory of an
@@ -26,9 +27,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError
 from gateway.ports import BlobStore, InboundMessage, Outcome, Received, StateStore
-from gateway.registry import Adapters
 
 ADAPTER_GROUP = "rathaus_gateway.adapters"
 SANDBOX_GROUP = "rathaus_gateway.sandboxes"
@@ -41,8 +42,8 @@ class AdapterContext:
     options: dict[str, Any]
     adapters: Adapters
     blobs: BlobStore
-    submit: Callable[[InboundMessage], Received]
-    submit_now: Callable[[InboundMessage, str | None], Outcome]
+    receive: Callable[[InboundMessage], Received]
+    intake: Callable[[InboundMessage, str | None], Outcome]
     state: StateStore
     base_dir: Path
     routers: list[APIRouter] = field(default_factory=list)

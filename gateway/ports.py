@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from gateway.case.model import AccountIdentity, Case, Payment, ReplyChannel
-from gateway.errors import PermanentError
+from gateway.errors import Problem
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class InboundMessage:
     references: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     client_id: str | None = None
+    # blobs the raw original stands for besides ``payload`` (a FIT-Connect manifest names one
+    # blob per fetched part): stored beforehand by the channel, kept as long as the original
+    parts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,6 @@ class VerifiedAttachment:
     # the SHA-512 (hex) the channel computed over exactly ``content``, if it did: the core then
     # stores the attachment under it instead of hashing the bytes a second time
     sha512: str | None = None
-    # (start, length) when ``content`` is carried verbatim at that place of the raw original
-    # (an MTOM binary part): the core then keeps it as that range of the stored original
-    # instead of writing the same bytes a second time
-    original_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,16 +116,18 @@ class CommittedCase:
 class Acknowledger(Protocol):
     """Reports the outcome upstream. Called from the outbox after the case (or the quarantine
     entry) is committed, possibly again after a crash: both must be idempotent (check the
-    remote state before acting)."""
+    remote state before acting). ``reject`` gets the problem recorded with the quarantine
+    (type, title, detail, extensions such as a channel's own error code)."""
 
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None: ...
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None: ...
+    def reject(self, message: InboundMessage, problem: Problem) -> None: ...
 
 
 @runtime_checkable
 class InboundSource(Protocol):
-    """A pull channel (FIT-Connect polling, XTA mailbox): yields messages not yet taken in."""
+    """A pull channel (FIT-Connect polling, XTA mailbox): yields messages the gateway has not yet
+    received; the worker hands each to ``receive``."""
 
     name: str
 
@@ -182,21 +183,35 @@ class StateStore(Protocol):
     def delete(self, namespace: str, key: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob the store has made durable: its key, SHA-512 (hex) and size in bytes."""
+
+    key: str
+    sha512: str
+    size: int
+
+
 class BlobStore(Protocol):
-    """Content-addressed storage for originals and attachments (never inline in rows)."""
+    """Content-addressed storage for originals and attachments (never inline in rows).
+
+    Every write is durable when it returns (at the configured durability), so a transaction
+    that references the key may commit. A missing blob raises ``BlobNotFound``.
+    """
 
     def put(self, content: bytes, sha512: str | None = None) -> str:
         """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
         ...
 
-    def part(self, key: str, start: int, length: int) -> str:
-        """The key of ``length`` bytes from ``start`` of the stored blob ``key`` (nothing copied);
-        ``get``/``open``/``exists`` take it like any other key."""
+    def put_stream(self, chunks: Iterable[bytes]) -> StoredBlob:
+        """Store a large content piece by piece, hashing while writing (bounded memory)."""
         ...
 
     def get(self, key: str) -> bytes: ...
 
-    def open(self, key: str) -> Iterator[bytes]: ...
+    def open(self, key: str) -> Iterator[bytes]:
+        """Read a blob as a stream of chunks (bounded memory)."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 

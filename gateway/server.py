@@ -1,4 +1,4 @@
-"""Runs the API under uvicorn: one process in-process, or several via the ASGI factory."""
+"""``serve``: the API under uvicorn, and the worker in a process of its own beside it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from typing import Any
 import uvicorn
 
 from gateway.api.app import create_app
-from gateway.runtime import Gateway
+from gateway.bootstrap import Gateway
+from gateway.config import Settings
+from gateway.migrations import upgrade
+from gateway.worker_process import WorkerProcess
 
 
 def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
@@ -16,15 +19,26 @@ def uvicorn_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Co
     return uvicorn.Config(app, host=host, port=port, server_header=False, **options)
 
 
-def serve(gateway: Gateway, host: str, port: int, with_worker: bool = True, access_log: bool = True) -> None:
-    app = create_app(gateway, run_worker=with_worker and gateway.settings.embedded_worker)
+def serve(settings: Settings, host: str, port: int, with_worker: bool = True, processes: int = 1,
+          access_log: bool = True) -> None:
+    """One API process with a gateway of its own, or ``processes`` of them through the ASGI
+    factory (each builds its gateway from the environment's settings). With ``with_worker`` one
+    supervised ``rathaus-gateway worker`` process runs beside them."""
+    upgrade(settings.effective_database_url)  # once, before the worker and the API open the database
+    worker = WorkerProcess() if with_worker else None
+    if worker is not None:
+        worker.start()
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, server_header=False)
+        if processes > 1:
+            uvicorn.run("gateway.asgi:create", factory=True, host=host, port=port, workers=processes,
+                        log_level="info", access_log=access_log, server_header=False)
+        else:
+            gateway = Gateway.create(settings)
+            try:
+                uvicorn.run(create_app(gateway), host=host, port=port, log_level="info", access_log=access_log,
+                            server_header=False)
+            finally:
+                gateway.close()
     finally:
-        gateway.close()
-
-
-def serve_processes(host: str, port: int, workers: int) -> None:
-    """Several processes, each with its own gateway built from the environment's settings."""
-    uvicorn.run("gateway.asgi:create", factory=True, host=host, port=port, workers=workers, log_level="info",
-                server_header=False)
+        if worker is not None:
+            worker.stop()

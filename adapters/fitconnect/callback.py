@@ -139,13 +139,14 @@ async def _capped_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def callback_router(auth: CallbackAuthenticator, take: Callable[[str, str, str], Any]) -> APIRouter:
-    """``take(destination_id, submission_id, case_id)`` fetches one submission for the core."""
+def callback_router(auth: CallbackAuthenticator, receive: Callable[[str, str, str], Any]) -> APIRouter:
+    """``receive(destination_id, submission_id, case_id)`` fetches one submission and hands it to
+    the core's ``receive`` (kept durably and queued for a worker)."""
     router = APIRouter()
 
     @router.post("/v1/channels/fitconnect/callbacks/{destination_id}", include_in_schema=True,
                  summary="FIT-Connect new-submissions callback")
-    async def receive(destination_id: str, request: Request) -> JSONResponse:
+    async def new_submissions(destination_id: str, request: Request) -> JSONResponse:
         body = await _capped_body(request)
         if body is None:
             return _problem(413, "callback body too large")
@@ -159,13 +160,13 @@ def callback_router(auth: CallbackAuthenticator, take: Callable[[str, str, str],
         except Exception as exc:  # the state store is down: the Zustelldienst retries, polling catches up
             log.warning("FIT-Connect callback not checked: %s", type(exc).__name__)
             return _problem(503, "callback cannot be checked right now")
-        taken = 0
+        received = 0
         for item in announced:
             try:
-                await run_in_threadpool(take, destination_id, item["submissionId"], item["caseId"])
-                taken += 1
+                await run_in_threadpool(receive, destination_id, item["submissionId"], item["caseId"])
+                received += 1
             except GatewayError as exc:  # polling is the safety net: answer 200 anyway
                 log.warning("callback pick-up of a submission failed: %s", type(exc).__name__)
-        return JSONResponse({"announced": len(announced), "taken": taken})
+        return JSONResponse({"announced": len(announced), "received": received})
 
     return router

@@ -10,9 +10,7 @@ answered in the API generation it was fetched with (the manifest names it).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -23,7 +21,7 @@ from adapters.fitconnect.keys import DestinationKeys
 from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem_for
 from adapters.fitconnect.verify import Verifier
-from gateway.errors import PermanentError
+from gateway.errors import PermanentError, Problem
 from gateway.ports import BlobStore, CommittedCase, InboundMessage, VerifiedSubmission
 
 log = logging.getLogger(__name__)
@@ -58,13 +56,12 @@ class FitConnectChannel:
         self._api(manifest).post_event(manifest.case_id, manifest.submission_id, self.accept_token(manifest))
         log.info("accepted FIT-Connect submission %s (case %s)", manifest.submission_id, case.reference)
 
-    def reject(self, message: InboundMessage, error: PermanentError | Mapping[str, Any]) -> None:
-        """Post reject-submission with the problem of ``error``: the exception, or the problem
-        record the core stored for it."""
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
+        """Post reject-submission with the FIT-Connect problem for the core's stored ``problem``."""
         manifest = self._manifest_or_references(message)
         if self._decision(manifest) is not None:
             return
-        found = problem_for(error)
+        found = problem_for(problem)
         token = self._token(manifest, "reject-submission", {"problems": [found]})
         self._api(manifest).post_event(manifest.case_id, manifest.submission_id, token)
         log.info("rejected FIT-Connect submission %s: %s", manifest.submission_id, found["type"])

@@ -103,12 +103,12 @@ def install(ctx: AdapterContext) -> None:
     ctx.adapters.sources.register("fitconnect", wiring.source)
     ctx.adapters.senders.register("fitconnect", wiring.sender)
 
-    def take(destination_id: str, submission_id: str, case_id: str) -> None:
+    def receive(destination_id: str, submission_id: str, case_id: str) -> None:
         if wiring.source.seen(submission_id):
             return
         message = wiring.source.fetch(destination_id, submission_id, case_id)
         if message is not None:
-            ctx.submit(message)  # idempotent by (channel, source id)
+            ctx.receive(message)  # idempotent by (channel, source id)
             wiring.source.remember(submission_id)
 
-    ctx.routers.append(callback_router(wiring.callbacks, take))
+    ctx.routers.append(callback_router(wiring.callbacks, receive))

@@ -9,7 +9,6 @@ in the sender's event log and must never contain personal data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import (
@@ -17,6 +16,7 @@ from gateway.errors import (
     InvalidPayload,
     MappingFailed,
     PermanentError,
+    Problem,
     UnknownService,
     UnsupportedFormat,
     VerificationFailed,
@@ -51,32 +51,19 @@ def problem(slug: str, instance: str, detail: str) -> PermanentError:
     )
 
 
-# the core's problem types (gateway.errors slugs) -> the FIT-Connect problem reported for them
-_CORE: dict[str, tuple[str, str]] = {
-    UnknownService.slug: ("unsupported-service", "metadata"),
-    ChannelNotAllowed.slug: ("unsupported-service", "metadata"),
-    UnsupportedFormat.slug: ("unsupported-schema", "data"),
-    MappingFailed.slug: ("schema-violation", "data"),
-    InvalidPayload.slug: ("schema-violation", "data"),
-}
-
-
-def problem_for(error: PermanentError | Mapping[str, Any]) -> dict[str, Any]:
-    """The FIT-Connect problem to report for a permanent error -- ours or the core's, as the
-    exception or as the problem record the core stored for it (``to_problem()``)."""
-    if isinstance(error, PermanentError):
-        record: Mapping[str, Any] = {**error.extensions, "detail": error.detail}
-        # the nearest class in the error tree that has a FIT-Connect counterpart
-        core_slug = next((str(getattr(c, "slug")) for c in type(error).__mro__  # noqa: B009
-                          if getattr(c, "slug", None) in _CORE), "")
-    else:
-        record = error
-        core_slug = str(record.get("type", "")).rsplit("/", 1)[-1]
-    carried = record.get("fitconnect_problem")
+def problem_for(recorded: Problem) -> dict[str, Any]:
+    """The FIT-Connect problem to report for any recorded permanent error (ours or the core's)."""
+    carried = recorded.extensions.get("fitconnect_problem")
     if isinstance(carried, dict) and str(carried.get("type", "")).startswith(PROBLEM_BASE):
         return dict(carried)
-    slug, instance = _CORE.get(core_slug, ("technical-error", "submission"))
+    if recorded.is_a(UnknownService) or recorded.is_a(ChannelNotAllowed):
+        slug, instance = "unsupported-service", "metadata"
+    elif recorded.is_a(UnsupportedFormat):
+        slug, instance = "unsupported-schema", "data"
+    elif recorded.is_a(MappingFailed) or recorded.is_a(InvalidPayload):
+        slug, instance = "schema-violation", "data"
+    else:
+        slug, instance = "technical-error", "submission"
     title = PROBLEMS[slug][0]
     # The core's detail text is designed to be free of personal data (gateway.errors).
-    return {"type": PROBLEM_BASE + slug, "title": title, "detail": str(record.get("detail", ""))[:500],
-            "instance": instance}
+    return {"type": PROBLEM_BASE + slug, "title": title, "detail": recorded.detail[:500], "instance": instance}

@@ -111,6 +111,7 @@ class FitConnectSource:
             channel="fitconnect", source_id=submission_id, payload=manifest.to_bytes(), media_type=MEDIA_TYPE,
             received_at=now, tenant_ars=destination.tenant_ars,
             references={"caseId": case_id, "destinationId": destination_id, "apiVersion": destination.api_version},
+            parts=tuple(part.blob for part in parts if part.blob is not None),
         )
 
     def _attachments(self, api: SubmissionApi, destination: DestinationOptions, submission_id: str,

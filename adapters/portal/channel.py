@@ -13,7 +13,7 @@ from adapters.portal import text_rules
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.options import PortalOptions
 from adapters.portal.uploads import UPLOADS, upload_key
-from gateway.errors import InvalidPayload, NotFound
+from gateway.errors import BlobNotFound, InvalidPayload
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
@@ -80,7 +80,7 @@ class PortalChannel:
                                      attachment=ref.id)
             try:
                 content = self._blobs.get(f"sha512/{ref.sha512}")
-            except NotFound:
+            except BlobNotFound:
                 raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
                                      attachment=ref.id) from None
             attachments.append(VerifiedAttachment(id=ref.id, filename=ref.filename, media_type=ref.media_type,

@@ -207,7 +207,8 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
                              received_at=dt.datetime.now(dt.UTC), tenant_ars=envelope.tenant,
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
                              client_id=principal.client_id)
-    outcome = await anyio.to_thread.run_sync(gateway.submit_now, message, fingerprint, limiter=_intake_slots())
+    outcome = await anyio.to_thread.run_sync(gateway.pipeline.intake, message, fingerprint,
+                                             limiter=_intake_slots())
     if outcome.state in ("committed", "acknowledged") and envelope.attachments:
         await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
                                        [a.sha512 for a in envelope.attachments])

@@ -18,7 +18,7 @@ from adapters.xta.errors import XtaUnknownMessage, shown
 from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
 from gateway import safexml
-from gateway.errors import InvalidPayload, PermanentError, VerificationFailed
+from gateway.errors import InvalidPayload, Problem, VerificationFailed
 from gateway.mapping import MAX_DOCUMENT_BYTES, MAX_XML_DEPTH
 from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
 
@@ -98,9 +98,7 @@ class XtaChannel:
             content = _checked(a, f"Attachment {i}").data.tobytes()
             attachments.append(VerifiedAttachment(
                 id=attachment_id, filename=_filename(a.filename, i), media_type=_media_type(a.media_type),
-                content=content, description=_description(a.description),
-                # a binary MIME part: the core keeps it as a range of the stored original
-                original_range=None if a.raw_offset is None else (a.raw_offset, len(content))))
+                content=content, description=_description(a.description)))
         return VerifiedSubmission(
             tenant_ars=self.options.tenant_ars,
             source_format=fmt.source_format,
@@ -117,7 +115,7 @@ class XtaChannel:
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self._close(message.source_id)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
         if self.options.quarantine_then_close:
             self._close(message.source_id)
         else:

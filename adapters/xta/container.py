@@ -12,7 +12,7 @@ from typing import Any
 from adapters.xta import mtom
 from adapters.xta.metadata import MessageMetaData
 from adapters.xta.ns import OSCIMETA, XTA, q
-from adapters.xta.soap import content_part, parse_envelope, read_fault
+from adapters.xta.soap import content_bytes, parse_envelope, read_fault
 from gateway.errors import InvalidPayload
 
 # The envelope of a getMessage response is small when binary content travels as MTOM parts;
@@ -28,7 +28,6 @@ class Content:
     description: str | None
     declared_size: int | None
     declared_id: str | None  # ContentType/@id, chosen by the sender
-    raw_offset: int | None = None  # where ``data`` starts in the raw message, if carried verbatim
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,13 @@ class FetchedMessage:
 
 
 def _content(el: Any, parts: dict[str, mtom.Part]) -> Content:
-    data, offset = content_part(el, parts)
+    data = content_bytes(el, parts)
     get = el.get
     size = get("size")
     if not get("contentType"):
         raise InvalidPayload("GenericContentContainer: content without contentType")
     return Content(data, get("contentType"), get("filename"), get("contentDescription"),
-                   int(size) if size and size.isdigit() else None, get("id"), offset)
+                   int(size) if size and size.isdigit() else None, get("id"))
 
 
 def read_message(raw: bytes, content_type: str) -> FetchedMessage:

@@ -29,7 +29,6 @@ class Part:
     content_id: str | None
     media_type: str
     data: memoryview
-    offset: int | None = None  # where ``data`` starts in the message body, if carried verbatim
 
 
 @dataclass(frozen=True)
@@ -97,20 +96,18 @@ def _part(view: memoryview, start: int, end: int) -> Part:
             raise InvalidPayload("MIME part without a header/body separator or with oversized headers")
         headers = _headers(head[:header_end])
     data = raw[header_end + 4:]
-    offset: int | None = start + header_end + 4
     if len(data) > MAX_PART_BYTES:
         raise InvalidPayload(f"MIME part larger than {MAX_PART_BYTES} bytes")
     encoding = headers.get("content-transfer-encoding", "binary").lower()
     if encoding == "base64":
         try:
             data = memoryview(base64.b64decode(data.tobytes()))
-            offset = None
         except binascii.Error:
             raise InvalidPayload("MIME part with invalid base64 content") from None
     elif encoding not in ("binary", "8bit", "7bit"):
         raise InvalidPayload(f"MIME part with unsupported transfer encoding {shown(encoding, 40)}")
     cid = headers.get("content-id")
-    return Part(cid_key(cid) if cid else None, _media_type(headers.get("content-type")), data, offset)
+    return Part(cid_key(cid) if cid else None, _media_type(headers.get("content-type")), data)
 
 
 def parse(body: bytes, header: str) -> Multipart:
@@ -121,7 +118,7 @@ def parse(body: bytes, header: str) -> Multipart:
     ct = content_type(header)
     view = memoryview(body)
     if ct.get_content_maintype() != "multipart":
-        return Multipart(Part(None, ct.get_content_type(), view, 0), {})
+        return Multipart(Part(None, ct.get_content_type(), view), {})
     boundary = _param(ct, "boundary")
     if not boundary or len(boundary) > 200:
         raise InvalidPayload("multipart message without a usable boundary")

@@ -138,19 +138,14 @@ def fault_envelope(*, soap_code: str, reason: str, relates_to: str | None, detai
 
 def content_bytes(el: Any, parts: dict[str, Part]) -> memoryview:
     """The binary content of an ``xta:ContentType`` element: an XOP include or inline base64."""
-    return content_part(el, parts)[0]
-
-
-def content_part(el: Any, parts: dict[str, Part]) -> tuple[memoryview, int | None]:
-    """The content and, for a binary MIME part, where it starts in the message body."""
     include = el.find(q(XOP, "Include"))
     if include is not None:
         href = include.get("href") or ""
         part = parts.get(cid_key(href))
         if part is None:
             raise InvalidPayload(f"{etree.QName(el).localname}: XOP include refers to a missing MIME part")
-        return part.data, part.offset
+        return part.data
     try:
-        return memoryview(base64.b64decode(el.text or "", validate=False)), None
+        return memoryview(base64.b64decode(el.text or "", validate=False))
     except binascii.Error:
         raise InvalidPayload(f"{etree.QName(el).localname}: content is not valid base64") from None

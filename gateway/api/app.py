@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI
 
 from gateway import __version__
@@ -15,30 +10,13 @@ from gateway.api.auth import TokenService
 from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
 from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-
-if TYPE_CHECKING:
-    from gateway.runtime import Gateway
 
 DESCRIPTION = """Integration gateway of a municipal Digitales Rathaus.
 
 Every application — from the town portal, FIT-Connect, XTA/XÖV — becomes one internal case.
 Authenticate with OAuth2 client credentials at `/oauth/token`; errors are RFC 9457 problems."""
-
-
-def _worker_lifespan(gateway: Gateway) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        thread = threading.Thread(target=gateway.run_worker, args=(stop,), name="worker", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=10)
-
-    return lifespan
 
 
 def token_throttle(settings: Settings) -> TokenThrottle:
@@ -50,10 +28,10 @@ def token_throttle(settings: Settings) -> TokenThrottle:
     return TokenThrottle(settings.token_limits, counters, frozenset(c.client_id for c in settings.clients))
 
 
-def create_app(gateway: Gateway, run_worker: bool = False) -> FastAPI:
-    """The API of ``gateway``; with ``run_worker`` the worker loop runs beside it."""
-    app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=_worker_lifespan(gateway) if run_worker else None, docs_url=None, redoc_url=None)
+def create_app(gateway: Gateway) -> FastAPI:
+    """The API of ``gateway``. It never runs the worker loop: that has a process of its own."""
+    app = FastAPI(title="Rathaus-Gateway", version=__version__, description=DESCRIPTION, docs_url=None,
+                  redoc_url=None)
     app.state.gateway = gateway
     app.state.tokens = TokenService(gateway.settings)
     app.state.token_throttle = token_throttle(gateway.settings)

@@ -6,15 +6,13 @@ would cost every request a hop through the thread pool.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from gateway.api.auth import Principal, TokenService
+from gateway.bootstrap import Gateway
 from gateway.errors import AuthenticationFailed
-
-if TYPE_CHECKING:
-    from gateway.runtime import Gateway
 
 
 async def get_gateway(request: Request) -> Gateway:
@@ -31,5 +29,5 @@ async def get_principal(request: Request) -> Principal:
     return tokens.verify(token.strip())
 
 
-GatewayDep = Annotated["Gateway", Depends(get_gateway)]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -20,6 +20,7 @@ from gateway.api.responses import (
 )
 from gateway.errors import NotFound
 from gateway.store import inbox_repo, outbox_repo, rejections
+from gateway.store.inbox_repo import InboxRow
 
 router = APIRouter(tags=["admin"])  # health and readiness too
 
@@ -43,11 +44,11 @@ def readyz(gateway: GatewayDep) -> JSONResponse:
                         status_code=200 if ready else 503)
 
 
-def _inbox_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "channel": row["channel"], "source_id": row["source_id"], "tenant": row["tenant_ars"],
-            "state": row["state"], "attempts": row["attempts"], "error": row["last_error"],
-            "received_at": row["received_at"].isoformat(), "updated_at": row["updated_at"].isoformat(),
-            "case_id": row["case_id"]}
+def _inbox_view(row: InboxRow) -> dict[str, Any]:
+    return {"id": row.id, "channel": row.channel, "source_id": row.source_id, "tenant": row.tenant_ars,
+            "state": row.state, "attempts": row.attempts, "error": row.last_error,
+            "received_at": row.received_at.isoformat(), "updated_at": row.updated_at.isoformat(),
+            "case_id": row.case_id}
 
 
 @router.get("/v1/admin/inbox", tags=["admin"], response_model=list[InboxEntry])
@@ -64,7 +65,7 @@ def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) ->
     principal.require("admin")
     with gateway.db.reading() as conn:
         row = inbox_repo.get(conn, inbox_id)
-    if row is None or (principal.tenants is not None and row["tenant_ars"] not in principal.tenants):
+    if row is None or (principal.tenants is not None and row.tenant_ars not in principal.tenants):
         raise NotFound("no quarantined or dead inbox entry with that id")
     if not gateway.pipeline.replay(inbox_id, f"client:{principal.client_id}"):
         raise NotFound("no quarantined or dead inbox entry with that id")
@@ -77,8 +78,8 @@ def outbox(gateway: GatewayDep, principal: PrincipalDep, state: Literal["dead", 
     principal.require("admin")
     with gateway.db.reading() as conn:
         rows = outbox_repo.list_state(conn, state, limit, principal.tenants)
-    return [{"id": r["id"], "kind": r["kind"], "target": r["target"], "case_id": r["case_id"],
-             "attempts": r["attempts"], "error": r["last_error"]} for r in rows]
+    return [{"id": r.id, "kind": r.kind, "target": r.target, "case_id": r.case_id, "attempts": r.attempts,
+             "error": r.last_error} for r in rows]
 
 
 @router.post("/v1/admin/outbox/{row_id}/replay", tags=["admin"], response_model=OutboxReplayed)

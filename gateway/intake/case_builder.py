@@ -18,20 +18,20 @@ from gateway.case.model import (
 )
 from gateway.catalog import Route
 from gateway.intake.checkpoint import Verified
+from gateway.store.inbox_repo import InboxRow
 
 
-def build_case(*, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int, mapped: Any,
-               reference: str, now: dt.datetime, case_id: uuid.UUID | None = None) -> Case:
-    channel = row["channel"]
+def build_case(*, row: InboxRow, verified: Verified, route: Route, mapping_version: int, mapped: Any,
+               reference: str, now: dt.datetime, case_id: uuid.UUID) -> Case:
+    channel = row.channel
     return Case(
-        id=case_id or uuid.uuid4(),
+        id=case_id,
         reference=reference,
         tenant=TenantRef(ars=route.tenant.ars, name=route.tenant.name),
         service=ServiceRef(leika=route.service.leika, name=route.service.name, mapping_id=route.mapping_id,
                            mapping_version=mapping_version),
-        source=SourceReference(channel=channel, id=row["source_id"],
-                               references={**row["references"], **verified.references}),
-        received_at=row["received_at"],
+        source=SourceReference(channel=channel, id=row.source_id, references={**row.references, **verified.references}),
+        received_at=row.received_at,
         submitted_at=verified.submitted_at or mapped.submitted_at,
         routing_queue=route.service.queue,
         applicant=Applicant(party=mapped.party, account=verified.account, representative=mapped.representative),
@@ -42,6 +42,6 @@ def build_case(*, row: dict[str, Any], verified: Verified, route: Route, mapping
         status=CaseStatus.RECEIVED,
         status_history=[StatusChange(status=CaseStatus.RECEIVED, at=now, by=f"channel:{channel}")],
         warnings=mapped.warnings,
-        original=OriginalPayload(storage_key=row["raw_key"], sha512=row["raw_sha512"],
-                                 media_type=row["media_type"], size=row["raw_size"]),
+        original=OriginalPayload(storage_key=row.raw_key, sha512=row.raw_sha512, media_type=row.media_type,
+                                 size=row.raw_size),
     )

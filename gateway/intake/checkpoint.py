@@ -15,20 +15,13 @@ from gateway.errors import VerificationFailed
 from gateway.ports import BlobStore, VerifiedSubmission
 
 
-def attachment_records(verified: VerifiedSubmission, blobs: BlobStore, raw_key: str | None = None
-                       ) -> list[Attachment]:
-    """``raw_key``: where the message's raw original is stored — an attachment the channel
-    found verbatim in it (``original_range``) is kept as that range, not written again."""
+def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[Attachment]:
+    """Each attachment stored as a blob of its own (durable before the case commits)."""
     records = []
     for item in verified.attachments:
-        if raw_key is not None and item.original_range is not None:
-            key = blobs.part(raw_key, *item.original_range)
-            digest = item.sha512 or hashlib.sha512(item.content).hexdigest()
-        else:
-            key = blobs.put(item.content, sha512=item.sha512)
-            # a content-addressed store names the blob by its SHA-512: no second pass over large files
-            digest = item.sha512 or (key[7:] if key.startswith("sha512/")
-                                     else hashlib.sha512(item.content).hexdigest())
+        key = blobs.put(item.content, sha512=item.sha512)
+        # a content-addressed store names the blob by its SHA-512: no second pass over large files
+        digest = item.sha512 or (key[7:] if key.startswith("sha512/") else hashlib.sha512(item.content).hexdigest())
         if item.declared_sha512 is not None and item.declared_sha512.lower() != digest:
             raise VerificationFailed("attachment hash does not match the declared SHA-512",
                                      attachment=item.id)
@@ -41,11 +34,10 @@ def attachment_records(verified: VerifiedSubmission, blobs: BlobStore, raw_key: 
     return records
 
 
-def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore, keep_data: bool = True,
-                  raw_key: str | None = None) -> dict[str, Any]:
+def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore, keep_data: bool = True) -> dict[str, Any]:
     """``keep_data=False`` when the checkpoint only lives in memory (inline intake): the data is
     derived from the raw original, which is kept anyway."""
-    attachments = attachment_records(verified, blobs, raw_key)
+    attachments = attachment_records(verified, blobs)
     return {
         "tenant_ars": verified.tenant_ars,
         "source_format": verified.source_format,

@@ -1,105 +1,86 @@
 """What each intake outcome writes, inside the caller's transaction.
 
-Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the worker path
-(one step after the other) and the inline path (one transaction) write the same rows.
+Kept apart from the control flow in :mod:`gateway.intake.pipeline` so the pull channels' path
+(receive, then process) and the synchronous one (intake) write the same rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gateway.case.model import Case
 from gateway.catalog import Route
 from gateway.config import WebhookConfig
+from gateway.errors import Problem
+from gateway.events import audit
+from gateway.events.cloudevents import CASE_RECEIVED, case_event
+from gateway.events.publish import publish
 from gateway.intake.case_builder import build_case
 from gateway.intake.checkpoint import Verified
-from gateway.intake.events import CASE_RECEIVED, case_event
-from gateway.intake.publish import publish
-from gateway.ports import CommittedCase, InboundMessage
 from gateway.store import case_repo, inbox_repo, outbox_repo
 from gateway.store.db import UnitOfWork
+from gateway.store.inbox_repo import InboxRow
 
 
-@dataclass(frozen=True)
-class DirectReport:
-    """Send the acknowledgement or rejection right after the commit instead of waiting for
-    the dispatcher's next round: the outbox row is written claimed until ``lease_until`` and
-    ``deliver`` gets it once the transaction has committed. Should the process die in
-    between, the claim runs out and a dispatcher sends it — the outbox still guarantees it."""
-
-    deliver: Callable[[dict[str, Any], InboundMessage | None, CommittedCase | None], None]
-    lease_until: dt.datetime
-    message: InboundMessage | None = None  # the message as received, if the caller holds it
+def report_upstream(uow: UnitOfWork, *, kind: str, row: InboxRow, payload: dict[str, Any], now: dt.datetime,
+                    case_id: str | None = None) -> None:
+    """The outbox row that tells the source how its message ended (``ack`` or ``reject``); the
+    worker's outbox round sends it once this transaction has committed."""
+    outbox_repo.add(uow.conn, kind=kind, target=row.channel, payload=payload, now=now, inbox_id=row.id,
+                    case_id=case_id)
 
 
-def report_upstream(uow: UnitOfWork, *, kind: str, row: dict[str, Any], payload: dict[str, Any], now: dt.datetime,
-                    case: CommittedCase | None = None, direct: DirectReport | None = None) -> None:
-    """The outbox row that tells the source how its message ended (``ack`` or ``reject``)."""
-    case_id = case.id if case else None
-    if direct is None:
-        outbox_repo.add(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now, inbox_id=row["id"],
-                        case_id=case_id)
-        return
-    claimed = outbox_repo.add_claimed(uow.conn, kind=kind, target=row["channel"], payload=payload, now=now,
-                                      lease_until=direct.lease_until, inbox_id=row["id"], case_id=case_id)
-    uow.after_commit(lambda: direct.deliver(claimed, direct.message, case))
-
-
-def write_case(uow: UnitOfWork, *, row: dict[str, Any], verified: Verified, route: Route, mapping_version: int,
+def write_case(uow: UnitOfWork, *, row: InboxRow, verified: Verified, route: Route, mapping_version: int,
                mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime,
-               case_id: uuid.UUID | None = None, direct: DirectReport | None = None) -> Case:
-    """Case, its reference number, its event and webhook rows, the acknowledgement row and
-    the inbox state — all or nothing. With ``case_id`` the caller has marked the inbox row
-    committed already (inline intake inserts it so, the worker's claim updates it)."""
+               case_id: uuid.UUID) -> Case:
+    """Case, its reference number, its event and webhook rows, the acknowledgement row and the
+    audit entry — all or nothing. The caller has marked the inbox row committed to ``case_id``
+    (the synchronous intake inserts it so, the worker's claim updates it)."""
     reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
     case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
                       reference=reference, now=now, case_id=case_id)
-    case_repo.insert_case(uow.conn, case, row["id"])
+    case_repo.insert_case(uow.conn, case, row.id)
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:
-        committed = CommittedCase(id=str(case.id), reference=case.reference, tenant_ars=case.tenant.ars,
-                                  service_leika=case.service.leika)
-        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case=committed, direct=direct)
-    if case_id is None:
-        inbox_repo.set_state(uow.conn, row["id"], now, state="committed", case_id=str(case.id), last_error=None,
-                             next_attempt_at=None)
-    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="case.created",
-                             tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row["id"],
-                             details={"reference": case.reference, "service": case.service.leika,
-                                      "mapping": route.mapping_id, "warnings": len(case.warnings),
-                                      "source_id": row["source_id"], "size": row["raw_size"]})
+        report_upstream(uow, kind="ack", row=row, payload={}, now=now, case_id=str(case.id))
+    audit.record(uow.conn, at=now, actor=f"channel:{row.channel}", action="case.created",
+                 tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row.id,
+                 details={"reference": case.reference, "service": case.service.leika,
+                          "mapping": route.mapping_id, "warnings": len(case.warnings),
+                          "source_id": row.source_id, "size": row.raw_size})
     return case
 
 
-def write_quarantine(uow: UnitOfWork, *, row: dict[str, Any], record: dict[str, Any], reject: bool,
-                     now: dt.datetime, direct: DirectReport | None = None) -> None:
-    inbox_repo.set_state(uow.conn, row["id"], now, state="quarantined", last_error=record, next_attempt_at=None)
+def write_quarantine(uow: UnitOfWork, *, row: InboxRow, problem: Problem, reject: bool, now: dt.datetime) -> None:
+    record = problem.to_dict()
+    inbox_repo.set_state(uow.conn, row.id, now, state="quarantined", last_error=record, next_attempt_at=None)
     if reject:
-        report_upstream(uow, kind="reject", row=row, payload=record, now=now, direct=direct)
-    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="quarantined",
-                             tenant_ars=row["tenant_ars"], inbox_id=row["id"],
-                             details={"type": record["type"], "detail": record.get("detail")})
+        report_upstream(uow, kind="reject", row=row, payload=record, now=now)
+    audit.record(uow.conn, at=now, actor=f"channel:{row.channel}", action="quarantined",
+                 tenant_ars=row.tenant_ars, inbox_id=row.id, details={"type": problem.type, "detail": problem.detail})
 
 
-def write_retry(uow: UnitOfWork, *, row: dict[str, Any], record: dict[str, Any], attempts: int, dead: bool,
+def write_retry(uow: UnitOfWork, *, row: InboxRow, problem: Problem, attempts: int, dead: bool,
                 next_attempt_at: dt.datetime | None, now: dt.datetime) -> None:
-    inbox_repo.set_state(uow.conn, row["id"], now, state="dead" if dead else "retry", attempts=attempts,
-                         last_error=record, next_attempt_at=next_attempt_at)
+    inbox_repo.set_state(uow.conn, row.id, now, state="dead" if dead else "retry", attempts=attempts,
+                         last_error=problem.to_dict(), next_attempt_at=next_attempt_at)
     if dead:
-        outbox_repo.record_audit(uow.conn, at=now, actor="worker", action="dead-lettered",
-                                 tenant_ars=row["tenant_ars"], inbox_id=row["id"],
-                                 details={"attempts": attempts, "type": record["type"]})
+        audit.record(uow.conn, at=now, actor="worker", action="dead-lettered", tenant_ars=row.tenant_ars,
+                     inbox_id=row.id, details={"attempts": attempts, "type": problem.type})
 
 
-def write_received(uow: UnitOfWork, row: dict[str, Any], now: dt.datetime) -> bool:
+def write_received(uow: UnitOfWork, row: InboxRow, now: dt.datetime) -> bool:
     """The inbox row and its audit entry; False when the message is already known."""
     if not inbox_repo.insert_entry(uow.conn, row):
         return False
-    outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{row['channel']}", action="received",
-                             inbox_id=row["id"], tenant_ars=row["tenant_ars"],
-                             details={"source_id": row["source_id"], "size": row["raw_size"]})
+    audit.record(uow.conn, at=now, actor=f"channel:{row.channel}", action="received", inbox_id=row.id,
+                 tenant_ars=row.tenant_ars, details={"source_id": row.source_id, "size": row.raw_size})
     return True
+
+
+def committed(row: InboxRow, case_id: uuid.UUID) -> InboxRow:
+    """The inbox row as the synchronous intake inserts it: committed to its case at once."""
+    return dataclasses.replace(row, state="committed", case_id=str(case_id), next_attempt_at=None)

@@ -1,6 +1,6 @@
 """The loaded mappings: every mapping file, by id, as start-up hands them to the intake.
 
-(Not to be confused with :mod:`gateway.registry`, where adapters register.)
+(Not to be confused with :mod:`gateway.adapter_registry`, where adapters register.)
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from gateway.store.db import prepare_sqlite_file
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -24,6 +26,7 @@ MIGRATION_LOCK = 7_401_285_163  # any fixed number: PostgreSQL advisory locks ar
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate; several processes starting at once on PostgreSQL take turns (advisory lock)."""
     if not url.startswith("postgresql"):
+        prepare_sqlite_file(url)  # 0600 before SQLite (through Alembic) creates it
         command.upgrade(alembic_config(url), revision)
         return
     engine = create_engine(url)

@@ -1,30 +1,40 @@
-"""Claims due outbox rows and hands each to its handler; retries with backoff, buries after the cap."""
+"""Claims due outbox rows and hands each to the handler of its kind; retries with backoff,
+buries after the cap. A handler may run again for the same row after a crash: each must be
+idempotent (check the remote state before acting)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from sqlalchemy import Connection
 
 from gateway.backoff import backoff_seconds
-from gateway.case.model import Case
 from gateway.config import Settings
-from gateway.errors import ConfigurationError, PermanentError, permanent_from_problem
-from gateway.outbox.webhooks import WebhookSender
-from gateway.ports import Acknowledger, BlobStore, CommittedCase, Forwarding, InboundMessage
-from gateway.registry import Adapters
-from gateway.store import case_repo, forwarding_repo, inbox_repo, outbox_repo
+from gateway.errors import ConfigurationError, PermanentError
+from gateway.events import audit
+from gateway.store import outbox_repo
 from gateway.store.db import Database
+from gateway.store.outbox_repo import OutboxRow
 
 log = logging.getLogger(__name__)
 
 
+class OutboxHandler(Protocol):
+    """Delivers the rows of one kind. ``deliver`` runs outside any transaction; ``delivered``
+    records what the delivery changed, in the transaction that marks the row done."""
+
+    def deliver(self, row: OutboxRow) -> None: ...
+
+    def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None: ...
+
+
 class Dispatcher:
-    def __init__(self, *, db: Database, blobs: BlobStore, adapters: Adapters, webhooks: WebhookSender,
-                 settings: Settings, clock: Callable[[], dt.datetime]) -> None:
-        self.db, self.blobs, self.adapters, self.webhooks = db, blobs, adapters, webhooks
-        self.settings, self.clock = settings, clock
+    def __init__(self, *, db: Database, handlers: Mapping[str, OutboxHandler], settings: Settings,
+                 clock: Callable[[], dt.datetime]) -> None:
+        self.db, self.handlers, self.settings, self.clock = db, dict(handlers), settings, clock
 
     def run_due(self, limit: int = 32) -> int:
         # deliveries run one after the other: claim no more than the lease covers even if every
@@ -38,113 +48,36 @@ class Dispatcher:
             self._deliver(row)
         return len(rows)
 
-    def deliver_claimed(self, row: dict[str, Any], message: InboundMessage | None = None,
-                        case: CommittedCase | None = None) -> None:
-        """Deliver one row its caller has claimed (written leased, see outbox_repo.add_claimed);
-        a caller that still holds the message and the case hands them over instead of having
-        them read back. Runs after its caller's commit: nothing may escape from here — the row
-        stays claimed and a dispatcher sends it once the claim has run out."""
-        try:
-            self._deliver(row, message, case)
-        except Exception:
-            log.exception("direct delivery of outbox %s failed; the dispatcher takes it over", row["id"])
+    def _handler(self, kind: str) -> OutboxHandler:
+        handler = self.handlers.get(kind)
+        if handler is None:
+            raise ConfigurationError(f"no handler for outbox rows of kind {kind!r}")
+        return handler
 
-    def _deliver(self, row: dict[str, Any], message: InboundMessage | None = None,
-                 case: CommittedCase | None = None) -> None:
+    def _deliver(self, row: OutboxRow) -> None:
         try:
-            self._handle(row, message, case)
+            handler = self._handler(row.kind)
+            handler.deliver(row)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
-            now = self.clock()
-            with self.db.transaction() as uow:
-                if isinstance(exc, PermanentError) or row["attempts"] >= self.settings.delivery_max_attempts:
-                    if outbox_repo.bury(uow.conn, row, error):
-                        outbox_repo.record_audit(uow.conn, at=now, actor="outbox", action="delivery.dead",
-                                                 case_id=row["case_id"], inbox_id=row["inbox_id"],
-                                                 details={"kind": row["kind"], "target": row["target"]})
-                else:
-                    delay = backoff_seconds(self.settings, row["attempts"])
-                    outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
-            log.warning("outbox %s (%s -> %s) failed: %s", row["id"], row["kind"], row["target"], type(exc).__name__)
+            self._failed(row, exc)
             return
-        with self.db.transaction() as uow:
-            if not outbox_repo.finish(uow.conn, row, self.clock()):
-                # its claim ran out and another worker took the row over: that one records it
-                log.warning("outbox %s was delivered after its claim ran out", row["id"])
-                return
-            if row["kind"] == "ack" and row["inbox_id"]:
-                inbox_repo.mark_acknowledged(uow.conn, row["inbox_id"], self.clock())
-
-    def _message(self, inbox_id: str, case_id: str | None = None) -> tuple[InboundMessage, CommittedCase | None]:
-        with self.db.reading() as conn:
-            row = inbox_repo.get(conn, inbox_id)
-            case = case_repo.committed(conn, case_id) if case_id else None
-        assert row is not None, "outbox row points to a missing inbox entry"
-        assert case_id is None or case is not None, "outbox row points to a missing case"
-        return inbox_repo.message_of(row, self.blobs), case
-
-    def _case(self, case_id: str) -> Case:
-        with self.db.reading() as conn:
-            case = case_repo.get_case(conn, case_id)
-        assert case is not None, "outbox row points to a missing case"
-        return case
-
-    def _handle(self, row: dict[str, Any], message: InboundMessage | None = None,
-                committed: CommittedCase | None = None) -> None:
-        kind = row["kind"]
-        if kind == "webhook":
-            self.webhooks.deliver(row["target"], row["payload"])
-        elif kind == "ack":
-            if message is None or committed is None or committed.id != row["case_id"]:
-                message, committed = self._message(row["inbox_id"], row["case_id"])
-            assert committed is not None
-            self._acknowledger(row["target"]).acknowledge(message, committed)
-        elif kind == "reject":
-            if message is None:
-                message, _ = self._message(row["inbox_id"])
-            self._acknowledger(row["target"]).reject(message, permanent_from_problem(row["payload"]))
-        elif kind == "forward":
-            sender = self.adapters.senders.get(row["target"])
-            case = self._case(row["case_id"])
-            sent = sender.send(case, row["payload"]["target"], self.blobs)
-            self._record_forwarding(case, sent.channel, sent.target, sent.remote_id, sent.status)
-        else:
-            raise ValueError(f"unknown outbox kind {kind!r}")
-
-    def _acknowledger(self, channel: str) -> Acknowledger:
-        adapter = self.adapters.channels.get(channel)
-        if not isinstance(adapter, Acknowledger):
-            raise ConfigurationError(f"channel {channel!r} cannot acknowledge upstream")
-        return adapter
-
-    def _record_forwarding(self, case: Case, channel: str, target: str, remote_id: str, status: str) -> None:
         now = self.clock()
         with self.db.transaction() as uow:
-            previous = forwarding_repo.get(uow.conn, str(case.id), channel, target)
-            forwarding_repo.upsert(uow.conn, case_id=str(case.id), channel=channel, target=target,
-                                   remote_id=remote_id, status=status, now=now)
-            if previous is None or previous["status"] != status:
-                outbox_repo.record_audit(uow.conn, at=now, actor=f"channel:{channel}", action="forwarding.status",
-                                         tenant_ars=case.tenant.ars, case_id=str(case.id),
-                                         details={"target": target, "remote_id": remote_id, "status": status})
+            if not outbox_repo.finish(uow.conn, row, now):
+                # its claim ran out and another worker took the row over: that one records it
+                log.warning("outbox %s was delivered after its claim ran out", row.id)
+                return
+            handler.delivered(uow.conn, row, now)
 
-    def follow_forwardings(self, limit: int = 20) -> int:
-        """Reads the remote status of cases sent on (e.g. FIT-Connect's event log)."""
-        with self.db.reading() as conn:
-            rows = forwarding_repo.open_ones(conn, limit)
-        followed = 0
-        for row in rows:
-            if row["channel"] not in self.adapters.senders:
-                continue
-            try:
-                current = self.adapters.senders.get(row["channel"]).follow(
-                    Forwarding(channel=row["channel"], target=row["target"], remote_id=row["remote_id"],
-                               status=row["status"]))
-            except Exception as exc:
-                log.warning("following forwarding of case %s failed: %s", row["case_id"], type(exc).__name__)
-                continue
-            if current.status != row["status"]:
-                self._record_forwarding(self._case(row["case_id"]), current.channel, current.target,
-                                        current.remote_id, current.status)
-                followed += 1
-        return followed
+    def _failed(self, row: OutboxRow, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
+        now = self.clock()
+        with self.db.transaction() as uow:
+            if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
+                if outbox_repo.bury(uow.conn, row, error):
+                    audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
+                                 inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
+            else:
+                delay = backoff_seconds(self.settings, row.attempts)
+                outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
+        log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)

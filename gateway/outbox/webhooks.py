@@ -7,6 +7,7 @@ seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{b
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -14,9 +15,11 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import Connection
 
 from gateway.config import WebhookConfig
 from gateway.errors import PermanentError, UpstreamUnavailable
+from gateway.store.outbox_repo import OutboxRow
 
 
 def sign(secret: bytes, event_id: str, timestamp: int, body: bytes) -> str:
@@ -63,3 +66,16 @@ class WebhookSender:
 
     def close(self) -> None:
         self._client.close()
+
+
+class WebhookHandler:
+    """The outbox handler of ``webhook`` rows: one CloudEvent to one subscriber."""
+
+    def __init__(self, sender: WebhookSender) -> None:
+        self.sender = sender
+
+    def deliver(self, row: OutboxRow) -> None:
+        self.sender.deliver(row.target, row.payload)
+
+    def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None:
+        """Nothing to record beyond the row itself."""

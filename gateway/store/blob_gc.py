@@ -1,6 +1,7 @@
 """Garbage collection of blobs nothing references any more.
 
-A blob is kept while any of these names it: an inbox row (the raw original), a case (its
+A blob is kept while any of these names it: an inbox row (the raw original and the parts it
+stands for), a case (its
 original and its attachments), a verify checkpoint, an outbox row, or a live adapter state
 entry (e.g. a portal upload not yet used; it expires). References are found by their key
 (``sha512/<hex>``) anywhere in those rows, so a new kind of reference in a case document or a
@@ -51,8 +52,9 @@ def referenced_keys(db: Database) -> set[str]:
             found.update("sha512/" + digest for digest in _KEY.findall(text))
 
     with db.reading() as conn:
-        for row in conn.execute(select(inbox.c.raw_key)).yield_per(_BATCH):
+        for row in conn.execute(select(inbox.c.raw_key, inbox.c.part_keys)).yield_per(_BATCH):
             scan(row.raw_key)
+            found.update(row.part_keys or ())
         for row in conn.execute(select(cases.c.document)).yield_per(_BATCH):
             scan(row.document)
         for column in (step_results.c.result, outbox.c.payload):

@@ -1,11 +1,15 @@
-"""Filesystem blob store: content-addressed by SHA-512, written atomically.
+"""Filesystem blob store: content-addressed by SHA-512, written durably.
 
-The key is ``sha512/<hex>``; storing the same bytes twice is a no-op, which keeps
-every intake step idempotent. ``sha512/<hex>@<start>+<length>`` names a byte range of
-such a blob (an attachment carried verbatim inside a stored original): read like any
-blob, never written. A file appears under its final name only complete
-(write to a temporary name, then ``os.replace``), so a SIGKILL mid-write leaves at
-most a stray temporary file and never a truncated blob.
+The key is ``sha512/<hex>``; storing the same bytes twice is a no-op, which keeps every
+intake step idempotent. A blob is written to a temporary file, which is fsync'd, renamed to
+its final name, and its folder fsync'd: when ``put`` returns, the blob survives a power
+cut, so a transaction that references it may commit (durability ``full``). With durability
+``process`` the two fsyncs are left out: the blob then survives the death of the process,
+not a power cut. A file appears under its final name only complete, so a SIGKILL mid-write
+leaves at most a stray temporary file, never a truncated blob.
+
+Large content is streamed in both directions: :meth:`put_stream` hashes while it writes and
+:meth:`open` reads in chunks, so memory stays bounded whatever the blob's size.
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from gateway.errors import NotFound
-from gateway.store.file_writer import FileWriter
+from gateway.errors import BlobNotFound
+from gateway.ports import StoredBlob
+from gateway.store.files import FILE_MODE, fsync_dir, private_dir
 
 _KEY = re.compile(r"^sha512/([0-9a-f]{128})$")
-_PART_KEY = re.compile(r"^sha512/([0-9a-f]{128})@([0-9]{1,15})\+([0-9]{1,15})$")
-_CHUNK = 1024 * 1024
+CHUNK = 1024 * 1024
 
 
 def blob_key(content: bytes) -> str:
@@ -33,104 +38,124 @@ def blob_key(content: bytes) -> str:
 
 
 class FilesystemBlobStore:
-    def __init__(self, root: Path, fsync: bool = False, direct_io: bool = True) -> None:
+    def __init__(self, root: Path, durable: bool = True) -> None:
         self._root = root
-        self._writer = FileWriter(fsync=fsync, direct=direct_io)
-        root.mkdir(parents=True, exist_ok=True)
+        self._durable = durable
+        private_dir(root)
         # all 256 shard folders once, when the store opens: a put then never creates a folder
-        # (an mkdir costs as much as writing a small blob) and never races another writer's mkdir
+        # and never races another writer's mkdir
         for shard in range(256):
-            os.makedirs(os.path.join(root, f"{shard:02x}"), exist_ok=True)
+            private_dir(root / f"{shard:02x}")
+        if durable:  # the folders themselves must survive a power cut before any blob in them counts
+            fsync_dir(root)
+            fsync_dir(root.parent)
         self._counter = itertools.count()
 
     def _path(self, key: str) -> Path:
-        return self._located(key)[0]
-
-    def _located(self, key: str) -> tuple[Path, int, int | None]:
-        """The file, the offset and the length (None: to its end) a key names."""
         match = _KEY.match(key)
-        if match:
-            start, length = 0, None
-        else:
-            match = _PART_KEY.match(key)
-            if not match:
-                raise NotFound("unknown blob key")
-            start, length = int(match.group(2)), int(match.group(3))
+        if match is None:
+            raise ValueError("not a blob key")  # keys come from our own rows: a defect, not a miss
         digest = match.group(1)
-        return self._root / digest[:2] / digest, start, length  # 256 folders: small folders
+        return self._root / digest[:2] / digest  # 256 folders: small folders
 
-    def part(self, key: str, start: int, length: int) -> str:
-        if _KEY.match(key) is None:
-            raise ValueError("a part is taken of a whole blob")
-        if start < 0 or length < 0:
-            raise ValueError("a part needs a non-negative start and length")
-        size = _size(self._path(key))
-        if size is None:
-            raise NotFound("blob not found")
-        if size < start + length:
-            raise ValueError("the part reaches beyond the end of the blob")
-        return f"{key}@{start}+{length}"
+    def _temporary(self, folder: Path | str) -> str:
+        # unique per process, thread and call: no random names, no retries
+        return os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}")
 
     def put(self, content: bytes, sha512: str | None = None) -> str:
+        """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
         key = blob_key(content) if sha512 is None else "sha512/" + sha512
         if _KEY.match(key) is None:
             raise ValueError("not a SHA-512 hex digest")
-        digest = key[7:]
-        folder = os.path.join(self._root, digest[:2])
-        path = os.path.join(folder, digest)
-        if _refresh(path):
+        path = self._path(key)
+        if self._present(path):
             return key
-        # unique per process, thread and call: no random names, no retries
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}")
+        tmp = self._temporary(path.parent)
         try:
-            self._writer.write_new(tmp, content)
-            os.replace(tmp, path)
+            with self._create(tmp) as handle:
+                handle.write(content)
+                self._sync(handle)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._publish(tmp, path)
         return key
 
-    def get(self, key: str) -> bytes:
-        path, start, length = self._located(key)
+    def put_stream(self, chunks: Iterable[bytes]) -> StoredBlob:
+        """Store what ``chunks`` yields, hashing while writing: one chunk in memory at a time."""
+        tmp = self._temporary(self._root)
+        digest, size = hashlib.sha512(), 0
         try:
-            if length is None:
-                return path.read_bytes()
-            with path.open("rb") as handle:
-                # a key naming more than the file holds is refused before anything is allocated
-                if os.fstat(handle.fileno()).st_size < start + length:
-                    raise NotFound("blob shorter than the part its key names")
-                handle.seek(start)
-                return handle.read(length)
+            with self._create(tmp) as handle:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                self._sync(handle)
+            key = "sha512/" + digest.hexdigest()
+            path = self._path(key)
+            if self._present(path):
+                Path(tmp).unlink()
+            else:
+                self._publish(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return StoredBlob(key=key, sha512=key[7:], size=size)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise NotFound("blob not found") from None
+            raise BlobNotFound("blob not found", key=key) from None
 
     def open(self, key: str) -> Iterator[bytes]:
-        path, start, length = self._located(key)
-        if not self._complete(path, start, length):
-            raise NotFound("blob not found")
+        """The blob in chunks of at most :data:`CHUNK` bytes. A missing blob is reported here,
+        not at the first chunk (an HTTP response has not started yet)."""
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound("blob not found", key=key) from None
 
         def chunks() -> Iterator[bytes]:
-            left = length
-            with path.open("rb") as handle:
-                handle.seek(start)
-                while left is None or left > 0:
-                    chunk = handle.read(_CHUNK if left is None else min(_CHUNK, left))
-                    if not chunk:
-                        break
-                    if left is not None:
-                        left -= len(chunk)
+            with handle:
+                while chunk := handle.read(CHUNK):
                     yield chunk
 
         return chunks()
 
     def exists(self, key: str) -> bool:
-        return self._complete(*self._located(key))
+        return self._path(key).exists()
 
+    # -- writing ---------------------------------------------------------------------------
     @staticmethod
-    def _complete(path: Path, start: int, length: int | None) -> bool:
-        size = _size(path)
-        return size is not None and (length is None or size >= start + length)
+    def _create(tmp: str) -> BinaryIO:
+        return os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb")
 
+    def _sync(self, handle: BinaryIO) -> None:
+        if self._durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _publish(self, tmp: str, path: Path) -> None:
+        """Give a complete, synced temporary file its final name and make that name durable."""
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        if self._durable:
+            fsync_dir(path.parent)
+
+    def _present(self, path: Path) -> bool:
+        """Whether the blob is stored. Its content was fsync'd before its rename, but a writer
+        that died between the rename and the folder's fsync may have left the name itself
+        undurable: the folder is synced again before the caller relies on it."""
+        if not _refresh(path):
+            return False
+        if self._durable:
+            fsync_dir(path.parent)
+        return True
 
     # -- for the garbage collector (gateway/store/blob_gc.py) -------------------------------
     def stored(self) -> Iterator[tuple[str, float]]:
@@ -173,7 +198,7 @@ class FilesystemBlobStore:
     def stale_temporaries(self, seconds: float) -> int:
         """Remove temporary files older than ``seconds`` (left by a writer that died mid-write)."""
         removed, now = 0, time.time()
-        for folder in self._root.iterdir():
+        for folder in [self._root, *self._root.iterdir()]:
             if not folder.is_dir():
                 continue
             for entry in folder.glob(".tmp-*"):
@@ -186,7 +211,7 @@ class FilesystemBlobStore:
         return removed
 
 
-def _refresh(path: str) -> bool:
+def _refresh(path: Path) -> bool:
     """True if the blob exists — and then its age starts again, so the garbage collector's
     grace period covers the caller's transaction just like a freshly written blob's. Under a
     shared lock (see ``delete_if_older``); False when absent or deleted meanwhile."""
@@ -202,10 +227,3 @@ def _refresh(path: str) -> bool:
         return True
     finally:
         os.close(handle)
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
@@ -15,17 +17,56 @@ from gateway.store.tables import inbox, step_results
 OPEN_STATES = ("received", "retry")
 
 
+@dataclass(frozen=True)
+class InboxRow:
+    """One inbox entry: a message as received (its raw original is the blob ``raw_key``) and where
+    its intake stands — ``received``/``retry`` (open), ``committed``, ``acknowledged``,
+    ``quarantined`` or ``dead``."""
+
+    id: str
+    channel: str
+    source_id: str
+    tenant_ars: str | None
+    client_id: str | None
+    idempotency_key: str | None
+    request_fingerprint: str | None
+    received_at: dt.datetime
+    media_type: str
+    raw_key: str
+    raw_sha512: str
+    raw_size: int
+    references: dict[str, str]
+    part_keys: list[str] | None
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    last_error: dict[str, Any] | None
+    case_id: str | None
+    updated_at: dt.datetime
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> InboxRow:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
+
+    def values(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
 _INSERT = dialects.insert_ignoring_conflicts(inbox, inbox.c.id)
 _INSERT_STEP = dialects.insert_ignoring_conflicts(step_results, step_results.c.step)
 
 
-def insert_entry(conn: Connection, row: dict[str, Any]) -> bool:
+def insert_entry(conn: Connection, row: InboxRow) -> bool:
     """Insert unless the same source message or idempotency key is already there (False then)."""
-    return conn.execute(dialects.for_connection(_INSERT, conn), row).first() is not None
+    return conn.execute(dialects.for_connection(_INSERT, conn), row.values()).first() is not None
 
 
 def find(conn: Connection, *, channel: str | None = None, source_id: str | None = None,
-         client_id: str | None = None, idempotency_key: str | None = None) -> dict[str, Any] | None:
+         client_id: str | None = None, idempotency_key: str | None = None) -> InboxRow | None:
     clauses = []
     if channel is not None and source_id is not None:
         clauses.append(and_(inbox.c.channel == channel, inbox.c.source_id == source_id))
@@ -34,7 +75,7 @@ def find(conn: Connection, *, channel: str | None = None, source_id: str | None 
     if not clauses:
         return None
     row = conn.execute(select(inbox).where(or_(*clauses)).limit(1)).mappings().first()
-    return dict(row) if row else None
+    return InboxRow.of(row) if row else None
 
 
 # Statements of the intake's hot path are built once: SQLAlchemy then only binds parameters
@@ -50,18 +91,18 @@ _MARK_ACKNOWLEDGED = (update(inbox).where(inbox.c.id == bindparam("inbox_id"))
                       .values(state="acknowledged", updated_at=bindparam("now")))
 
 
-def get(conn: Connection, inbox_id: str, lock: bool = False) -> dict[str, Any] | None:
+def get(conn: Connection, inbox_id: str, lock: bool = False) -> InboxRow | None:
     """With ``lock`` the row stays locked until commit (PostgreSQL; SQLite writers are serial anyway)."""
     row = conn.execute(_GET_LOCKED if lock else _GET, {"inbox_id": inbox_id}).mappings().first()
-    return dict(row) if row else None
+    return InboxRow.of(row) if row else None
 
 
-def message_of(row: dict[str, Any], blobs: BlobStore) -> InboundMessage:
+def message_of(row: InboxRow, blobs: BlobStore) -> InboundMessage:
     """The message as it was received, rebuilt from its inbox row and the kept raw original."""
-    return InboundMessage(channel=row["channel"], source_id=row["source_id"], payload=blobs.get(row["raw_key"]),
-                          media_type=row["media_type"], received_at=row["received_at"],
-                          tenant_ars=row["tenant_ars"], references=row["references"],
-                          idempotency_key=row["idempotency_key"], client_id=row["client_id"])
+    return InboundMessage(channel=row.channel, source_id=row.source_id, payload=blobs.get(row.raw_key),
+                          media_type=row.media_type, received_at=row.received_at, tenant_ars=row.tenant_ars,
+                          references=row.references, idempotency_key=row.idempotency_key, client_id=row.client_id,
+                          parts=tuple(row.part_keys or ()))
 
 
 def set_state(conn: Connection, inbox_id: str, now: dt.datetime, **values: Any) -> None:
@@ -100,12 +141,12 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
 
 
 def list_by_state(conn: Connection, states: Sequence[str], limit: int = 100,
-                  tenants: list[str] | None = None) -> list[dict[str, Any]]:
+                  tenants: list[str] | None = None) -> list[InboxRow]:
     query = select(inbox).where(inbox.c.state.in_(states))
     if tenants is not None:
         query = query.where(inbox.c.tenant_ars.in_(tenants))
     rows = conn.execute(query.order_by(inbox.c.updated_at).limit(limit)).mappings().all()
-    return [dict(r) for r in rows]
+    return [InboxRow.of(r) for r in rows]
 
 
 def load_step(conn: Connection, inbox_id: str, step: str) -> Any | None:

@@ -8,15 +8,43 @@ so every handler must be idempotent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
-from gateway.store.tables import audit, cases, inbox, outbox
+from gateway.store.tables import cases, inbox, outbox
 
 _INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
-_INSERT_AUDIT = insert(audit)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One delivery owed to the outside: its ``kind`` names the handler (``webhook``, ``ack``,
+    ``reject``, ``forward``, ...), ``target`` whom it goes to. ``attempts`` counts claims and is
+    the claim's token: only the latest claim may finish, retry or bury the row."""
+
+    id: int
+    kind: str
+    target: str
+    inbox_id: str | None
+    case_id: str | None
+    event_seq: int | None
+    payload: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime
+    lease_until: dt.datetime | None
+    last_error: str | None
+    created_at: dt.datetime
+    done_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: Mapping[Any, Any]) -> OutboxRow:
+        return cls(**{f.name: row[f.name] for f in dataclasses.fields(cls)})
 
 
 def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
@@ -27,21 +55,7 @@ def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], no
         "event_seq": event_seq, "lease_until": None, "last_error": None, "done_at": None}).scalar_one())
 
 
-_INSERT_CLAIMED = insert(outbox).returning(*outbox.c)
-
-
-def add_claimed(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
-                lease_until: dt.datetime, inbox_id: str | None = None, case_id: str | None = None
-                ) -> dict[str, Any]:
-    """A row written as claimed by the writer (one attempt, leased), for delivery right after
-    the commit; if the writer dies first, the lease runs out and any dispatcher takes it."""
-    return dict(conn.execute(_INSERT_CLAIMED, {
-        "kind": kind, "target": target, "payload": payload, "state": "pending", "attempts": 1,
-        "next_attempt_at": now, "created_at": now, "inbox_id": inbox_id, "case_id": case_id,
-        "event_seq": None, "lease_until": lease_until, "last_error": None, "done_at": None}).mappings().one())
-
-
-def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[dict[str, Any]]:
+def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[OutboxRow]:
     candidates = conn.execute(
         select(outbox.c.id)
         .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
@@ -59,7 +73,7 @@ def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limi
             .returning(*outbox.c)
         ).mappings().first()
         if row is not None:  # nobody claimed it between our look and our update
-            claimed.append(dict(row))
+            claimed.append(OutboxRow.of(row))
     return claimed
 
 
@@ -74,18 +88,18 @@ _RETRY_LATER = update(outbox).where(*_CLAIMED).values(next_attempt_at=bindparam(
 _BURY = update(outbox).where(*_CLAIMED).values(state="dead", lease_until=None, last_error=bindparam("error"))
 
 
-def finish(conn: Connection, row: dict[str, Any], now: dt.datetime) -> bool:
+def finish(conn: Connection, row: OutboxRow, now: dt.datetime) -> bool:
     """Mark a delivered row done; False when this claim was taken over meanwhile."""
-    return conn.execute(_FINISH, {"row_id": row["id"], "token": row["attempts"], "now": now}).rowcount == 1
+    return conn.execute(_FINISH, {"row_id": row.id, "token": row.attempts, "now": now}).rowcount == 1
 
 
-def retry_later(conn: Connection, row: dict[str, Any], when: dt.datetime, error: str) -> bool:
-    return conn.execute(_RETRY_LATER, {"row_id": row["id"], "token": row["attempts"], "when": when,
+def retry_later(conn: Connection, row: OutboxRow, when: dt.datetime, error: str) -> bool:
+    return conn.execute(_RETRY_LATER, {"row_id": row.id, "token": row.attempts, "when": when,
                                        "error": error}).rowcount == 1
 
 
-def bury(conn: Connection, row: dict[str, Any], error: str) -> bool:
-    return conn.execute(_BURY, {"row_id": row["id"], "token": row["attempts"], "error": error}).rowcount == 1
+def bury(conn: Connection, row: OutboxRow, error: str) -> bool:
+    return conn.execute(_BURY, {"row_id": row.id, "token": row.attempts, "error": error}).rowcount == 1
 
 
 def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
@@ -102,21 +116,14 @@ def _tenant_column() -> Any:
 
 
 def list_state(conn: Connection, state: str, limit: int = 100, tenants: list[str] | None = None
-               ) -> list[dict[str, Any]]:
+               ) -> list[OutboxRow]:
     query = select(outbox).where(outbox.c.state == state)
     if tenants is not None:
         query = query.where(_tenant_column().in_(tenants))
     rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
-    return [dict(r) for r in rows.mappings().all()]
+    return [OutboxRow.of(r) for r in rows.mappings().all()]
 
 
 def tenant_of(conn: Connection, row_id: int) -> str | None:
     tenant: str | None = conn.execute(select(_tenant_column()).where(outbox.c.id == row_id)).scalar_one_or_none()
     return tenant
-
-
-def record_audit(conn: Connection, *, at: dt.datetime, actor: str, action: str, details: dict[str, Any],
-                 tenant_ars: str | None = None, case_id: str | None = None, inbox_id: str | None = None) -> None:
-    """Audit entries carry ids and reasons only, never personal data."""
-    conn.execute(_INSERT_AUDIT, {"at": at, "actor": actor, "action": action, "details": details,
-                                 "tenant_ars": tenant_ars, "case_id": case_id, "inbox_id": inbox_id})

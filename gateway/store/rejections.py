@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import desc, func, select
 
-from gateway.store import outbox_repo
+from gateway.events import audit as audit_log
 from gateway.store.db import Database
 from gateway.store.tables import audit
 
@@ -20,8 +20,8 @@ ACTION = "request.refused"
 def record(db: Database, *, channel: str, client_id: str, tenant_ars: str | None, problem_type: str, status: int,
            at: dt.datetime) -> None:
     with db.transaction() as uow:
-        outbox_repo.record_audit(uow.conn, at=at, actor=f"client:{client_id}", action=ACTION, tenant_ars=tenant_ars,
-                                 details={"channel": channel, "type": problem_type, "status": status})
+        audit_log.record(uow.conn, at=at, actor=f"client:{client_id}", action=ACTION, tenant_ars=tenant_ars,
+                         details={"channel": channel, "type": problem_type, "status": status})
 
 
 def summary(db: Database, tenants: list[str] | None, limit: int) -> dict[str, Any]:

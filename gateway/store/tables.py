@@ -64,6 +64,7 @@ inbox = Table(
     Column("raw_sha512", String(128), nullable=False),
     Column("raw_size", BigInteger, nullable=False),
     Column("references", JSON, nullable=False),
+    Column("part_keys", JSON),
     Column("state", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime()),

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.errors import PROBLEM_BASE
-from gateway.runtime import Gateway
 from gateway.store import tables
 from tests.conftest import SECRETS, TENANT, make_settings
 from tests.support.servers import serve_app
@@ -146,7 +147,7 @@ def running_gateway(data_dir: Path, **overrides: Any) -> Iterator[Api]:
         if previous is not None:
             os.environ["RG_CONFIG_FILE"] = previous
     try:
-        with serve_app(gw.api) as base, httpx.Client(base_url=base, timeout=15) as http:
+        with serve_app(create_app(gw)) as base, httpx.Client(base_url=base, timeout=15) as http:
             yield Api(gw=gw, base=base, http=http)
     finally:
         gw.close()

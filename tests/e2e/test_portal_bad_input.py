@@ -572,7 +572,7 @@ def test_big_integer_in_form_data_is_answered_not_retried_forever(api: Api) -> N
     if response.status_code == 422:
         assert response.json()["type"] in (problem_type("invalid-payload"), problem_type("mapping-failed"))
         assert api.case_count() == cases
-    api.gw.work_until_idle()
+    api.gw.worker.run_until_idle()
     assert api.inbox_count() == inbox + (1 if response.status_code == 201 else 0)
     retrying = [e for e in api.get("/v1/admin/inbox", "admin", params={"state": "retry"}).json()
                 if e["source_id"].endswith(key)]

@@ -53,7 +53,7 @@ def write_config(path: Path, pg_url: str, redis_url: str, hook_url: str) -> Path
         "queue_name": f"rg-e2e-{uuid.uuid4().hex[:8]}", "data_dir": str(path / "data"),
         "mappings_dir": str(TESTDATA / "mappings"), "fixtures_dir": str(TESTDATA / "fixtures"),
         "token_signing_key": "scaleout-signing-key-0123456789abcdef0123",
-        "clients": [c.model_dump() for c in client_configs()], "embedded_worker": False,
+        "clients": [c.model_dump() for c in client_configs()], "serve_worker": False,
         "webhooks": [{"name": "fachverfahren", "url": hook_url, "secret": WEBHOOK_SECRET}],
         "worker_idle_seconds": 0.2, "job_lease_seconds": 5,
     }

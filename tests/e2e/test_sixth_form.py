@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.checks import check_catalog
 from gateway.config import Settings
-from gateway.runtime import Gateway
 from tests.conftest import REPO, SECRETS, TENANT, client_configs
 from tests.support.servers import serve_app
 
@@ -95,7 +96,7 @@ def test_a_new_form_needs_only_data_files(tmp_path: Path) -> None:
 
     gateway = Gateway.create(settings)
     try:
-        with serve_app(gateway.api) as base, httpx.Client(base_url=base, timeout=10) as client:
+        with serve_app(create_app(gateway)) as base, httpx.Client(base_url=base, timeout=10) as client:
             token = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "portal",
                                                       "client_secret": SECRETS["portal"]}).json()["access_token"]
             response = client.post("/v1/applications", headers={"Authorization": f"Bearer {token}"}, json={

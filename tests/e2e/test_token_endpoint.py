@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import TokenLimits
-from gateway.runtime import Gateway
 from tests.conftest import SECRETS, make_settings
 from tests.e2e.conftest import PROBLEM_JSON, problem_type, running_gateway
 

@@ -88,7 +88,7 @@ def work_until(api: Api, condition: Any, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         time.sleep(0.01)
 
 
@@ -107,7 +107,7 @@ def test_case_received_arrives_as_signed_cloudevent(tmp_path: Path) -> None:
         created = api.create_case()
         case_id = created["case_id"]
         assert receiver.deliveries == [], "nothing leaves before the outbox runs"
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
 
         [delivery] = receiver.at("/fach")
         assert delivery.answered == 200
@@ -137,7 +137,7 @@ def test_case_received_arrives_as_signed_cloudevent(tmp_path: Path) -> None:
         changed = api.http.post(f"/v1/cases/{case_id}/status", json={"status": "in_progress", "version": 1},
                                 headers=api.auth("fach"))
         assert changed.status_code == 200
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert [d.event["type"] for d in receiver.at("/fach")] == ["case.received", "case.status_changed"]
         [status_event] = [d for d in receiver.at("/status")]
         assert status_event.event["data"]["previous_status"] == "received"
@@ -146,11 +146,11 @@ def test_case_received_arrives_as_signed_cloudevent(tmp_path: Path) -> None:
         assert receiver.at("/zweite") == []
         assert {r["state"] for r in outbox_rows(api, case_id)} == {"done"}
         # nothing is sent twice
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert len(receiver.deliveries) == 3
 
         other = api.create_case(hund_envelope(tenant=OTHER_TENANT), client="other")
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert [d.event["subject"] for d in receiver.at("/zweite")] == [other["case_id"]]
 
 
@@ -168,7 +168,7 @@ def test_failing_receiver_gets_the_event_once_after_retries(tmp_path: Path) -> N
         assert (row["state"], row["attempts"], row["last_error"]) == ("done", 3, None)
         # later rounds send nothing more
         time.sleep(0.1)
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert len(receiver.at("/flaky")) == 3
         assert api.get("/v1/admin/outbox", "admin", params={"state": "dead"}).json() == []
 
@@ -190,7 +190,7 @@ def test_receiver_that_always_fails_ends_dead_and_replay_revives(tmp_path: Path)
         assert len(receiver.at("/down")) == 3, "exactly delivery_max_attempts attempts"
         # dead stays dead: no further attempts
         time.sleep(0.1)
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert len(receiver.at("/down")) == 3
         [audit] = api.audit_rows(case_id=case_id, action="delivery.dead")
         assert audit["details"] == {"kind": "webhook", "target": "down"}
@@ -215,7 +215,7 @@ def test_receiver_that_always_fails_ends_dead_and_replay_revives(tmp_path: Path)
             again = api.http.post(f"/v1/admin/outbox/{row_id}/replay", headers=api.auth("admin"))
             assert again.status_code == 404
             assert again.json()["type"] == problem_type("not-found")
-        api.gw.work_until_idle()
+        api.gw.worker.run_until_idle()
         assert len(receiver.at("/down")) == 4
 
 

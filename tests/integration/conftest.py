@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.ports import InboundMessage
-from gateway.runtime import Gateway
 from tests.conftest import TENANT, make_settings
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.api.app import create_app
+from gateway.bootstrap import Gateway
 from gateway.config import ClientConfig
-from gateway.runtime import Gateway
 from gateway.store import case_repo
 from tests.conftest import SECRETS, TENANT, client_configs, make_settings, secret_hash
 from tests.integration.conftest import portal_message
@@ -45,10 +46,10 @@ def _token(api: TestClient, client: str, secret: str) -> dict[str, str]:
 
 def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gateway: Gateway) -> None:
     # received for a worker (as a pull channel's messages are), then quarantined there, tenant TENANT
-    outcome = gateway.submit(portal_message(service="99999999999999"))
-    gateway.work_until_idle()
+    outcome = gateway.pipeline.receive(portal_message(service="99999999999999"))
+    gateway.worker.run_until_idle()
     assert gateway.pipeline.outcome(outcome.inbox_id).state == "quarantined"
-    api = TestClient(gateway.api)
+    api = TestClient(create_app(gateway))
     headers = _token(api, "admin-other", "admin-other-secret")  # admin of OTHER only
     listed = api.get("/v1/admin/inbox", headers=headers).json()
     assert [e for e in listed if e["tenant"] == TENANT] == [], "admin of another municipality sees this inbox"
@@ -57,9 +58,9 @@ def test_tenant_restricted_admin_cannot_see_or_replay_another_tenants_inbox(gate
 
 
 def test_stale_if_match_answers_412_precondition_failed(gateway: Gateway) -> None:
-    case = gateway.submit_now(portal_message()).case
+    case = gateway.pipeline.intake(portal_message()).case
     assert case is not None
-    api = TestClient(gateway.api)
+    api = TestClient(create_app(gateway))
     headers = _token(api, "fach", SECRETS["fach"])
     first = api.post(f"/v1/cases/{case.id}/status", json={"status": "in_progress"},
                      headers={**headers, "If-Match": f'"{case.id}-v1"'})
@@ -70,7 +71,7 @@ def test_stale_if_match_answers_412_precondition_failed(gateway: Gateway) -> Non
 
 
 def test_token_endpoint_errors_use_rfc6749_status_codes(gateway: Gateway) -> None:
-    api = TestClient(gateway.api)
+    api = TestClient(create_app(gateway))
     too_wide = api.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "portal",
                                               "client_secret": SECRETS["portal"], "scope": "admin"})
     assert too_wide.status_code == 400 and too_wide.json()["error"] == "invalid_scope"  # got 403
@@ -86,7 +87,7 @@ def test_event_cursor_does_not_skip_events_committed_out_of_order(tmp_path: Path
     gateway = next(_gateway(tmp_path, profile="scaleout", database_url=pg_url, redis_url=redis_url,
                             queue_name=f"rgtest-{uuid.uuid4().hex[:8]}"))
     try:
-        api = TestClient(gateway.api)
+        api = TestClient(create_app(gateway))
         headers = _token(api, "fach", SECRETS["fach"])
         now = dt.datetime.now(dt.UTC)
 
@@ -118,7 +119,7 @@ def test_event_cursor_does_not_skip_events_committed_out_of_order(tmp_path: Path
 def test_attachments_of_another_client_cannot_be_referenced(gateway: Gateway) -> None:
     """The blob store is shared by all municipalities: knowing a document's SHA-512 must not be
     enough to attach (and then read back) what another client uploaded."""
-    api = TestClient(gateway.api)
+    api = TestClient(create_app(gateway))
     secret_document = b"%PDF-1.7 Bescheid einer anderen Gemeinde"
     uploaded = api.post("/v1/uploads", content=secret_document, headers=_token(api, "portal", SECRETS["portal"]))
     assert uploaded.status_code == 201

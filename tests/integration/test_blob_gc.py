@@ -4,6 +4,7 @@ referencing transaction commits is never deleted)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -13,8 +14,8 @@ import pytest
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from gateway.bootstrap import Gateway
 from gateway.cli import app as cli
-from gateway.runtime import Gateway
 from gateway.store import tables
 from gateway.store.blob_gc import collect, referenced_keys
 from tests.conftest import make_settings
@@ -35,7 +36,7 @@ def age_all(gw: Gateway, seconds: float) -> None:
 
 
 def test_referenced_blobs_stay_and_old_unreferenced_ones_go(gw: Gateway) -> None:
-    outcome = gw.submit_now(portal_message())
+    outcome = gw.pipeline.intake(portal_message())
     assert outcome.case is not None
     case_keys = {outcome.case.original.storage_key}
     orphan = gw.blobs.put(b"left behind by a refused request")
@@ -48,6 +49,27 @@ def test_referenced_blobs_stay_and_old_unreferenced_ones_go(gw: Gateway) -> None
     assert gw.blobs.exists(young)
     assert all(gw.blobs.exists(k) for k in case_keys)
     assert case_keys <= referenced_keys(gw.db)
+
+
+def test_the_parts_a_received_original_stands_for_are_references(gw: Gateway) -> None:
+    """A pull channel's raw original may be a manifest of blobs stored beforehand (FIT-Connect
+    keeps one blob per fetched part): those blobs live as long as the inbox entry."""
+    part = gw.blobs.put(b"an encrypted attachment, fetched before the manifest was received")
+    unrelated = gw.blobs.put(b"fetched, but its message was never received")
+    received = gw.pipeline.receive(dataclasses.replace(portal_message(), parts=(part,)))
+    assert not received.duplicate
+    age_all(gw, 2 * HOUR)
+    collect(gw.db, gw.blobs, grace_seconds=HOUR)
+    assert gw.blobs.exists(part)
+    assert not gw.blobs.exists(unrelated)
+    assert gw.queries.inbox_entry("portal", received_source(gw, received.inbox_id)) is not None
+
+
+def received_source(gw: Gateway, inbox_id: str) -> str:
+    with gw.db.reading() as conn:
+        row = conn.execute(tables.inbox.select().where(tables.inbox.c.id == inbox_id)).mappings().one()
+    assert row["part_keys"] is not None
+    return str(row["source_id"])
 
 
 def test_checkpoints_outbox_and_live_state_entries_are_references(gw: Gateway) -> None:
@@ -77,7 +99,7 @@ def test_a_blob_put_again_while_the_collector_runs_is_kept(gw: Gateway) -> None:
     stale = gw.blobs.put(message.payload)
     age(gw, stale, 2 * HOUR)
     snapshot = referenced_keys(gw.db)  # the collector's view, before the intake
-    outcome = gw.submit_now(message)  # puts the same bytes again, commits the case
+    outcome = gw.pipeline.intake(message)  # puts the same bytes again, commits the case
     assert outcome.case is not None and outcome.case.original.storage_key == stale
     collect(gw.db, gw.blobs, grace_seconds=HOUR, references=snapshot)
     assert gw.blobs.exists(stale)
@@ -88,7 +110,7 @@ def test_a_blob_written_just_before_its_commit_is_kept(gw: Gateway) -> None:
     """Between the blob write and the commit the collector sees an unreferenced blob: the grace
     period on its age keeps it."""
     snapshot = referenced_keys(gw.db)
-    outcome = gw.submit_now(portal_message())
+    outcome = gw.pipeline.intake(portal_message())
     assert outcome.case is not None
     done = collect(gw.db, gw.blobs, grace_seconds=60, references=snapshot)
     assert done.deleted == 0
@@ -109,7 +131,7 @@ def test_the_worker_collects_periodically(tmp_path: Path) -> None:
         orphan = gw.blobs.put(b"orphan")
         age(gw, orphan, 2 * HOUR)
         time.sleep(0.05)
-        gw.work_once()
+        gw.worker.run_once()
         assert not gw.blobs.exists(orphan)
     finally:
         gw.close()

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from gateway.bootstrap import Gateway
 from gateway.cli import app
 from gateway.ports import InboundMessage
-from gateway.runtime import Gateway
 from tests.conftest import TENANT, TESTDATA, make_settings
 from tests.integration.conftest import envelope
 
@@ -31,7 +31,7 @@ def test_migrate_and_list_cases(data_dir: Path) -> None:
     result = runner.invoke(app, ["migrate"])
     assert result.exit_code == 0 and "newest revision" in result.output
     gateway = Gateway.create(make_settings(data_dir))
-    case = gateway.submit_now(InboundMessage(channel="portal", source_id="cli-1",
+    case = gateway.pipeline.intake(InboundMessage(channel="portal", source_id="cli-1",
                                              payload=json.dumps(envelope()).encode(), media_type="application/json",
                                              received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT)).case
     gateway.close()
@@ -47,10 +47,10 @@ def test_migrate_and_list_cases(data_dir: Path) -> None:
 def test_replay_lists_and_replays_quarantine(data_dir: Path) -> None:
     gateway = Gateway.create(make_settings(data_dir))
     # received for the worker (as pull channels' messages are) and quarantined there
-    outcome = gateway.submit(InboundMessage(
+    outcome = gateway.pipeline.receive(InboundMessage(
         channel="portal", source_id="cli-bad", payload=json.dumps(envelope(service="99999999999999")).encode(),
         media_type="application/json", received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT))
-    gateway.work_until_idle()
+    gateway.worker.run_until_idle()
     assert gateway.pipeline.outcome(outcome.inbox_id).state == "quarantined"
     gateway.close()
     listed = runner.invoke(app, ["replay", "list"])

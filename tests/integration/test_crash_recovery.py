@@ -14,8 +14,8 @@ import time
 
 from sqlalchemy import func, select
 
+from gateway.bootstrap import Gateway
 from gateway.config import Settings
-from gateway.runtime import Gateway
 from gateway.store.tables import cases, inbox
 from tests.conftest import TESTDATA
 from tests.integration.conftest import portal_message
@@ -59,7 +59,7 @@ def wait_for(predicate: object, timeout: float) -> bool:
 
 def test_sigkill_during_intake_loses_and_duplicates_nothing(gw: Gateway, profile_settings: Settings) -> None:
     for i in range(MESSAGES):
-        gw.submit(portal_message(f"crash-{i}"))
+        gw.pipeline.receive(portal_message(f"crash-{i}"))
     victim = start_worker(profile_settings)
     try:
         assert wait_for(lambda: committed(gw) >= 20, 60), "worker made no progress"

@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from gateway.errors import PermanentError, UpstreamUnavailable
+from gateway.bootstrap import Gateway
+from gateway.errors import PermanentError, Problem, UpstreamUnavailable
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
-from gateway.runtime import Gateway
 from gateway.store.tables import cases
 from tests.integration.conftest import portal_message
 
@@ -46,7 +46,7 @@ class SlowThenFailingChannel:
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self.acks.append(message.source_id)
 
-    def reject(self, message: InboundMessage, error: PermanentError) -> None:
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
         self.rejects.append(message.source_id)
 
 
@@ -55,7 +55,7 @@ def _submit(gw: Gateway, channel: SlowThenFailingChannel, source_id: str) -> str
     base = portal_message(source_id)
     message = InboundMessage(channel="testpull", source_id=source_id, payload=base.payload,
                              media_type=base.media_type, received_at=base.received_at, tenant_ars=base.tenant_ars)
-    inbox_id = gw.submit(message).inbox_id
+    inbox_id = gw.pipeline.receive(message).inbox_id
     channel.inbox_id = inbox_id
     return inbox_id
 
@@ -69,7 +69,7 @@ def test_late_transient_failure_does_not_undo_a_commit(gw: Gateway) -> None:
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
         try:
-            gw.work_once()
+            gw.worker.run_once()
         except Exception as exc:  # what run_worker would log as "worker round failed"
             errors.append(type(exc).__name__)
         time.sleep(0.05)
@@ -85,6 +85,6 @@ def test_late_permanent_failure_does_not_quarantine_and_reject_a_committed_case(
     channel = SlowThenFailingChannel(gw, PermanentError("late permanent failure"))
     inbox_id = _submit(gw, channel, "race-2")
     gw.pipeline.process(inbox_id)  # worker A
-    gw.work_until_idle()
+    gw.worker.run_until_idle()
     assert gw.pipeline.outcome(inbox_id).state in ("committed", "acknowledged")
     assert channel.rejects == [], "the source got an acknowledgement AND a rejection for one message"

@@ -37,22 +37,19 @@ PHASES = [
     ("auth: Bearer token check (cached after the first request)", "gateway/api/deps.py", "get_principal"),
     ("endpoint total", "adapters/portal/routes.py", "submit_application"),
     ("  read body, JSON check, envelope validation", "adapters/portal/routes.py", "_read_submission"),
-    ("  intake (thread-pool part) total", "gateway/intake/pipeline.py", "intake_inline"),
-    ("    idempotency pre-check (read transaction)", "gateway/intake/pipeline.py", "find"),
-    ("    raw original to the blob store, inbox row dict", "gateway/intake/pipeline.py", "_row"),
+    ("  intake (thread-pool part) total", "gateway/intake/pipeline.py", "intake"),
+    ("    raw original to the blob store, inbox row", "gateway/intake/pipeline.py", "_new_row"),
     ("    verify: envelope parsed again", "adapters/portal/channel.py", "verify"),
     ("    verify checkpoint: data blob, metadata", "gateway/intake/checkpoint.py", "to_checkpoint"),
     ("    route (catalog) and map (mapping file)", "gateway/intake/pipeline.py", "_route_and_map"),
     ("    transaction: pool checkout, BEGIN IMMEDIATE, COMMIT", "gateway/store/db.py", "transaction"),
-    ("    inbox insert (SAVEPOINT) + audit row", "gateway/intake/records.py", "write_received"),
-    ("    verify checkpoint row", "gateway/store/inbox_repo.py", "save_step"),
+    ("    inbox insert (committed)", "gateway/store/inbox_repo.py", "insert_entry"),
     ("    case write total", "gateway/intake/records.py", "write_case"),
     ("      reference number (UPDATE ... RETURNING)", "gateway/store/case_repo.py", "next_reference"),
     ("      build the case (pydantic)", "gateway/intake/case_builder.py", "build_case"),
     ("      case insert (model_dump_json)", "gateway/store/case_repo.py", "insert_case"),
-    ("      event insert", "gateway/intake/publish.py", "publish"),
-    ("      inbox state update", "gateway/store/inbox_repo.py", "set_state"),
-    ("  audit rows (both, counted above too)", "gateway/store/outbox_repo.py", "record_audit"),
+    ("      event insert", "gateway/events/publish.py", "publish"),
+    ("      audit row", "gateway/events/audit.py", "record"),
     ("  all blob writes (counted above too)", "gateway/store/blobs.py", "put"),
     ("  201 response body", "adapters/portal/routes.py", "_answer"),
 ]
@@ -71,13 +68,13 @@ def cprofile_request_path(requests: int, out: Path, data_dir: Path) -> str:
 
     import adapters.portal.routes as portal_routes
     from gateway.api.app import create_app
-    from gateway.runtime import Gateway
+    from gateway.bootstrap import Gateway
     from tests.conftest import SECRETS, make_settings
 
     async def direct(func: Any, *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
-    gateway = Gateway.create(make_settings(data_dir, embedded_worker=False))
+    gateway = Gateway.create(make_settings(data_dir, serve_worker=False))
     app = create_app(gateway)
     token = str(app.state.tokens.issue("portal", SECRETS["portal"], None)["access_token"])
     factory = RequestFactory(HOST, 8000, token)

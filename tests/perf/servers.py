@@ -110,7 +110,7 @@ def base_env(config_file: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}
     env["PYTHONPATH"] = str(REPO)
     if config_file is not None:
-        env.update(RG_CONFIG_FILE=str(config_file), RG_EMBEDDED_WORKER="false")
+        env.update(RG_CONFIG_FILE=str(config_file), RG_SERVE_WORKER="false")
     return env
 
 
@@ -120,12 +120,12 @@ def write_config(data_dir: Path, **values: Any) -> Path:
 
     from tests.conftest import make_settings
 
-    settings = make_settings(data_dir, embedded_worker=False, **values)
+    settings = make_settings(data_dir, serve_worker=False, **values)
     document = {
         "profile": settings.profile, "data_dir": str(settings.data_dir), "database_url": settings.database_url,
         "redis_url": settings.redis_url, "queue_name": settings.queue_name,
         "mappings_dir": str(settings.mappings_dir), "fixtures_dir": str(settings.fixtures_dir),
-        "token_signing_key": settings.token_signing_key.get_secret_value(), "embedded_worker": False,
+        "token_signing_key": settings.token_signing_key.get_secret_value(), "serve_worker": False,
         "clients": [client.model_dump() for client in settings.clients],
     }
     path = data_dir / "gateway.yaml"

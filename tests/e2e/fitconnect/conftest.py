@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from adapters.fitconnect import testing
-from adapters.fitconnect.sandbox.app import create_app
+from adapters.fitconnect.sandbox.app import create_app as create_sandbox
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, demo_config
 from adapters.fitconnect.sandbox.state import Sandbox
+from gateway.api.app import create_app
 from tests.support.servers import free_port, serve_app
 
 CATALOG = """\
@@ -70,13 +71,13 @@ def any_stack(request: pytest.FixtureRequest, tmp_path: Path, mappings_root: Pat
 
 
 def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterator[Stack]:
+    from gateway.bootstrap import Gateway
     from gateway.config import Settings
-    from gateway.runtime import Gateway
 
     gateway_port = free_port()
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     callback = f"{gateway_url}/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
-    sandbox_app = create_app(demo_config(callback_url=callback))
+    sandbox_app = create_sandbox(demo_config(callback_url=callback))
     with serve_app(sandbox_app, health_path="/health") as sandbox_url:
         options = testing.gateway_options(sandbox_url, issuer=sandbox_url, destinations=[
             {**testing.gateway_options(sandbox_url)["destinations"][0], "services": [], "api_version": api_version}])
@@ -88,7 +89,7 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterato
             return Gateway.create(settings)
 
         gateway = make_gateway()
-        with serve_app(gateway.api, port=gateway_port):
+        with serve_app(create_app(gateway), port=gateway_port):
             yield Stack(sandbox=sandbox_app.state.sandbox, sandbox_url=sandbox_url, gateway_url=gateway_url,
                         make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url))
         gateway.close()

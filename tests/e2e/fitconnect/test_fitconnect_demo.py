@@ -19,7 +19,7 @@ def test_the_demo_s_submissions_are_decided_and_the_v2_one_is_accepted(stack: An
     worker.start()
     deadline = time.monotonic() + 40
     while not done.is_set() and time.monotonic() < deadline:
-        stack.gateway.work_until_idle()
+        stack.gateway.worker.run_until_idle()
         time.sleep(0.1)
     worker.join(timeout=5)
     out = capsys.readouterr().out

@@ -22,6 +22,7 @@ from adapters.fitconnect.problems import PROBLEM_BASE
 from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
 from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
 from adapters.fitconnect.sandbox.state import SentCallback
+from gateway.api.app import create_app
 from tests.support.servers import serve_app
 
 CALLBACK_PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
@@ -40,10 +41,10 @@ def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
 def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
     created = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
     # The sandbox's callback makes the gateway fetch the submission before any poll.
-    entry = wait_for(lambda: stack.gateway.inbox_entry("fitconnect", created.submission_id))
-    assert entry["state"] == "received"
-    stack.gateway.work_until_idle()
-    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    entry = wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    assert entry.state == "received"
+    stack.gateway.worker.run_until_idle()
+    case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None
     assert case.service.leika == "99050012104000" and case.service.mapping_id == "fim.gewerbe-anmelden"
     assert case.tenant.ars == "150905350535"
@@ -51,15 +52,15 @@ def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
     assert case.applicant.party.family_name == "Mustermann"
     assert [a.filename for a in case.attachments] == ["nachweis.pdf"]
     assert case.reply_channel is not None and case.reply_channel.kind == "email"
-    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "acknowledged"
+    assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id).state == "acknowledged"
     assert stack.events(created.case_id) == ["create-submission", "submit-submission", "accept-submission"]
-    stack.gateway.work_until_idle()  # polling again finds nothing: accepted submissions leave the list
+    stack.gateway.worker.run_until_idle()  # polling again finds nothing: accepted submissions leave the list
     assert stack.events(created.case_id).count("accept-submission") == 1
 
 
 def test_duplicate_delivery_gives_one_case(stack: Any) -> None:
     created = stack.efa.send(testing.application())
-    wait_for(lambda: stack.gateway.inbox_entry("fitconnect", created.submission_id))
+    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
     # The same submission arrives again: a second, freshly signed callback and a poll.
     destination = stack.sandbox.destination(DEMO_DESTINATION)
     assert destination.callback_url and destination.callback_secret
@@ -68,10 +69,10 @@ def test_duplicate_delivery_gives_one_case(stack: Any) -> None:
                           timestamp=int(time.time()) + 1)  # not the same second: not a replay
     assert again.status == 200
     fresh = stack.make_gateway()  # a restarted process has forgotten what it fetched
-    fresh.work_until_idle()
-    stack.gateway.work_until_idle()
+    fresh.worker.run_until_idle()
+    stack.gateway.worker.run_until_idle()
     fresh.close()
-    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None
     assert stack.events(created.case_id).count("accept-submission") == 1
 
@@ -92,8 +93,8 @@ def test_replayed_and_stale_callbacks_are_refused_and_nothing_is_lost(stack: Any
     response = httpx.post(stack.gateway_url + CALLBACK_PATH, content=body, headers={
         "callback-timestamp": forged, "callback-authentication": callback_signature("x" * 40, forged, body)})
     assert response.status_code == 401 and response.json()["detail"] == REFUSED
-    stack.gateway.work_until_idle()
-    assert stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
+    stack.gateway.worker.run_until_idle()
+    assert stack.gateway.queries.case_by_source("fitconnect", created.submission_id) is not None
     assert stack.events(created.case_id).count("accept-submission") == 1
 
 
@@ -104,7 +105,7 @@ def test_a_replay_to_another_gateway_process_is_refused(stack: Any) -> None:
     assert first.status == 200
     other = stack.make_gateway()  # a second `serve` process on the same database, never saw this callback
     try:
-        with serve_app(other.api) as other_url:
+        with serve_app(create_app(other)) as other_url:
             replay = SentCallback(url=other_url + CALLBACK_PATH, timestamp=first.timestamp,
                                   signature=first.signature, body=first.body)
             assert deliver(replay) == 401
@@ -127,17 +128,17 @@ def test_tampered_submission_is_quarantined_and_rejected(stack: Any) -> None:
     stored = stack.sandbox.submissions[created.submission_id]
     head, key, iv, ciphertext, tag = (stored.encrypted_metadata or "").split(".")
     stored.encrypted_metadata = ".".join([head, key, iv, ("A" if ciphertext[0] != "A" else "B") + ciphertext[1:], tag])
-    stack.gateway.work_until_idle()
-    entry = stack.gateway.inbox_entry("fitconnect", created.submission_id)
-    assert entry["state"] == "quarantined" and entry["case_id"] is None
+    stack.gateway.worker.run_until_idle()
+    entry = stack.gateway.queries.inbox_entry("fitconnect", created.submission_id)
+    assert entry.state == "quarantined" and entry.case_id is None
     assert stack.events(created.case_id)[-1] == "reject-submission"
     assert _reject_problem(stack, created.case_id)["type"] == PROBLEM_BASE + "encryption-issue"
 
 
 def test_service_missing_from_the_catalog_is_rejected(stack: Any) -> None:
     created = stack.efa.send(testing.application("gewerbe-abmelden-kiosk"))
-    stack.gateway.work_until_idle()
-    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "quarantined"
+    stack.gateway.worker.run_until_idle()
+    assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id).state == "quarantined"
     assert _reject_problem(stack, created.case_id)["type"] == PROBLEM_BASE + "unsupported-service"
 
 
@@ -155,19 +156,20 @@ def test_crash_between_commit_and_accept_sends_exactly_one_accept(stack: Any) ->
     channel.api.post_event = post_then_crash
     # poll, commit both cases, try both acks once -- then the process "dies" (no outbox retry round: with
     # the tests' tiny backoff a retry could already be due, and would find the second accept in the log)
-    stack.gateway.poll_sources(force=True)
-    stack.gateway.run_jobs()  # what a callback queued
+    stack.gateway.worker.poll_sources(force=True)
+    stack.gateway.worker.run_jobs()  # what the callback and the poll received
+    stack.gateway.dispatcher.run_due()  # the round's outbox pass: each acknowledgement tried once
     for created in (first, second):
-        assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "committed"
+        assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id).state == "committed"
     assert stack.events(first.case_id).count("accept-submission") == 0
     assert stack.events(second.case_id).count("accept-submission") == 1
     restarted = stack.make_gateway()  # same data_dir: the outbox still holds both acks
     time.sleep(0.05)  # past the (tiny) retry backoff
-    restarted.work_until_idle()
+    restarted.worker.run_until_idle()
     restarted.close()
     for created in (first, second):
         assert stack.events(created.case_id).count("accept-submission") == 1
-    assert restarted.inbox_entry("fitconnect", first.submission_id)["state"] == "acknowledged"
+    assert restarted.queries.inbox_entry("fitconnect", first.submission_id).state == "acknowledged"
 
 
 def test_submission_of_a_pypi_client_library_becomes_a_case(stack: Any) -> None:
@@ -176,8 +178,8 @@ def test_submission_of_a_pypi_client_library_becomes_a_case(stack: Any) -> None:
     callback = wait_for(lambda: next((c for c in stack.sandbox.callbacks if created.submission_id in c.body.decode()),
                                      None))
     assert callback.status == 200 and created.submission_id in orjson.loads(callback.body)["submissionIds"]
-    stack.gateway.work_until_idle()
-    case = stack.gateway.case_by_source("fitconnect", created.submission_id)
+    stack.gateway.worker.run_until_idle()
+    case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None and case.source.references["metadataVersion"] == "1.0.0"
     assert stack.events(created.case_id) == ["create-submission", "submit-submission", "accept-submission"]
 
@@ -195,9 +197,9 @@ def test_v1_and_v2_senders_become_cases_with_an_accept_event(any_stack: Any, api
     app = testing.application("gewerbe-anmelden-gmbh", api_version=api, metadata_version=version)  # type: ignore[arg-type]
     app = dataclasses.replace(app, attachments=[*app.attachments, plans])
     created = any_stack.efa.send(app)
-    wait_for(lambda: any_stack.gateway.inbox_entry("fitconnect", created.submission_id))
-    any_stack.gateway.work_until_idle()
-    case = any_stack.gateway.case_by_source("fitconnect", created.submission_id)
+    wait_for(lambda: any_stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    any_stack.gateway.worker.run_until_idle()
+    case = any_stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None and case.service.leika == "99050012104000"
     assert sorted(a.filename for a in case.attachments) == ["nachweis.pdf", "plaene.pdf"]
     plan = next(a for a in case.attachments if a.filename == "plaene.pdf")
@@ -208,9 +210,9 @@ def test_v1_and_v2_senders_become_cases_with_an_accept_event(any_stack: Any, api
 
 def test_the_php_client_s_v2_requests_become_a_case(any_stack: Any) -> None:
     created = testing.send_like_php_client_v2(any_stack.sandbox_url, testing.application())
-    wait_for(lambda: any_stack.gateway.inbox_entry("fitconnect", created.submission_id))
-    any_stack.gateway.work_until_idle()
-    assert any_stack.gateway.case_by_source("fitconnect", created.submission_id) is not None
+    wait_for(lambda: any_stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    any_stack.gateway.worker.run_until_idle()
+    assert any_stack.gateway.queries.case_by_source("fitconnect", created.submission_id) is not None
     assert any_stack.events(created.case_id)[-1] == "accept-submission"
 
 
@@ -225,10 +227,10 @@ def test_a_tampered_fragment_is_rejected_and_nothing_is_committed(stack: Any) ->
     fragment = list(stored)[1]
     head, ciphertext, tag = stored[fragment].rsplit(".", 2)
     stored[fragment] = f"{head}.{'A' if ciphertext[5] != 'A' else 'B'}{ciphertext[:5]}{ciphertext[6:]}.{tag}"
-    stack.gateway.poll_sources(force=True)
-    stack.gateway.work_until_idle()
-    assert stack.gateway.case_by_source("fitconnect", created.submission_id) is None
-    assert stack.gateway.inbox_entry("fitconnect", created.submission_id)["state"] == "quarantined"
+    stack.gateway.worker.poll_sources(force=True)
+    stack.gateway.worker.run_until_idle()
+    assert stack.gateway.queries.case_by_source("fitconnect", created.submission_id) is None
+    assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id).state == "quarantined"
     problem = _reject_problem(stack, created.case_id)
     assert (problem["type"], problem["instance"]) == (PROBLEM_BASE + "encryption-issue", f"attachment:{fragment}")
 

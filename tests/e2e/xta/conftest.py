@@ -19,7 +19,7 @@ from adapters.xta import samples, testing
 from adapters.xta.client import XtaClient
 from adapters.xta.sandbox.app import create_app
 from adapters.xta.sandbox.store import SandboxState
-from gateway.runtime import Gateway
+from gateway.bootstrap import Gateway
 from tests.conftest import make_settings
 from tests.support.servers import serve_app
 

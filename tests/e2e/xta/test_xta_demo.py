@@ -20,5 +20,5 @@ def test_demo_messages_become_cases(stack: Stack, capsys: pytest.CaptureFixture[
     assert len(_cases(gateway)) == expected
     assert stack.open_ids() == []
     for message_id in sent:
-        case = gateway.case_by_source("xta", message_id)
+        case = gateway.queries.case_by_source("xta", message_id)
         assert case is not None and len(case.attachments) == 1

@@ -15,7 +15,7 @@ from adapters.fitconnect.keys import load_own_key
 from adapters.fitconnect.outbound import Created, metadata_for
 from adapters.fitconnect.problems import PROBLEM_BASE
 from adapters.fitconnect.testing import SandboxEnv as Env
-from gateway.errors import PermanentError
+from gateway.errors import PermanentError, Problem
 
 OTHER_KEY = testing.KEY_DIR / "landkreis-enc-2026.jwk.json"
 
@@ -30,8 +30,8 @@ def _rejected_with(env: Env, created: Created, slug: str, instance: str | None =
     assert problem["type"] == PROBLEM_BASE + slug
     if instance is not None:
         assert problem["instance"] == instance
-    wiring.channel.reject(message, caught.value)
-    wiring.channel.reject(message, caught.value)  # a retry after a crash posts nothing new
+    wiring.channel.reject(message, Problem.of(caught.value))
+    wiring.channel.reject(message, Problem.of(caught.value))  # a retry after a crash posts nothing new
     names = env.events(created)
     assert names.count("reject-submission") == 1 and "accept-submission" not in names
     last = unverified_claims(env.sandbox.events(created.case_id)[-1])

@@ -19,14 +19,23 @@ def test_every_error_class_has_its_own_type_uri() -> None:
     assert len(slugs) == len(set(slugs)), "two error classes share a problem type"
 
 
-def test_recorded_permanent_error_is_rebuilt_with_its_class() -> None:
+def test_a_recorded_problem_keeps_what_a_rejection_needs() -> None:
     original = errors.TrustLevelTooLow("needs hoch", required="hoch")
-    rebuilt = errors.permanent_from_problem(original.to_problem())
-    assert type(rebuilt) is errors.TrustLevelTooLow
-    assert rebuilt.detail == "needs hoch"
-    assert rebuilt.extensions == {"required": "hoch"}
+    problem = errors.Problem.of(original)
+    assert (problem.type, problem.status, problem.detail) == (original.type_uri, 403, "needs hoch")
+    assert problem.extensions == {"required": "hoch"}
+    assert errors.Problem.from_dict(problem.to_dict()) == problem
+    assert problem.to_dict() == original.to_problem()
 
 
-def test_unknown_recorded_type_becomes_plain_permanent_error() -> None:
-    rebuilt = errors.permanent_from_problem({"type": "urn:x", "detail": "d"})
-    assert type(rebuilt) is errors.PermanentError
+def test_a_problem_knows_the_error_class_it_was_recorded_from() -> None:
+    problem = errors.Problem.of(errors.TrustLevelTooLow("needs hoch"))
+    assert problem.is_a(errors.TrustLevelTooLow) and problem.is_a(errors.PermanentError)
+    assert not problem.is_a(errors.UnknownService) and not problem.is_a(errors.TransientError)
+    foreign = errors.Problem.from_dict({"type": "urn:x", "detail": "d"})
+    assert not foreign.is_a(errors.GatewayError) and foreign.status == 500
+
+
+def test_an_unexpected_error_is_recorded_by_its_class_only() -> None:
+    problem = errors.Problem.of(ValueError("Erika Mustermann, born 12.08.1964"))
+    assert problem.detail == "ValueError" and "Erika" not in str(problem.to_dict())

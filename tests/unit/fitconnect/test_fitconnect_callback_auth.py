@@ -159,10 +159,10 @@ class BrokenState(testing.MemoryStateStore):
 
 
 @contextmanager
-def client(state: testing.MemoryStateStore, taken: list[str]) -> Iterator[httpx.Client]:
+def client(state: testing.MemoryStateStore, received: list[str]) -> Iterator[httpx.Client]:
     app = FastAPI()
     app.include_router(callback_router(CallbackAuthenticator(OPTIONS, state),
-                                       lambda destination, submission, case: taken.append(submission)))
+                                       lambda destination, submission, case: received.append(submission)))
     with serve_app(app) as url, httpx.Client(base_url=url) as http:
         yield http
 
@@ -171,14 +171,14 @@ PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
 
 
 def test_the_route_takes_an_authentic_callback_once() -> None:
-    taken: list[str] = []
+    received: list[str] = []
     stamp, signature = signed(int(time.time()))
     headers = {"callback-timestamp": stamp, "callback-authentication": signature}
-    with client(testing.MemoryStateStore(), taken) as http:
-        assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "taken": 1}
+    with client(testing.MemoryStateStore(), received) as http:
+        assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "received": 1}
         replay = http.post(PATH, content=BODY, headers=headers)
     assert replay.status_code == 401 and replay.json()["detail"] == REFUSED
-    assert taken == ["f39ab143-d91a-474a-b69f-b00f1a1873c2"]
+    assert received == ["f39ab143-d91a-474a-b69f-b00f1a1873c2"]
 
 
 def test_oversized_bodies_are_refused_unread() -> None:

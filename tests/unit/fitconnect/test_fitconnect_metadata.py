@@ -14,7 +14,14 @@ from adapters.fitconnect.metadata import SCHEMA_URI, MetadataSchemas, read, repl
 from adapters.fitconnect.outbound import OutgoingAttachment, metadata_for
 from adapters.fitconnect.problems import PROBLEM_BASE, problem_for
 from adapters.fitconnect.schemas import SCHEMAS_DIR, DataSchemaRegistry, first_error
-from gateway.errors import InvalidPayload, MappingFailed, PermanentError, UnknownService, UpstreamUnavailable
+from gateway.errors import (
+    InvalidPayload,
+    MappingFailed,
+    PermanentError,
+    Problem,
+    UnknownService,
+    UpstreamUnavailable,
+)
 
 SCHEMAS = MetadataSchemas()
 VERSIONS = ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.5.0", "2.0.0", "2.1.0", "3.0.0"]
@@ -241,11 +248,12 @@ def test_registry_knows_the_fim_schemas_and_validates_data() -> None:
 
 
 def test_core_errors_map_to_fitconnect_problems() -> None:
-    assert problem_for(UnknownService("not offered"))["type"] == PROBLEM_BASE + "unsupported-service"
-    assert problem_for(MappingFailed("field x"))["type"] == PROBLEM_BASE + "schema-violation"
-    assert problem_for(PermanentError("?"))["type"] == PROBLEM_BASE + "technical-error"
+    assert problem_for(Problem.of(UnknownService("not offered")))["type"] == PROBLEM_BASE + "unsupported-service"
+    assert problem_for(Problem.of(MappingFailed("field x")))["type"] == PROBLEM_BASE + "schema-violation"
+    assert problem_for(Problem.of(PermanentError("?")))["type"] == PROBLEM_BASE + "technical-error"
     assert not isinstance(UpstreamUnavailable("x"), PermanentError)
     # the problem record the core stores for an error gives the same problem
-    assert problem_for(InvalidPayload("bad").to_problem())["type"] == PROBLEM_BASE + "schema-violation"
+    stored = Problem.from_dict(InvalidPayload("bad").to_problem())
+    assert problem_for(stored)["type"] == PROBLEM_BASE + "schema-violation"
     carried = {"type": PROBLEM_BASE + "hash-mismatch", "title": "t", "detail": "d", "instance": "data"}
-    assert problem_for({"type": "x", "fitconnect_problem": carried}) == carried
+    assert problem_for(Problem.from_dict({"type": "x", "fitconnect_problem": carried})) == carried

@@ -9,10 +9,10 @@ import pytest
 
 from adapters.xta import testing
 from adapters.xta.plugin import install
+from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext, Received
 from gateway.ports import ChannelAdapter, InboundSource, Sender
-from gateway.registry import Adapters
 from gateway.store.blobs import FilesystemBlobStore
 from tests.unit.xta.conftest import REPO
 
@@ -20,11 +20,11 @@ TLS = REPO / "fixtures" / "xta" / "tls"
 
 
 def _ctx(options: dict[str, Any], tmp_path: Path) -> AdapterContext:
-    def submit(message: object) -> Received:
-        raise AssertionError("install must not submit anything")
+    def receive(message: object) -> Received:
+        raise AssertionError("install must not receive anything")
 
     return AdapterContext(options=options, adapters=Adapters(), blobs=FilesystemBlobStore(tmp_path),
-                          submit=submit, submit_now=submit,  # type: ignore[arg-type]
+                          receive=receive, intake=receive,  # type: ignore[arg-type]
                           state=testing.state_store(tmp_path / "gateway.db"), base_dir=REPO)
 
 

@@ -1,4 +1,4 @@
-"""Use cases local processing drives: read cases, change their status, forward them."""
+"""What local processing does with cases: read them, change their status, forward them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from gateway.adapter_registry import Adapters
 from gateway.case.lifecycle import transition
 from gateway.case.model import Case, CaseStatus, Decision
 from gateway.config import Settings
 from gateway.errors import Conflict, NotFound
-from gateway.intake.events import CASE_STATUS_CHANGED, case_event
-from gateway.intake.publish import publish
-from gateway.registry import Adapters
+from gateway.events import audit
+from gateway.events.cloudevents import CASE_STATUS_CHANGED, case_event
+from gateway.events.publish import publish
 from gateway.store import case_repo, forwarding_repo, outbox_repo
 from gateway.store.db import Database
 
@@ -44,7 +45,7 @@ class CaseService:
                 raise Conflict("the case was changed meanwhile; reload it and try again")
             publish(uow, self.settings.webhooks, changed,
                     case_event(CASE_STATUS_CHANGED, changed, now, {"previous_status": case.status.value}), now)
-            outbox_repo.record_audit(uow.conn, at=now, actor=actor, action="case.status", tenant_ars=case.tenant.ars,
+            audit.record(uow.conn, at=now, actor=actor, action="case.status", tenant_ars=case.tenant.ars,
                                      case_id=case_id, details={"from": case.status.value, "to": to.value,
                                                                "decision": decision.value if decision else None,
                                                                "version": changed.version})
@@ -64,7 +65,7 @@ class CaseService:
                                    status="queued", now=now)
             outbox_repo.add(uow.conn, kind="forward", target=channel, payload={"target": target}, now=now,
                             case_id=case_id)
-            outbox_repo.record_audit(uow.conn, at=now, actor=actor, action="case.forward", tenant_ars=case.tenant.ars,
+            audit.record(uow.conn, at=now, actor=actor, action="case.forward", tenant_ars=case.tenant.ars,
                                      case_id=case_id, details={"channel": channel, "target": target})
 
     def forwardings(self, case_id: str, tenants: list[str] | None) -> list[dict[str, Any]]:

@@ -1,0 +1,109 @@
+"""The worker loop: poll the pull sources (``receive``), run the intake jobs (``process``), then
+the outbox round that sends what those commits owe the outside (acknowledgements, webhooks,
+forwardings). Every step is safe with several workers at once (claims and leases).
+
+``rathaus-gateway worker`` runs it; ``serve`` and ``up`` start that command as a process of
+its own beside the API (:mod:`gateway.worker_process`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from gateway.adapter_registry import Adapters
+from gateway.config import Settings
+from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
+from gateway.outbox.dispatcher import Dispatcher
+from gateway.outbox.forwarding import Forwarder
+from gateway.queue import Job, WorkQueue
+from gateway.store.db import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_SECONDS = 60
+
+
+class Worker:
+    def __init__(self, *, settings: Settings, adapters: Adapters, pipeline: IntakePipeline, queue: WorkQueue,
+                 dispatcher: Dispatcher, forwarder: Forwarder, purge: Callable[[], object],
+                 collect_blobs: Callable[[], object]) -> None:
+        self.settings, self.adapters, self.pipeline, self.queue = settings, adapters, pipeline, queue
+        self.dispatcher, self.forwarder, self._purge, self._collect_blobs = dispatcher, forwarder, purge, collect_blobs
+        self.id = f"{socket.gethostname()}-{os.getpid()}-{id(self)}"
+        self._last_poll = self._last_purge = float("-inf")
+        self._last_blob_gc = time.monotonic()  # not in the first round after a start
+
+    def poll_sources(self, force: bool = False) -> int:
+        """Fetch what the pull sources hold and ``receive`` each message (durable, queued)."""
+        if not force and time.monotonic() - self._last_poll < self.settings.poll_interval_seconds:
+            return 0
+        self._last_poll = time.monotonic()
+        received = 0
+        for name, source in self.adapters.sources.items():
+            try:
+                for message in source.poll():
+                    if not self.pipeline.receive(message).duplicate:
+                        received += 1
+            except Exception as exc:  # one failing source must not stop the others
+                log.warning("polling %s failed: %s", name, type(exc).__name__)
+        return received
+
+    def run_jobs(self, block_seconds: float = 0.0, max_jobs: int = 16) -> int:
+        jobs, buried = self.queue.reserve(self.id, max_jobs, block_seconds)
+        for job in buried:
+            self.pipeline.bury(job.ref, f"given up after {job.deliveries - 1} deliveries")
+        for job in jobs:
+            if not (job.kind == INTAKE_JOB and self._process(job)):
+                self.queue.ack(job)
+        return len(jobs) + len(buried)
+
+    def _process(self, job: Job) -> bool:
+        """Run an intake job; True when the job ended in the transaction of its result."""
+        ended = False
+
+        def finish(uow: UnitOfWork) -> None:
+            nonlocal ended
+            self.queue.ack_with(uow, job)
+            ended = True
+
+        self.pipeline.process(job.ref, finish=finish)
+        return ended
+
+    def run_once(self, force_poll: bool = True, block_seconds: float = 0.0) -> int:
+        """One round; the number of steps it did (0: nothing was due)."""
+        done = self.poll_sources(force=force_poll)
+        done += self.pipeline.requeue_due()
+        done += self.run_jobs(block_seconds)
+        # right after the jobs' commits: their acknowledgements leave through the ordinary outbox claim
+        done += self.dispatcher.run_due()
+        done += self.forwarder.follow()
+        if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
+            self._last_purge = time.monotonic()
+            self._purge()
+        if time.monotonic() - self._last_blob_gc > self.settings.blob_gc_interval_seconds:
+            self._last_blob_gc = time.monotonic()
+            self._collect_blobs()
+        return done
+
+    def run_until_idle(self, max_rounds: int = 50) -> int:
+        total = 0
+        for _ in range(max_rounds):
+            done = self.run_once(force_poll=total == 0)
+            total += done
+            if done == 0:
+                break
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = self.run_once(force_poll=False, block_seconds=self.settings.worker_idle_seconds)
+            except Exception:
+                log.exception("worker round failed")
+                done = 0
+            if done == 0:
+                stop.wait(0.05)
