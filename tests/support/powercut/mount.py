@@ -68,15 +68,18 @@ class PowerCutMount:
                 raise AssertionError(f"the power-cut filesystem did not mount; its log:\n{self.log()}")
             time.sleep(0.02)
 
-    def cut(self) -> None:
-        """Power off (nothing written from now on reaches the disk), then unmount: afterwards
-        ``backing`` shows only what was durable."""
+    def power_off(self) -> None:
+        """From now on nothing reaches the disk and every operation on the mount fails (EIO)."""
         proc = self._running()
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write("off\n")
         proc.stdin.flush()
         answer = proc.stdout.readline().strip()
         assert answer == "off", f"the power-cut filesystem did not cut ({answer!r}); its log:\n{self.log()}"
+
+    def cut(self) -> None:
+        """Power off, then unmount: afterwards ``backing`` shows only what was durable."""
+        self.power_off()
         self._unmount()
 
     def unmount(self) -> None:
