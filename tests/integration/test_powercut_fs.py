@@ -192,3 +192,21 @@ def test_sqlite_wal_works_on_the_mount_and_full_commits_survive(
     finally:
         conn.close()
     assert rows == rows_after_cut
+
+
+def test_an_open_file_works_after_its_name_is_gone(fs: PowerCutMount) -> None:
+    """SQLite's temporary files are unlinked as soon as they are open."""
+    fd = os.open(fs.path / "temp", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.unlink(fs.path / "temp")
+        os.write(fd, b"0123456789")
+        os.ftruncate(fd, 4)
+        os.fsync(fd)
+        assert os.pread(fd, 100, 0) == b"0123"
+        assert os.fstat(fd).st_size == 4
+        fsync(fs.path)  # the unlink is durable: no name, whatever libfuse calls the open file meanwhile
+    finally:
+        os.close(fd)
+    assert os.listdir(fs.path) == []
+    fs.cut()
+    assert os.listdir(fs.backing) == []

@@ -44,8 +44,9 @@ def main(backing: Path, mountpoint: Path, store: Path) -> int:
     logging.getLogger("fuse").addHandler(failures)
     image = DurableImage(backing, store)
     threading.Thread(target=_control, args=(image,), daemon=True).start()
-    mfusepy.FUSE(PowerCutFS(backing, image), str(mountpoint), foreground=True, hard_remove=True,
-                 fsname="powercut")
+    # no hard_remove: libfuse renames a file unlinked while open to .fuse_hidden* until it is
+    # closed, so operations by name (fstat, ftruncate) keep working on it
+    mfusepy.FUSE(PowerCutFS(backing, image), str(mountpoint), foreground=True, fsname="powercut")
     if image.powered:
         image.discard()
     else:

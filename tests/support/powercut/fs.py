@@ -23,6 +23,9 @@ and it is deliberately the most pessimistic POSIX allows:
 - Modes are durable as seen at the last fsync of the file or of its folder. Timestamps, owners,
   extended attributes, ``fallocate`` and special files are not modelled (refused or passed
   through). ``sync()``/``syncfs()`` do not reach a FUSE filesystem and make nothing durable.
+- A file unlinked while open keeps working: libfuse renames it to ``.fuse_hidden*`` until it is
+  closed (no ``hard_remove``, so operations by name such as ``fstat`` still find it); the image
+  never counts such a name as an entry, since on a disk the file has none.
 - POSIX and BSD locks are left to the kernel (no lock operations are offered), so they work
   between processes of this machine, as SQLite and the gateway's writer lock need.
 
@@ -64,7 +67,7 @@ class PowerCutFS(mfusepy.Operations):  # type: ignore[misc]
     def _real(self, path: str | None) -> Path:
         if not self.image.powered:
             raise mfusepy.FuseOSError(errno.EIO)
-        if path is None:  # an operation by name on a file already unlinked
+        if path is None:  # cannot happen: without hard_remove libfuse keeps a name for open files
             raise mfusepy.FuseOSError(errno.ESTALE)
         return self._backing / path.lstrip("/")
 

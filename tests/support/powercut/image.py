@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK = 64 * 1024  # granularity of the dirty bookkeeping; the copy at fsync reads whole blocks
+# libfuse's name for a file unlinked while still open; on a disk such a file has no name at all
+HIDDEN = ".fuse_hidden"
 
 
 class PoweredOff(OSError):
@@ -126,6 +128,8 @@ class DurableImage:
             entries: dict[str, int] = {}
             with os.scandir(path) as listing:
                 for entry in listing:
+                    if entry.name.startswith(HIDDEN):
+                        continue
                     child = entry.stat(follow_symlinks=False)
                     entries[entry.name] = self._id_of(child.st_ino, child, entry.path)
             self._entries[dir_id] = entries
