@@ -83,7 +83,9 @@ class PowerCutMount:
         self._unmount()
 
     def unmount(self) -> None:
-        """A clean unmount: everything written stays, as after an orderly shutdown."""
+        """A clean unmount: everything written stays, as after an orderly shutdown. After
+        ``power_off`` it ends the cut instead (a test with traffic powers off at any moment,
+        kills its processes, then unmounts: their open files would keep the mount busy)."""
         self._running()
         self._unmount()
 
