@@ -210,3 +210,30 @@ def test_an_open_file_works_after_its_name_is_gone(fs: PowerCutMount) -> None:
     assert os.listdir(fs.path) == []
     fs.cut()
     assert os.listdir(fs.backing) == []
+
+
+HOLDER = """
+import os, sys, time
+fd = os.open(sys.argv[1] + "/file", os.O_WRONLY | os.O_CREAT, 0o600)
+os.write(fd, b"synced")
+os.fsync(fd)
+folder = os.open(sys.argv[1], os.O_RDONLY)
+os.fsync(folder)
+os.write(fd, b" and more, never synced")
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_cut_while_a_program_holds_files_open(fs: PowerCutMount) -> None:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(fs.path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        fs.power_off()
+    finally:
+        holder.kill()
+        holder.wait(10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    fs.unmount()
+    assert (fs.backing / "file").read_bytes() == b"synced"
