@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck unit integration e2e bench clean
+.PHONY: run test lint typecheck unit integration e2e bench clean fuse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gateway adapters
 
-test: $(STAMP) lint typecheck
+# The power-cut tests mount a FUSE filesystem: Debian's fuse3 (fusermount3, with libfuse3) when missing,
+# installed as root; elsewhere the tests fail and say what to install.
+fuse:
+	@if command -v fusermount3 >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3; \
+	else echo "fuse3 missing: install Debian's fuse3 (the power-cut tests need it)" >&2; fi
+
+test: $(STAMP) fuse lint typecheck
 	$(BIN)/rathaus-gateway schema export --check
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) fuse
 	$(BIN)/pytest -q tests/integration
 
 e2e: $(STAMP)
