@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway.errors import ConfigurationError
 
 MIN_RSA_BITS = 2048
+_LOADED: dict[tuple[str, str, tuple[tuple[int, int], ...]], KeyPair] = {}
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,19 @@ class KeyPair:
 
     @classmethod
     def load(cls, key_file: Path, cert_file: Path) -> KeyPair:
+        """Load and check a key pair; the RSA key check is slow (about a quarter second for
+        3072 bits), so a pair whose files are unchanged is loaded once per process."""
+        try:
+            stamp = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (key_file, cert_file))
+        except OSError:
+            stamp = ()
+        cache_key = (str(key_file), str(cert_file), stamp)
+        if cache_key not in _LOADED:
+            _LOADED[cache_key] = cls._load(key_file, cert_file)
+        return _LOADED[cache_key]
+
+    @classmethod
+    def _load(cls, key_file: Path, cert_file: Path) -> KeyPair:
         try:
             private_pem = key_file.read_bytes()
             key = serialization.load_pem_private_key(private_pem, password=None)

@@ -126,7 +126,8 @@ def verify(element: Any, certificates: Sequence[Certificate], *, whole_document:
     raise _reject("the signature does not verify with the identity provider's certificates", "signature-invalid")
 
 
-def sign(element: Any, key: KeyPair, method: str = ns.RSA_SHA256, *, with_certificate: bool = True) -> None:
+def sign(element: Any, key: KeyPair, method: str = ns.RSA_SHA256, *, with_certificate: bool = True,
+         digest: str = ns.SHA256) -> None:
     """Sign ``element`` (enveloped, exclusive c14n, SHA-256), the signature placed right after
     its ``Issuer`` as the SAML schema orders it."""
     element_id = element.get("ID")
@@ -141,7 +142,7 @@ def sign(element: Any, key: KeyPair, method: str = ns.RSA_SHA256, *, with_certif
     transforms = etree.SubElement(reference, ns.q(ds, "Transforms"))
     etree.SubElement(transforms, ns.q(ds, "Transform"), Algorithm=ns.ENVELOPED)
     etree.SubElement(transforms, ns.q(ds, "Transform"), Algorithm=ns.EXC_C14N)
-    etree.SubElement(reference, ns.q(ds, "DigestMethod"), Algorithm=ns.SHA256)
+    etree.SubElement(reference, ns.q(ds, "DigestMethod"), Algorithm=digest)
     etree.SubElement(reference, ns.q(ds, "DigestValue"))
     etree.SubElement(signature, ns.q(ds, "SignatureValue"))
     if with_certificate:
