@@ -116,6 +116,7 @@ def verify(element: Any, certificates: Sequence[Certificate], *, whole_document:
         ctx.key = xmlsec.Key.from_memory(certificate.pem, _C.KeyDataFormatCertPem)
         if method in _NARROWABLE:
             ctx.enable_signature_transform(_NARROWABLE[method])
+            ctx.enable_signature_transform(_C.TransformExclC14N)
             for transform in (_C.TransformExclC14N, _C.TransformEnveloped, _C.TransformSha256):
                 ctx.enable_reference_transform(transform)
         try:

@@ -23,3 +23,33 @@ def test_the_trust_attribute_may_use_the_word_spellings(world: World) -> None:
     spec.attributes[a.TRUST_LEVEL] = "Substantiell"
     spec.attribute_trust = {a.BPK2: "NORMAL", a.GIVEN_NAME: "Basisregistrierung"}
     assert world.complete(world.response(spec)).trust_level is TrustLevel.SUBSTANTIELL
+
+
+def test_rsa_sha256_signatures_are_accepted_too(world: World) -> None:
+    from adapters.citizen_login import ns
+
+    identity = world.complete(world.response(world.spec(signature_method=ns.RSA_SHA256)))
+    assert identity.pseudonym == "SANDBOX-BPK2-ERIKA-0001"
+
+
+def test_the_authn_request_carries_the_bundid_extension(world: World) -> None:
+    from adapters.citizen_login import ns
+    from gateway import safexml
+
+    request = safexml.parse(world.request_xml)
+    children = [child.tag for child in request]
+    assert children.index(ns.q(ns.SAMLP, "Extensions")) < children.index(ns.q(ns.SAMLP, "RequestedAuthnContext"))
+    extension = request.find(f"{ns.q(ns.SAMLP, 'Extensions')}/{ns.q(ns.AKDB, 'AuthenticationRequest')}")
+    assert extension.get("Version") == "2" and extension.get("EnableStatusDetail") == "true"
+    assert [c.tag for c in extension] == [ns.q(ns.AKDB, "RequestedAttributes"), ns.q(ns.AKDB, "DisplayInformation")]
+    version = extension.find(f"{ns.q(ns.AKDB, 'DisplayInformation')}/{ns.q(ns.CLASSIC_UI, 'Version')}")
+    assert [(c.tag.split("}")[1], c.text) for c in version] == [
+        ("OrganizationDisplayName", "Einheitsgemeinde Stadt Tangerhütte"), ("Lang", "de"),
+        ("OnlineServiceId", "SANDBOX-ONLINE-SERVICE-0001")]
+    bpk2 = extension.find(f".//{ns.q(ns.AKDB, 'RequestedAttribute')}")
+    assert bpk2.attrib == {"Name": "urn:oid:1.3.6.1.4.1.25484.494450.3", "RequiredAttribute": "true"}
+    context = request.find(ns.q(ns.SAMLP, "RequestedAuthnContext"))
+    assert context.get("Comparison") == "minimum"
+    assert [c.text for c in context] == ["STORK-QAA-Level-3"]
+    signature = request.find(ns.q(ns.DS, "Signature"))
+    assert signature.find(f".//{ns.q(ns.DS, 'SignatureMethod')}").get("Algorithm") == ns.RSA_SHA256
