@@ -109,7 +109,8 @@ def router_for(portal: DemoPortal) -> APIRouter:
         return _page("Demo-Portal", (
             f'<h1>Angemeldet</h1><dl><dt>Pseudonym</dt><dd id="pseudonym">{html.escape(identity["pseudonym"])}</dd>'
             f'<dt>Vertrauensniveau</dt><dd id="trust-level">{html.escape(identity["trust_level"])}</dd>'
-            f'<dt>Name</dt><dd id="name">{html.escape(name)}</dd></dl><form method="post" action="{portal.base_url}/portal/apply"><label>Antrag '
+            f'<dt>Name</dt><dd id="name">{html.escape(name)}</dd></dl>'
+            f'<form method="post" action="{portal.base_url}/portal/apply"><label>Antrag '
             f'<select name="form" id="form">{forms}</select></label> '
             f'<button type="submit" id="submit">Antrag absenden</button></form>'
             f'<form method="post" action="{portal.base_url}/portal/logout">'
