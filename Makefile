@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: run test lint typecheck unit integration e2e bench clean
+# the browser tests drive Debian's Chromium (never a downloaded browser build)
+CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict gateway adapters
 
-test: $(STAMP) lint typecheck
+$(CHROMIUM):
+	apt-get install -y --no-install-recommends chromium || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/rathaus-gateway schema export --check
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
@@ -34,7 +40,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP)
