@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from adapters.citizen_login import attributes as a
 from gateway.case.model import TrustLevel
 from tests.unit.citizen_login.conftest import World
@@ -53,3 +55,19 @@ def test_the_authn_request_carries_the_bundid_extension(world: World) -> None:
     assert [c.text for c in context] == ["STORK-QAA-Level-3"]
     signature = request.find(ns.q(ns.DS, "Signature"))
     assert signature.find(f".//{ns.q(ns.DS, 'SignatureMethod')}").get("Algorithm") == ns.RSA_SHA256
+
+
+def test_the_redirect_binding_sends_a_signed_deflated_request(tmp_path: Path) -> None:
+    from adapters.citizen_login import bindings
+    from adapters.citizen_login.testing import certificate
+    from gateway import safexml
+    from tests.unit.citizen_login.conftest import RETURN_TO, make_world
+
+    world = make_world(tmp_path, idp_overrides={"binding": "redirect"})
+    step = world.login.begin(TrustLevel.HOCH, RETURN_TO)
+    assert not step.fields and step.url.startswith("https://idp.sandbox.test/idp/sso?SAMLRequest=")
+    data, relay = bindings.decode_redirect(step.url.split("?", 1)[1], "SAMLRequest",
+                                           [certificate("sp-signing-2026")])
+    request = safexml.parse(data)
+    assert request.get("Destination") == "https://idp.sandbox.test/idp/sso" and relay
+    assert "STORK-QAA-Level-4" in data.decode()
