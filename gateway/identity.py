@@ -40,7 +40,8 @@ class LoginIdentity:
 
     def account(self) -> AccountIdentity:
         return AccountIdentity(provider=self.provider, pseudonym=self.pseudonym, trust_level=self.trust_level,
-                               postbox_reference=self.postbox_handle)
+                               postbox_reference=self.postbox_handle, proved_by=self.proved_by,
+                               authn_context=self.authn_context)
 
 
 @dataclass(frozen=True)

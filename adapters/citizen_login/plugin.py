@@ -96,4 +96,5 @@ def install(ctx: AdapterContext) -> None:
     from adapters.citizen_login.routes import router_for
 
     login = build(load_options(ctx.options), ctx.base_dir, ctx.state)
+    ctx.adapters.sessions.register(NAME, login.sessions)
     ctx.routers.append(router_for(login))

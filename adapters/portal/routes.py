@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -25,7 +26,9 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from gateway.identity import CitizenSessionInvalid
 from gateway.ports import InboundMessage, Outcome
+from gateway.sessions import CitizenSession, session_issuer
 
 router = APIRouter(prefix="/v1", tags=["portal"])
 _SLOTS: list[anyio.CapacityLimiter] = []
@@ -39,6 +42,33 @@ def _intake_slots() -> anyio.CapacityLimiter:
         _SLOTS.append(anyio.CapacityLimiter(4))
     return _SLOTS[0]
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
+SESSION_HEADER = "Citizen-Session"
+
+
+def _citizen_session(gateway: Any, token: str) -> CitizenSession:
+    issuer = session_issuer(token)
+    if issuer is None or issuer not in gateway.adapters.sessions:
+        raise CitizenSessionInvalid("the citizen session token is invalid")
+    session: CitizenSession = gateway.adapters.sessions.get(issuer).verify(token)
+    return session
+
+
+def _with_applicant(raw: bytes, envelope: PortalApplication, session: CitizenSession | None
+                    ) -> tuple[bytes, PortalApplication]:
+    """The applicant's identity, trust level and postbox handle come from the citizen session,
+    never from the application: an envelope that names an account itself is refused, and the
+    session's account is written into the stored original (so the audit shows what was used)."""
+    if envelope.account is not None:
+        raise InvalidRequest(f"the applicant's account comes from the citizen session ({SESSION_HEADER} header), "
+                             "not from the application")
+    if session is None:
+        return raw, envelope
+    if session.identity.tenant_ars != envelope.tenant:
+        raise Forbidden("the citizen session belongs to another municipality")
+    document = json.loads(raw)
+    document["account"] = session.identity.account().model_dump(mode="json", exclude_none=True)
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return raw, parse_envelope(raw)
 
 
 def _case_created(outcome: Outcome, replayed: bool) -> JSONResponse:
@@ -103,12 +133,16 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any, 
 @router.post("/applications", status_code=201, responses={201: {"description": "case created"},
                                                           202: {"description": "accepted, still processing"}})
 async def submit_application(request: Request, gateway: GatewayDep, principal: PrincipalDep,
-                             idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
+                             idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None,
+                             citizen_session: Annotated[str | None, Header(alias=SESSION_HEADER)] = None
                              ) -> JSONResponse:
-    """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
+    """Submit an application on behalf of a citizen (JSON, or multipart with attachments). The
+    applicant's account comes from the ``Citizen-Session`` header (a citizen login's session)."""
     principal.require("applications:submit")
+    session = _citizen_session(gateway, citizen_session) if citizen_session else None
     raw, envelope = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway,
                                            principal.client_id)
+    raw, envelope = _with_applicant(raw, envelope, session)
     if len(envelope.attachments) > gateway.settings.max_attachments:
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
@@ -126,7 +160,10 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
                              client_id=principal.client_id)
     outcome = await anyio.to_thread.run_sync(gateway.submit_now, message, fingerprint, limiter=_intake_slots())
-    return _answer(outcome, outcome.duplicate)
+    answer = _answer(outcome, outcome.duplicate)
+    if session is not None:  # each use resets the session's idle clock
+        answer.headers[SESSION_HEADER] = gateway.adapters.sessions.get(session.issuer).refresh(session)
+    return answer
 
 
 @router.post("/uploads", status_code=201)
