@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: run test lint typecheck unit integration e2e bench clean fuse
+# the browser tests drive Debian's Chromium (never a downloaded browser build)
+CHROMIUM := /usr/bin/chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +34,11 @@ fuse:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends fuse3; \
 	else echo "fuse3 missing: install Debian's fuse3 (the power-cut tests need it)" >&2; fi
 
-test: $(STAMP) fuse lint typecheck
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium)
+
+test: $(STAMP) fuse $(CHROMIUM) lint typecheck
 	$(BIN)/rathaus-gateway schema export --check
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
@@ -42,7 +48,7 @@ unit: $(STAMP)
 integration: $(STAMP) fuse
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP)

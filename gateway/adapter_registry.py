@@ -7,6 +7,7 @@ from typing import Generic, TypeVar
 
 from gateway.errors import ConfigurationError
 from gateway.ports import ChannelAdapter, InboundSource, Sender
+from gateway.sessions import SessionService
 
 T = TypeVar("T")
 
@@ -44,3 +45,6 @@ class Adapters:
         self.channels: Registry[ChannelAdapter] = Registry("channel")
         self.sources: Registry[InboundSource] = Registry("inbound source")
         self.senders: Registry[Sender] = Registry("sender")
+        # citizen logins register the service that signs their session tokens (by its name,
+        # which is the tokens' ``kid``): the portal channel takes the applicant from there
+        self.sessions: Registry[SessionService] = Registry("session service")

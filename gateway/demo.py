@@ -10,7 +10,10 @@ from collections.abc import Iterator
 
 import httpx
 
+from gateway.case.model import TrustLevel
 from gateway.config import Settings
+from gateway.identity import LoginIdentity
+from gateway.sessions import SessionService
 from gateway.yamlfile import load_yaml
 
 DEMO_ATTACHMENT = b"Nachweis (Demo)\nDieses Dokument wurde vom Demo-Portal erzeugt.\n"
@@ -41,22 +44,32 @@ def token(client: httpx.Client, client_id: str, client_secret: str) -> str:
     return str(response.json()["access_token"])
 
 
-def feed_portal(settings: Settings, url: str, client_id: str, client_secret: str) -> Iterator[str]:
+def demo_session(sessions: SessionService, tenant: str, trust: str) -> str:
+    """A session as a citizen login would issue it after a demo citizen's login."""
+    return sessions.issue(LoginIdentity(
+        provider="sandbox", tenant_ars=tenant, pseudonym=f"demo-{uuid.uuid4().hex[:12]}",
+        trust_level=TrustLevel(trust), authn_context="STORK-QAA-Level-4" if trust == "hoch" else "STORK-QAA-Level-3",
+        proved_by="eID", postbox_handle=str(uuid.uuid4())))
+
+
+def feed_portal(settings: Settings, url: str, client_id: str, client_secret: str,
+                sessions: SessionService | None = None) -> Iterator[str]:
+    """Every sample application; the applicant's account comes from a session of ``sessions``
+    (the citizen login's), services that need a login are refused without one."""
     with httpx.Client(base_url=url, timeout=30) as client:
         headers = {"Authorization": f"Bearer {token(client, client_id, client_secret)}"}
         for tenant, leika, form, trust, sample in portal_samples(settings):
+            session = {"Citizen-Session": demo_session(sessions, tenant, trust)} if sessions else {}
             envelope = {
                 "tenant": tenant, "service": leika, "form": form,
                 "submitted_at": dt.datetime.now(dt.UTC).isoformat(),
-                "account": {"provider": "servicekonto-st", "pseudonym": f"demo-{uuid.uuid4().hex[:12]}",
-                            "trust_level": trust, "postbox_reference": "postfach:demo"},
                 "reply_channel": {"kind": "postbox", "address": "postfach:demo"},
                 "data": json.loads(sample),
                 "attachments": [{"id": "nachweis", "filename": "Nachweis.txt", "media_type": "text/plain",
                                  "sha512": hashlib.sha512(DEMO_ATTACHMENT).hexdigest()}],
             }
             response = client.post(
-                "/v1/applications", headers={**headers, "Idempotency-Key": f"demo-{uuid.uuid4()}"},
+                "/v1/applications", headers={**headers, **session, "Idempotency-Key": f"demo-{uuid.uuid4()}"},
                 files={"application": (None, json.dumps(envelope), "application/json"),
                        "nachweis": ("Nachweis.txt", DEMO_ATTACHMENT, "text/plain")})
             if response.status_code == 201:

@@ -67,7 +67,8 @@ def run_stack(config: Path | None, port: int) -> None:
     httpx.get(url + "/readyz", timeout=10).raise_for_status()
     print(f"gateway            {url}  (API docs: {url}/docs)\n")
     print("portal demo: one application per form")
-    for line in feed_portal(settings, url, "demo-portal", "demo-portal-secret"):
+    sessions = next((service for _, service in gateway.adapters.sessions.items()), None)
+    for line in feed_portal(settings, url, "demo-portal", "demo-portal-secret", sessions):
         print("  " + line)
     for name in available(DEMO_GROUP):
         print(f"{name} demo sender:")
@@ -83,6 +84,7 @@ def run_stack(config: Path | None, port: int) -> None:
             print(f"  {case.reference}  {case.source.channel:<10} {case.status.value:<9} {case.service.name}")
     print(f"""
 Where to look:
+  citizen login       open http://127.0.0.1:8103/portal/ , log in as a demo citizen, submit an application
   API docs            {url}/docs
   token (local proc.) curl -s -d grant_type=client_credentials -d client_id=demo-fachverfahren \\
                         -d client_secret=demo-fachverfahren-secret {url}/oauth/token

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -31,7 +32,9 @@ from gateway.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from gateway.identity import CitizenSessionInvalid
 from gateway.ports import InboundMessage, Outcome
+from gateway.sessions import CitizenSession, session_issuer
 from gateway.store import rejections
 
 router = APIRouter(prefix="/v1", tags=["portal"])
@@ -46,6 +49,33 @@ def _intake_slots() -> anyio.CapacityLimiter:
         _SLOTS.append(anyio.CapacityLimiter(4))
     return _SLOTS[0]
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
+SESSION_HEADER = "Citizen-Session"
+
+
+def _citizen_session(gateway: Any, token: str) -> CitizenSession:
+    issuer = session_issuer(token)
+    if issuer is None or issuer not in gateway.adapters.sessions:
+        raise CitizenSessionInvalid("the citizen session token is invalid")
+    session: CitizenSession = gateway.adapters.sessions.get(issuer).verify(token)
+    return session
+
+
+def _with_applicant(gateway: Any, raw: bytes, envelope: PortalApplication, session: CitizenSession | None
+                    ) -> tuple[bytes, PortalApplication]:
+    """The applicant's identity, trust level and postbox handle come from the citizen session,
+    never from the application: an envelope that names an account itself is refused, and the
+    session's account is written into the stored original (so the audit shows what was used)."""
+    if envelope.account is not None:
+        raise InvalidRequest(f"the applicant's account comes from the citizen session ({SESSION_HEADER} header), "
+                             "not from the application")
+    if session is None:
+        return raw, envelope
+    if session.identity.tenant_ars != envelope.tenant:
+        raise Forbidden("the citizen session belongs to another municipality")
+    document = json.loads(raw)
+    document["account"] = session.identity.account().model_dump(mode="json", exclude_none=True)
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return raw, _channel(gateway).parse(raw)
 
 
 def _channel(gateway: Any) -> PortalChannel:
@@ -158,11 +188,13 @@ _APPLICATION_BODY = {"requestBody": {"required": True, "content": {
              responses={202: {"model": ApplicationAccepted,
                               "description": "accepted, still processing (retry with the same Idempotency-Key)"}})
 async def submit_application(request: Request, gateway: GatewayDep, principal: PrincipalDep,
-                             idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None
+                             idempotency_key: Annotated[str | None, Header(pattern=IDEMPOTENCY_KEY)] = None,
+                             citizen_session: Annotated[str | None, Header(alias=SESSION_HEADER)] = None
                              ) -> JSONResponse:
-    """Submit an application on behalf of a citizen (JSON, or multipart with attachments)."""
+    """Submit an application on behalf of a citizen (JSON, or multipart with attachments). The
+    applicant's account comes from the ``Citizen-Session`` header (a citizen login's session)."""
     try:
-        response, tenant = await _submit(request, gateway, principal, idempotency_key)
+        response, tenant = await _submit(request, gateway, principal, idempotency_key, citizen_session)
     except GatewayError as exc:
         if 400 <= exc.status < 500:
             await _record_refusal(gateway, principal.client_id, None, exc.to_problem())
@@ -183,10 +215,12 @@ async def _record_refusal(gateway: Any, client_id: str, tenant: str | None, prob
         status=int(problem.get("status") or 400), at=dt.datetime.now(dt.UTC)))
 
 
-async def _submit(request: Request, gateway: Any, principal: Principal, idempotency_key: str | None
-                  ) -> tuple[JSONResponse, str]:
+async def _submit(request: Request, gateway: Any, principal: Principal, idempotency_key: str | None,
+                  citizen_session: str | None) -> tuple[JSONResponse, str]:
     principal.require("applications:submit")
+    session = _citizen_session(gateway, citizen_session) if citizen_session else None
     raw, envelope, parts = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
+    raw, envelope = _with_applicant(gateway, raw, envelope, session)
     if len(envelope.attachments) > gateway.settings.max_attachments:
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
@@ -212,7 +246,10 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
     if outcome.state in ("committed", "acknowledged") and envelope.attachments:
         await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
                                        [a.sha512 for a in envelope.attachments])
-    return _answer(outcome, outcome.duplicate), envelope.tenant
+    answer = _answer(outcome, outcome.duplicate)
+    if session is not None:  # each use resets the session's idle clock
+        answer.headers[SESSION_HEADER] = gateway.adapters.sessions.get(session.issuer).refresh(session)
+    return answer, envelope.tenant
 
 
 @router.post("/uploads", status_code=201, response_model=UploadCreated, openapi_extra={"requestBody": {

@@ -94,6 +94,10 @@ class AccountIdentity(_Strict):
     pseudonym: str = PydField(description="stable per-service-provider pseudonym (e.g. bPK2)")
     trust_level: TrustLevel
     postbox_reference: str | None = None
+    proved_by: str | None = PydField(default=None, description="how the login was proved (AssertionProvedBy, "
+                                     "e.g. eID, Elster, Benutzername)")
+    authn_context: str | None = PydField(default=None, description="the login's authentication context as the "
+                                         "identity provider stated it (STORK-QAA-Level-1..4)")
 
 
 class NaturalPerson(_Strict):

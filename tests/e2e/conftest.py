@@ -19,7 +19,10 @@ from sqlalchemy import func, select
 
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
+from gateway.case.model import TrustLevel
 from gateway.errors import PROBLEM_BASE
+from gateway.identity import LoginIdentity
+from gateway.sessions import SessionService
 from gateway.store import tables
 from tests.conftest import SECRETS, TENANT, make_settings
 from tests.support.servers import serve_app
@@ -93,15 +96,29 @@ class Api:
     def auth(self, client_id: str, **headers: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(client_id)}", **headers}
 
+    def citizen_session(self, level: str, pseudonym: str = "bpk2-pseudonym-4711", tenant: str = TENANT) -> str:
+        """A session token as a citizen login issues it (a test login service registered in
+        this gateway, as the citizen_login adapter registers its own)."""
+        if "test-login" not in self.gw.adapters.sessions:
+            self.gw.adapters.sessions.register("test-login", SessionService(
+                "test-login", b"test-only-session-key-0123456789abcdef", self.gw.state))
+        return self.gw.adapters.sessions.get("test-login").issue(LoginIdentity(
+            provider="bundid", tenant_ars=tenant, pseudonym=pseudonym, trust_level=TrustLevel(level),
+            authn_context={"niedrig": "STORK-QAA-Level-1", "substantiell": "STORK-QAA-Level-3"}.get(
+                level, "STORK-QAA-Level-4"), proved_by="eID"))
+
     def submit(self, envelope: dict[str, Any], *, key: str | None = None, client: str = "portal",
-               **kwargs: Any) -> httpx.Response:
+               session: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = self.auth(client)
         if key is not None:
             headers["Idempotency-Key"] = key
+        if session is not None:
+            headers["Citizen-Session"] = session
         return self.http.post("/v1/applications", json=envelope, headers=headers, **kwargs)
 
-    def create_case(self, envelope: dict[str, Any] | None = None, client: str = "portal") -> dict[str, Any]:
-        response = self.submit(envelope or hund_envelope(), key=new_key(), client=client)
+    def create_case(self, envelope: dict[str, Any] | None = None, client: str = "portal",
+                    session: str | None = None) -> dict[str, Any]:
+        response = self.submit(envelope or hund_envelope(), key=new_key(), client=client, session=session)
         assert response.status_code == 201, response.text
         body: dict[str, Any] = response.json()
         return body

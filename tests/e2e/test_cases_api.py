@@ -76,15 +76,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         order: list[str] = []
         received: dict[str, dt.datetime] = {}
 
-        def make(envelope: dict[str, Any], client: str = "portal") -> str:
-            body = api.create_case(envelope, client)
+        def make(envelope: dict[str, Any], client: str = "portal", session: str | None = None) -> str:
+            body = api.create_case(envelope, client, session)
             order.append(body["case_id"])
             received[body["case_id"]] = dt.datetime.fromisoformat(body["received_at"])
             return str(body["case_id"])
 
         hund = [make(hund_envelope()) for _ in range(4)]
         zweite = [make(hund_envelope(tenant=OTHER_TENANT), "other")]
-        gewerbe = make(gewerbe_envelope(account=ACCOUNT))
+        gewerbe = make(gewerbe_envelope(), session=api.citizen_session(ACCOUNT["trust_level"], ACCOUNT["pseudonym"]))
         hund += [make(hund_envelope()) for _ in range(3)]
         zweite.append(make(hund_envelope(tenant=OTHER_TENANT), "other"))
         assert _change(api, hund[1], version=1, status="in_progress").status_code == 200

@@ -386,15 +386,16 @@ def test_channel_not_allowed_then_fixed_catalog_and_resent(tmp_path: Path) -> No
     assert closed != original
     catalog.write_text(closed, encoding="utf-8")
     data_dir = tmp_path / "data"
-    envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": "p-1", "trust_level": "hoch"})
+    envelope = gewerbe_envelope()
     key = new_key()
     with running_gateway(data_dir, mappings_dir=mappings) as first:
-        problem = refused(first, lambda: first.submit(envelope, key=key), 403, "channel-not-allowed")
+        session = first.citizen_session("hoch", "p-1")
+        problem = refused(first, lambda: first.submit(envelope, key=key, session=session), 403, "channel-not-allowed")
         assert (problem["service"], problem["channel"]) == (GEWERBE, "portal")
     catalog.write_text(original, encoding="utf-8")
     with running_gateway(data_dir, mappings_dir=mappings) as fixed:
         assert (fixed.case_count(), fixed.inbox_count()) == (0, 0)
-        retry = fixed.submit(envelope, key=key)
+        retry = fixed.submit(envelope, key=key, session=fixed.citizen_session("hoch", "p-1"))
         assert retry.status_code == 201, retry.text
         assert "idempotent-replayed" not in retry.headers
         assert retry.json()["service"] == GEWERBE
@@ -444,23 +445,26 @@ def test_form_that_does_not_belong_to_the_service(api: Api) -> None:
     assert (problem["service"], problem["format"]) == (HUND, "portal:test-gewerbe")
 
 
-@pytest.mark.parametrize("account", [None, {"provider": "bundid", "pseudonym": "p-low", "trust_level": "niedrig"}],
-                         ids=["no-login", "niedrig"])
-def test_trust_level_too_low(api: Api, account: dict[str, Any] | None) -> None:
-    envelope = gewerbe_envelope(**({"account": account} if account else {}))
-    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 403, "trust-level-too-low")
+@pytest.mark.parametrize("level", [None, "niedrig"], ids=["no-login", "niedrig"])
+def test_trust_level_too_low(api: Api, level: str | None) -> None:
+    envelope = gewerbe_envelope()
+    session = api.citizen_session(level, "p-low") if level else None
+    problem = refused(api, lambda: api.submit(envelope, key=new_key(), session=session), 403,
+                      "trust-level-too-low")
     assert (problem["service"], problem["required"]) == (GEWERBE, "substantiell")
 
 
 @pytest.mark.parametrize("level", ["substantiell", "hoch"])
 def test_trust_level_high_enough(api: Api, level: str) -> None:
-    envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": f"p-{level}", "trust_level": level})
+    envelope = gewerbe_envelope()
     before = api.case_count()
-    response = api.submit(envelope, key=new_key())
+    response = api.submit(envelope, key=new_key(), session=api.citizen_session(level, f"p-{level}"))
     assert response.status_code == 201, response.text
     assert api.case_count() == before + 1
     case = api.case(response.json()["case_id"])
     assert case["applicant"]["account"]["trust_level"] == level
+    assert case["applicant"]["account"]["pseudonym"] == f"p-{level}"
+    assert case["applicant"]["account"]["proved_by"] == "eID"
     assert case["applicant"]["party"] == {"kind": "organisation", "name": "Muster Holz GmbH", "legal_form": None,
                                           "register_number": None, "address": None, "contact": None,
                                           "contact_person": None}
@@ -577,3 +581,27 @@ def test_big_integer_in_form_data_is_answered_not_retried_forever(api: Api) -> N
     retrying = [e for e in api.get("/v1/admin/inbox", "admin", params={"state": "retry"}).json()
                 if e["source_id"].endswith(key)]
     assert retrying == [], "the message waits for retries that cannot succeed"
+
+
+def test_an_account_in_the_application_is_refused(api: Api) -> None:
+    """The applicant's identity comes from the citizen session, never from the form body."""
+    envelope = gewerbe_envelope(account={"provider": "bundid", "pseudonym": "forged", "trust_level": "hoch"})
+    problem = refused(api, lambda: api.submit(envelope, key=new_key()), 422, "invalid-request")
+    assert "Citizen-Session" in problem["detail"]
+
+
+def test_an_invalid_or_foreign_citizen_session_is_refused(api: Api) -> None:
+    problem = refused(api, lambda: api.submit(hund_envelope(), key=new_key(), session="not-a-token"), 401,
+                      "citizen-session-invalid")
+    assert problem["status"] == 401
+    foreign = api.citizen_session("hoch", "p-x", tenant="150855500000")
+    refused(api, lambda: api.submit(hund_envelope(), key=new_key(), session=foreign), 403, "forbidden")
+
+
+def test_the_session_account_reaches_the_case_and_is_refreshed(api: Api) -> None:
+    response = api.submit(gewerbe_envelope(), key=new_key(), session=api.citizen_session("substantiell", "p-ref"))
+    assert response.status_code == 201, response.text
+    assert response.headers["citizen-session"].count(".") == 2
+    account = api.case(response.json()["case_id"])["applicant"]["account"]
+    assert account == {"provider": "bundid", "pseudonym": "p-ref", "trust_level": "substantiell",
+                       "postbox_reference": None, "proved_by": "eID", "authn_context": "STORK-QAA-Level-3"}

@@ -141,4 +141,4 @@ def test_every_adapter_is_reachable_through_its_entry_points() -> None:
         for ep in entry_points(group=group):
             assert ep.value.startswith("adapters."), ep
             assert callable(ep.load()), ep
-    assert {ep.name for ep in entry_points(group=ADAPTER_GROUP)} == {"portal", "fitconnect", "xta"}
+    assert {ep.name for ep in entry_points(group=ADAPTER_GROUP)} == {"portal", "fitconnect", "xta", "citizen_login"}
