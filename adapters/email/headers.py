@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
 from adapters.email.model import KIND_WORDING, ReplyKind
 from adapters.email.options import SenderIdentity
+
+# CRLF line ends; headers folded only beyond RFC 5322's 998 characters, so the Message-ID stays on its line.
+WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 
 def subject_for(kind: ReplyKind, reference: str, authority: str) -> str:

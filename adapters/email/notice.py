@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
 from urllib.parse import quote
 
-from adapters.email.headers import set_envelope_headers, subject_for
+from adapters.email.headers import WIRE_POLICY, set_envelope_headers, subject_for
 from adapters.email.model import KIND_WORDING, ReplyKind, check_address, check_reference
 from adapters.email.options import SenderIdentity
 
@@ -55,4 +54,4 @@ def build_notice_mail(notice: Notice, *, identity: SenderIdentity, to: str, mess
                          subject=subject_for(notice.kind, notice.reference, identity.authority_name), date=date)
     msg.set_content(notice_text(notice, identity.authority_name), subtype="plain", charset="utf-8",
                     cte="quoted-printable")
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=WIRE_POLICY)

@@ -88,10 +88,12 @@ def _describe(key: _Key, policy: PgpPolicy) -> str:
     raise RecipientKeyUnusable(f"the applicant's key encrypts with {name}, which is not accepted")
 
 
-def _keys(cert: pysequoia.Cert, policy: PgpPolicy) -> list[_Key]:
-    packets = list(PacketPile.from_bytes(bytes(cert)))
+def _keys(raw: bytes, policy: PgpPolicy) -> list[_Key]:
+    packets = list(PacketPile.from_bytes(raw))
     if len(packets) > policy.max_packets:
         raise RecipientKeyUnusable(f"the applicant's key has more than {policy.max_packets} packets")
+    if any(p.tag in (Tag.SecretKey, Tag.SecretSubkey) for p in packets):
+        raise RecipientKeyUnusable("the key block holds secret key material; only a public key is accepted")
     keys: list[_Key] = []
     for packet in packets:
         if packet.tag in _KEY_TAGS:
@@ -133,12 +135,10 @@ def parse_recipient_key(armored: str, policy: PgpPolicy, now: datetime | None = 
         raise RecipientKeyUnusable(f"the key block holds {len(certs)} certificates; exactly one is needed")
     cert = certs[0]
     try:
-        if cert.has_secret_keys:
-            raise RecipientKeyUnusable("the key block holds secret key material; only a public key is accepted")
+        keys = _keys(text.encode("ascii"), policy)
         if cert.is_revoked:
             raise RecipientKeyUnusable("the applicant's key is revoked")
         expiration = cert.expiration
-        keys = _keys(cert, policy)
     except RuntimeError:
         # Sequoia's standard policy refuses the primary key outright (e.g. RSA-1024, SHA-1 bindings).
         raise RecipientKeyUnusable("the applicant's key uses algorithms that are no longer secure") from None

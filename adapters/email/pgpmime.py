@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from email.policy import SMTP
 
-from adapters.email.headers import set_envelope_headers, subject_for
+from adapters.email.headers import WIRE_POLICY, set_envelope_headers, subject_for
 from adapters.email.model import ReplyMail
 from adapters.email.options import SenderIdentity
 from adapters.email.pgpkey import RecipientKey, encrypt_to
@@ -32,7 +31,7 @@ def _inner(reply: ReplyMail, identity: SenderIdentity, message_id: str, date: da
         inner.make_mixed()
     inner.set_param("protected-headers", "v1")
     # The signed/encrypted entity must be in canonical form (CRLF), RFC 3156 section 3.
-    return inner.as_bytes(policy=SMTP)
+    return inner.as_bytes(policy=WIRE_POLICY)
 
 
 def build_encrypted_mail(reply: ReplyMail, key: RecipientKey, *, identity: SenderIdentity, message_id: str,
@@ -54,4 +53,4 @@ def build_encrypted_mail(reply: ReplyMail, key: RecipientKey, *, identity: Sende
     payload.set_payload(armored.decode("ascii"))
     msg.attach(control)
     msg.attach(payload)
-    return msg.as_bytes(policy=SMTP)
+    return msg.as_bytes(policy=WIRE_POLICY)

@@ -17,7 +17,7 @@ class SandboxConfig:
     mail_dir: Path | None = None  # also keep every mail as <id>.eml here
     username: str | None = None  # set both to require AUTH (after STARTTLS)
     password: str | None = None
-    require_starttls: bool = True
+    starttls: bool = True  # False: offer no STARTTLS at all (to test that the client refuses)
     max_message_bytes: int = 32 * 1024 * 1024
     max_messages: int = 10_000  # in memory; the oldest are dropped beyond
     cert_file: Path = TLS_DIR / "server.pem"

@@ -78,13 +78,15 @@ class SmtpListener:
 
     def start(self) -> None:
         cfg = self.config
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
+        context = None
+        if cfg.starttls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(cfg.cert_file), str(cfg.key_file))
         auth = Authenticator(cfg.username, cfg.password) if cfg.username and cfg.password else None
         self._controller = Controller(
             Handler(self.store), hostname=cfg.smtp_host, port=cfg.smtp_port, ready_timeout=15,
-            server_hostname="localhost", tls_context=context, require_starttls=cfg.require_starttls,
-            authenticator=auth, auth_required=auth is not None, auth_require_tls=True,
+            server_hostname="localhost", tls_context=context, require_starttls=cfg.starttls,
+            authenticator=auth, auth_required=auth is not None, auth_require_tls=cfg.starttls,
             data_size_limit=cfg.max_message_bytes, ident="Rathaus-Gateway SMTP sandbox (TEST ONLY)")
         self._controller.start()
 

@@ -127,13 +127,13 @@ class EPostSandbox:
             seen: set[str] = set()
             for letter in checked:
                 name = letter.fields["fileName"]
-                if name in names or name in seen:
-                    raise Refused(400, "E903", f"fileName {name} was used before")
-                seen.add(name)
                 if letter.fields.get("activateDuplicateFailsafe") and any(
                         x.sha256 == letter.sha256 and now - x.created_clock < self.config.duplicate_window_seconds
                         for x in mine):
                     raise Refused(400, "E324", f"{name}: the same PDF was uploaded within the last 60 minutes")
+                if name in names or name in seen:
+                    raise Refused(400, "E903", f"fileName {name} was used before")
+                seen.add(name)
             results = []
             for letter in checked:
                 stored = SandboxLetter(self._next_id, account.ekp, letter.fields, letter.sha256, letter.pages,
