@@ -63,7 +63,9 @@ class SmtpRelay:
             raise MailRelayUnusable("the relay does not support a required SMTP extension") from None
         except smtplib.SMTPResponseException as exc:  # HELO/EHLO, STARTTLS, AUTH and others with a code
             raise error_for_reply("session", exc.smtp_code) from None
-        except smtplib.SMTPServerDisconnected:
+        except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):  # smtplib reports a read timeout as a disconnect
+                raise MailRelayUnavailable(f"no answer from the relay within {opts.timeout_seconds} s") from None
             raise MailRelayUnavailable("the relay closed the connection") from None
         except TimeoutError:
             raise MailRelayUnavailable(f"no answer from the relay within {opts.timeout_seconds} s") from None
