@@ -17,8 +17,8 @@ from lxml import etree
 from adapters.citizen_login import attributes as a
 from adapters.citizen_login import bindings
 from adapters.citizen_login.keys import Certificate, KeyPair
-from adapters.citizen_login.options import CitizenLoginOptions
 from adapters.citizen_login.login import CitizenLogin, build
+from adapters.citizen_login.options import CitizenLoginOptions
 from adapters.citizen_login.sandbox import people
 from adapters.citizen_login.sandbox.idp import SandboxIdp
 from adapters.citizen_login.sandbox.responses import ResponseSpec, to_bytes
