@@ -147,12 +147,14 @@ _SIZE_REASONS: Final = (
 
 def _syntax_error(exc: etree.XMLSyntaxError) -> InvalidPayload:
     # libxml2's message can quote bytes of the document (personal data): it is only used to
-    # tell the kinds of failure apart; the detail names the kind and the position. A parser
-    # fed in chunks reports some errors (an undeclared entity) only in the thread's log,
-    # which parse() clears first, so the first error there belongs to this document.
-    first = next((e for e in exc.error_log if e.level >= etree.ErrorLevels.ERROR), None)
-    msg = first.message if first is not None else str(exc.msg)
-    line, column = (first.line, first.column) if first is not None else (exc.lineno, exc.offset)
+    # tell the kinds of failure apart; the detail names the kind and the position.
+    msg, line, column = str(exc.msg), exc.lineno, exc.offset
+    if not line:
+        # A parser fed in chunks reports some errors (an undeclared entity) only in the thread's
+        # log, which _pull_parser clears first, and then fails with a generic "no element found".
+        first = next((e for e in exc.error_log if e.level >= etree.ErrorLevels.ERROR), None)
+        if first is not None:
+            msg, line, column = first.message, first.line, first.column
     where = f"line {line}, column {column}" if line else "unknown position"
     if "amplification" in msg or "ntity" in msg:
         return InvalidPayload(f"XML entities are not accepted ({where})", location=where)
