@@ -33,6 +33,7 @@ from gateway.errors import ConfigurationError, InvalidPayload
 from gateway.safexml import PARSER_OPTIONS, parse
 
 LOCATE_MAX_ERRORS: Final = 100
+_MAX_PATH_CHARS: Final = 500
 _XS: Final = "http://www.w3.org/2001/XMLSchema"
 _REFERENCES: Final = tuple(f"{{{_XS}}}{name}" for name in ("import", "include", "redefine", "override"))
 _MAX_NAME_CHARS: Final = 100
@@ -113,7 +114,8 @@ def _readable_path(root: Any, libxml2_path: str, line: int, name: str | None) ->
     except etree.XPathError:
         found = []
     element = found[0] if found and etree.iselement(found[0]) else None
-    if element is None or element.sourceline != line or (name and etree.QName(element).localname != name):
+    if element is None or element.sourceline != line or (
+            name and str(etree.QName(element).localname)[:_MAX_NAME_CHARS] != name):
         return libxml2_path
     chain = [element, *element.iterancestors()]
     chain = chain[: chain.index(root) + 1] if root in chain else chain
@@ -178,9 +180,9 @@ class XmlSchema:
             first = self._schema.error_log[0]
             path, line = first.path or "/", first.line
         element, attribute = _names(first)
-        where = _readable_path(root, path, line, element)
-        if attribute:
-            where += f"/@{attribute}"
+        where = _readable_path(root, path, line, element) + (f"/@{attribute}" if attribute else "")
+        if len(where) > _MAX_PATH_CHARS:  # names may be 50,000 characters long, and deeply nested
+            where = "…" + where[-_MAX_PATH_CHARS:]
         at = f"{where} (line {line})" if line else where
         return InvalidPayload(f"{label} is not valid against its schema at {at}: {_reason(first)}",
                               location=where, line=line or None)

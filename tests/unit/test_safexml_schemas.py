@@ -90,6 +90,18 @@ def test_error_names_elements_and_attributes(typed: XmlSchema) -> None:
     assert root.detail.endswith("the root element is not declared by the schema")
 
 
+def test_location_of_long_names_is_shortened(tmp_path: Path) -> None:
+    path = tmp_path / "lax.xsd"
+    path.write_text(_xsd('<xs:element name="d" type="xs:date"/><xs:element name="r"><xs:complexType>'
+                         '<xs:sequence><xs:any processContents="lax"/></xs:sequence></xs:complexType></xs:element>'))
+    name = "n" * 40_000
+    document = f"<r xmlns='urn:t'>{f'<{name}>' * 20}<d>x</d>{f'</{name}>' * 20}</r>".encode()
+    error = _refusal(XmlSchema(path), document)
+    location = error.extensions["location"]
+    assert location.endswith("/" + "n" * 100 + "/d") and len(location) == 501
+    assert len(error.detail) < 700
+
+
 def test_many_invalid_siblings_are_refused_in_linear_time(typed: XmlSchema) -> None:
     # lxml's tree validation needs ~7.6 s for these (an XPath per error, over all preceding siblings)
     document = b"<r xmlns='urn:t'>" + b"<d>x</d>" * 40_000 + b"</r>"
