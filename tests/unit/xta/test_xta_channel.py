@@ -202,3 +202,10 @@ def test_the_payload_parse_is_handed_to_the_mapping_only_when_as_strict_as_its_o
     for looser in ({"max_bytes": 21 * 1024 * 1024}, {"max_depth": 255}, {"max_elements": 10**6}):
         loose = make_rig(payload_limits=looser)
         assert loose.channel.verify(loose.fetched(loose.post())).parsed_data is None  # the mapping parses itself
+
+
+def test_payload_limits_are_the_configured_ones(make_rig: RigFactory) -> None:
+    rig = make_rig(payload_limits={"max_elements": 10})
+    assert rig.channel.options.payload_limits.max_bytes == 20 * 1024 * 1024  # the other defaults stay
+    with pytest.raises(InvalidPayload, match="more than 10 elements"):
+        rig.channel.verify(rig.fetched(rig.post()))
