@@ -2,47 +2,99 @@
 
 Every XML document from outside (SOAP envelopes, XÖV payloads, SAML, mapping inputs) goes
 through :func:`parse` or :func:`iterparse`. Both refuse what XML attacks need: a DOCTYPE
-(and with it every entity declaration, internal or external), entity expansion, network
-access, documents above a size limit and elements nested deeper than a depth limit; both
-drop processing instructions. Failures are :class:`gateway.errors.InvalidPayload` with a
-message that names the problem but never the document's content.
+(and with it every entity declaration, internal or external), entity expansion and network
+access; both drop processing instructions. Both enforce :class:`XmlLimits` while libxml2
+reads the document, chunk by chunk, and stop at the first violation, so a hostile document
+costs at most the work and memory of the part read until then: size, depth, elements,
+attributes (per element and in total), namespace declarations (per element and in total),
+attribute value and text length. Failures are :class:`gateway.errors.InvalidPayload` with a
+message that names the problem and its line but never the document's content.
 
-Schemas are trusted project files, yet they are loaded with the same rules; those helpers
-live in :mod:`gateway.safexml_schemas` and are importable from here as well:
-:func:`load_xmlschema` (xmlschema, ``defuse='always'``, sandboxed to the schema's folder),
-:func:`load_fast_schema` (libxml2 through lxml, for hot paths), :func:`schema_error` (the
-first violation, with path and line but without values), :func:`xmlschema_resource` and
-:func:`zeep_settings` (zeep clients with the same defaults).
+Schema validation with the same rules lives in :mod:`gateway.safexml_schemas`.
+
+What libxml2 bounds by itself (``XML_PARSE_HUGE`` is never set; measured with lxml 6.1 and
+libxml2 2.14): one text node, one attribute value and one start tag (name plus all attributes)
+at 10,000,000 bytes, names at 50,000 characters, nesting at 256 levels. Within one start tag
+libxml2 holds every attribute before the first event reaches our counters: a start tag just
+under its limit with a million short attributes costs about 0.7 s and 200 MB before it is
+refused. Everything else is counted here; without these counts a 20 MB document of empty
+elements costs about 620 MB and 0.9 s to build as a tree.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, Any, Final
 
 from lxml import etree
 
 from gateway.errors import InvalidPayload
 
-DEFAULT_MAX_BYTES = 32 * 1024 * 1024
-DEFAULT_MAX_DEPTH = 128
-# libxml2 stops at this depth by itself unless XML_PARSE_HUGE is set (we never set it).
-_LIBXML_MAX_DEPTH = 256
-_CHUNK = 64 * 1024
+# libxml2's own cap on one text node, attribute value or start tag without XML_PARSE_HUGE.
+LIBXML2_MAX_BYTES: Final = 10_000_000
+_LIBXML2_MAX_DEPTH: Final = 256
+_LIBXML2_MAX_NAME: Final = 50_000
+_CHUNK: Final = 64 * 1024
+
+# The libxml2 options of every parser in the gateway (schema validation included).
+PARSER_OPTIONS: Final[dict[str, bool]] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "collect_ids": False,
+    "remove_pis": True,  # processing instructions carry no data we map and may steer other tools
+}
 
 
-def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers are not thread-safe across concurrent feeds.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        collect_ids=False,
-        remove_pis=True,  # processing instructions carry no data we map and may steer other tools
-    )
+@dataclass(frozen=True)
+class XmlLimits:
+    """Caps on one document; the first one exceeded ends the parse.
+
+    ``max_text_chars`` and ``max_attribute_chars`` count characters; libxml2 additionally
+    refuses any single text, attribute value or start tag above 10,000,000 bytes whatever
+    they say. A ``max_text_chars`` below that is checked once the tree is built (one XPath
+    pass in C): text does not multiply memory the way elements and attributes do.
+    """
+
+    max_bytes: int = 32 * 1024 * 1024
+    max_depth: int = 128
+    max_elements: int = 200_000
+    max_attributes: int = 400_000
+    max_attributes_per_element: int = 256
+    max_namespaces: int = 4_096
+    max_namespaces_per_element: int = 64
+    max_attribute_chars: int = 65_536
+    max_text_chars: int = LIBXML2_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{field.name} must be a positive integer")
+        if self.max_depth >= _LIBXML2_MAX_DEPTH:
+            raise ValueError(f"max_depth must be below libxml2's own limit of {_LIBXML2_MAX_DEPTH}")
+
+    def replace(self, **changes: int) -> XmlLimits:
+        return dataclasses.replace(self, **changes)
+
+    def within(self, other: XmlLimits) -> bool:
+        """True if no cap here is looser than the same cap of ``other``."""
+        return all(getattr(self, f.name) <= getattr(other, f.name) for f in dataclasses.fields(self))
+
+
+DEFAULT_LIMITS: Final = XmlLimits()
+
+
+def _limits(limits: XmlLimits, max_bytes: int | None, max_depth: int | None) -> XmlLimits:
+    if max_bytes is None and max_depth is None:
+        return limits
+    return limits.replace(**({} if max_bytes is None else {"max_bytes": max_bytes}),
+                          **({} if max_depth is None else {"max_depth": max_depth}))
 
 
 def _scan_prolog(head: bytes) -> bool | None:
@@ -70,7 +122,7 @@ def _doctype_in_prolog(data: bytes | memoryview) -> bool:
     Only the start of the document is copied for the scan (a small window first: it is on
     the hot path of every parse). Documents in encodings that hide the ASCII markup
     (UTF-16), or with a prolog longer than the scan window, are caught by the check of
-    ``docinfo`` after parsing, which libxml2 does without expanding anything.
+    ``docinfo`` at the root element, which libxml2 reaches without expanding anything.
     """
     found = _scan_prolog(bytes(data[:2048]))
     if found is None and len(data) > 2048:
@@ -84,45 +136,151 @@ def _refuse_doctype(tree: Any) -> None:
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
 
 
+_SIZE_REASONS: Final = (
+    ("Text node too long", f"XML text longer than libxml2's limit of {LIBXML2_MAX_BYTES} bytes"),
+    ("Buffer size limit", f"XML start tag (attribute values or attributes) longer than libxml2's limit "
+                          f"of {LIBXML2_MAX_BYTES} bytes"),
+    ("too big", f"XML comment, CDATA section or processing instruction longer than {LIBXML2_MAX_BYTES} bytes"),
+    ("Name too long", f"XML name longer than {_LIBXML2_MAX_NAME} characters"),
+)
+
+
 def _syntax_error(exc: etree.XMLSyntaxError) -> InvalidPayload:
     # libxml2's message can quote bytes of the document (personal data): it is only used to
     # tell the kinds of failure apart; the detail names the kind and the position.
-    msg = str(exc)
-    where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else "unknown position"
+    msg, line, column = str(exc.msg), exc.lineno, exc.offset
+    if not line:
+        # A parser fed in chunks reports some errors (an undeclared entity) only in the thread's
+        # log, which _pull_parser clears first, and then fails with a generic "no element found".
+        first = next((e for e in exc.error_log if e.level >= etree.ErrorLevels.ERROR), None)
+        if first is not None:
+            msg, line, column = first.message, first.line, first.column
+    where = f"line {line}, column {column}" if line else "unknown position"
     if "amplification" in msg or "ntity" in msg:
         return InvalidPayload(f"XML entities are not accepted ({where})", location=where)
     if "depth" in msg:
-        return InvalidPayload(f"XML nested too deeply: more than {_LIBXML_MAX_DEPTH} levels", location=where)
+        return InvalidPayload(f"XML nested too deeply: more than {_LIBXML2_MAX_DEPTH} levels", location=where)
+    for marker, reason in _SIZE_REASONS:
+        if marker in msg:
+            return InvalidPayload(f"{reason} ({where})", location=where)
     return InvalidPayload(f"malformed XML ({where})", location=where)
 
 
+_LONG_ATTRIBUTE: Final = etree.XPath("boolean(@*[string-length() > $n])")
+
+
+class _Counter:
+    """Counts what the parser reports and refuses the document at the first cap exceeded."""
+
+    def __init__(self, limits: XmlLimits, *, track_depth: bool = False) -> None:
+        self.limits = limits
+        self.track_depth = track_depth  # for the streaming parser, which sees every end event anyway
+        self.elements = self.attributes = self.namespaces = self.namespaces_here = self.depth = 0
+
+    def check(self, events: list[tuple[str, Any]]) -> None:
+        # One loop with local names: it runs once per element of every document.
+        limits, track_depth = self.limits, self.track_depth
+        max_elements = limits.max_elements
+        elements, attributes, namespaces, here, depth = (self.elements, self.attributes, self.namespaces,
+                                                         self.namespaces_here, self.depth)
+        try:
+            for event, item in events:
+                if event == "start":
+                    elements += 1
+                    if elements > max_elements:
+                        raise InvalidPayload(f"XML document with more than {limits.max_elements} elements "
+                                             f"(line {item.sourceline})")
+                    if elements == 1:
+                        _refuse_doctype(item.getroottree())
+                    if here:
+                        if here > limits.max_namespaces_per_element:
+                            raise InvalidPayload(f"XML element at line {item.sourceline} declares {here} namespaces; "
+                                                 f"at most {limits.max_namespaces_per_element} are accepted")
+                        here = 0
+                    if track_depth:
+                        depth += 1
+                        if depth > limits.max_depth:
+                            raise InvalidPayload(f"XML nested too deeply: more than {limits.max_depth} levels "
+                                                 f"(line {item.sourceline})")
+                    count = len(item.attrib)
+                    if count:
+                        attributes += count
+                        self._attributes(item, count, attributes)
+                elif event == "end":
+                    depth -= 1
+                else:  # "start-ns", reported before the start of the element that declares it
+                    namespaces += 1
+                    here += 1
+                    if namespaces > limits.max_namespaces:
+                        raise InvalidPayload(f"XML document declares more than {limits.max_namespaces} namespaces")
+        finally:
+            self.elements, self.attributes, self.namespaces, self.namespaces_here, self.depth = (
+                elements, attributes, namespaces, here, depth)
+
+    def _attributes(self, element: Any, count: int, total: int) -> None:
+        limits = self.limits
+        if count > limits.max_attributes_per_element:
+            raise InvalidPayload(f"XML element at line {element.sourceline} has {count} attributes; "
+                                 f"at most {limits.max_attributes_per_element} are accepted")
+        if total > limits.max_attributes:
+            raise InvalidPayload(f"XML document with more than {limits.max_attributes} attributes "
+                                 f"(line {element.sourceline})")
+        # lxml's values() looks each attribute up by name (quadratic in the count): XPath beyond a few
+        too_long = (_LONG_ATTRIBUTE(element, n=limits.max_attribute_chars) if count > 16 else
+                    any(len(value) > limits.max_attribute_chars for value in element.values()))
+        if too_long:
+            raise InvalidPayload(f"XML attribute value at line {element.sourceline} longer than "
+                                 f"{limits.max_attribute_chars} characters")
+
+
 def _check_depth(root: Any, max_depth: int) -> None:
-    if max_depth >= _LIBXML_MAX_DEPTH:
-        return
     # An XPath of max_depth+1 child steps selects the elements nested too deeply; libxml2
-    # evaluates it in C in one pass, far cheaper than walking the tree in Python.
+    # evaluates it in C in one pass, far cheaper than following end events in Python.
     if root.xpath("boolean(" + "/*" * (max_depth + 1) + ")"):
         raise InvalidPayload(f"XML nested too deeply: more than {max_depth} levels")
 
 
-def parse(data: bytes | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES,
-          max_depth: int = DEFAULT_MAX_DEPTH, base_url: str | None = None) -> Any:
-    """Parse ``data`` into an lxml element, refusing DTDs, entities, oversize and deep nesting."""
-    if len(data) > max_bytes:
-        raise InvalidPayload(f"XML document too large: {len(data)} bytes, limit {max_bytes}")
+def _check_text(root: Any, max_chars: int) -> None:
+    if max_chars >= LIBXML2_MAX_BYTES:
+        return  # libxml2 has refused longer texts already
+    found = root.xpath(f"(//text()[string-length() > {max_chars}])[1]")
+    if found:
+        raise InvalidPayload(f"XML text at line {found[0].getparent().sourceline} longer than {max_chars} characters")
+
+
+def _pull_parser(events: tuple[str, ...], base_url: str | None = None) -> etree.XMLPullParser:
+    # A new parser per call: lxml parsers are not thread-safe across concurrent feeds.
+    etree.clear_error_log()  # see _syntax_error
+    return etree.XMLPullParser(events=events, base_url=base_url, **PARSER_OPTIONS)
+
+
+def parse(data: bytes | memoryview, *, limits: XmlLimits = DEFAULT_LIMITS, max_bytes: int | None = None,
+          max_depth: int | None = None, base_url: str | None = None) -> Any:
+    """Parse ``data`` into an lxml element within ``limits`` (``max_bytes``/``max_depth`` override
+    the two most common ones), refusing DTDs and entities."""
+    limits = _limits(limits, max_bytes, max_depth)
+    if len(data) > limits.max_bytes:
+        raise InvalidPayload(f"XML document too large: {len(data)} bytes, limit {limits.max_bytes}")
     if _doctype_in_prolog(data):
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
+    view = memoryview(data)
+    parser = _pull_parser(("start", "start-ns"), base_url)
+    counter = _Counter(limits)
     try:
-        root = etree.fromstring(data, _parser(), base_url=base_url)
+        for start in range(0, len(view), _CHUNK):
+            parser.feed(view[start : start + _CHUNK].tobytes())
+            counter.check(list(parser.read_events()))
+        root = parser.close()
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc) from None
-    _refuse_doctype(root.getroottree())
-    _check_depth(root, max_depth)
+    counter.check(list(parser.read_events()))
+    _check_depth(root, limits.max_depth)
+    _check_text(root, limits.max_text_chars)
     return root
 
 
 class _LimitedReader:
-    """A file wrapper for iterparse that stops reading past ``max_bytes``."""
+    """Reads a stream in chunks and stops past ``max_bytes``."""
 
     def __init__(self, stream: IO[bytes], max_bytes: int) -> None:
         self._stream = stream
@@ -136,53 +294,58 @@ class _LimitedReader:
         self.head = stream.read(_CHUNK)
         self._pending = self.head
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self) -> bytes:
         if self._pending:
             out, self._pending = self._pending, b""
         else:
-            out = self._stream.read(_CHUNK if size < 0 else size)
+            out = self._stream.read(_CHUNK)
         self._left -= len(out)
         if self._left < 0:
             raise InvalidPayload("XML document too large for its limit")
         return out
 
 
-def iterparse(stream: IO[bytes], *, tag: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-              max_depth: int = DEFAULT_MAX_DEPTH) -> Iterator[Any]:
+def iterparse(stream: IO[bytes], *, tag: str | None = None, limits: XmlLimits = DEFAULT_LIMITS,
+              max_bytes: int | None = None, max_depth: int | None = None) -> Iterator[Any]:
     """Stream a large document: yields each element (matching ``tag``) when it is complete.
 
-    The caller should ``clear()`` elements it has handled to keep memory flat.
+    The caller should ``clear()`` elements it has handled to keep memory flat; the caps
+    count every element read, cleared or not. Texts are checked when their element ends.
     """
-    reader = _LimitedReader(stream, max_bytes)
+    limits = _limits(limits, max_bytes, max_depth)
+    reader = _LimitedReader(stream, limits.max_bytes)
     if _doctype_in_prolog(reader.head):
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
-    events = etree.iterparse(reader, events=("start", "end"), resolve_entities=False, no_network=True,
-                             load_dtd=False, huge_tree=False, remove_pis=True)
-    depth = 0
+    parser = _pull_parser(("start", "end", "start-ns"))
+    counter = _Counter(limits, track_depth=True)
     try:
-        for event, element in events:
-            if event == "start":
-                if depth == 0:
-                    _refuse_doctype(element.getroottree())
-                depth += 1
-                if depth > max_depth:
-                    raise InvalidPayload(f"XML nested too deeply: more than {max_depth} levels")
-                continue
-            depth -= 1
-            if tag is None or element.tag == tag:
-                yield element
+        while True:
+            chunk = reader.read()
+            if chunk:
+                parser.feed(chunk)
+            else:
+                parser.close()
+            events = list(parser.read_events())
+            counter.check(events)
+            for event, element in events:
+                if event == "end":
+                    _check_own_text(element, limits.max_text_chars)
+                    if tag is None or element.tag == tag:
+                        yield element
+            if not chunk:
+                return
     except etree.XMLSyntaxError as exc:
         raise _syntax_error(exc) from None
 
 
-# The schema helpers, importable from here as before (imported last: they use parse()).
-from gateway.safexml_schemas import (  # noqa: E402
-    load_fast_schema,
-    load_xmlschema,
-    schema_error,
-    xmlschema_resource,
-    zeep_settings,
-)
+def _check_own_text(element: Any, max_chars: int) -> None:
+    # At its end an element's text and its children's tails are complete (its own tail is not:
+    # the parent checks it). Children already cleared by the caller have nothing left to count.
+    if max_chars >= LIBXML2_MAX_BYTES:
+        return
+    for owner, text in ((element, element.text), *((child, child.tail) for child in element)):
+        if text is not None and len(text) > max_chars:
+            raise InvalidPayload(f"XML text at line {owner.sourceline} longer than {max_chars} characters")
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "iterparse", "load_fast_schema", "load_xmlschema", "parse",
-           "schema_error", "xmlschema_resource", "zeep_settings"]
+
+__all__ = ["DEFAULT_LIMITS", "LIBXML2_MAX_BYTES", "PARSER_OPTIONS", "XmlLimits", "iterparse", "parse"]

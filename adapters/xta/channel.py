@@ -65,8 +65,8 @@ class XtaChannel:
         self.formats = formats
         self.client = client
         # the mappings may reuse our parse only if it was at least as strict as their own
-        self._parse_fits_the_mappings = (options.max_payload_bytes <= MAX_DOCUMENT_BYTES
-                                         and options.max_payload_depth <= MAX_XML_DEPTH)
+        mapping_limits = safexml.DEFAULT_LIMITS.replace(max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_XML_DEPTH)
+        self._parse_fits_the_mappings = options.payload_limits.within(mapping_limits)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         if len(message.payload) > self.options.max_message_bytes:
@@ -85,8 +85,8 @@ class XtaChannel:
         if body.media_type.split(";")[0].strip().lower() not in XML_MEDIA_TYPES:
             raise InvalidPayload(f"Message content type {shown(body.media_type)} is not XML")
         data = body.data.tobytes()
-        root = safexml.parse(data, max_bytes=self.options.max_payload_bytes, max_depth=self.options.max_payload_depth)
-        fmt.validate(root)
+        root = safexml.parse(data, limits=self.options.payload_limits)
+        fmt.validate(root, data)
         attachments, ids = [], set()
         for i, a in enumerate(fetched.attachments, start=1):
             # The sender's id when it has given a unique, plain one, else the position.

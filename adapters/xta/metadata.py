@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
+
 from adapters.xta.errors import XtaServerError, shown
 from adapters.xta.ns import OSCI, OSCIMETA, WSA, q
 from adapters.xta.soap import Envelope, element
@@ -23,6 +25,10 @@ log = logging.getLogger("adapters.xta")
 # Identifiers, codes and URIs in MessageMetaData are short; a longer text or attribute value
 # is refused before it can reach a case, a log line or the database.
 MAX_VALUE_CHARS = 1024
+# One pass in C over every text and attribute value (lxml's per-element attribute access is
+# quadratic in the number of attributes).
+_TOO_LONG = etree.XPath("boolean(descendant::text()[string-length() > $n]"
+                        " | descendant-or-self::*/@*[string-length() > $n])")
 
 
 def _m(local: str) -> str:
@@ -126,9 +132,8 @@ class MessageMetaData:
 
     @classmethod
     def from_xml(cls, el: Any) -> MessageMetaData:
-        for node in el.iter():
-            if len(node.text or "") > MAX_VALUE_CHARS or any(len(v) > MAX_VALUE_CHARS for v in node.attrib.values()):
-                raise InvalidPayload(f"MessageMetaData: a value longer than {MAX_VALUE_CHARS} characters")
+        if _TOO_LONG(el, n=MAX_VALUE_CHARS):
+            raise InvalidPayload(f"MessageMetaData: a value longer than {MAX_VALUE_CHARS} characters")
 
         def need(path: str) -> Any:
             found = el.find(path, NS)

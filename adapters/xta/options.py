@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapters.xta.ns import ELEMENT_NAME_LIST
+from gateway.safexml import XmlLimits
+
+# The XML message itself: at most 20 MiB (what the mappings take), 64 levels; the other caps
+# are gateway.safexml's defaults. Attachments count against max_message_bytes only.
+PAYLOAD_LIMITS: Final = XmlLimits(max_bytes=20 * 1024 * 1024, max_depth=64)
 
 
 class _Strict(BaseModel):
@@ -63,16 +68,26 @@ class XtaOptions(_Strict):
     poll_interval_seconds: float = Field(60.0, ge=0)
     page_size: int = Field(100, ge=1, le=1000)
     refetch_after_seconds: float = Field(600.0, ge=0, description="fetch a still-open message again after")
-    quarantine_then_close: bool = True
+    quarantine_then_close: bool = Field(True, description="close a quarantined message in the mailbox; "
+                                        "false leaves it open (it is not taken in twice)")
     timeout_seconds: float = Field(60.0, gt=0)
     max_message_bytes: int = Field(256 * 1024 * 1024, gt=0, description="whole getMessage response")
-    max_payload_bytes: int = Field(20 * 1024 * 1024, gt=0, description="the XML message (the mappings take "
-                                   "at most 20 MiB); attachments count against max_message_bytes only")
+    payload_limits: XmlLimits = Field(PAYLOAD_LIMITS, description="caps on the XML message "
+                                      "(gateway.safexml.XmlLimits); each key given replaces its default")
     max_attachments: int = Field(100, ge=0)
-    max_payload_depth: int = Field(64, ge=8, le=255)
     schemas_dir: Path = Path("schemas")
     formats: dict[str, FormatOptions] = Field(default_factory=lambda: dict(DEFAULT_FORMATS))
     sender: SenderOptions = SenderOptions()
+
+    @field_validator("payload_limits", mode="before")
+    @classmethod
+    def _over_payload_defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            unknown = set(value) - set(PAYLOAD_LIMITS.__dataclass_fields__)
+            if unknown:
+                raise ValueError(f"unknown payload_limits keys: {', '.join(sorted(map(str, unknown)))}")
+            return PAYLOAD_LIMITS.replace(**value)
+        return value
 
     @model_validator(mode="after")
     def _transport_is_secure(self) -> XtaOptions:

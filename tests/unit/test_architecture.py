@@ -11,12 +11,6 @@ from pathlib import Path
 from gateway.plugins import ADAPTER_GROUP, COMMAND_GROUP, DEMO_GROUP, SANDBOX_GROUP
 from tests.conftest import REPO
 
-# Cycles other branches remove (each owner deletes its entry with the fix). An entry whose
-# cycle is gone fails the test below, so the list only ever shrinks.
-KNOWN_CYCLES: set[frozenset[str]] = {
-    frozenset({"gateway.safexml", "gateway.safexml_schemas"}),
-}
-
 
 def imported_modules(source: str) -> set[str]:
     names: set[str] = set()
@@ -117,9 +111,7 @@ def test_the_check_itself_sees_imports() -> None:
 
 def test_no_import_cycles_in_the_core_and_the_adapters() -> None:
     found = cycles(import_graph(REPO))
-    assert found - KNOWN_CYCLES == set(), "import cycles: " + "; ".join(
-        " <-> ".join(sorted(c)) for c in found - KNOWN_CYCLES)
-    assert KNOWN_CYCLES - found == set(), "these cycles are gone: remove them from KNOWN_CYCLES"
+    assert found == set(), "import cycles: " + "; ".join(" <-> ".join(sorted(c)) for c in found)
 
 
 def test_the_cycle_check_sees_lazy_relative_and_type_checking_imports(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import io
 import select
 import socket
@@ -11,7 +13,6 @@ from pathlib import Path
 from typing import IO, cast
 
 import pytest
-from lxml import etree
 
 from gateway import safexml
 from gateway.errors import InvalidPayload
@@ -185,91 +186,177 @@ def test_both_parsers_drop_processing_instructions() -> None:
     assert [child.tag for child in streamed] == ["a"] and streamed.getprevious() is None
 
 
-def test_zeep_settings_forbid_dtds_entities_and_huge_trees() -> None:
-    settings = safexml.zeep_settings()
-    assert settings.forbid_dtd and settings.forbid_entities and settings.forbid_external
-    assert settings.strict and not settings.xml_huge_tree
+
+# --- caps on what a document may contain (XmlLimits), each enforced while parsing -----------------
+
+def _both(data: bytes, limits: safexml.XmlLimits = safexml.DEFAULT_LIMITS) -> list[InvalidPayload]:
+    """The error each parser gives (every case below must be refused by both)."""
+    errors = []
+    for parser in ("parse", "iterparse"):
+        with pytest.raises(InvalidPayload) as caught:
+            if parser == "parse":
+                safexml.parse(data, limits=limits)
+            else:
+                for _ in safexml.iterparse(io.BytesIO(data), limits=limits):
+                    pass
+        errors.append(caught.value)
+    return errors
 
 
-def _xsd(body: str) -> str:
-    return ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t" '
-            f'xmlns="urn:t" elementFormDefault="qualified">{body}</xs:schema>')
+def _attributes(count: int, value: str = "x") -> bytes:
+    return ("<r " + " ".join(f'a{i}="{value}"' for i in range(count)) + "/>").encode()
 
 
-def test_xmlschema_loader_refuses_a_schema_with_a_dtd(tmp_path: Path, secret_file: Path) -> None:
-    path = tmp_path / "evil.xsd"
-    path.write_text(f'<!DOCTYPE xs:schema [<!ENTITY x SYSTEM "file://{secret_file}">]>'
-                    + _xsd('<xs:element name="r" type="xs:string" fixed="&x;"/>'))
-    with pytest.raises(Exception) as caught:
-        safexml.load_xmlschema(path)
-    assert SECRET not in str(caught.value)
-    with pytest.raises(InvalidPayload, match="DOCTYPE"):
-        safexml.load_fast_schema(path)
+def test_hundred_thousand_attributes_on_one_element_are_refused_quickly() -> None:
+    data = _attributes(100_000)
+    assert 1_000_000 < len(data) < 1_200_000
+    started = time.perf_counter()
+    errors = _both(data)
+    assert time.perf_counter() - started < 2.0
+    for error in errors:
+        assert error.detail == "XML element at line 1 has 100000 attributes; at most 256 are accepted"
 
 
-def test_xmlschema_loader_refuses_imports_outside_its_folder(tmp_path: Path, listener: socket.socket) -> None:
-    port = listener.getsockname()[1]
-    path = tmp_path / "import.xsd"
-    path.write_text(_xsd(f'<xs:import namespace="urn:o" schemaLocation="http://127.0.0.1:{port}/o.xsd"/>'
-                         '<xs:element name="r" type="xs:string"/>'))
-    with pytest.raises(Exception, match=r"(?i)block access"):
-        safexml.load_xmlschema(path)
-    assert not _connected(listener)
+def test_attributes_per_element_cap_is_exact() -> None:
+    limits = safexml.XmlLimits(max_attributes_per_element=10)
+    safexml.parse(_attributes(10), limits=limits)
+    for error in _both(_attributes(11), limits):
+        assert "has 11 attributes; at most 10" in error.detail
 
 
-def test_schema_error_names_the_location_but_not_the_value(tmp_path: Path) -> None:
-    path = tmp_path / "t.xsd"
-    path.write_text(_xsd('<xs:element name="r"><xs:complexType><xs:sequence>'
-                         '<xs:element name="d" type="xs:date"/></xs:sequence></xs:complexType></xs:element>'))
-    root = safexml.parse(b'<r xmlns="urn:t">\n<d>Mustermann</d></r>')
-    fast = safexml.load_fast_schema(path)
-    assert not fast.validate(root)
-    error = safexml.schema_error(safexml.load_xmlschema(path), root, "payload")
-    assert "/r/d" in error.detail and "line 2" in error.detail
-    assert "Mustermann" not in str(error.to_problem())
-    assert error.extensions["location"] == "/r/d"
-    assert etree.iselement(root)
+def test_total_attributes_cap() -> None:
+    limits = safexml.XmlLimits(max_attributes=100)
+    document = b"<r>" + b'<e a="1" b="2" c="3" d="4"/>\n' * 25 + b"</r>"
+    safexml.parse(document, limits=limits)
+    for error in _both(document.replace(b"</r>", b'<e a="1"/></r>'), limits):
+        assert error.detail == "XML document with more than 100 attributes (line 26)"
 
 
-_TYPED_XSD = _xsd('<xs:element name="r"><xs:complexType><xs:sequence>'
-                  '<xs:element name="d" type="xs:date" minOccurs="0"/>'
-                  '<xs:element name="i" type="xs:integer" minOccurs="0"/>'
-                  '<xs:element name="e" minOccurs="0"><xs:simpleType><xs:restriction base="xs:string">'
-                  '<xs:enumeration value="A"/></xs:restriction></xs:simpleType></xs:element>'
-                  '</xs:sequence><xs:attribute name="k" type="xs:integer"/></xs:complexType></xs:element>')
+def test_a_million_small_elements_are_refused_quickly() -> None:
+    data = b"<r>" + b"<x/>" * 1_000_000 + b"</r>"
+    started = time.perf_counter()
+    errors = _both(data)
+    assert time.perf_counter() - started < 2.0 * 2  # two parsers
+    for error in errors:
+        assert error.detail.startswith("XML document with more than 200000 elements")
 
 
-@pytest.mark.parametrize("document", [
-    "<r xmlns='urn:t'><d>Erika O'Brien</d></r>",       # repr() quotes a text with an apostrophe in "..."
-    "<r xmlns='urn:t'><i>D'Angelo \"Dee\"</i></r>",     # both quote characters: '...' with escapes
-    "<r xmlns='urn:t'><e>{urn:t}Mustermann</e></r>",   # looks like an element name in Clark notation
-    "<r xmlns='urn:t' k='Erika Mustermann'/>",           # an attribute value
-    "<r xmlns='urn:t'><i>  Erika\n  Mustermann </i></r>",  # whitespace the validator may collapse
-])
-def test_schema_error_never_repeats_a_value(tmp_path: Path, document: str) -> None:
-    path = tmp_path / "t.xsd"
-    path.write_text(_TYPED_XSD)
-    root = safexml.parse(document.encode())
-    error = safexml.schema_error(safexml.load_xmlschema(path), root, "payload")
-    problem = str(error.to_problem())
-    for fragment in ("Brien", "Angelo", "Dee", "Mustermann", "Erika"):
-        assert fragment not in problem
-    assert "not valid against its schema at /r" in error.detail
+def test_element_cap_is_exact_and_names_the_line() -> None:
+    limits = safexml.XmlLimits(max_elements=1000)
+    document = b"<r>\n" + b"<x/>\n" * 999 + b"</r>"
+    safexml.parse(document, limits=limits)
+    for error in _both(document.replace(b"</r>", b"<x/></r>"), limits):
+        assert error.detail == "XML document with more than 1000 elements (line 1001)"
 
 
-def test_schema_error_keeps_element_names(tmp_path: Path) -> None:
-    path = tmp_path / "t.xsd"
-    path.write_text(_TYPED_XSD)
-    root = safexml.parse(b"<r xmlns='urn:t'><x>Geheim</x></r>")
-    error = safexml.schema_error(safexml.load_xmlschema(path), root, "payload")
-    assert "'{urn:t}x'" in error.detail and "Geheim" not in error.detail
+def test_element_cap_stops_reading_an_endless_stream() -> None:
+    class Endless(io.RawIOBase):
+        read_calls = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            self.read_calls += 1
+            return b"<r>" if self.read_calls == 1 else b"<x/>" * 16_384
+
+    stream = Endless()
+    with pytest.raises(InvalidPayload, match="more than 1000 elements"):
+        for _ in safexml.iterparse(cast(IO[bytes], stream), limits=safexml.XmlLimits(max_elements=1000,
+                                                                                         max_bytes=10**12)):
+            pass
+    assert stream.read_calls <= 3
 
 
-def test_schema_helpers_module_imports_on_its_own() -> None:
-    import importlib
-    import subprocess
-    import sys
+@pytest.mark.parametrize("size", [10 * 1024 * 1024, 9_900_000])
+def test_a_ten_megabyte_attribute_value_is_refused_with_a_clear_reason(size: int) -> None:
+    data = b'<r a="' + b"v" * size + b'"/>'
+    started = time.perf_counter()
+    errors = _both(data, safexml.DEFAULT_LIMITS.replace(max_bytes=64 * 1024 * 1024))
+    assert time.perf_counter() - started < 2.0
+    for error in errors:
+        if size > safexml.LIBXML2_MAX_BYTES:  # libxml2 stops reading the start tag at its own limit
+            assert error.detail.startswith("XML start tag (attribute values or attributes) longer than "
+                                           "libxml2's limit of 10000000 bytes")
+        else:
+            assert error.detail == "XML attribute value at line 1 longer than 65536 characters"
 
-    code = "import gateway.safexml_schemas as s, gateway.safexml as x; assert x.load_fast_schema is s.load_fast_schema"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    assert importlib.import_module("gateway.safexml").schema_error is safexml.schema_error
+
+def test_attribute_value_cap_counts_characters_and_is_exact() -> None:
+    limits = safexml.XmlLimits(max_attribute_chars=100)
+    safexml.parse(('<r a="' + "ä" * 100 + '"/>').encode(), limits=limits)
+    for error in _both(('<r>\n<e a="' + "ä" * 101 + '"/></r>').encode(), limits):
+        assert error.detail == "XML attribute value at line 2 longer than 100 characters"
+
+
+def test_ten_thousand_namespace_declarations_are_refused() -> None:
+    data = ("<r " + " ".join(f'xmlns:n{i}="urn:n:{i}"' for i in range(10_000)) + "/>").encode()
+    started = time.perf_counter()
+    errors = _both(data)
+    assert time.perf_counter() - started < 2.0
+    for error in errors:
+        assert error.detail == "XML document declares more than 4096 namespaces"
+
+
+def test_namespace_declarations_per_element_are_capped() -> None:
+    def declaring(count: int) -> bytes:
+        return ("<r>\n<e " + " ".join(f'xmlns:n{i}="urn:n"' for i in range(count)) + "/></r>").encode()
+
+    limits = safexml.XmlLimits(max_namespaces_per_element=8)
+    safexml.parse(declaring(8), limits=limits)
+    for error in _both(declaring(9), limits):
+        assert error.detail == "XML element at line 2 declares 9 namespaces; at most 8 are accepted"
+
+
+def test_namespace_declarations_in_total_are_capped() -> None:
+    document = b"<r>" + b'<e xmlns="urn:a"/>' * 100 + b"</r>"
+    safexml.parse(document, limits=safexml.XmlLimits(max_namespaces=100))
+    for error in _both(document, safexml.XmlLimits(max_namespaces=99)):
+        assert error.detail == "XML document declares more than 99 namespaces"
+
+
+def test_text_longer_than_the_cap_is_refused() -> None:
+    limits = safexml.XmlLimits(max_text_chars=1000)
+    safexml.parse(b"<r><a>" + b"t" * 1000 + b"</a>" + b"t" * 1000 + b"</r>", limits=limits)
+    for document in (b"<r>\n<a>" + b"t" * 1001 + b"</a></r>", b"<r>\n<a/>" + b"t" * 1001 + b"</r>"):
+        for error in _both(document, limits):
+            assert error.detail.startswith("XML text at line 2 longer than 1000 characters")
+
+
+def test_text_beyond_libxml2s_own_limit_is_refused_with_a_clear_reason() -> None:
+    for error in _both(b"<r>" + b"t" * (safexml.LIBXML2_MAX_BYTES + 1) + b"</r>"):
+        assert error.detail.startswith("XML text longer than libxml2's limit of 10000000 bytes")
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(safexml.XmlLimits)])
+def test_limits_must_be_positive(field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        safexml.XmlLimits(**{field: 0})
+
+
+def test_limits_compare_cap_by_cap() -> None:
+    strict = safexml.XmlLimits(max_elements=10)
+    assert strict.within(safexml.DEFAULT_LIMITS) and not safexml.DEFAULT_LIMITS.within(strict)
+    assert not strict.replace(max_depth=200).within(safexml.DEFAULT_LIMITS)
+    with pytest.raises(ValueError, match="libxml2"):
+        safexml.XmlLimits(max_depth=256)
+
+
+def test_safexml_does_not_import_its_schema_module() -> None:
+    # gateway.safexml_schemas builds on gateway.safexml; the reverse would be an import cycle.
+    tree = ast.parse(Path(safexml.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any(name and "safexml_schemas" in name for name in imported)
+
+
+def test_attribute_values_are_checked_in_linear_time_with_the_caps_lifted() -> None:
+    # lxml's values() is quadratic in the number of attributes (100,000 took minutes)
+    lifted = safexml.DEFAULT_LIMITS.replace(max_attributes_per_element=200_000)
+    data = _attributes(100_000)
+    started = time.perf_counter()
+    assert len(safexml.parse(data, limits=lifted).attrib) == 100_000
+    long_value = data.replace(b'a99999="x"', b'a99999="' + b"x" * 70_000 + b'"')
+    for error in _both(long_value, lifted):
+        assert error.detail == "XML attribute value at line 1 longer than 65536 characters"
+    assert time.perf_counter() - started < 2.0

@@ -27,8 +27,8 @@ from adapters.xta.sandbox.faults import fault_response, resolve_operation, wsa_f
 from adapters.xta.sandbox.operations import HANDLERS, Call
 from adapters.xta.sandbox.store import Account, SandboxFault, SandboxState
 from adapters.xta.soap import envelope, new_message_id, parse_envelope
-from gateway import safexml
 from gateway.errors import InvalidPayload
+from gateway.safexml_schemas import load_schema
 
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
 WSDL_PLACEHOLDER = "https://xta.example.invalid"
@@ -41,11 +41,11 @@ def _validate(element: Any) -> None:
         element = copy.deepcopy(element)  # binary content travels as parts; validate the rest
         for include in list(element.iter(q(XOP, "Include"))):
             include.getparent().remove(include)
-    schema = safexml.load_fast_schema(SCHEMA_DIR / "xta-interface.xsd")
-    if not schema.validate(element):
-        first = schema.error_log[0]
-        raise SandboxFault(f"request not valid against the XTA schema: {first.message}",
-                           fault="ParameterIsNotValidException")
+    try:
+        load_schema(SCHEMA_DIR / "xta-interface.xsd").validate(element, label="request")
+    except InvalidPayload as exc:
+        raise SandboxFault(f"request not valid against the XTA schema: {exc.detail}",
+                           fault="ParameterIsNotValidException") from None
 
 
 def handle_soap(state: SandboxState, port: str, body: bytes, content_type: str, *, mtom_responses: bool = True

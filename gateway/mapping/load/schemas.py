@@ -7,11 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import xmlschema
+from lxml import etree
 
 from gateway.errors import ConfigurationError
 from gateway.jsonschema_check import JsonSchema, SchemaError
 from gateway.mapping.run.schemas import JsonSchemaValidator, SchemaValidator, XsdValidator
+from gateway.safexml_schemas import load_schema
 
 
 class SchemaCache:
@@ -35,7 +36,7 @@ class SchemaCache:
                 raise ConfigurationError(f"{where}: schema file {name!r} not found under {self._root}")
             try:
                 self._loaded[path] = _json_schema(path) if expected == ".json" else _xsd(path)
-            except (SchemaError, ValueError, xmlschema.XMLSchemaException, OSError) as exc:
+            except (SchemaError, ValueError, etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
                 raise ConfigurationError(f"{where}: schema {name!r} is invalid: {exc}") from None
         return self._loaded[path]
 
@@ -45,4 +46,4 @@ def _json_schema(path: Path) -> JsonSchemaValidator:
 
 
 def _xsd(path: Path) -> XsdValidator:
-    return XsdValidator(xmlschema.XMLSchema(str(path), defuse="always"))
+    return XsdValidator(load_schema(path))

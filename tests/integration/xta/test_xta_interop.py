@@ -19,7 +19,6 @@ from adapters.xta.container import read_message
 from adapters.xta.errors import CODE_LIST
 from adapters.xta.metadata import Party
 from adapters.xta.ns import BUSINESS_SCENARIO_LIST, ELEMENT_NAME_LIST, OPERATIONS, XTA
-from gateway import safexml
 
 
 def _party(value: str) -> dict[str, Any]:
@@ -32,10 +31,12 @@ def _author(value: str) -> dict[str, Any]:
 
 
 def _zeep(url: str) -> zeep.Client:
-    # zeep follows the WSDL's schema imports from the sandbox (a location we trust);
-    # DTDs and entities stay forbidden.
+    # The project's XML defaults (docs: zeep Settings); zeep follows the WSDL's schema imports
+    # from the sandbox (a location we trust), DTDs and entities stay forbidden.
+    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=False,
+                             xml_huge_tree=False)
     return zeep.Client(url + "/services/XTAService/ManagementPort?wsdl",  # type: ignore[no-untyped-call]
-                       settings=safexml.zeep_settings(schema_imports=True), plugins=[WsAddressingPlugin()])
+                       settings=settings, plugins=[WsAddressingPlugin()])
 
 
 def _metadata(message_id: str, payload: bytes) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def test_sender_chosen_attachment_labels_are_bounded(rig: Rig) -> None:
 
 
 def test_attachment_count_and_payload_size_are_capped(make_rig: RigFactory) -> None:
-    rig = make_rig(max_attachments=1, max_payload_bytes=len(WOHNGELD_PAYLOAD) - 1)
+    rig = make_rig(max_attachments=1, payload_limits={"max_bytes": len(WOHNGELD_PAYLOAD) - 1})
     two = rig.fetched(rig.post(attachments=(Content(b"1", "application/pdf"), Content(b"2", "application/pdf"))))
     with pytest.raises(InvalidPayload, match="2 attachments; at most 1"):
         rig.channel.verify(two)
@@ -192,6 +192,13 @@ def test_the_payload_parse_is_handed_to_the_mapping_only_when_as_strict_as_its_o
     assert isinstance(submission.parsed_data, etree._Element)
     assert etree.tostring(submission.parsed_data) == etree.tostring(etree.fromstring(submission.data))
     assert mapping.apply(submission.data, submission.parsed_data) == mapping.apply(submission.data)
-    for looser in ({"max_payload_bytes": 21 * 1024 * 1024}, {"max_payload_depth": 255}):
-        loose = make_rig(**looser)
+    for looser in ({"max_bytes": 21 * 1024 * 1024}, {"max_depth": 255}, {"max_elements": 10**6}):
+        loose = make_rig(payload_limits=looser)
         assert loose.channel.verify(loose.fetched(loose.post())).parsed_data is None  # the mapping parses itself
+
+
+def test_payload_limits_are_the_configured_ones(make_rig: RigFactory) -> None:
+    rig = make_rig(payload_limits={"max_elements": 10})
+    assert rig.channel.options.payload_limits.max_bytes == 20 * 1024 * 1024  # the other defaults stay
+    with pytest.raises(InvalidPayload, match="more than 10 elements"):
+        rig.channel.verify(rig.fetched(rig.post()))

@@ -17,8 +17,8 @@ from adapters.xta.metadata import Party
 from adapters.xta.ns import ANONYMOUS, NO_MATCH, OPERATIONS, OSCI, OSCIMETA, SCHEMA_DIR, WSA, XTA, q
 from adapters.xta.sender import XtaSender
 from adapters.xta.soap import element, envelope, parse_envelope
-from gateway import safexml
 from gateway.ports import Forwarding
+from gateway.safexml_schemas import load_schema
 
 Answer = Callable[[str], tuple[list[Any], list[Any]]]  # request action -> (answer headers, answer body)
 
@@ -57,8 +57,7 @@ def _report(status: str, errors: tuple[str, ...] = (), warnings: tuple[str, ...]
 
 def test_transport_report_is_read_with_its_error_and_warning_codes() -> None:
     report = _report("3", errors=("E1", "E2"), warnings=("W1",))
-    schema = safexml.load_fast_schema(SCHEMA_DIR / "xta-interface.xsd")
-    assert schema.validate(report), schema.error_log.last_error  # the canned answer is well-formed XTA
+    load_schema(SCHEMA_DIR / "xta-interface.xsd").validate(report, label="report")  # the canned answer is valid XTA
     client = _server(lambda action: ([], [report]))
     result = client.get_transport_report("urn:de:xta:messageid:x:1")
     assert result == TransportReport(3, ["E1", "E2"], ["W1"])
@@ -85,8 +84,7 @@ def test_lookup_service_result(value: str, expected: bool | None) -> None:
         element(q(XTA, "IsServiceAvailableValue"), children=[element(q(XTA, value), "true")])])
     response = element(q(XTA, "LookupServiceResponse"), children=[
         element(q(XTA, "LookupServiceResultList"), children=[result])])
-    schema = safexml.load_fast_schema(SCHEMA_DIR / "xta-interface.xsd")
-    assert schema.validate(response), schema.error_log.last_error
+    load_schema(SCHEMA_DIR / "xta-interface.xsd").validate(response, label="response")
     assert _server(lambda action: ([], [response])).lookup_service("urn:x", reader) is expected
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from adapters.xta.ns import OSCI, OSCIMETA, SCHEMA_DIR, WSA, XTA
 from gateway import safexml
+from gateway.errors import InvalidPayload
+from gateway.safexml_schemas import XmlSchema, load_schema
 
 NS = f'xmlns:x="{XTA}" xmlns:m="{OSCIMETA}" xmlns:o="{OSCI}" xmlns:a="{WSA}"'
 PARTY = '<m:Identifier type="xoev">wgb:1</m:Identifier>'
@@ -81,16 +83,16 @@ INVALID = {
 }
 
 
-def _schema() -> object:
-    return safexml.load_fast_schema(SCHEMA_DIR / "xta-interface.xsd")
+def _schema() -> XmlSchema:
+    return load_schema(SCHEMA_DIR / "xta-interface.xsd")
 
 
 @pytest.mark.parametrize("name", sorted(VALID))
 def test_published_form_is_valid(name: str) -> None:
-    schema = _schema()
-    assert schema.validate(safexml.parse(VALID[name].encode())), schema.error_log.last_error  # type: ignore[attr-defined]
+    _schema().validate(safexml.parse(VALID[name].encode()), label=name)
 
 
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_other_forms_are_invalid(name: str) -> None:
-    assert not _schema().validate(safexml.parse(INVALID[name].encode()))  # type: ignore[attr-defined]
+    with pytest.raises(InvalidPayload, match="not valid against its schema"):
+        _schema().validate(safexml.parse(INVALID[name].encode()), label=name)
