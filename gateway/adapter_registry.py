@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 from gateway.errors import ConfigurationError
-from gateway.ports import ChannelAdapter, InboundSource, Sender
+from gateway.ports import ChannelAdapter, InboundSource, ReplyChannelAdapter, Sender
 from gateway.sessions import SessionService
 
 T = TypeVar("T")
@@ -45,6 +45,7 @@ class Adapters:
         self.channels: Registry[ChannelAdapter] = Registry("channel")
         self.sources: Registry[InboundSource] = Registry("inbound source")
         self.senders: Registry[Sender] = Registry("sender")
+        self.reply_channels: Registry[ReplyChannelAdapter] = Registry("reply channel")
         # citizen logins register the service that signs their session tokens (by its name,
         # which is the tokens' ``kid``): the portal channel takes the applicant from there
         self.sessions: Registry[SessionService] = Registry("session service")

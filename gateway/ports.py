@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from gateway.case.model import AccountIdentity, Case, Payment, ReplyChannel
 from gateway.errors import Problem
@@ -158,6 +158,71 @@ class Sender(Protocol):
     def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding: ...
 
     def follow(self, forwarding: Forwarding) -> Forwarding: ...
+
+
+ReplyKind = Literal["decision", "request", "notice", "status"]
+DeliveryState = Literal["sent", "accepted", "delivered", "read", "failed"]
+
+
+@dataclass(frozen=True)
+class ReplyDocument:
+    """A document of a reply (a decision's PDF), kept in the blob store."""
+
+    id: str
+    filename: str
+    media_type: str
+    size: int
+    sha512: str
+    storage_key: str
+
+
+@dataclass(frozen=True)
+class OutgoingReply:
+    """One delivery of a reply through one reply channel: what local processing sent (a decision,
+    a request for documents, a notice or a status update), the case it answers, and where this
+    channel delivers it (``recipient``, as the channel's ``recipient`` named it when the reply
+    was committed). ``delivery_id`` is unique per reply and channel: the channel's idempotency key."""
+
+    reply_id: str
+    delivery_id: str
+    kind: ReplyKind
+    title: str
+    text: str
+    documents: tuple[ReplyDocument, ...]
+    case: Case
+    recipient: str
+    status: str | None = None  # a status update: the case status it reports
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """Where a delivery stands on the channel's side. ``detail`` never holds personal data."""
+
+    state: DeliveryState
+    remote_id: str | None = None
+    detail: str | None = None
+
+
+@runtime_checkable
+class ReplyChannelAdapter(Protocol):
+    """A way back to the applicant (citizen postbox, FIT-Connect reply, e-mail, XTA, hybrid mail).
+
+    ``recipient`` says where this channel would deliver a reply to ``case`` (a postbox UUID, an
+    e-mail address, an XTA party, a postal address as the channel writes it), or None when it
+    cannot serve the case — the core picks the channel from the catalog's fallback order with it.
+    ``deliver`` runs from the outbox, possibly again after a crash: it must be idempotent per
+    ``reply.delivery_id`` (look the delivery up remotely before sending again, where the channel
+    allows). Raise TransientError to be retried, PermanentError when the channel refuses the
+    reply. ``follow`` reads the remote state of a delivery that is not final yet (retrieved, read,
+    shipped) and returns it unchanged when nothing is known."""
+
+    name: str
+
+    def recipient(self, case: Case) -> str | None: ...
+
+    def deliver(self, reply: OutgoingReply, blobs: BlobStore) -> DeliveryReport: ...
+
+    def follow(self, reply: OutgoingReply, last: DeliveryReport) -> DeliveryReport: ...
 
 
 class StateStore(Protocol):
