@@ -1,0 +1,28 @@
+"""Where the processes of one host keep their counters (prometheus-client's multiprocess mode)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from gateway.store.files import private_dir
+
+ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use(path: Path, clear: bool) -> Path:
+    """Count in files under ``path`` (or the directory the environment already names) from now
+    on, in this process and the processes it starts. Call before anything counts; ``clear``
+    (the process that starts the others) drops the counts of an earlier run."""
+    chosen = Path(os.environ.get(ENV) or path)
+    private_dir(chosen)
+    if clear:
+        for stale in chosen.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    os.environ[ENV] = str(chosen)
+    return chosen
+
+
+def current() -> Path | None:
+    value = os.environ.get(ENV)
+    return Path(value) if value else None
