@@ -41,7 +41,9 @@ class StateCollector:
         by_state = gauge("rg_inbox_messages", "Inbox messages not yet done, by channel and state", ["channel", "state"])
         outbox_rows = gauge("rg_outbox_rows", "Outbox rows waiting or dead, by kind, target and state (a reply "
                             "channel's deliveries under its handler's kind)", ["kind", "target", "state"])
-        waiting: dict[tuple[str, str], float] = {}
+        # every channel and outbox kind, so that an empty queue reads 0 rather than vanishing
+        waiting: dict[tuple[str, str], float] = {("intake", channel): 0 for channel in self.health.adapters.channels}
+        waiting.update({("delivery", kind): 0 for kind in self.health.outbox_kinds()})
         for channel, state, count in messages:
             by_state.add_metric([channel, state], count)
             if state in ("received", "retry"):

@@ -128,7 +128,8 @@ class Dispatcher:
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
             else:
-                delay = backoff_seconds(self.settings, row.attempts)
-                outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
+                when = now + dt.timedelta(seconds=backoff_seconds(self.settings, row.attempts))
+                # not before the adapter's circuit lets calls through again (it may have just opened)
+                outbox_repo.retry_later(uow.conn, row, max(when, self.health.resume_at(adapter) or when), error)
         instruments.delivery(row.kind, row.target, outcome)
         log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)
