@@ -43,7 +43,8 @@ def withheld(exc: BaseException) -> str:
 
 class JsonFormatter(_JsonFormatter):
     def __init__(self, role: str = "gateway") -> None:
-        super().__init__(FIELDS, rename_fields=RENAMED, timestamp="time", static_fields={"role": role})
+        super().__init__(FIELDS, rename_fields=RENAMED, timestamp="time", static_fields={"role": role},
+                         json_ensure_ascii=False)
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         exc = ei[1] if isinstance(ei, tuple) else None
