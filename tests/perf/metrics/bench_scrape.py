@@ -42,11 +42,11 @@ def seed(gw: Any, cases: int) -> None:
             inbox_id, case_id, channel = str(uuid.uuid4()), str(uuid.uuid4()), channels[n % 3]
             at = now - dt.timedelta(seconds=cases - n)
             state = "committed" if channel == "portal" else "acknowledged"
-            inbox_rows.append({"id": inbox_id, "channel": channel, "source_id": f"bench-{n}",
-                               "tenant_ars": "150905350535", "received_at": at, "media_type": "application/json",
-                               "raw_key": "sha512/" + "0" * 128, "raw_sha512": "0" * 128, "raw_size": 1000, "references": {}, "state": state,
-                               "attempts": 0, "case_id": case_id, "updated_at": at,
-                               "correlation_id": uuid.uuid4().hex})
+            inbox_rows.append({
+                "id": inbox_id, "channel": channel, "source_id": f"bench-{n}", "tenant_ars": "150905350535",
+                "received_at": at, "media_type": "application/json", "raw_key": "sha512/" + "0" * 128,
+                "raw_sha512": "0" * 128, "raw_size": 1000, "references": {}, "state": state, "attempts": 0,
+                "case_id": case_id, "updated_at": at, "correlation_id": uuid.uuid4().hex})
             case_rows.append({"id": case_id, "inbox_id": inbox_id, "tenant_ars": "150905350535",
                               "reference": f"TGH-2026-{n:07d}", "service_leika": "99050012104000", "channel": channel,
                               "status": "received", "routing_queue": "gewerbeamt", "received_at": at, "version": 1,
