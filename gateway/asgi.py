@@ -9,7 +9,11 @@ from fastapi import FastAPI
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
+from gateway.metrics import directory as metrics_directory
 
 
 def create() -> FastAPI:
-    return create_app(Gateway.create(Settings()))
+    settings = Settings()
+    # the directory `serve` chose (from the environment), else the settings': counts of every process
+    metrics_directory.use(settings.metrics_dir, clear=False)
+    return create_app(Gateway.create(settings))

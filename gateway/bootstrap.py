@@ -19,6 +19,8 @@ from gateway.case.service import CaseService
 from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
 from gateway.errors import ConfigurationError
+from gateway.health.overview import HealthService
+from gateway.health.recorder import HealthRecorder
 from gateway.intake.pipeline import IntakePipeline
 from gateway.mapping import MappingRegistry
 from gateway.migrations import upgrade
@@ -59,6 +61,8 @@ class Gateway:
     queries: Queries
     webhooks: WebhookSender
     state: SqlStateStore
+    health: HealthService  # the read side of adapter health (API, metrics, console)
+    health_recorder: HealthRecorder  # the circuit breakers every call to an adapter goes through
     clock: Callable[[], dt.datetime]
     contexts: list[AdapterContext] = field(default_factory=list)
 
@@ -77,20 +81,24 @@ class Gateway:
         pipeline = IntakePipeline(db=db, blobs=blobs, catalog=catalog, mappings=index, adapters=adapters,
                                   queue=queue, settings=settings, clock=clock)
         webhooks = WebhookSender(settings.webhooks, settings.webhook_timeout_seconds)
-        forwarder = Forwarder(db, blobs, adapters, clock)
-        dispatcher = Dispatcher(db=db, settings=settings, clock=clock, handlers={
+        recorder = HealthRecorder(db, settings.health, clock)
+        forwarder = Forwarder(db, blobs, adapters, clock, recorder)
+        dispatcher = Dispatcher(db=db, settings=settings, clock=clock, health=recorder, handlers={
             "webhook": WebhookHandler(webhooks),
             "ack": AcknowledgeHandler(db, blobs, adapters),
             "reject": RejectHandler(db, blobs, adapters),
             "forward": forwarder,
         })
         worker = Worker(settings=settings, adapters=adapters, pipeline=pipeline, queue=queue, dispatcher=dispatcher,
-                        forwarder=forwarder, purge=state.purge_expired,
+                        forwarder=forwarder, health=recorder, purge=state.purge_expired,
                         collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds))
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher, worker=worker,
                       cases=CaseService(db, settings, adapters, clock), queries=Queries(db), webhooks=webhooks,
-                      state=state, clock=clock)
+                      state=state, clock=clock, health_recorder=recorder,
+                      health=HealthService(db=db, adapters=adapters, webhooks=settings.webhooks,
+                                           settings=settings.health, outbox_kinds=dispatcher.adapter_kinds,
+                                           clock=clock))
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
         return gateway
 

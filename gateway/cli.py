@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -70,13 +71,20 @@ def serve(host: str = "127.0.0.1", port: int = 8000, worker: Annotated[bool, typ
 def worker(parent_pid: Annotated[int | None, typer.Option(
         help="stop once this process is gone (set by `serve` and `up` for their worker)")] = None) -> None:
     """Run the worker: poll channels, process intake jobs, deliver the outbox."""
+    from gateway.logs import setup as logs
+    from gateway.metrics import directory as metrics_directory
+
+    settings = _settings()
+    logs.configure(settings.log_level, "worker")
+    metrics_directory.use(settings.metrics_dir, clear=False)  # beside the API's counts (`serve` empties it)
     gateway = _gateway()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if parent_pid is not None:
         threading.Thread(target=_stop_without_parent, args=(parent_pid, stop), daemon=True).start()
-    typer.echo(f"worker {gateway.worker.id} started ({gateway.settings.profile} profile)")
+    logging.getLogger("gateway.worker").info("worker %s started (%s profile)", gateway.worker.id,
+                                             gateway.settings.profile)
     gateway.worker.run(stop)
     gateway.close()
 

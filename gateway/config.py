@@ -76,6 +76,43 @@ class WebhookConfig(BaseModel):
     tenants: list[str] | None = None
 
 
+class HealthSettings(BaseModel):
+    """Adapter health and the circuit breaker around every call to an adapter (polls,
+    acknowledgements, sends, reply deliveries, webhooks): see :mod:`gateway.health`."""
+
+    model_config = ConfigDict(extra="forbid")
+    failure_threshold: int = Field(default=5, ge=1, description="consecutive failures that open the circuit")
+    cooldown_seconds: float = Field(default=30.0, gt=0, description="how long an open circuit waits before "
+                                    "one probe call; doubled after every failed probe ...")
+    cooldown_max_seconds: float = Field(default=600.0, gt=0, description="... up to this")
+    probe_timeout_seconds: float = Field(default=300.0, gt=0, description="a probe not reported within this "
+                                         "(its worker died) lets another worker probe")
+    error_window_seconds: float = Field(default=300.0, gt=0, description="the recent window of the error rate")
+    degraded_error_rate: float = Field(default=0.25, ge=0, le=1, description="error rate (with at least 4 "
+                                       "calls in the window) from which an adapter counts as degraded")
+    degraded_lag_seconds: float = Field(default=900.0, gt=0, description="age of the oldest waiting message or "
+                                        "delivery from which an adapter counts as degraded")
+    write_interval_seconds: float = Field(default=5.0, ge=0, description="successes of a healthy adapter are "
+                                          "written at most this often (failures at once)")
+
+
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` (Prometheus): see :mod:`gateway.metrics`."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: SecretStr = Field(default=SecretStr(""), description="a bearer token for the scraper (at least 32 "
+                             "bytes); without it only access tokens with scope admin may scrape")
+    directory: Path | None = Field(default=None, description="prometheus-client's multiprocess directory "
+                                   "shared by the API and worker processes of one host; default data_dir/metrics")
+
+    @field_validator("token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("metrics.token must be at least 32 bytes")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
@@ -128,6 +165,10 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     worker_idle_seconds: float = Field(default=0.5, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="JSON logs on "
+                                                                     "stderr from this level on")
     serve_worker: bool = Field(default=True, description="`serve` starts one worker process beside the API "
                                "(and restarts it should it die); false: run `rathaus-gateway worker` yourself")
 
@@ -161,6 +202,10 @@ class Settings(BaseSettings):
     @property
     def effective_blob_dir(self) -> Path:
         return self.blob_dir or self.data_dir / "blobs"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.metrics.directory or self.data_dir / "metrics"
 
     @property
     def catalog_dir(self) -> Path:

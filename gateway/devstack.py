@@ -17,6 +17,8 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import REPO_ROOT, Settings
 from gateway.demo import feed_portal
+from gateway.logs import setup as logs
+from gateway.metrics import directory as metrics_directory
 from gateway.plugins import DEMO_GROUP, SANDBOX_GROUP, available, demo_runner, sandbox_factory
 from gateway.server import uvicorn_config
 from gateway.store import case_repo, inbox_repo
@@ -28,7 +30,8 @@ STACK = REPO_ROOT / "fixtures" / "demo" / "stack.yaml"
 
 
 def _start(app: Any, port: int, name: str) -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
+    # log_config None: the JSON logging configured in run_stack stays
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning", log_config=None))
     threading.Thread(target=server.run, name=name, daemon=True).start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -43,6 +46,8 @@ def run_stack(config: Path | None, port: int) -> None:
     os.environ["RG_CONFIG_FILE"] = str(config)
     raw = load_yaml(config).data
     settings = Settings(data_dir=REPO_ROOT / raw.get("data_dir", "var/demo"))
+    logs.configure(settings.log_level, "api")
+    metrics_directory.use(settings.metrics_dir, clear=True)  # the worker process counts there too
     stack = load_yaml(STACK).data
     sandboxes: dict[str, str] = {}
     servers = []

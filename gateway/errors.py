@@ -18,6 +18,7 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   └── UnsupportedFormat
     ├── TransientError          retry with backoff; dead letter after the cap
     │   ├── UpstreamUnavailable
+    │   ├── CircuitOpen             the adapter's circuit breaker is open: not even tried
     │   └── BlobNotFound            a stored blob is missing (blob volume not mounted, lost):
     │                               the message is not at fault, so it is never rejected upstream
     ├── ClientError             request-level problems answered to API clients
@@ -129,6 +130,14 @@ class TransientError(GatewayError):
 class UpstreamUnavailable(TransientError):
     slug = "upstream-unavailable"
     title = "An upstream system is not reachable"
+
+
+class CircuitOpen(TransientError):
+    """The adapter failed again and again: its circuit breaker lets no call through until its
+    cool-down is over (gateway.health). The work waits; nothing was sent."""
+
+    slug = "circuit-open"
+    title = "The adapter's circuit breaker is open"
 
 
 class BlobNotFound(TransientError):

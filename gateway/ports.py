@@ -127,7 +127,10 @@ class Acknowledger(Protocol):
 @runtime_checkable
 class InboundSource(Protocol):
     """A pull channel (FIT-Connect polling, XTA mailbox): yields messages the gateway has not yet
-    received; the worker hands each to ``receive``."""
+    received; the worker hands each to ``receive``. A source may have an attribute
+    ``poll_interval_seconds``: the worker then polls it no more often (else at the worker's own
+    interval), so that every call of ``poll`` asks upstream and its outcome (an exception or
+    not) tells the source's circuit breaker how upstream is (gateway.health)."""
 
     name: str
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from gateway.adapter_registry import Adapters
 from gateway.config import Settings
+from gateway.health.model import SOURCE, AdapterKey
+from gateway.health.recorder import HealthRecorder
 from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
 from gateway.outbox.dispatcher import Dispatcher
 from gateway.outbox.forwarding import Forwarder
@@ -29,27 +31,38 @@ PURGE_EVERY_SECONDS = 60
 
 class Worker:
     def __init__(self, *, settings: Settings, adapters: Adapters, pipeline: IntakePipeline, queue: WorkQueue,
-                 dispatcher: Dispatcher, forwarder: Forwarder, purge: Callable[[], object],
+                 dispatcher: Dispatcher, forwarder: Forwarder, health: HealthRecorder, purge: Callable[[], object],
                  collect_blobs: Callable[[], object]) -> None:
         self.settings, self.adapters, self.pipeline, self.queue = settings, adapters, pipeline, queue
         self.dispatcher, self.forwarder, self._purge, self._collect_blobs = dispatcher, forwarder, purge, collect_blobs
+        self.health = health
         self.id = f"{socket.gethostname()}-{os.getpid()}-{id(self)}"
         self._last_poll = self._last_purge = float("-inf")
+        self._polled: dict[str, float] = {}  # source -> when its last poll ended
         self._last_blob_gc = time.monotonic()  # not in the first round after a start
 
     def poll_sources(self, force: bool = False) -> int:
-        """Fetch what the pull sources hold and ``receive`` each message (durable, queued)."""
+        """Fetch what the pull sources hold and ``receive`` each message (durable, queued).
+
+        A source is polled at most every ``poll_interval_seconds`` of its own (if it has that
+        attribute) after its last poll ended — so each poll is a real one, and its outcome tells
+        its circuit breaker something — and not while its breaker is open."""
         if not force and time.monotonic() - self._last_poll < self.settings.poll_interval_seconds:
             return 0
         self._last_poll = time.monotonic()
         received = 0
         for name, source in self.adapters.sources.items():
+            interval = float(getattr(source, "poll_interval_seconds", 0.0))
+            if time.monotonic() - self._polled.get(name, float("-inf")) < interval:
+                continue
             try:
-                for message in source.poll():
+                for message in self.health.iterate(AdapterKey(SOURCE, name), source.poll):
                     if not self.pipeline.receive(message).duplicate:
                         received += 1
             except Exception as exc:  # one failing source must not stop the others
                 log.warning("polling %s failed: %s", name, type(exc).__name__)
+            finally:
+                self._polled[name] = time.monotonic()
         return received
 
     def run_jobs(self, block_seconds: float = 0.0, max_jobs: int = 16) -> int:
@@ -75,6 +88,7 @@ class Worker:
 
     def run_once(self, force_poll: bool = True, block_seconds: float = 0.0) -> int:
         """One round; the number of steps it did (0: nothing was due)."""
+        self.health.refresh()  # what other workers recorded about the adapters
         done = self.poll_sources(force=force_poll)
         done += self.pipeline.requeue_due()
         done += self.run_jobs(block_seconds)
@@ -107,3 +121,7 @@ class Worker:
                 done = 0
             if done == 0:
                 stop.wait(0.05)
+        try:
+            self.health.flush()
+        except Exception:  # the store is gone: the counts held back are lost, nothing else
+            log.warning("adapter health could not be written at the end")

@@ -42,6 +42,11 @@ class FitConnectSource:
         self._lock = threading.Lock()
         self._last_poll = float("-inf")
 
+    @property
+    def poll_interval_seconds(self) -> float:
+        """The worker polls no more often (and so each poll asks the server)."""
+        return float(self.options.poll_interval_seconds)
+
     def poll(self) -> Iterator[InboundMessage]:
         if self.monotonic() - self._last_poll < self.options.poll_interval_seconds:
             return

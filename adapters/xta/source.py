@@ -35,6 +35,11 @@ class XtaSource:
         self._handed_over: dict[str, float] = {}
         self._last_poll: float | None = None
 
+    @property
+    def poll_interval_seconds(self) -> float:
+        """The worker polls no more often (and so each poll asks the server)."""
+        return float(self.options.poll_interval_seconds)
+
     def poll(self) -> Iterator[InboundMessage]:
         now = self._clock()
         if self._last_poll is not None and now - self._last_poll < self.options.poll_interval_seconds:

@@ -5,8 +5,18 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import docs, openapi, problems, routes_admin, routes_cases, routes_events, routes_token
+from gateway.api import (
+    docs,
+    openapi,
+    problems,
+    routes_admin,
+    routes_cases,
+    routes_events,
+    routes_metrics,
+    routes_token,
+)
 from gateway.api.auth import TokenService
+from gateway.api.correlation import CorrelationId
 from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
 from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
@@ -42,9 +52,11 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_events.router)
+    app.include_router(routes_metrics.router)
     for ctx in gateway.contexts:
         for router in ctx.routers:
             app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
+    app.add_middleware(CorrelationId)  # bound before anything is logged, named in every answer
     app.add_middleware(SecurityHeaders)  # outermost: also on the body-size refusal
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TokenIssued(BaseModel):
@@ -56,10 +56,38 @@ class OutboxReplayed(BaseModel):
     state: Literal["pending"]
 
 
+class AdapterError(BaseModel):
+    type: str = Field(description="RFC 9457 problem type of the last failure (its detail is not kept)")
+    title: str
+    at: str | None
+
+
+class AdapterHealth(BaseModel):
+    """One adapter instance (gateway.health): ``kind`` source, acknowledger, sender, reply_channel or
+    webhook (or an outbox kind whose handler names no adapter kind), ``name`` as registered."""
+
+    kind: str
+    name: str
+    state: Literal["ok", "degraded", "down"]
+    circuit: Literal["closed", "open", "half_open"]
+    consecutive_failures: int = Field(ge=0)
+    last_success_at: str | None
+    last_error: AdapterError | None
+    error_rate: float = Field(ge=0, le=1, description="failed calls / calls in the recent window")
+    calls: int = Field(ge=0, description="calls in the recent window")
+    backlog: int = Field(ge=0, description="open inbox messages (source) or pending outbox rows (others)")
+    lag_seconds: float | None = Field(description="age of the oldest of them")
+    dead_letters: int = Field(ge=0)
+    retry_at: str | None = Field(description="next retry: an open circuit's probe, else the earliest scheduled "
+                                             "retry of the waiting work")
+
+
 class AdapterOverview(BaseModel):
+    adapters: list[AdapterHealth]
     channels: list[str]
     sources: list[str]
     senders: list[str]
+    reply_channels: list[str]
     queue_dead_letters: int
 
 

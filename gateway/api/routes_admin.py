@@ -95,9 +95,14 @@ def replay_outbox(row_id: Annotated[int, Path(ge=1, le=2**63 - 1)], gateway: Gat
 
 @router.get("/v1/admin/adapters", tags=["admin"], response_model=AdapterOverview)
 def adapters(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Every adapter instance with its state (ok, degraded, down), circuit breaker, last success,
+    last error (problem type and time), error rate, backlog and lag, dead letters and next retry.
+    Backlogs count the work of the client's municipalities; webhooks of others are left out."""
     principal.require("admin")
-    return {"channels": list(gateway.adapters.channels), "sources": list(gateway.adapters.sources),
-            "senders": list(gateway.adapters.senders), "queue_dead_letters": len(gateway.queue.dead_letters())}
+    return {"adapters": [status.to_dict() for status in gateway.health.overview(principal.tenants)],
+            "channels": list(gateway.adapters.channels), "sources": list(gateway.adapters.sources),
+            "senders": list(gateway.adapters.senders), "reply_channels": list(gateway.adapters.reply_channels),
+            "queue_dead_letters": len(gateway.queue.dead_letters())}
 
 
 @router.get("/v1/admin/rejections", tags=["admin"], response_model=Refusals)

@@ -34,6 +34,8 @@ from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, Transi
 from gateway.events import audit
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, to_checkpoint
+from gateway.logs import correlation
+from gateway.metrics import instruments
 from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
 from gateway.queue import WorkQueue
 from gateway.store import case_repo, inbox_repo
@@ -114,6 +116,7 @@ class IntakePipeline:
             if existing is not None:
                 return self._repeat(row, row.request_fingerprint)
             log.info("intake refused: %s", problem.type)
+            instruments.intake(row.channel, None, "refused")
             return Outcome(inbox_id=row.id, state="refused", error=problem.to_dict())
         with self.db.transaction() as uow:
             recorded = records.write_received(uow, row, now)
@@ -147,6 +150,10 @@ class IntakePipeline:
             if row is None or not row.open:
                 return self.outcome(inbox_id)
             checkpoint = inbox_repo.load_step(conn, inbox_id, "verify")
+        with correlation.bound(row.correlation_id):  # the message's, in every log record on its way
+            return self._process(row, checkpoint, finish)
+
+    def _process(self, row: InboxRow, checkpoint: Any, finish: Callable[[UnitOfWork], None] | None) -> Outcome:
         verified: Verified | None = None
         try:
             verified = Verified(checkpoint, self.blobs) if checkpoint is not None else self._verify(row)
@@ -155,7 +162,7 @@ class IntakePipeline:
             return self._fail(row, exc, finish=finish)
         except Exception as exc:  # transient or a defect: retry, then dead letter
             if not isinstance(exc, TransientError):
-                log.exception("intake %s failed unexpectedly", inbox_id)
+                log.exception("intake %s failed unexpectedly", row.id)
             return self._fail(row, exc, verified if checkpoint is None else None, finish)
         now = self.clock()
         case_id = uuid.uuid4()
@@ -215,7 +222,7 @@ class IntakePipeline:
             received_at=message.received_at, media_type=message.media_type, raw_key=raw_key,
             raw_sha512=raw_key.split("/", 1)[1], raw_size=len(message.payload), references=dict(message.references),
             part_keys=list(message.parts) or None, state="received", attempts=0, last_error=None, case_id=None,
-            updated_at=now,
+            updated_at=now, correlation_id=correlation.current() or correlation.new_id(),
             next_attempt_at=now + dt.timedelta(seconds=self.settings.job_lease_seconds))
 
     def _verify(self, row: InboxRow, message: InboundMessage | None = None) -> Verified:

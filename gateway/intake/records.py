@@ -20,6 +20,7 @@ from gateway.events.cloudevents import CASE_RECEIVED, case_event
 from gateway.events.publish import publish
 from gateway.intake.case_builder import build_case
 from gateway.intake.checkpoint import Verified
+from gateway.metrics import instruments
 from gateway.store import case_repo, inbox_repo, outbox_repo
 from gateway.store.db import UnitOfWork
 from gateway.store.inbox_repo import InboxRow
@@ -46,6 +47,8 @@ def write_case(uow: UnitOfWork, *, row: InboxRow, verified: Verified, route: Rou
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:
         report_upstream(uow, kind="ack", row=row, payload={}, now=now, case_id=str(case.id))
+    uow.after_commit(lambda: instruments.committed(row.channel, case.service.leika,
+                                                   (now - row.received_at).total_seconds()))
     audit.record(uow.conn, at=now, actor=f"channel:{row.channel}", action="case.created",
                  tenant_ars=case.tenant.ars, case_id=str(case.id), inbox_id=row.id,
                  details={"reference": case.reference, "service": case.service.leika,
@@ -57,6 +60,7 @@ def write_case(uow: UnitOfWork, *, row: InboxRow, verified: Verified, route: Rou
 def write_quarantine(uow: UnitOfWork, *, row: InboxRow, problem: Problem, reject: bool, now: dt.datetime) -> None:
     record = problem.to_dict()
     inbox_repo.set_state(uow.conn, row.id, now, state="quarantined", last_error=record, next_attempt_at=None)
+    uow.after_commit(lambda: instruments.intake(row.channel, None, "quarantined"))
     if reject:
         report_upstream(uow, kind="reject", row=row, payload=record, now=now)
     audit.record(uow.conn, at=now, actor=f"channel:{row.channel}", action="quarantined",
@@ -67,6 +71,7 @@ def write_retry(uow: UnitOfWork, *, row: InboxRow, problem: Problem, attempts: i
                 next_attempt_at: dt.datetime | None, now: dt.datetime) -> None:
     inbox_repo.set_state(uow.conn, row.id, now, state="dead" if dead else "retry", attempts=attempts,
                          last_error=problem.to_dict(), next_attempt_at=next_attempt_at)
+    uow.after_commit(lambda: instruments.intake(row.channel, None, "dead" if dead else "retry"))
     if dead:
         audit.record(uow.conn, at=now, actor="worker", action="dead-lettered", tenant_ars=row.tenant_ars,
                      inbox_id=row.id, details={"attempts": attempts, "type": problem.type})

@@ -1,6 +1,11 @@
 """Claims due outbox rows and hands each to the handler of its kind; retries with backoff,
 buries after the cap. A handler may run again for the same row after a crash: each must be
-idempotent (check the remote state before acting)."""
+idempotent (check the remote state before acting).
+
+Every delivery goes through the circuit breaker of the adapter it calls (:mod:`gateway.health`):
+the adapter is the row's target under the handler's ``adapter_kind`` (a class attribute; the
+row's kind if it has none). While a breaker is open, the rows for its adapter are moved to the
+end of its cool-down without being tried and without using up an attempt."""
 
 from __future__ import annotations
 
@@ -15,6 +20,11 @@ from gateway.backoff import backoff_seconds
 from gateway.config import Settings
 from gateway.errors import ConfigurationError, PermanentError
 from gateway.events import audit
+from gateway.health.breaker import classify
+from gateway.health.model import AdapterKey
+from gateway.health.recorder import HealthRecorder
+from gateway.logs import correlation
+from gateway.metrics import instruments
 from gateway.store import outbox_repo
 from gateway.store.db import Database
 from gateway.store.outbox_repo import OutboxRow
@@ -33,14 +43,21 @@ class OutboxHandler(Protocol):
 
 class Dispatcher:
     def __init__(self, *, db: Database, handlers: Mapping[str, OutboxHandler], settings: Settings,
-                 clock: Callable[[], dt.datetime]) -> None:
+                 clock: Callable[[], dt.datetime], health: HealthRecorder) -> None:
         self.db, self.handlers, self.settings, self.clock = db, dict(handlers), settings, clock
+        self.health = health
+        self._postponed: dict[AdapterKey, dt.datetime] = {}
+
+    def adapter_kinds(self) -> dict[str, str]:
+        """Outbox kind -> the kind of adapter its handler calls."""
+        return {kind: str(getattr(handler, "adapter_kind", kind)) for kind, handler in self.handlers.items()}
 
     def run_due(self, limit: int = 32) -> int:
         # deliveries run one after the other: claim no more than the lease covers even if every
         # webhook takes its full timeout, or another worker would take the rest over meanwhile
         lease = self.settings.delivery_lease_seconds
         limit = max(1, min(limit, int(lease // (self.settings.webhook_timeout_seconds + 1))))
+        self._postpone_open()
         now = self.clock()
         with self.db.transaction() as uow:
             rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=lease), limit)
@@ -48,36 +65,71 @@ class Dispatcher:
             self._deliver(row)
         return len(rows)
 
+    def _postpone_open(self) -> None:
+        """Once per cool-down of each open breaker: its adapter's waiting rows to the end of it."""
+        open_until = self.health.open_until()
+        due = {key: until for key, until in open_until.items() if self._postponed.get(key) != until}
+        self._postponed = {key: until for key, until in self._postponed.items() if key in open_until}
+        if not due:
+            return
+        by_kind: dict[str, list[str]] = {}
+        for kind, adapter_kind in self.adapter_kinds().items():
+            by_kind.setdefault(adapter_kind, []).append(kind)
+        now = self.clock()
+        with self.db.transaction() as uow:
+            for key, until in due.items():
+                if key.kind in by_kind:
+                    outbox_repo.postpone(uow.conn, by_kind[key.kind], key.name, until, now)
+        self._postponed.update(due)
+
     def _handler(self, kind: str) -> OutboxHandler:
         handler = self.handlers.get(kind)
         if handler is None:
             raise ConfigurationError(f"no handler for outbox rows of kind {kind!r}")
         return handler
 
-    def _deliver(self, row: OutboxRow) -> None:
-        try:
-            handler = self._handler(row.kind)
-            handler.deliver(row)
-        except Exception as exc:
-            self._failed(row, exc)
-            return
-        now = self.clock()
-        with self.db.transaction() as uow:
-            if not outbox_repo.finish(uow.conn, row, now):
-                # its claim ran out and another worker took the row over: that one records it
-                log.warning("outbox %s was delivered after its claim ran out", row.id)
-                return
-            handler.delivered(uow.conn, row, now)
+    def _adapter(self, row: OutboxRow) -> AdapterKey:
+        return AdapterKey(str(getattr(self.handlers.get(row.kind), "adapter_kind", row.kind)), row.target)
 
-    def _failed(self, row: OutboxRow, exc: Exception) -> None:
+    def _deliver(self, row: OutboxRow) -> None:
+        adapter = self._adapter(row)
+        if not self.health.permit(adapter):
+            until = self.health.resume_at(adapter) or self.clock()
+            with self.db.transaction() as uow:
+                outbox_repo.release(uow.conn, row, until)
+            instruments.delivery(row.kind, row.target, "postponed")
+            return
+        with correlation.bound(row.correlation_id):
+            try:
+                handler = self._handler(row.kind)
+                handler.deliver(row)
+            except Exception as exc:
+                self._failed(row, exc, adapter)
+                return
+            now = self.clock()
+            with self.db.transaction() as uow:
+                self.health.record(adapter, "ok", conn=uow.conn)
+                if not outbox_repo.finish(uow.conn, row, now):
+                    # its claim ran out and another worker took the row over: that one records it
+                    log.warning("outbox %s was delivered after its claim ran out", row.id)
+                    return
+                handler.delivered(uow.conn, row, now)
+            instruments.delivery(row.kind, row.target, "delivered", (now - row.created_at).total_seconds())
+
+    def _failed(self, row: OutboxRow, exc: Exception, adapter: AdapterKey) -> None:
         error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
         now = self.clock()
+        outcome = "retry"
         with self.db.transaction() as uow:
+            self.health.record(adapter, classify(exc), exc, conn=uow.conn)
             if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
+                outcome = "dead"
                 if outbox_repo.bury(uow.conn, row, error):
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
             else:
-                delay = backoff_seconds(self.settings, row.attempts)
-                outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
+                when = now + dt.timedelta(seconds=backoff_seconds(self.settings, row.attempts))
+                # not before the adapter's circuit lets calls through again (it may have just opened)
+                outbox_repo.retry_later(uow.conn, row, max(when, self.health.resume_at(adapter) or when), error)
+        instruments.delivery(row.kind, row.target, outcome)
         log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)

@@ -4,6 +4,7 @@ handler, and following the remote status of what was sent (e.g. FIT-Connect's ev
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable
 
@@ -11,7 +12,10 @@ from sqlalchemy import Connection
 
 from gateway.adapter_registry import Adapters
 from gateway.case.model import Case
+from gateway.errors import CircuitOpen
 from gateway.events import audit
+from gateway.health.model import SENDER, AdapterKey
+from gateway.health.recorder import HealthRecorder
 from gateway.ports import BlobStore, Forwarding
 from gateway.store import case_repo, forwarding_repo
 from gateway.store.db import Database
@@ -21,8 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class Forwarder:
-    def __init__(self, db: Database, blobs: BlobStore, adapters: Adapters, clock: Callable[[], dt.datetime]) -> None:
-        self.db, self.blobs, self.adapters, self.clock = db, blobs, adapters, clock
+    adapter_kind = SENDER  # the breaker ``forward`` rows go through: the sender's (gateway.health)
+
+    def __init__(self, db: Database, blobs: BlobStore, adapters: Adapters, clock: Callable[[], dt.datetime],
+                 health: HealthRecorder) -> None:
+        self.db, self.blobs, self.adapters, self.clock, self.health = db, blobs, adapters, clock, health
 
     def deliver(self, row: OutboxRow) -> None:
         assert row.case_id is not None, "a forwarding belongs to a case"
@@ -42,10 +49,13 @@ class Forwarder:
         for row in rows:
             if row["channel"] not in self.adapters.senders:
                 continue
+            sender = self.adapters.senders.get(row["channel"])
+            known = Forwarding(channel=row["channel"], target=row["target"], remote_id=row["remote_id"],
+                               status=row["status"])
             try:
-                current = self.adapters.senders.get(row["channel"]).follow(
-                    Forwarding(channel=row["channel"], target=row["target"], remote_id=row["remote_id"],
-                               status=row["status"]))
+                current = self.health.call(AdapterKey(SENDER, row["channel"]), functools.partial(sender.follow, known))
+            except CircuitOpen:
+                continue
             except Exception as exc:
                 log.warning("following forwarding of case %s failed: %s", row["case_id"], type(exc).__name__)
                 continue

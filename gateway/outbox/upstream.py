@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError, Problem
+from gateway.health.model import ACKNOWLEDGER
 from gateway.ports import Acknowledger, BlobStore, CommittedCase, InboundMessage
 from gateway.store import case_repo, inbox_repo
 from gateway.store.db import Database
@@ -16,6 +17,8 @@ from gateway.store.outbox_repo import OutboxRow
 
 
 class _Upstream:
+    adapter_kind = ACKNOWLEDGER  # the breaker these rows go through: the channel's (gateway.health)
+
     def __init__(self, db: Database, blobs: BlobStore, adapters: Adapters) -> None:
         self.db, self.blobs, self.adapters = db, blobs, adapters
 

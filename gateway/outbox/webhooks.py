@@ -1,7 +1,8 @@
 """Webhook delivery: CloudEvents 1.0 structured JSON, signed the Standard Webhooks way.
 
 Headers: ``webhook-id`` (the event id, for de-duplication), ``webhook-timestamp`` (Unix
-seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``.
+seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">``, and
+``X-Correlation-ID``: the correlation id of the message the case came from.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy import Connection
 
 from gateway.config import WebhookConfig
 from gateway.errors import PermanentError, UpstreamUnavailable
+from gateway.health.model import WEBHOOK
+from gateway.logs import correlation
 from gateway.store.outbox_repo import OutboxRow
 
 
@@ -57,6 +60,8 @@ class WebhookSender:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(hook.secret.get_secret_value().encode(), str(event["id"]), timestamp, body),
         }
+        if correlation.current():  # the message's: local processing may follow it into its own logs
+            headers[correlation.HEADER] = str(correlation.current())
         try:
             response = self._client.post(hook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -70,6 +75,8 @@ class WebhookSender:
 
 class WebhookHandler:
     """The outbox handler of ``webhook`` rows: one CloudEvent to one subscriber."""
+
+    adapter_kind = WEBHOOK  # one breaker per subscriber (gateway.health)
 
     def __init__(self, sender: WebhookSender) -> None:
         self.sender = sender

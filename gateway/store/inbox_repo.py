@@ -43,6 +43,7 @@ class InboxRow:
     last_error: dict[str, Any] | None
     case_id: str | None
     updated_at: dt.datetime
+    correlation_id: str | None = None  # follows the message into logs and outbox rows (gateway.logs)
 
     @property
     def open(self) -> bool:

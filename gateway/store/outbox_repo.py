@@ -14,11 +14,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, String, bindparam, func, insert, or_, select, update
 
+from gateway.logs import correlation
 from gateway.store.tables import cases, inbox, outbox
 
-_INSERT_OUTBOX = insert(outbox).returning(outbox.c.id)
+# A row carries its message's correlation id (gateway.logs.correlation): the one given, else its
+# inbox entry's, else its case's inbox entry's, else the one bound while the row is written — so
+# every delivery of a case (acknowledgement, webhook, forwarding, reply) leads back to its message.
+_CORRELATION = func.coalesce(
+    bindparam("corr_given", type_=String()),
+    select(inbox.c.correlation_id).where(inbox.c.id == bindparam("corr_inbox", type_=String()))
+    .scalar_subquery(),
+    select(inbox.c.correlation_id).join(cases, cases.c.inbox_id == inbox.c.id)
+    .where(cases.c.id == bindparam("corr_case", type_=String())).scalar_subquery(),
+    bindparam("corr_context", type_=String()))
+_INSERT_OUTBOX = insert(outbox).values(correlation_id=_CORRELATION).returning(outbox.c.id)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,7 @@ class OutboxRow:
     last_error: str | None
     created_at: dt.datetime
     done_at: dt.datetime | None
+    correlation_id: str | None = None
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> OutboxRow:
@@ -48,11 +60,14 @@ class OutboxRow:
 
 
 def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], now: dt.datetime,
-        inbox_id: str | None = None, case_id: str | None = None, event_seq: int | None = None) -> int:
+        inbox_id: str | None = None, case_id: str | None = None, event_seq: int | None = None,
+        correlation_id: str | None = None) -> int:
     return int(conn.execute(_INSERT_OUTBOX, {
         "kind": kind, "target": target, "payload": payload, "state": "pending", "attempts": 0,
         "next_attempt_at": now, "created_at": now, "inbox_id": inbox_id, "case_id": case_id,
-        "event_seq": event_seq, "lease_until": None, "last_error": None, "done_at": None}).scalar_one())
+        "event_seq": event_seq, "lease_until": None, "last_error": None, "done_at": None,
+        "corr_given": correlation_id, "corr_inbox": inbox_id, "corr_case": case_id,
+        "corr_context": correlation.current()}).scalar_one())
 
 
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[OutboxRow]:
@@ -86,6 +101,10 @@ _FINISH = update(outbox).where(*_CLAIMED).values(state="done", done_at=bindparam
 _RETRY_LATER = update(outbox).where(*_CLAIMED).values(next_attempt_at=bindparam("when"), lease_until=None,
                                                       last_error=bindparam("error"))
 _BURY = update(outbox).where(*_CLAIMED).values(state="dead", lease_until=None, last_error=bindparam("error"))
+# the claim handed back uncounted: the token goes back too, so only a claim from before this one
+# (long expired, whose delivery did happen) could still finish the row — which is then right
+_RELEASE = update(outbox).where(*_CLAIMED).values(next_attempt_at=bindparam("when"), lease_until=None,
+                                                  attempts=outbox.c.attempts - 1)
 
 
 def finish(conn: Connection, row: OutboxRow, now: dt.datetime) -> bool:
@@ -102,13 +121,30 @@ def bury(conn: Connection, row: OutboxRow, error: str) -> bool:
     return conn.execute(_BURY, {"row_id": row.id, "token": row.attempts, "error": error}).rowcount == 1
 
 
+def release(conn: Connection, row: OutboxRow, until: dt.datetime) -> bool:
+    """Hand a claimed row back untried (its adapter's circuit is open): due again at ``until``,
+    the claim not counted as an attempt."""
+    return conn.execute(_RELEASE, {"row_id": row.id, "token": row.attempts, "when": until}).rowcount == 1
+
+
+def postpone(conn: Connection, kinds: list[str], target: str, until: dt.datetime, now: dt.datetime) -> int:
+    """Move the pending, unclaimed rows of ``kinds`` to ``target`` that would be due before
+    ``until`` to ``until`` (their adapter's circuit is open until then); attempts stay."""
+    result = conn.execute(
+        update(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_at < until,
+                             outbox.c.kind.in_(kinds), outbox.c.target == target,
+                             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
+        .values(next_attempt_at=until))
+    return int(result.rowcount or 0)
+
+
 def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
     result = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "dead")
                           .values(state="pending", attempts=0, next_attempt_at=now, last_error=None))
     return result.rowcount == 1
 
 
-def _tenant_column() -> Any:
+def tenant_column() -> Any:
     """The municipality an outbox row belongs to: its case's, else its inbox entry's."""
     return func.coalesce(
         select(cases.c.tenant_ars).where(cases.c.id == outbox.c.case_id).scalar_subquery(),
@@ -119,11 +155,11 @@ def list_state(conn: Connection, state: str, limit: int = 100, tenants: list[str
                ) -> list[OutboxRow]:
     query = select(outbox).where(outbox.c.state == state)
     if tenants is not None:
-        query = query.where(_tenant_column().in_(tenants))
+        query = query.where(tenant_column().in_(tenants))
     rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
     return [OutboxRow.of(r) for r in rows.mappings().all()]
 
 
 def tenant_of(conn: Connection, row_id: int) -> str | None:
-    tenant: str | None = conn.execute(select(_tenant_column()).where(outbox.c.id == row_id)).scalar_one_or_none()
+    tenant: str | None = conn.execute(select(tenant_column()).where(outbox.c.id == row_id)).scalar_one_or_none()
     return tenant

@@ -71,6 +71,8 @@ inbox = Table(
     Column("last_error", JSON),
     Column("case_id", String(36)),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # follows the message from receipt to acknowledgement and reply (logs, outbox rows, webhooks)
+    Column("correlation_id", String(64)),
     UniqueConstraint("channel", "source_id", name="uq_inbox_source"),
     UniqueConstraint("client_id", "idempotency_key", name="uq_inbox_idempotency"),
 )
@@ -140,6 +142,7 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("done_at", UtcDateTime()),
+    Column("correlation_id", String(64)),
 )
 Index("ix_outbox_due", outbox.c.state, outbox.c.next_attempt_at)
 
@@ -190,5 +193,30 @@ forwardings = Table(
     Column("target", String(255), primary_key=True),
     Column("remote_id", String(255)),
     Column("status", String(32), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# One row per adapter instance (kind + name): its circuit breaker and recent calls, written by
+# the worker processes and read by the API process (gateway.health).
+adapter_health = Table(
+    "adapter_health",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("circuit", String(16), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("trips", Integer, nullable=False),
+    Column("opened_at", UtcDateTime()),
+    Column("retry_at", UtcDateTime()),
+    Column("probe_until", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+    Column("last_failure_at", UtcDateTime()),
+    Column("last_error_type", String(255)),
+    Column("last_error_title", String(255)),
+    Column("window_started_at", UtcDateTime(), nullable=False),
+    Column("window_calls", Integer, nullable=False),
+    Column("window_failures", Integer, nullable=False),
+    Column("previous_calls", Integer, nullable=False),
+    Column("previous_failures", Integer, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
