@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from gateway import __version__
-from gateway.api import docs, openapi, problems, routes_admin, routes_cases, routes_events, routes_token
+from gateway.api import (
+    docs,
+    openapi,
+    problems,
+    routes_admin,
+    routes_cases,
+    routes_events,
+    routes_replies,
+    routes_token,
+)
 from gateway.api.auth import TokenService
 from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
@@ -42,6 +51,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_cases.router)
     app.include_router(routes_events.router)
+    app.include_router(routes_replies.router)
     for ctx in gateway.contexts:
         for router in ctx.routers:
             app.include_router(router)

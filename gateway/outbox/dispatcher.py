@@ -7,13 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
 from gateway.backoff import backoff_seconds
 from gateway.config import Settings
-from gateway.errors import ConfigurationError, PermanentError
+from gateway.errors import ConfigurationError, PermanentError, Problem
 from gateway.events import audit
 from gateway.store import outbox_repo
 from gateway.store.db import Database
@@ -29,6 +29,16 @@ class OutboxHandler(Protocol):
     def deliver(self, row: OutboxRow) -> None: ...
 
     def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None: ...
+
+
+@runtime_checkable
+class FailureAware(Protocol):
+    """A handler that records its own side of a failed delivery, in the transaction that
+    schedules the retry (``buried`` False) or buries the row (True), and of a replay."""
+
+    def failed(self, conn: Connection, row: OutboxRow, problem: Problem, buried: bool, now: dt.datetime) -> None: ...
+
+    def revived(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None: ...
 
 
 class Dispatcher:
@@ -72,12 +82,27 @@ class Dispatcher:
     def _failed(self, row: OutboxRow, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
         now = self.clock()
+        handler = self.handlers.get(row.kind)
+        aware = handler if isinstance(handler, FailureAware) else None
         with self.db.transaction() as uow:
             if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
                 if outbox_repo.bury(uow.conn, row, error):
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
+                    if aware is not None:
+                        aware.failed(uow.conn, row, Problem.of(exc), True, now)
             else:
                 delay = backoff_seconds(self.settings, row.attempts)
-                outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error)
+                if outbox_repo.retry_later(uow.conn, row, now + dt.timedelta(seconds=delay), error) and aware:
+                    aware.failed(uow.conn, row, Problem.of(exc), False, now)
         log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)
+
+    def revive(self, conn: Connection, row_id: int, now: dt.datetime) -> bool:
+        """A dead row is delivered again (admin replay), in the caller's transaction."""
+        row = outbox_repo.get(conn, row_id)
+        if row is None or not outbox_repo.revive(conn, row_id, now):
+            return False
+        handler = self.handlers.get(row.kind)
+        if isinstance(handler, FailureAware):
+            handler.revived(conn, row, now)
+        return True

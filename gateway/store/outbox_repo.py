@@ -102,6 +102,11 @@ def bury(conn: Connection, row: OutboxRow, error: str) -> bool:
     return conn.execute(_BURY, {"row_id": row.id, "token": row.attempts, "error": error}).rowcount == 1
 
 
+def get(conn: Connection, row_id: int) -> OutboxRow | None:
+    row = conn.execute(select(outbox).where(outbox.c.id == row_id)).mappings().first()
+    return OutboxRow.of(row) if row else None
+
+
 def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
     result = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "dead")
                           .values(state="pending", attempts=0, next_attempt_at=now, last_error=None))
