@@ -1,11 +1,11 @@
 """Garbage collection of blobs nothing references any more.
 
 A blob is kept while any of these names it: an inbox row (the raw original and the parts it
-stands for), a case (its
-original and its attachments), a reply (its documents), a verify checkpoint, an outbox row, or a
-live adapter state entry (e.g. a portal upload or a reply document not yet used; it expires). References are found by their key
-(``sha512/<hex>``) anywhere in those rows, so a new kind of reference in a case document or a
-checkpoint is covered without changes here.
+stands for), a case (its original and its attachments), a reply (its documents), a verify
+checkpoint, an outbox row, or a live adapter state entry (e.g. a portal upload or a reply
+document not yet used; it expires). References are found by their key (``sha512/<hex>``)
+anywhere in those rows, so a new kind of reference in a case document or a checkpoint is covered
+without changes here.
 
 Safe while intake runs: a blob is written (or, when it already exists, put again — which
 refreshes its age, see FilesystemBlobStore.put) *before* the transaction that references it
