@@ -182,6 +182,11 @@ def test_an_xta_case_is_answered_in_the_senders_mailbox(stack: Stack) -> None:
         document = parse(answer.message.data)
         load_schema(REPO / "schemas" / "xoev" / "rathaus-antwort-1.0.xsd").validate(document, label="answer")
         assert document.findtext("{urn:rathaus-gateway:xoev:antwort:1.0}titel") == "Gewerbeanmeldung bestätigt"
+        # visible for people: the sender's mailbox page lists it, the message page shows it
+        page = http.get(f"{stack.xta_url}/sandbox/mailboxes").text
+        assert delivery["remote_id"] in page and incoming in page
+        shown = http.get(f"{stack.xta_url}/sandbox/messages/{delivery['remote_id']}").text
+        assert "Gewerbeanmeldung bestätigt" in shown and "Bescheid.pdf" in shown
         # the state portal fetches the answer and closes it: the delivery is followed to "delivered"
         assert delivery["remote_id"] in [e.message_id for e in portal.get_status_list().entries]
         portal.get_message(delivery["remote_id"])
