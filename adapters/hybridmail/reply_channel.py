@@ -111,7 +111,7 @@ class HybridMailReplyChannel:
                 leftover.unlink(missing_ok=True)
             if folder.exists():
                 folder.rmdir()
-        self._remember(letter)
+        self._remember(letter, at=float("-inf"))  # known, but its status is still to be read
         return self._report(letter)
 
     def follow(self, reply: OutgoingReply, last: DeliveryReport) -> DeliveryReport:
