@@ -129,3 +129,25 @@ def test_the_catalog_gives_a_service_its_own_reply_channels_or_its_municipalitys
 def test_a_bad_reply_policy_is_refused(policy: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         ReplyPolicy.model_validate(policy)
+
+
+def test_catalog_check_names_a_misspelt_reply_channel_and_a_bad_policy_with_its_file(tmp_path: Any) -> None:
+    import shutil
+
+    from gateway.checks import check_catalog
+    from gateway.config import Settings
+    from tests.conftest import REPO
+
+    shutil.copytree(REPO / "mappings", tmp_path / "mappings")
+    shutil.copytree(REPO / "schemas", tmp_path / "schemas")
+    catalog = tmp_path / "mappings" / "catalog" / "tangerhuette.yaml"
+    text = catalog.read_text(encoding="utf-8")
+    settings = Settings(mappings_dir=tmp_path / "mappings")
+    catalog.write_text(text.replace("status: [postbox, fitconnect]", "status: [postbox, fitconect]"),
+                       encoding="utf-8")
+    assert [p for p in check_catalog(settings) if "fitconect" in p] == [
+        "tenant 150905350535: reply channel 'fitconect' for status replies is registered by no installed adapter "
+        "(known: email, fitconnect, hybridmail, postbox, xta)"]
+    catalog.write_text(text.replace("status: [postbox, fitconnect]", "status: [postbox, postbox]"), encoding="utf-8")
+    [problem] = check_catalog(settings)
+    assert "tangerhuette.yaml" in problem and "listed twice" in problem
