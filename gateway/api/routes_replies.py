@@ -139,10 +139,11 @@ def get_reply_document(case_id: str, reply_id: str, document_id: str, gateway: G
 
 
 @router.post("/v1/reply-documents", status_code=201, response_model=DocumentUploaded, openapi_extra={
-    "requestBody": {"required": True, "content": {"application/pdf": {"schema": {"type": "string",
-                                                                                  "format": "binary"}}}}})
+    "requestBody": {"required": True, "content": {"application/octet-stream": {"schema": {
+        "type": "string", "format": "binary"}}}}})
 async def upload_reply_document(request: Request, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Upload a reply's PDF before the reply; name it there by its SHA-512 (expires unused)."""
+    """Upload a reply's PDF before the reply (the body is the PDF; ``application/pdf`` or
+    ``application/octet-stream``); name it there by its SHA-512. Unused uploads expire."""
     principal.require("cases:write")
     limit = gateway.settings.replies.max_document_bytes
     chunks, size = [], 0
