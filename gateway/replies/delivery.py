@@ -94,9 +94,10 @@ class ReplyHandler:
         actor = f"channel:{delivery.channel}"
         note = IN_DOUBT if answer.in_doubt else None
         if answer.refusal is not None:
-            self.ledger.change(conn, delivery, "failed", now, actor=actor, problem=answer.refusal.to_dict(),
-                               attempts=row.attempts, note=note)
-            self.ledger.hand_over(conn, answer.reply, answer.case, delivery, now, actor)
+            failed = self.ledger.change(conn, delivery, "failed", now, actor=actor, problem=answer.refusal.to_dict(),
+                                        attempts=row.attempts, note=note)
+            if failed is not None:  # once: the hand-over goes with the failure it follows
+                self.ledger.hand_over(conn, answer.reply, answer.case, failed, now, actor)
             return
         report = answer.report
         assert report is not None
