@@ -5,7 +5,6 @@ that delivery's outbox row — or its "send by post" task — in one transaction
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,14 +62,14 @@ class ReplyService:
     def submit(self, case_id: str, request: ReplyRequest, parts: dict[str, bytes], *, client_id: str,
                idempotency_key: str | None, tenants: list[str] | None) -> Submitted:
         case = self._case(case_id, tenants)
-        digests = self._check_documents(request, parts, client_id)
+        digests = documents.digests(request, parts, self.settings.replies)
         request_fingerprint = fingerprint(case_id, request, digests)
         if idempotency_key is not None:
             earlier = self._earlier(client_id, idempotency_key, request_fingerprint)
-            if earlier is not None:
+            if earlier is not None:  # its uploads are used up by now: the replay needs none
                 return earlier
         order, route, passed_over = self._route(case, request)
-        stored = self._store_documents(request, parts, digests, client_id)
+        stored = documents.store(request, parts, digests, self.blobs, self.state, client_id)
         now = self.clock()
         reply = ReplyRow(
             id=str(uuid.uuid4()), case_id=case_id, tenant_ars=case.tenant.ars, kind=request.kind,
@@ -112,34 +111,6 @@ class ReplyService:
             raise IdempotencyKeyReused("this Idempotency-Key was used for another reply")
         return Submitted(self.reply(earlier.case_id, earlier.id, None), replayed=True)
 
-    def _check_documents(self, request: ReplyRequest, parts: dict[str, bytes], client_id: str) -> dict[str, str]:
-        """Each document's SHA-512 once it is known to be a PDF within the limits."""
-        limits = self.settings.replies
-        if len(request.documents) > limits.max_documents:
-            raise InvalidRequest(f"at most {limits.max_documents} documents per reply")
-        announced = {d.id for d in request.documents}
-        stray = sorted(set(parts) - announced)
-        if stray:
-            raise InvalidRequest(f"part {stray[0]!r} is not a document announced in the reply")
-        digests: dict[str, str] = {}
-        for doc in request.documents:
-            content = parts.get(doc.id)
-            if content is not None:
-                documents.check_pdf(content, doc.id, limits.max_document_bytes)
-                digest = hashlib.sha512(content).hexdigest()
-                if doc.sha512 is not None and doc.sha512 != digest:
-                    raise InvalidRequest(f"document {doc.id!r} does not match its declared SHA-512", document=doc.id)
-            elif doc.sha512 is None:
-                raise InvalidRequest(f"document {doc.id!r} has neither a part in this request nor the SHA-512 of "
-                                     "an upload", document=doc.id)
-            elif documents.uploaded(self.state, client_id, doc.sha512) is None:
-                raise InvalidRequest(f"document {doc.id!r} names no pending upload of this client "
-                                     "(POST /v1/reply-documents first; uploads expire)", document=doc.id)
-            else:
-                digest = doc.sha512
-            digests[doc.id] = digest
-        return digests
-
     def _route(self, case: Case, request: ReplyRequest) -> tuple[list[str], Route | None, list[dict[str, Any]]]:
         allowed = self.catalog.reply_policy(case.tenant.ars, case.service.leika).channels_for(request.kind)
         channels = self.adapters.reply_channels
@@ -156,29 +127,9 @@ class ReplyService:
                                  channel=request.channel)
         return [request.channel], Route(request.channel, recipient), []
 
-    def _store_documents(self, request: ReplyRequest, parts: dict[str, bytes], digests: dict[str, str],
-                         client_id: str) -> list[dict[str, Any]]:
-        """Durable before the reply that names them commits."""
-        stored = []
-        for doc in request.documents:
-            content = parts.get(doc.id)
-            if content is not None:
-                key, size = self.blobs.put(content, sha512=digests[doc.id]), len(content)
-            else:
-                key = f"sha512/{digests[doc.id]}"
-                size = documents.uploaded(self.state, client_id, digests[doc.id]) or 0
-                if not self.blobs.exists(key):
-                    raise InvalidRequest(f"the upload of document {doc.id!r} is gone; upload it again",
-                                         document=doc.id)
-            stored.append({"id": doc.id, "filename": doc.filename, "media_type": documents.PDF_MEDIA_TYPE,
-                           "size": size, "sha512": digests[doc.id], "storage_key": key})
-        return stored
-
     def upload(self, content: bytes, client_id: str) -> tuple[str, int]:
-        documents.check_pdf(content, "upload", self.settings.replies.max_document_bytes)
-        digest = hashlib.sha512(content).hexdigest()
-        documents.store_upload(self.blobs, self.state, self.settings.replies, client_id, content, digest)
-        return digest, len(content)
+        """A document uploaded before its reply: its SHA-512 and size."""
+        return documents.upload(self.blobs, self.state, self.settings.replies, client_id, content)
 
     # -- reading ---------------------------------------------------------------------------
     def replies(self, case_id: str, tenants: list[str] | None) -> list[ReplyView]:

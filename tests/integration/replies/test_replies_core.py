@@ -254,8 +254,12 @@ def test_documents_must_be_pdfs_within_the_limit_and_uploads_are_the_clients_own
     with pytest.raises(InvalidRequest, match="no pending upload"):
         submit(rgw, str(case.id), by_hash, client="reader")  # another client's upload cannot be named
     assert count(rgw, reply_deliveries) == 0
-    reply = submit(rgw, str(case.id), by_hash).reply
+    reply = submit(rgw, str(case.id), by_hash, key="with-upload-0001").reply
     assert (reply.documents[0].sha512, reply.documents[0].size) == (digest, size)
+    # the upload is used up now; the same request again is still the same reply
+    assert submit(rgw, str(case.id), by_hash, key="with-upload-0001").reply.id == reply.id
+    with pytest.raises(InvalidRequest, match="no pending upload"):
+        submit(rgw, str(case.id), by_hash)  # a new reply cannot name it again
     assert blob_gc.collect(rgw.db, rgw.blobs, grace_seconds=0).kept >= 1
     assert rgw.blobs.get(f"sha512/{digest}") == uploaded  # the collector keeps a reply's documents
     rgw.worker.run_until_idle()
