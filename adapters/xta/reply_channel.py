@@ -22,11 +22,11 @@ from adapters.xta.metadata import KeyCode, MessageMetaData, Party
 from adapters.xta.options import AnswerOptions, XtaOptions
 from gateway.case.model import Case
 from gateway.errors import ConfigurationError
-from gateway.ports import BlobStore, DeliveryReport, OutgoingReply, StateStore
+from gateway.ports import BlobStore, DeliveryReport, DeliveryState, OutgoingReply, StateStore
 
 CHANNEL = "xta"
 NAMESPACE = "xta.replies"
-_STATES = {0: "sent", 1: "delivered", 2: "delivered", 3: "failed"}
+_STATES: dict[int, DeliveryState] = {0: "sent", 1: "delivered", 2: "delivered", 3: "failed"}
 
 
 class XtaReplyChannel:
@@ -74,10 +74,9 @@ class XtaReplyChannel:
             return last
         report = self.client.get_transport_report(last.remote_id)
         state = _STATES.get(report.status)
-        if state is None:
+        if state is None:  # a status the published list does not have: nothing learnt
             return last
         detail = f"TransportReport status {report.status}"
         if report.error_codes:
             detail += f", errors {' '.join(c for c in report.error_codes if c.isalnum())[:200]}"
-        return DeliveryReport(state=state, remote_id=last.remote_id, detail=detail,  # type: ignore[arg-type]
-                              final=state != "sent")
+        return DeliveryReport(state=state, remote_id=last.remote_id, detail=detail, final=state != "sent")

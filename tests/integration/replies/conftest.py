@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +17,7 @@ from gateway.config import Settings
 from gateway.errors import PermanentError, UpstreamUnavailable
 from gateway.ports import BlobStore, DeliveryReport, OutgoingReply
 from gateway.replies.request import ReplyRequest
-from gateway.store import case_repo
 from gateway.store.tables import events
-from tests.conftest import make_settings
 from tests.integration.conftest import portal_message
 
 PDF = b"%PDF-1.4\n% a decision (TEST)\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -70,12 +67,6 @@ class Channels:
     xta: FakeChannel
 
 
-def reply_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"delivery_max_attempts": 3, "delivery_lease_seconds": 30.0}
-    values.update(overrides)
-    return make_settings(tmp_path, **values)
-
-
 def install_fakes(gw: Gateway) -> Channels:
     channels = Channels(
         postbox=FakeChannel("postbox", lambda case: case.applicant.account.postbox_reference
@@ -123,13 +114,6 @@ def event_types(gw: Gateway, case_id: str) -> list[str]:
     with gw.db.reading() as conn:
         rows = conn.execute(select(events.c.type).where(events.c.case_id == case_id).order_by(events.c.seq)).all()
     return [r[0] for r in rows]
-
-
-def reload(gw: Gateway, case_id: str) -> Case:
-    with gw.db.reading() as conn:
-        case = case_repo.get_case(conn, case_id)
-    assert case is not None
-    return case
 
 
 def sha512(content: bytes) -> str:
