@@ -10,6 +10,7 @@ and the tests are :mod:`gateway.queries`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +34,18 @@ from gateway.queries import Queries
 from gateway.queue import WorkQueue
 from gateway.queue.redis_streams import RedisStreamQueue
 from gateway.queue.table import TableQueue
+from gateway.replies.delivery import ReplyHandler
+from gateway.replies.follow import ReplyFollower
+from gateway.replies.ledger import OUTBOX_KIND, Ledger
+from gateway.replies.service import ReplyService
 from gateway.store import blob_gc
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database
 from gateway.store.files import private_dir
 from gateway.store.state_repo import SqlStateStore
 from gateway.worker import Worker
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -63,6 +70,7 @@ class Gateway:
     state: SqlStateStore
     health: HealthService  # the read side of adapter health (API, metrics, console)
     health_recorder: HealthRecorder  # the circuit breakers every call to an adapter goes through
+    replies: ReplyService
     clock: Callable[[], dt.datetime]
     contexts: list[AdapterContext] = field(default_factory=list)
 
@@ -83,33 +91,49 @@ class Gateway:
         webhooks = WebhookSender(settings.webhooks, settings.webhook_timeout_seconds)
         recorder = HealthRecorder(db, settings.health, clock)
         forwarder = Forwarder(db, blobs, adapters, clock, recorder)
+        ledger = Ledger(webhooks=settings.webhooks, channels=adapters.reply_channels, settings=settings.replies)
         dispatcher = Dispatcher(db=db, settings=settings, clock=clock, health=recorder, handlers={
             "webhook": WebhookHandler(webhooks),
             "ack": AcknowledgeHandler(db, blobs, adapters),
             "reject": RejectHandler(db, blobs, adapters),
             "forward": forwarder,
+            OUTBOX_KIND: ReplyHandler(db, blobs, adapters, ledger),
         })
+        follower = ReplyFollower(db, adapters, ledger, settings.replies, clock, recorder)
         worker = Worker(settings=settings, adapters=adapters, pipeline=pipeline, queue=queue, dispatcher=dispatcher,
                         forwarder=forwarder, health=recorder, purge=state.purge_expired,
-                        collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds))
+                        collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds),
+                        follow_replies=follower.follow)
+        replies = ReplyService(db=db, blobs=blobs, state=state, catalog=catalog, adapters=adapters, settings=settings,
+                               ledger=ledger, clock=clock)
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher, worker=worker,
                       cases=CaseService(db, settings, adapters, clock), queries=Queries(db), webhooks=webhooks,
-                      state=state, clock=clock, health_recorder=recorder,
+                      state=state, replies=replies, clock=clock, health_recorder=recorder,
                       health=HealthService(db=db, adapters=adapters, webhooks=settings.webhooks,
                                            settings=settings.health, outbox_kinds=dispatcher.adapter_kinds,
                                            clock=clock))
         gateway.contexts = install_adapters(settings.adapters, gateway._context)
+        _warn_unregistered_reply_channels(catalog, adapters)
         return gateway
 
     def _context(self, options: dict[str, Any]) -> AdapterContext:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs,
                               receive=self.pipeline.receive, intake=self.pipeline.intake, state=self.state,
-                              base_dir=self.settings.base_dir, multiline_patterns=self.mappings.multiline_patterns)
+                              base_dir=self.settings.base_dir, multiline_patterns=self.mappings.multiline_patterns,
+                              data_dir=self.settings.data_dir)
 
     def close(self) -> None:
         self.webhooks.close()
         self.db.dispose()
+
+
+def _warn_unregistered_reply_channels(catalog: Catalog, adapters: Adapters) -> None:
+    """A reply channel the catalog names but no configured adapter registered is passed over when
+    replies are routed (the next one, or the "send by post" task, takes the reply): say so once."""
+    missing = sorted({name for _, _, name in catalog.reply_channel_uses()} - set(adapters.reply_channels))
+    if missing:
+        log.warning("reply channels named in the catalog but not configured (passed over): %s", ", ".join(missing))
 
 
 def _queue(settings: Settings, db: Database, clock: Callable[[], dt.datetime]) -> WorkQueue:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.case.model import AccountIdentity, LeikaKey, TrustLevel
 from gateway.errors import (
@@ -31,6 +31,39 @@ class TenantConfig(_Model):
     reference_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
 
 
+ChannelName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")]
+REPLY_KINDS = ("decision", "request", "notice", "status")
+
+
+def _unique(names: list[str]) -> list[str]:
+    if len(names) != len(set(names)):
+        raise ValueError("a reply channel is listed twice")
+    return names
+
+
+UniqueChannels = Annotated[list[ChannelName], AfterValidator(_unique)]
+
+
+class ReplyPolicy(_Model):
+    """Which reply channels may carry each kind of reply, in fallback order: a reply goes through
+    the first channel that can serve its case (the applicant's own choice first, when listed);
+    a channel that refuses it hands over to the next. Where none is left, the reply becomes a
+    "send by post" task. Channel names are those the adapters register (``email``, ``xta``,
+    ``hybridmail``, ``postbox``, ``fitconnect``, ...)."""
+
+    decision: UniqueChannels = Field(default_factory=list, description="Bescheid")
+    request: UniqueChannels = Field(default_factory=list, description="Nachforderung (missing documents)")
+    notice: UniqueChannels = Field(default_factory=list, description="Mitteilung")
+    status: UniqueChannels = Field(default_factory=list, description="status update")
+
+    def channels_for(self, kind: str) -> list[str]:
+        channels: list[str] = getattr(self, kind)
+        return channels
+
+
+NO_REPLY_CHANNELS = ReplyPolicy()
+
+
 class ServiceEntry(_Model):
     leika: LeikaKey
     name: str
@@ -42,10 +75,14 @@ class ServiceEntry(_Model):
         description="channels whose sender authenticated the applicant itself (an EfA service over "
                     "FIT-Connect or XTA): the gateway sees no login there, the sender answers for it")
     queue: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    replies: ReplyPolicy | None = Field(default=None, description="reply channels of this service; the "
+                                        "tenant's `replies` when absent")
 
 
 class TenantCatalog(_Model):
     tenant: TenantConfig
+    replies: ReplyPolicy | None = Field(default=None, description="reply channels of every service that has "
+                                        "none of its own")
     services: list[ServiceEntry]
 
 
@@ -119,6 +156,27 @@ class Catalog:
             return self._tenants[ars]
         except KeyError:
             raise UnknownTenant("this installation serves no municipality with that ARS", tenant=ars) from None
+
+    def reply_policy(self, tenant_ars: str, leika: str) -> ReplyPolicy:
+        """The reply channels of a service: its own, else its municipality's, else none (every
+        reply becomes a "send by post" task)."""
+        entry = self.tenant(tenant_ars)
+        service = next((s for s in entry.services if s.leika == leika), None)
+        if service is not None and service.replies is not None:
+            return service.replies
+        return entry.replies or NO_REPLY_CHANNELS
+
+    def reply_channel_uses(self) -> list[tuple[str, str, str]]:
+        """(where, kind, channel name) for every reply channel the catalog names."""
+        uses: list[tuple[str, str, str]] = []
+        for ars in sorted(self._tenants):
+            entry = self._tenants[ars]
+            policies = [(f"tenant {ars}", entry.replies),
+                        *((f"tenant {ars} service {s.leika}", s.replies) for s in entry.services)]
+            for where, policy in policies:
+                if policy is not None:
+                    uses.extend((where, kind, name) for kind in REPLY_KINDS for name in policy.channels_for(kind))
+        return uses
 
     def route(self, *, tenant_ars: str, leika: str | None, source_format: str, channel: str,
               account: AccountIdentity | None, mappings: MappingLookup) -> Route:

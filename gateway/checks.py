@@ -9,6 +9,7 @@ from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.mapping import Mapping, MappingRegistry
+from gateway.plugins import REPLY_CHANNEL_GROUP, available
 
 
 def check_fixture(mapping: Mapping, input_path: Path, expected_path: Path) -> str | None:
@@ -24,13 +25,22 @@ def check_fixture(mapping: Mapping, input_path: Path, expected_path: Path) -> st
     return None
 
 
+def check_reply_channels(catalog: Catalog, declared: set[str]) -> list[str]:
+    """Every reply channel the catalog names must be one an installed adapter registers
+    (entry points ``rathaus_gateway.reply_channels``): a misspelt name would silently never carry
+    a reply. Whether its adapter is *configured* is the settings' business, not the catalog's."""
+    return [f"{where}: reply channel {name!r} for {kind} replies is registered by no installed adapter "
+            f"(known: {', '.join(sorted(declared)) or 'none'})"
+            for where, kind, name in catalog.reply_channel_uses() if name not in declared]
+
+
 def check_catalog(settings: Settings) -> list[str]:
     try:
         registry = MappingRegistry.load(settings.mappings_dir)
-        Catalog.load(settings.catalog_dir, RegistryLookup(registry))
+        catalog = Catalog.load(settings.catalog_dir, RegistryLookup(registry))
     except GatewayError as exc:
         return [exc.detail]
-    problems: list[str] = []
+    problems: list[str] = check_reply_channels(catalog, set(available(REPLY_CHANNEL_GROUP)))
     fixtures_root = settings.fixtures_dir / "mappings"
     try:
         pairs = registry.fixture_pairs(fixtures_root)

@@ -160,11 +160,9 @@ def replay_inbox(inbox_id: str) -> None:
 
 @replay_app.command("outbox")
 def replay_outbox(row_id: int) -> None:
-    from gateway.store import outbox_repo
-
     gateway = _gateway()
     with gateway.db.transaction() as uow:
-        if not outbox_repo.revive(uow.conn, row_id, gateway.clock()):
+        if not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock()):
             typer.secho("no dead outbox entry with that id", fg="red", err=True)
             raise typer.Exit(1)
     typer.echo(f"delivery {row_id} queued again")

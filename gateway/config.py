@@ -113,6 +113,22 @@ class MetricsSettings(BaseModel):
         return value
 
 
+class RepliesSettings(BaseModel):
+    """Replies to the applicant (gateway/replies): documents, pending uploads, following deliveries."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_documents: int = Field(default=20, ge=0, le=100, description="documents per reply")
+    max_document_bytes: int = Field(default=15 * 1024 * 1024, ge=1024, description="per document (PDF)")
+    upload_ttl_seconds: int = Field(default=86400, ge=60, description="an unused uploaded document expires")
+    upload_quota_count: int = Field(default=200, ge=1, description="pending uploaded documents per client")
+    upload_quota_bytes: int = Field(default=1024 * 1024 * 1024, ge=1024, description="... and their bytes")
+    follow_interval_seconds: float = Field(default=60.0, gt=0, description="first look at a delivery's remote "
+                                           "state after a change; doubled each time nothing changed ...")
+    follow_max_interval_seconds: float = Field(default=86400.0, gt=0, description="... up to this")
+    follow_days: float = Field(default=30.0, gt=0, description="a delivery is followed no longer than this")
+    follow_lease_seconds: float = Field(default=120.0, gt=0, description="a worker's claim on following one")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
@@ -143,6 +159,7 @@ class Settings(BaseSettings):
     clients: list[ClientConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"portal": dict[str, Any]()})
+    replies: RepliesSettings = Field(default_factory=RepliesSettings)
 
     max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

@@ -17,6 +17,7 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import REPO_ROOT, Settings
 from gateway.demo import feed_portal
+from gateway.demo_replies import decide_cases, where_they_went
 from gateway.logs import setup as logs
 from gateway.metrics import directory as metrics_directory
 from gateway.plugins import DEMO_GROUP, SANDBOX_GROUP, available, demo_runner, sandbox_factory
@@ -87,9 +88,24 @@ def run_stack(config: Path | None, port: int) -> None:
     with gateway.db.reading() as conn:
         for _, case in case_repo.list_cases(conn, case_repo.CaseFilter(limit=500))[-30:]:
             print(f"  {case.reference}  {case.source.channel:<10} {case.status.value:<9} {case.service.name}")
+    print("\nlocal processing (demo-fachverfahren) decides a few cases and answers the applicants:")
+    decided = []
+    for case_id, line in decide_cases(url, "demo-fachverfahren", "demo-fachverfahren-secret"):
+        decided.append(case_id)
+        print("  " + line)
+    print("where the decisions went (channel chosen by the catalog and the applicant):")
+    for line in where_they_went(url, "demo-fachverfahren", "demo-fachverfahren-secret", decided):
+        print("  " + line)
     print(f"""
 Where to look:
   citizen login       open http://127.0.0.1:8103/portal/ , log in as a demo citizen, submit an application
+  decisions by e-mail {sandboxes.get("email", "(e-mail sandbox not running)")}/  (mailbox page)
+  decisions as letters {sandboxes.get("hybridmail", "(E-POST sandbox not running)")}/  (E-POST sandbox: letters, status)
+  answers over XTA    {sandboxes.get("xta", "(XTA sandbox not running)")}/  (mailboxes: the sender's one holds them)
+  citizen postbox     {sandboxes.get("fitconnect", "(FIT-Connect sandbox not running)")}/  (once a postbox reply \
+channel is configured)
+  replies of a case   curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/cases/<id> | jq .replies
+  send-by-post tasks  curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/post-tasks
   API docs            {url}/docs
   token (local proc.) curl -s -d grant_type=client_credentials -d client_id=demo-fachverfahren \\
                         -d client_secret=demo-fachverfahren-secret {url}/oauth/token

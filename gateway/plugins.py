@@ -15,6 +15,11 @@ ASGI app, started by ``rathaus-gateway sandbox <name>``. Demo senders for ``make
 are entry points in ``rathaus_gateway.demos``: a callable ``run(gateway_url: str,
 sandbox_urls: dict[str, str]) -> None``. Adapter CLI commands are entry points in
 ``rathaus_gateway.commands``: a ``typer.Typer`` mounted as ``rathaus-gateway <name> ...``.
+
+Reply channels (``ctx.adapters.reply_channels``) are named in the service catalog; the group
+``rathaus_gateway.reply_channels`` says which adapter registers which reply channel
+(``name = "adapters.<system>.plugin:install"``), so ``catalog check`` can tell a misspelt channel
+from one whose adapter is merely not configured, without starting any adapter.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ ADAPTER_GROUP = "rathaus_gateway.adapters"
 SANDBOX_GROUP = "rathaus_gateway.sandboxes"
 DEMO_GROUP = "rathaus_gateway.demos"
 COMMAND_GROUP = "rathaus_gateway.commands"
+REPLY_CHANNEL_GROUP = "rathaus_gateway.reply_channels"
 
 
 @dataclass
@@ -47,6 +53,8 @@ class AdapterContext:
     state: StateStore
     base_dir: Path
     routers: list[APIRouter] = field(default_factory=list)
+    # where an adapter may keep working files (e.g. letters prepared for hybrid mail)
+    data_dir: Path | None = None
     # source format -> where its JSON holds multi-line text (gateway/mapping/multiline.py)
     multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = field(default=lambda _: frozenset())
 
@@ -86,6 +94,7 @@ __all__ = [
     "ADAPTER_GROUP",
     "COMMAND_GROUP",
     "DEMO_GROUP",
+    "REPLY_CHANNEL_GROUP",
     "SANDBOX_GROUP",
     "AdapterContext",
     "Outcome",

@@ -199,11 +199,14 @@ class OutgoingReply:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """Where a delivery stands on the channel's side. ``detail`` never holds personal data."""
+    """Where a delivery stands on the channel's side. ``detail`` never holds personal data.
+    ``final``: the channel will report nothing more about it (SMTP after the relay's 250, a
+    posted letter), so the core stops following it; ``read`` and ``failed`` are final anyway."""
 
     state: DeliveryState
     remote_id: str | None = None
     detail: str | None = None
+    final: bool = False
 
 
 @runtime_checkable

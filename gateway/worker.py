@@ -1,6 +1,7 @@
 """The worker loop: poll the pull sources (``receive``), run the intake jobs (``process``), then
 the outbox round that sends what those commits owe the outside (acknowledgements, webhooks,
-forwardings). Every step is safe with several workers at once (claims and leases).
+forwardings, replies to applicants), then the follow-up on what was sent (forwardings, replies).
+Every step is safe with several workers at once (claims and leases).
 
 ``rathaus-gateway worker`` runs it; ``serve`` and ``up`` start that command as a process of
 its own beside the API (:mod:`gateway.worker_process`)."""
@@ -32,10 +33,11 @@ PURGE_EVERY_SECONDS = 60
 class Worker:
     def __init__(self, *, settings: Settings, adapters: Adapters, pipeline: IntakePipeline, queue: WorkQueue,
                  dispatcher: Dispatcher, forwarder: Forwarder, health: HealthRecorder, purge: Callable[[], object],
-                 collect_blobs: Callable[[], object]) -> None:
+                 collect_blobs: Callable[[], object], follow_replies: Callable[[], int] = lambda: 0) -> None:
         self.settings, self.adapters, self.pipeline, self.queue = settings, adapters, pipeline, queue
         self.dispatcher, self.forwarder, self._purge, self._collect_blobs = dispatcher, forwarder, purge, collect_blobs
         self.health = health
+        self.follow_replies = follow_replies
         self.id = f"{socket.gethostname()}-{os.getpid()}-{id(self)}"
         self._last_poll = self._last_purge = float("-inf")
         self._polled: dict[str, float] = {}  # source -> when its last poll ended
@@ -95,6 +97,7 @@ class Worker:
         # right after the jobs' commits: their acknowledgements leave through the ordinary outbox claim
         done += self.dispatcher.run_due()
         done += self.forwarder.follow()
+        done += self.follow_replies()  # deliveries to applicants whose remote state may still change
         if time.monotonic() - self._last_purge > PURGE_EVERY_SECONDS:
             self._last_purge = time.monotonic()
             self._purge()

@@ -36,7 +36,7 @@ LINE_PITCH_MM = 4.0
 FIRST_BASELINE_MM = 3.5  # below the top of the recipient zone (cap height of 10 pt plus air)
 
 
-def _register_fonts() -> None:
+def register_fonts() -> None:
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(FONT, str(_FONT_DIR / "Vera.ttf")))
         pdfmetrics.registerFont(TTFont(FONT_BOLD, str(_FONT_DIR / "VeraBd.ttf")))
@@ -60,7 +60,7 @@ def _fit(text: str, font: str, size: float, minimum: float, width_mm: float) -> 
 def render_cover_page(*, recipient: PostalAddress, sender: ReturnAddress, authority: str, title: str,
                       reference: str, enclosed_pages: int, on: date, window: WindowGeometry) -> bytes:
     """One A4 page (PDF bytes); raises InvalidAddress when the address cannot be printed as required."""
-    _register_fonts()
+    register_fonts()
     width_mm = window.field_right - window.field_left
     lines = recipient.printed_lines()
     for text in [*lines, sender.return_line()]:

@@ -86,9 +86,13 @@ class PortalChannel:
             attachments.append(VerifiedAttachment(id=ref.id, filename=ref.filename, media_type=ref.media_type,
                                                   content=content, purpose=ref.purpose,
                                                   description=ref.description, declared_sha512=ref.sha512))
+        references = {"form": envelope.form}
+        if envelope.reply_channel is not None:
+            references["replyChannel"] = json.dumps(envelope.reply_channel.details(), ensure_ascii=False)
         return VerifiedSubmission(
             tenant_ars=envelope.tenant, source_format=envelope.source_format, data=_encode(envelope.data),
             data_media_type="application/json", service_leika=envelope.service, attachments=attachments,
-            account=envelope.account, reply_channel=envelope.reply_channel, payment=envelope.payment,
-            submitted_at=envelope.submitted_at, references={"form": envelope.form},
+            account=envelope.account,
+            reply_channel=envelope.reply_channel.for_case() if envelope.reply_channel else None,
+            payment=envelope.payment, submitted_at=envelope.submitted_at, references=references,
         )

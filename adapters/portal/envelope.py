@@ -6,7 +6,7 @@ import datetime as dt
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.case.model import AccountIdentity, Payment, ReplyChannel
 
@@ -46,6 +46,31 @@ class AttachmentRef(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
 
 
+class PortalReplyChannel(ReplyChannel):
+    """How the applicant wants to be answered (kind and address, as the case keeps it); an e-mail
+    answer may come with the applicant's OpenPGP key (ASCII armor, as FIT-Connect's
+    ``replyChannel.eMail.pgpPublicKey``): then decisions go encrypted with their documents."""
+
+    pgp_public_key: str | None = Field(default=None, max_length=64 * 1024,
+                                       pattern=r"^-----BEGIN PGP PUBLIC KEY BLOCK-----\r?\n")
+
+    @model_validator(mode="after")
+    def _key_for_email_only(self) -> PortalReplyChannel:
+        if self.pgp_public_key is not None and self.kind != "email":
+            raise ValueError("pgp_public_key belongs to an e-mail reply channel only")
+        return self
+
+    def for_case(self) -> ReplyChannel:
+        return ReplyChannel(kind=self.kind, address=self.address)
+
+    def details(self) -> dict[str, str]:
+        """The choice as the case's ``references["replyChannel"]`` holds it (FIT-Connect's shape)."""
+        details = {"kind": self.kind, "address": self.address}
+        if self.pgp_public_key is not None:
+            details["pgpPublicKey"] = self.pgp_public_key
+        return details
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError("submitted_at needs a time zone")
@@ -62,7 +87,7 @@ class PortalApplication(BaseModel):
     request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,128}$")
     submitted_at: Annotated[dt.datetime, AfterValidator(_aware)]
     account: AccountIdentity | None = None
-    reply_channel: ReplyChannel | None = None
+    reply_channel: PortalReplyChannel | None = None
     payment: Payment | None = None
     data: dict[str, Any]
     attachments: list[AttachmentRef] = Field(default_factory=list, max_length=50)

@@ -28,7 +28,8 @@ _SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
 _MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
 _BIDI_CHAR = re.compile(f"[{_BIDI}]")
 # multi-line members of the envelope itself
-ENVELOPE_MULTILINE: frozenset[Pattern] = frozenset({("attachments", "*", "description")})
+ENVELOPE_MULTILINE: frozenset[Pattern] = frozenset({("attachments", "*", "description"),
+                                                    ("reply_channel", "pgp_public_key")})  # ASCII armor
 
 
 def pointer(parts: tuple[str | int, ...]) -> str:

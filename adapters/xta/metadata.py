@@ -105,6 +105,7 @@ class MessageMetaData:
     sender: Party | None = None
     origin: dt.datetime | None = None
     test_msg: bool = False
+    in_reply_to: tuple[str, ...] = ()  # MessageIDs this message answers (MsgIdentification/In-Reply-To)
 
     def to_xml(self) -> Any:
         delivery = element(_m("DeliveryAttributes"))
@@ -126,7 +127,8 @@ class MessageMetaData:
         return element(_m("MessageMetaData"), attrib={"TestMsg": "true"} if self.test_msg else None, children=[
             delivery, originators,
             element(_m("Destinations"), children=[self.reader.to_xml(_m("Reader"))]),
-            element(_m("MsgIdentification"), children=[element(q(WSA, "MessageID"), self.message_id)]),
+            element(_m("MsgIdentification"), children=[element(q(WSA, "MessageID"), self.message_id),
+                                                        *(element(_m("In-Reply-To"), i) for i in self.in_reply_to)]),
             qualifier, *([element(_m("MsgSize"), str(self.msg_size))] if self.msg_size > 0 else []),
         ])
 
@@ -163,6 +165,8 @@ class MessageMetaData:
                 sender=Party.from_xml(sender, "Sender") if sender is not None else None,
                 origin=dt.datetime.fromisoformat(origin.strip()) if origin else None,
                 test_msg=(el.get("TestMsg") or "false").strip() in ("true", "1"),
+                in_reply_to=tuple((i.text or "").strip() for i in el.findall("m:MsgIdentification/m:In-Reply-To", NS)
+                                  if (i.text or "").strip()),
             )
         except ValueError as exc:
             raise InvalidPayload(f"MessageMetaData: malformed number or date ({type(exc).__name__})") from None

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapters.xta.ns import ELEMENT_NAME_LIST
+from adapters.xta.ns import BUSINESS_SCENARIO_LIST, ELEMENT_NAME_LIST
 from gateway.safexml import XmlLimits
 
 # The XML message itself: at most 20 MiB (what the mappings take), 64 levels; the other caps
@@ -57,6 +57,29 @@ class SenderOptions(_Strict):
     payload_schema: str = "https://rathaus-gateway.de/schemas/case/case-v1.schema.json"
 
 
+class AnswerOptions(_Strict):
+    """How the answer to a message of one incoming format is labelled (its MessageMetaData).
+
+    Neither XFall nor XGewerbeanzeige publishes an answer message (research notes §6): configure
+    the type the receiving side expects — e.g. xdomea ``Geschaeftsgang.Geschaeftsgang.0201``
+    (business scenario ``XDOMEAGAD_DATA``, payload schema ``urn:xoev-de:xdomea:schema:2.4.0``) —
+    or the gateway's own demo answer (``DEMO_ANSWER``), which is no published XÖV message."""
+
+    message_type: str = Field(min_length=1, max_length=200)
+    message_type_list: str = ELEMENT_NAME_LIST
+    message_type_version: str = "1.0"
+    service: str = Field(min_length=1, max_length=500, description="Service URI the reader's account is booked for")
+    business_scenario: str = Field(min_length=1, max_length=200)
+    business_scenario_list: str = BUSINESS_SCENARIO_LIST
+    payload_schema: str = Field(min_length=1, max_length=500)
+
+
+# The gateway's own answer message (schemas/xoev/rathaus-antwort-1.0.xsd) - NOT a published XÖV
+# message; for the sandbox and `make run`, and for partners who agree to take it.
+DEMO_ANSWER = AnswerOptions(message_type="rathaus.antwort.0100", service="urn:rathaus-gateway:service:antwort:1.0",
+                            business_scenario="RATHAUS_ANTWORT", payload_schema="urn:rathaus-gateway:xoev:antwort:1.0")
+
+
 class XtaOptions(_Strict):
     server_url: str = Field(description="base URL of the XTA server, without /services/...")
     party: str = Field(pattern=r"^[A-Za-z0-9]+:[^\s]+$", description="the municipality's PartyIdentifier")
@@ -78,6 +101,9 @@ class XtaOptions(_Strict):
     schemas_dir: Path = Path("schemas")
     formats: dict[str, FormatOptions] = Field(default_factory=lambda: dict(DEFAULT_FORMATS))
     sender: SenderOptions = SenderOptions()
+    answers: dict[str, AnswerOptions] = Field(
+        default_factory=dict, description="incoming MessageType code -> the answer sent back to its author (the "
+        "xta reply channel); a format without an entry gets no answer over XTA (the catalog's next reply channel)")
 
     @field_validator("payload_limits", mode="before")
     @classmethod

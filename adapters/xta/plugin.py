@@ -11,6 +11,8 @@
         tls: {cert: secrets/xta-client.pem, key: secrets/xta-client.key, ca: secrets/xta-ca.pem}
         poll_interval_seconds: 60
         quarantine_then_close: true                 # false: leave permanently failing messages open
+        answers:                                    # the xta reply channel: answer type per incoming format
+          fim.S05000227.05000227001005: {message_type: ..., service: ..., business_scenario: ..., payload_schema: ...}
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from adapters.xta.client import XtaClient
 from adapters.xta.formats import Formats
 from adapters.xta.metadata import Party
 from adapters.xta.options import XtaOptions
+from adapters.xta.reply_channel import XtaReplyChannel
 from adapters.xta.sender import XtaSender
 from adapters.xta.source import XtaSource
 from gateway.errors import ConfigurationError
@@ -61,17 +64,25 @@ def http_client(options: XtaOptions, base_dir: Path) -> httpx.Client:
 
 def build(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None
           ) -> tuple[XtaChannel, XtaSource, XtaSender]:
+    channel, source, sender, _ = build_all(options, base_dir, state, http)
+    return channel, source, sender
+
+
+def build_all(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None
+              ) -> tuple[XtaChannel, XtaSource, XtaSender, XtaReplyChannel]:
     author = Party(options.party, options.party_type, name=options.party_name)
     client = XtaClient(options.server_url, author, http or http_client(options, base_dir),
                        max_response_bytes=options.max_message_bytes)
     formats = Formats.from_options(options, base_dir)
     sender = XtaSender(options.sender, author, client, state)
-    return XtaChannel(options, formats, client), XtaSource(options, client), sender
+    replies = XtaReplyChannel(options, author, client, state)
+    return XtaChannel(options, formats, client), XtaSource(options, client), sender, replies
 
 
 def install(ctx: AdapterContext) -> None:
     options = load_options(ctx.options)
-    channel, source, sender = build(options, ctx.base_dir, ctx.state)
+    channel, source, sender, replies = build_all(options, ctx.base_dir, ctx.state)
     ctx.adapters.channels.register("xta", channel)
     ctx.adapters.sources.register("xta", source)
     ctx.adapters.senders.register("xta", sender)
+    ctx.adapters.reply_channels.register("xta", replies)  # answers only formats listed in options.answers

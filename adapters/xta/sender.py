@@ -1,10 +1,8 @@
 """Forward a case to another authority through XTA: createMessageId, then sendMessage (MTOM).
 
-Idempotent per (case, reader) across processes and hosts. The MessageID is claimed in the
-gateway's database (``ctx.state``, namespace ``xta.sender``) *before* sendMessage, with an
-insert that only one process can win; every later or concurrent attempt sends under that
-same id, and the server's answer "MessageID already used" (9024) proves that an earlier
-attempt arrived. So a crash or a second worker never produces a second message.
+Idempotent per (case, reader) across processes and hosts: the MessageID is claimed in the
+gateway's database (``ctx.state``, namespace ``xta.sender``) before sendMessage
+(:mod:`adapters.xta.claims`), so a crash or a second worker never produces a second message.
 """
 
 from __future__ import annotations
@@ -12,27 +10,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import hashlib
 
+from adapters.xta import claims
 from adapters.xta.client import Content, XtaClient
 from adapters.xta.errors import XtaMessageIdUsed
 from adapters.xta.metadata import KeyCode, MessageMetaData, Party
 from adapters.xta.options import SenderOptions
 from gateway.case.model import Case
-from gateway.errors import TransientError
 from gateway.ports import BlobStore, Forwarding, StateStore
 
 NAMESPACE = "xta.sender"
-_MAX_KEY = 255  # adapter_state.key
 # TransportReport MessageStatus/Status: 0 open, 1 green, 2 yellow (warnings only), 3 red (errors).
 _STATUS = {0: "sent", 1: "delivered", 2: "delivered", 3: "failed"}
 
 
 def state_key(case_id: str, reader: str) -> str:
-    key = f"{case_id}|{reader}"
-    if len(key) <= _MAX_KEY:
-        return key
-    return f"{case_id}|sha256:{hashlib.sha256(reader.encode()).hexdigest()}"
+    return claims.state_key(case_id, reader)
 
 
 class XtaSender:
@@ -44,23 +37,9 @@ class XtaSender:
         self.client = client
         self.state = state
 
-    def _claim(self, key: str) -> dict[str, object]:
-        """The record for ``key``: the existing one, or a new MessageID claimed for it."""
-        known = self.state.get(NAMESPACE, key)
-        if known is not None:
-            return known
-        claimed: dict[str, object] = {"messageId": self.client.create_message_id(), "sent": False}
-        if self.state.add(NAMESPACE, key, claimed):
-            return claimed
-        # Another process claimed it first: send under its id (the id just created stays unused).
-        known = self.state.get(NAMESPACE, key)
-        if known is None:
-            raise TransientError("xta sender state changed concurrently; try again")
-        return known
-
     def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding:
         key = state_key(str(case.id), target)
-        record = self._claim(key)
+        record = claims.claim(self.state, NAMESPACE, key, self.client.create_message_id)
         message_id = str(record["messageId"])
         if record.get("sent"):
             return Forwarding("xta", target, message_id, "sent")
@@ -77,7 +56,7 @@ class XtaSender:
             subject=case.reference, origin=dt.datetime.now(dt.UTC))
         with contextlib.suppress(XtaMessageIdUsed):  # an earlier attempt with this id arrived
             self.client.send_message(metadata, message, attachments)
-        self.state.put(NAMESPACE, key, {"messageId": message_id, "sent": True})
+        claims.mark_sent(self.state, NAMESPACE, key, message_id)
         return Forwarding("xta", target, message_id, "sent")
 
     def follow(self, forwarding: Forwarding) -> Forwarding:

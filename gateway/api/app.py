@@ -13,6 +13,7 @@ from gateway.api import (
     routes_cases,
     routes_events,
     routes_metrics,
+    routes_replies,
     routes_token,
 )
 from gateway.api.auth import TokenService
@@ -53,6 +54,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_cases.router)
     app.include_router(routes_events.router)
     app.include_router(routes_metrics.router)
+    app.include_router(routes_replies.router)
     for ctx in gateway.contexts:
         for router in ctx.routers:
             app.include_router(router)

@@ -88,7 +88,7 @@ def replay_outbox(row_id: Annotated[int, Path(ge=1, le=2**63 - 1)], gateway: Gat
     principal.require("admin")
     with gateway.db.transaction() as uow:
         allowed = principal.tenants is None or outbox_repo.tenant_of(uow.conn, row_id) in principal.tenants
-        if not allowed or not outbox_repo.revive(uow.conn, row_id, gateway.clock()):
+        if not allowed or not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock()):
             raise NotFound("no dead outbox entry with that id")
     return {"id": row_id, "state": "pending"}
 

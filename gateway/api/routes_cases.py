@@ -15,6 +15,7 @@ from gateway.api.deps import GatewayDep, PrincipalDep
 from gateway.api.responses import Forwarding, ForwardingQueued
 from gateway.case.model import Case, CaseStatus, Decision
 from gateway.errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
+from gateway.replies.views import CaseView
 from gateway.store import case_repo
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -92,12 +93,13 @@ def list_cases(gateway: GatewayDep, principal: PrincipalDep,
     return CasePage(items=[_summary(c) for _, c in rows], next_cursor=next_cursor)
 
 
-@router.get("/{case_id}", response_model=Case)
-def get_case(case_id: str, gateway: GatewayDep, principal: PrincipalDep, response: Response) -> Case:
+@router.get("/{case_id}", response_model=CaseView)
+def get_case(case_id: str, gateway: GatewayDep, principal: PrincipalDep, response: Response) -> CaseView:
+    """The case, with the replies sent to its applicant and the state of each delivery."""
     principal.require("cases:read")
     case = gateway.cases.get(case_id, principal.tenants)
     response.headers["ETag"] = etag(case)
-    return case
+    return gateway.replies.case_view(case)
 
 
 @router.get("/{case_id}/attachments/{attachment_id}", response_class=StreamingResponse, responses={

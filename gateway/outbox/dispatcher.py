@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
 from gateway.backoff import backoff_seconds
 from gateway.config import Settings
-from gateway.errors import ConfigurationError, PermanentError
+from gateway.errors import ConfigurationError, PermanentError, Problem
 from gateway.events import audit
 from gateway.health.breaker import classify
 from gateway.health.model import AdapterKey
@@ -39,6 +39,16 @@ class OutboxHandler(Protocol):
     def deliver(self, row: OutboxRow) -> None: ...
 
     def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None: ...
+
+
+@runtime_checkable
+class FailureAware(Protocol):
+    """A handler that records its own side of a failed delivery, in the transaction that
+    schedules the retry (``buried`` False) or buries the row (True), and of a replay."""
+
+    def failed(self, conn: Connection, row: OutboxRow, problem: Problem, buried: bool, now: dt.datetime) -> None: ...
+
+    def revived(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None: ...
 
 
 class Dispatcher:
@@ -120,6 +130,8 @@ class Dispatcher:
         error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]
         now = self.clock()
         outcome = "retry"
+        handler = self.handlers.get(row.kind)
+        aware = handler if isinstance(handler, FailureAware) else None
         with self.db.transaction() as uow:
             self.health.record(adapter, classify(exc), exc, conn=uow.conn)
             if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
@@ -127,9 +139,23 @@ class Dispatcher:
                 if outbox_repo.bury(uow.conn, row, error):
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
+                    if aware is not None:
+                        aware.failed(uow.conn, row, Problem.of(exc), True, now)
             else:
                 when = now + dt.timedelta(seconds=backoff_seconds(self.settings, row.attempts))
                 # not before the adapter's circuit lets calls through again (it may have just opened)
-                outbox_repo.retry_later(uow.conn, row, max(when, self.health.resume_at(adapter) or when), error)
+                if outbox_repo.retry_later(uow.conn, row, max(when, self.health.resume_at(adapter) or when),
+                                           error) and aware is not None:
+                    aware.failed(uow.conn, row, Problem.of(exc), False, now)
         instruments.delivery(row.kind, row.target, outcome)
         log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)
+
+    def revive(self, conn: Connection, row_id: int, now: dt.datetime) -> bool:
+        """A dead row is delivered again (admin replay), in the caller's transaction."""
+        row = outbox_repo.get(conn, row_id)
+        if row is None or not outbox_repo.revive(conn, row_id, now):
+            return False
+        handler = self.handlers.get(row.kind)
+        if isinstance(handler, FailureAware):
+            handler.revived(conn, row, now)
+        return True

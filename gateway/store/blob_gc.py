@@ -1,11 +1,11 @@
 """Garbage collection of blobs nothing references any more.
 
 A blob is kept while any of these names it: an inbox row (the raw original and the parts it
-stands for), a case (its
-original and its attachments), a verify checkpoint, an outbox row, or a live adapter state
-entry (e.g. a portal upload not yet used; it expires). References are found by their key
-(``sha512/<hex>``) anywhere in those rows, so a new kind of reference in a case document or a
-checkpoint is covered without changes here.
+stands for), a case (its original and its attachments), a reply (its documents), a verify
+checkpoint, an outbox row, or a live adapter state entry (e.g. a portal upload or a reply
+document not yet used; it expires). References are found by their key (``sha512/<hex>``)
+anywhere in those rows, so a new kind of reference in a case document or a checkpoint is covered
+without changes here.
 
 Safe while intake runs: a blob is written (or, when it already exists, put again — which
 refreshes its age, see FilesystemBlobStore.put) *before* the transaction that references it
@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database
-from gateway.store.tables import adapter_state, cases, inbox, outbox, step_results
+from gateway.store.tables import adapter_state, cases, inbox, outbox, replies, step_results
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"sha512/([0-9a-f]{128})")
@@ -57,7 +57,7 @@ def referenced_keys(db: Database) -> set[str]:
             found.update(row.part_keys or ())
         for row in conn.execute(select(cases.c.document)).yield_per(_BATCH):
             scan(row.document)
-        for column in (step_results.c.result, outbox.c.payload):
+        for column in (step_results.c.result, outbox.c.payload, replies.c.documents):
             for row in conn.execute(select(column)).yield_per(_BATCH):
                 scan(str(row[0]))
         # expired entries are not references any more (an unused upload after its time to live)

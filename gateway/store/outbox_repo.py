@@ -138,6 +138,11 @@ def postpone(conn: Connection, kinds: list[str], target: str, until: dt.datetime
     return int(result.rowcount or 0)
 
 
+def get(conn: Connection, row_id: int) -> OutboxRow | None:
+    row = conn.execute(select(outbox).where(outbox.c.id == row_id)).mappings().first()
+    return OutboxRow.of(row) if row else None
+
+
 def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
     result = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "dead")
                           .values(state="pending", attempts=0, next_attempt_at=now, last_error=None))

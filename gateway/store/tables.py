@@ -220,3 +220,68 @@ adapter_health = Table(
     Column("previous_failures", Integer, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# Replies to the applicant (gateway/replies): a reply, its deliveries (one per reply and channel)
+# and, where no channel can carry it, its "send by post" task.
+replies = Table(
+    "replies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("tenant_ars", String(12), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(16)),
+    Column("documents", JSON, nullable=False),
+    Column("plan", JSON, nullable=False),
+    Column("explicit_channel", String(32)),
+    Column("client_id", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_fingerprint", String(64), nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("client_id", "idempotency_key", name="uq_replies_idempotency"),
+)
+Index("ix_replies_case", replies.c.case_id, replies.c.created_at)
+
+reply_deliveries = Table(
+    "reply_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reply_id", String(36), nullable=False),
+    Column("case_id", String(36), nullable=False),
+    Column("tenant_ars", String(12), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("remote_id", String(255)),
+    Column("detail", String(500)),
+    Column("problem", JSON),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("outbox_id", BigInteger),
+    Column("history", JSON, nullable=False),
+    Column("follow_at", UtcDateTime()),
+    Column("follow_round", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("reply_id", "channel", name="uq_reply_deliveries_channel"),
+)
+Index("ix_reply_deliveries_follow", reply_deliveries.c.follow_at)
+Index("ix_reply_deliveries_state", reply_deliveries.c.state, reply_deliveries.c.tenant_ars)
+
+reply_post_tasks = Table(
+    "reply_post_tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("reply_id", String(36), nullable=False, unique=True),
+    Column("case_id", String(36), nullable=False),
+    Column("tenant_ars", String(12), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", JSON, nullable=False),
+    Column("note", String(1000)),
+    Column("closed_by", String(128)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index("ix_reply_post_tasks_state", reply_post_tasks.c.state, reply_post_tasks.c.tenant_ars)

@@ -8,7 +8,7 @@ import ast
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from gateway.plugins import ADAPTER_GROUP, COMMAND_GROUP, DEMO_GROUP, SANDBOX_GROUP
+from gateway.plugins import ADAPTER_GROUP, COMMAND_GROUP, DEMO_GROUP, REPLY_CHANNEL_GROUP, SANDBOX_GROUP
 from tests.conftest import REPO
 
 
@@ -129,8 +129,11 @@ def test_the_cycle_check_sees_lazy_relative_and_type_checking_imports(tmp_path: 
 
 
 def test_every_adapter_is_reachable_through_its_entry_points() -> None:
-    for group in (ADAPTER_GROUP, SANDBOX_GROUP, DEMO_GROUP, COMMAND_GROUP):
+    for group in (ADAPTER_GROUP, SANDBOX_GROUP, DEMO_GROUP, COMMAND_GROUP, REPLY_CHANNEL_GROUP):
         for ep in entry_points(group=group):
             assert ep.value.startswith("adapters."), ep
             assert callable(ep.load()), ep
-    assert {ep.name for ep in entry_points(group=ADAPTER_GROUP)} == {"portal", "fitconnect", "xta", "citizen_login"}
+    adapters = {ep.name: ep.value for ep in entry_points(group=ADAPTER_GROUP)}
+    assert set(adapters) == {"portal", "fitconnect", "xta", "citizen_login", "email", "hybridmail"}
+    # a reply channel's entry point names the adapter that registers it
+    assert all(ep.value in adapters.values() for ep in entry_points(group=REPLY_CHANNEL_GROUP))

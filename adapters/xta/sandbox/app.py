@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.xta import mtom
@@ -25,6 +25,7 @@ from adapters.xta.metadata import Party
 from adapters.xta.ns import ANONYMOUS, OPERATIONS, OSCIMETA, SCHEMA_DIR, SOAP12_MEDIA_TYPE, WSA, XOP, q
 from adapters.xta.sandbox.faults import fault_response, resolve_operation, wsa_fault
 from adapters.xta.sandbox.operations import HANDLERS, Call
+from adapters.xta.sandbox.pages import mailboxes_page, message_page
 from adapters.xta.sandbox.store import Account, SandboxFault, SandboxState
 from adapters.xta.soap import envelope, new_message_id, parse_envelope
 from gateway.errors import InvalidPayload
@@ -136,9 +137,21 @@ def create_app(*, accounts: Mapping[str, Account] | None = None, mtom_responses:
         # Introspection for the demo and tests: ids and state only, never content.
         with state.lock:
             items = [{"messageId": mid, "reader": m.metadata.reader.value, "author": m.metadata.author.value,
-                      "messageType": m.metadata.message_type.code, "fetched": m.fetched, "closed": m.closed}
+                      "messageType": m.metadata.message_type.code, "inReplyTo": list(m.metadata.in_reply_to),
+                      "attachments": len(m.attachments), "fetched": m.fetched, "closed": m.closed}
                      for mid, m in state.messages.items()]
         return JSONResponse(items)
+
+    async def mailboxes(request: Request) -> HTMLResponse:
+        return HTMLResponse(mailboxes_page(state))
+
+    async def message(request: Request) -> Response:
+        message_id = request.path_params["message_id"]
+        with state.lock:
+            found = state.messages.get(message_id)
+        if found is None:
+            return Response("no such message", status_code=404)
+        return HTMLResponse(message_page(message_id, found))
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -148,6 +161,9 @@ def create_app(*, accounts: Mapping[str, Account] | None = None, mtom_responses:
         Route("/services/XTAService/{port}", soap, methods=["POST"]),
         Route("/services/XTAService/{port}", wsdl, methods=["GET"]),
         Route("/sandbox/messages", messages, methods=["GET"]),
+        Route("/sandbox/messages/{message_id:path}", message, methods=["GET"]),
+        Route("/sandbox/mailboxes", mailboxes, methods=["GET"]),
+        Route("/", mailboxes, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ])
     app.state.xta = state

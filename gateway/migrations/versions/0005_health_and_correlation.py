@@ -1,7 +1,7 @@
 """Adapter health (circuit breakers, recent calls) and correlation ids on inbox and outbox rows.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from gateway.store.tables import UtcDateTime
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 
 
 def upgrade() -> None:

@@ -261,3 +261,16 @@ def test_parse_envelope_names_the_location_and_counts_the_errors() -> None:
 def test_parse_envelope_refuses_non_envelopes(raw: bytes) -> None:
     with pytest.raises(InvalidPayload):
         parse_envelope(raw)
+
+
+def test_the_reply_preference_may_carry_the_applicants_openpgp_key_for_email_only() -> None:
+    from adapters.portal.envelope import PortalReplyChannel
+
+    key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQGNBGsU...\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    choice = PortalReplyChannel(kind="email", address="erika@example.org", pgp_public_key=key)
+    assert choice.details() == {"kind": "email", "address": "erika@example.org", "pgpPublicKey": key}
+    assert choice.for_case().model_dump() == {"kind": "email", "address": "erika@example.org"}
+    with pytest.raises(ValidationError):
+        PortalReplyChannel(kind="postbox", address="x", pgp_public_key=key)
+    with pytest.raises(ValidationError):
+        PortalReplyChannel(kind="email", address="erika@example.org", pgp_public_key="not armored")

@@ -89,3 +89,11 @@ def test_multiline_fields_come_from_the_mapping_files() -> None:
     assert BRAUCHTUMSFEUER("portal:brauchtumsfeuer") == frozenset({("ort", "lagebeschreibung")})
     assert ("begruendung",) in BRAUCHTUMSFEUER("portal:kitagebuehren-erstattung")
     assert BRAUCHTUMSFEUER("portal:no-such-form") == frozenset()
+
+
+def test_an_armored_openpgp_key_keeps_its_lines_and_the_address_stays_one_line() -> None:
+    key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQGNBGsU\n=abcd\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    parsed = parse_envelope(envelope({}, reply_channel={"kind": "email", "address": "a@b.de", "pgp_public_key": key}))
+    assert parsed.reply_channel is not None and parsed.reply_channel.pgp_public_key == key
+    assert refused(envelope({}, reply_channel={"kind": "email", "address": "a@b.de\n",
+                                               "pgp_public_key": key})).extensions["field"] == "/reply_channel/address"
