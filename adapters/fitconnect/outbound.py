@@ -29,7 +29,7 @@ from adapters.fitconnect import jose, wire
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import validate_public_jwk
 from adapters.fitconnect.metadata import SCHEMA_URI, SHA512_OF_NOTHING, parse_version
-from adapters.fitconnect.once import Created
+from adapters.fitconnect.once import Created as Created  # re-exported: senders name it from here
 from adapters.fitconnect.wire import ApiVersion
 from gateway.errors import PermanentError
 

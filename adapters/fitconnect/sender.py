@@ -24,6 +24,7 @@ metadata version come from ``options.forwarding`` (per destination where it diff
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from adapters.fitconnect import jose
 from adapters.fitconnect.api import SubmissionApi
@@ -68,11 +69,21 @@ def application_for(case: Case, target: str, blobs: BlobStore, api_version: ApiV
 
 
 class SubmissionSteps:
-    """The steps of :class:`~adapters.fitconnect.once.Once` for one submission of ``app``."""
+    """The steps of :class:`~adapters.fitconnect.once.Once` for one submission of an
+    application -- built only when needed (``make``): a repeated call that finds the submission
+    submitted only reads the event log, with ``api_version``."""
 
-    def __init__(self, outbound: Outbound, events: EventVerifier, app: Application) -> None:
-        self.outbound, self.events, self.app = outbound, events, app
+    def __init__(self, outbound: Outbound, events: EventVerifier, make: Callable[[], Application],
+                 api_version: ApiVersion) -> None:
+        self.outbound, self.events, self.make, self.api_version = outbound, events, make, api_version
         self.target: Target | None = None
+        self._app: Application | None = None
+
+    @property
+    def app(self) -> Application:
+        if self._app is None:
+            self._app = self.make()
+        return self._app
 
     def check(self) -> None:
         self.target = self.outbound.target(self.app)
@@ -84,7 +95,7 @@ class SubmissionSteps:
         self.outbound.upload_and_submit(self.app, created, target=self.target)
 
     def submitted(self, created: Created) -> bool:
-        names = {e.name for e in submission_events(self.outbound.api, self.events, created, self.app.api_version)
+        names = {e.name for e in submission_events(self.outbound.api, self.events, created, self.api_version)
                  if e.submission_id == created.submission_id}
         if names & SUBMITTED_EVENTS:
             return True
@@ -136,7 +147,8 @@ class FitConnectSender:
             else self.destination_for(case, target)
         api_version, metadata_version = self.forwarding.for_target(destination)
         app = application_for(case, destination, blobs, api_version, metadata_version)
-        created = self.once.run(key, SubmissionSteps(self.outbound, self.events, app), {"destinationId": destination})
+        steps = SubmissionSteps(self.outbound, self.events, lambda: app, api_version)
+        created = self.once.run(key, steps, {"destinationId": destination})
         return _forwarding(target, created.case_id, created.submission_id, destination=destination)
 
     def follow(self, forwarding: Forwarding) -> Forwarding:

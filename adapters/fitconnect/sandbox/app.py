@@ -6,7 +6,9 @@ of either generation only needs its base URLs changed: the Submission API at ``<
 (paths start with ``/v1`` or ``/v2``; libraries that put the version into their base URL use
 ``<sandbox>/v1`` or ``<sandbox>/v2``), the token endpoint at ``<sandbox>/token``. The
 sandbox also serves the Routing API (``<sandbox>/routing/v1``, see :mod:`.routing`) and the
-Self-Service-Portal's JWKS (``<sandbox>/ssp/.well-known/jwks.json``).
+Self-Service-Portal's JWKS (``<sandbox>/ssp/.well-known/jwks.json``), and -- behind the ZBP
+bridge destination -- the citizen postbox and status monitor (``<sandbox>/postbox/``, see
+:mod:`.postbox`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from adapters.fitconnect.sandbox.config import SandboxConfig, config_from_env
+from adapters.fitconnect.sandbox.postbox import Postbox
+from adapters.fitconnect.sandbox.postbox_routes import postbox_router
 from adapters.fitconnect.sandbox.routes import Auth, problem_response, submission_router
 from adapters.fitconnect.sandbox.routing import routing_router
 from adapters.fitconnect.sandbox.state import PROBLEM_BASE, OAuthError, Problem, Sandbox
@@ -111,6 +115,11 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
     app.include_router(submission_router(sandbox, "v1"))
     app.include_router(submission_router(sandbox, "v2"))
     app.include_router(routing_router(sandbox))
+    if sandbox.config.postbox is not None:
+        postbox = Postbox(sandbox, sandbox.config.postbox)
+        sandbox.on_submitted.append(postbox.process)
+        app.state.postbox = postbox
+        app.include_router(postbox_router(postbox))
     return app
 
 

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,9 @@ class Sandbox:
         self.callbacks: list[SentCallback] = []
         self.base_url: str | None = None  # the URL of the first request (see app.py)
         self.lock = threading.RLock()
+        # what runs after a submission was submitted (background tasks of the request): the
+        # stand-ins of destinations the sandbox itself receives for (the citizen postbox)
+        self.on_submitted: list[Callable[[StoredSubmission], None]] = []
 
     @property
     def issuer(self) -> str:
