@@ -134,7 +134,7 @@ class ReplyOptions(_Options):
     metadata offered ``replyChannel.fitConnect``: the process standards the gateway answers in."""
 
     process_standards: list[str] = Field(
-        default_factory=lambda: ["urn:de:rathaus-gateway:standard:antwort_1.0"], min_length=1,
+        default_factory=lambda: ["urn:x-rathaus-gateway:standard:antwort_1.0"], min_length=1,
         description="offered by the sender, answered here; the first one the sender offers is used")
     metadata_version: str = Field(default="2.1.0", pattern=VERSION_PATTERN)
     max_document_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

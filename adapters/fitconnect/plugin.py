@@ -21,6 +21,7 @@ from adapters.fitconnect.metadata import MetadataSchemas
 from adapters.fitconnect.options import FitConnectOptions
 from adapters.fitconnect.outbound import Outbound
 from adapters.fitconnect.postbox import PostboxChannel
+from adapters.fitconnect.reply_channel import FitConnectReplyChannel
 from adapters.fitconnect.routing import RoutingApi
 from adapters.fitconnect.schemas import DataSchemaRegistry
 from adapters.fitconnect.sender import FitConnectSender
@@ -43,6 +44,7 @@ class Wiring:
     source: FitConnectSource
     sender: FitConnectSender
     callbacks: CallbackAuthenticator
+    replies: FitConnectReplyChannel
     postbox: PostboxChannel | None = None
 
 
@@ -98,8 +100,11 @@ def build(options: FitConnectOptions, base_dir: Path, state: StateStore, blobs: 
     if options.postbox is not None:
         author = zbp.Author.load(path(options.postbox.author_key), path(options.postbox.author_certificate))
         postbox = PostboxChannel(sender_api, outbound, sender_events, state, options.postbox, author)
+    # answers go back through the client that subscribes to the case's destination
+    replies = FitConnectReplyChannel(api, events, state, options.replies, jose.FitConnectJWERegistry(
+        options.replies.max_document_bytes * 2, options.limits.max_inflated_bytes))
     return Wiring(options=options, channel=channel, source=source, sender=sender,
-                  callbacks=CallbackAuthenticator(options, state), postbox=postbox)
+                  callbacks=CallbackAuthenticator(options, state), replies=replies, postbox=postbox)
 
 
 def install(ctx: AdapterContext) -> None:
@@ -108,6 +113,7 @@ def install(ctx: AdapterContext) -> None:
     ctx.adapters.channels.register("fitconnect", wiring.channel)
     ctx.adapters.sources.register("fitconnect", wiring.source)
     ctx.adapters.senders.register("fitconnect", wiring.sender)
+    ctx.adapters.reply_channels.register("fitconnect", wiring.replies)
     if wiring.postbox is not None:
         ctx.adapters.reply_channels.register("postbox", wiring.postbox)
 

@@ -22,6 +22,7 @@ import orjson
 
 from adapters.fitconnect import jose, zbp
 from adapters.fitconnect.api import SubmissionApi
+from adapters.fitconnect.documents import attachments_of
 from adapters.fitconnect.events import EventVerifier, unverified_claims
 from adapters.fitconnect.once import Created, Once
 from adapters.fitconnect.options import PostboxOptions
@@ -33,8 +34,6 @@ from gateway.errors import PermanentError
 from gateway.ports import BlobStore, DeliveryReport, OutgoingReply, StateStore
 
 STATE_NAMESPACE = "fitconnect.postbox"
-_ATTACHMENTS = uuid.UUID("0e6f1c2a-9b3d-4f57-8a21-6c4d2e9b7f13")
-_SAFE_FILENAME = frozenset('/\\\x00')
 DECISIONS = ("accept-submission", "reject-submission")
 
 
@@ -97,25 +96,10 @@ class PostboxChannel:
             return _refuse_mailbox()
 
     def _attachments(self, reply: OutgoingReply, blobs: BlobStore) -> list[OutgoingAttachment]:
-        documents = reply.documents if reply.kind != "status" else ()
-        if len(documents) > self.options.max_documents:
-            raise PostboxRefused("the reply has more documents than a postbox message may carry",
-                                 limit=self.options.max_documents)
-        names = [d.filename for d in documents]
-        if len(set(names)) != len(names) or any(not n or set(n) & _SAFE_FILENAME for n in names):
-            raise PostboxRefused("the postbox tells documents apart by file name: they must be distinct plain names")
-        attachments = []
-        for document in documents:
-            if document.size > self.options.max_document_bytes:
-                raise PostboxRefused("a document is larger than the postbox channel takes",
-                                     limit=self.options.max_document_bytes)
-            content = blobs.get(document.storage_key)
-            if len(content) != document.size:
-                raise PermanentError("a document in the blob store differs from its record")
-            attachments.append(OutgoingAttachment(
-                attachment_id=str(uuid.uuid5(_ATTACHMENTS, f"{reply.delivery_id}/{document.id}")),
-                filename=document.filename, media_type=document.media_type, content=content,
-                description=document.filename, sha512=document.sha512))  # content-addressed: the key is the hash
+        attachments = attachments_of(reply, blobs, self.options.max_document_bytes, self.options.max_documents,
+                                     PostboxRefused)
+        if len({a.filename for a in attachments}) != len(attachments):
+            raise PostboxRefused("the postbox tells documents apart by file name: they must be distinct")
         return attachments
 
     # -- following ------------------------------------------------------------------------
@@ -140,12 +124,12 @@ class PostboxChannel:
         return None
 
 
-def rejection(details: dict[str, Any]) -> str:
+def rejection(details: dict[str, Any], by: str = "the postbox") -> str:
     """What a rejection says, without personal data: the problems' types and titles."""
     problems = details.get("problems") or []
     named = [f"{str(p.get('type', '')).rsplit('/', 1)[-1][:60]} ({str(p.get('title', ''))[:80]})"
              for p in problems[:5] if isinstance(p, dict)]
-    return "rejected by the postbox: " + ("; ".join(named) or "no reason given")
+    return f"rejected by {by}: " + ("; ".join(named) or "no reason given")
 
 
 def _refuse_mailbox() -> str:

@@ -19,7 +19,7 @@ import orjson
 from joserfc import jwe
 from joserfc.jwk import RSAKey
 
-from adapters.fitconnect import jose, plugin
+from adapters.fitconnect import jose, pki, plugin
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import load_anchors
 from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment, metadata_for
@@ -77,6 +77,17 @@ def postbox_options(**extra: Any) -> dict[str, Any]:
     return {"destination_id": sb.ZBP_DESTINATION, "author_key": str(sb.ZBP_AUTHOR_KEY),
             "author_certificate": str(sb.ZBP_AUTHOR_CERTIFICATE), "sender_name": "Stadt Tangerhütte (TEST)",
             "reply_address": "rathaus@tangerhuette.example", **extra}
+
+
+REPLY_STANDARD = "urn:x-rathaus-gateway:standard:antwort_1.0"
+
+
+def fitconnect_reply_channel(standards: list[str] | None = None) -> dict[str, Any]:
+    """``replyChannel`` of an application whose online service wants the answer through
+    FIT-Connect, encrypted for the demo online service's TEST key (the sandbox decides for it)."""
+    jwk = pki.public_jwk(orjson.loads((KEY_DIR / "efa-reply-enc-2026.jwk.json").read_bytes()))
+    key = {k: jwk[k] for k in ("kty", "kid", "alg", "n", "e", "key_ops")}
+    return {"fitConnect": {"encryptionPublicKey": key, "processStandards": standards or [REPLY_STANDARD]}}
 
 
 def test_pdf(marker: str, size: int = 4096) -> bytes:

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from adapters.fitconnect.sandbox.config import SandboxConfig, config_from_env
 from adapters.fitconnect.sandbox.postbox import Postbox
 from adapters.fitconnect.sandbox.postbox_routes import postbox_router
+from adapters.fitconnect.sandbox.replies import OnlineService, reply_router
 from adapters.fitconnect.sandbox.routes import Auth, problem_response, submission_router
 from adapters.fitconnect.sandbox.routing import routing_router
 from adapters.fitconnect.sandbox.state import PROBLEM_BASE, OAuthError, Problem, Sandbox
@@ -114,6 +115,10 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
 
     app.include_router(submission_router(sandbox, "v1"))
     app.include_router(submission_router(sandbox, "v2"))
+    online = OnlineService(sandbox, sandbox.config.reply_keys)
+    app.state.online_service = online
+    app.include_router(reply_router(sandbox, "v1", online))
+    app.include_router(reply_router(sandbox, "v2", online))
     app.include_router(routing_router(sandbox))
     if sandbox.config.postbox is not None:
         postbox = Postbox(sandbox, sandbox.config.postbox)
@@ -138,7 +143,8 @@ def _destination_routes(app: FastAPI, sandbox: Sandbox, version: ApiVersion) -> 
                                 paths.destination_services_field: found.services,
                                 "encryptionKid": found.encryption_kid, "metadataVersions": found.metadata_versions,
                                 "replyChannels": {"eMail": {"usePgp": False}, "fitConnect": {
-                                    "processStandards": ["urn:xoev-de:bmk:standard:xbau_2.4"]}}}
+                                    "processStandards": ["urn:xoev-de:bmk:standard:xbau_2.4",
+                                                         "urn:x-rathaus-gateway:standard:antwort_1.0"]}}}
         if version == "v2":
             body["name"] = found.name
         return JSONResponse(body, headers=NO_CACHE)

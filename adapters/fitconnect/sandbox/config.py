@@ -100,6 +100,9 @@ class SandboxConfig:
         {"id": "15090", "name": "Stendal, Landkreis", "type": "Landkreis"},
         {"id": "150905350535", "name": "Tangerhütte, Stadt", "type": "Gemeinde"}])
     postbox: PostboxConfig | None = None
+    # private keys of online services the sandbox answers for: replies encrypted for them are
+    # fetched and decided at once (the demo EfA online service's reply key)
+    reply_keys: list[dict[str, Any]] = field(default_factory=lambda: [load_jwk("efa-reply-enc-2026.jwk.json")])
 
 
 def _service(leika: str, schema: str, ars: str = "150905350535") -> dict[str, Any]:

@@ -54,6 +54,7 @@ class Stack:
     make_gateway: Callable[[], Any]
     gateway: Any
     efa: Any
+    sandbox_app: Any = None  # app.state: the sandbox's postbox and online service
 
     def events(self, case_id: str) -> list[str]:
         return self.sandbox.event_names(case_id)
@@ -93,5 +94,6 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str, **extra: A
         gateway = make_gateway()
         with serve_app(create_app(gateway), port=gateway_port):
             yield Stack(sandbox=sandbox_app.state.sandbox, sandbox_url=sandbox_url, gateway_url=gateway_url,
-                        make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url))
+                        make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url),
+                        sandbox_app=sandbox_app)
         gateway.close()

@@ -14,7 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.fitconnect import testing
+from adapters.fitconnect import reply_channel, testing
+from adapters.fitconnect.reply_channel import ReplyRefused
+from adapters.fitconnect.sandbox.config import DEMO_DESTINATION
 from gateway.case.model import Case
 from gateway.ports import DeliveryReport, OutgoingReply, ReplyChannelAdapter
 from tests.e2e.fitconnect.conftest import Stack, make_stack
@@ -70,3 +72,51 @@ def test_a_decision_reaches_the_postbox_the_application_named(reply_stack: Stack
     assert page.status_code == 200 and reply.title in page.text and "bescheid.pdf" in page.text
     listed = httpx.get(f"{reply_stack.sandbox_url}/postbox/api/mailboxes/{mailbox}/messages").json()
     assert listed["count"] == 1 and listed["messages"][0]["reference"] == case.reference
+
+
+def test_an_answer_goes_back_to_the_online_service_through_fitconnect(reply_stack: Stack) -> None:
+    case = case_from(reply_stack, testing.fitconnect_reply_channel())
+    channel = reply_stack.gateway.adapters.reply_channels.get("fitconnect")
+    fit_case = case.source.references["caseId"]
+    assert channel.recipient(case) == f"{DEMO_DESTINATION}/{fit_case}"
+    pdf = testing.test_pdf(f"answer {case.id}", 50_000)
+    reply = testing.reply_for(case, reply_stack.gateway.blobs, f"{DEMO_DESTINATION}/{fit_case}",
+                              documents=[("bescheid.pdf", pdf)], delivery_id=f"{uuid.uuid4()}/fitconnect")
+    sent = channel.deliver(reply, reply_stack.gateway.blobs)
+    assert channel.deliver(reply, reply_stack.gateway.blobs) == sent  # the core's retry: reported, not sent again
+    assert followed(channel, reply, sent).state == "accepted"
+    answers = reply_stack.sandbox_app.state.online_service.answers[fit_case]
+    assert len(answers) == 1
+    data = answers[0]["data"]
+    assert (data["title"], data["kind"], data["caseReference"]) == (reply.title, "decision", case.reference)
+    assert answers[0]["documents"] == [{"filename": "bescheid.pdf", "content": pdf}]
+    assert [r.case_id for r in reply_stack.sandbox.replies.values()].count(fit_case) == 1
+
+
+def test_an_answer_the_online_service_refuses_fails_with_its_problem(reply_stack: Stack,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    case = case_from(reply_stack, testing.fitconnect_reply_channel())
+    real = reply_channel.metadata_for
+
+    def wrong_data_hash(app: Any, *args: Any) -> dict[str, Any]:
+        document = real(app, *args)
+        document["contentStructure"]["data"]["hash"]["content"] = "0" * 128
+        return document
+
+    monkeypatch.setattr(reply_channel, "metadata_for", wrong_data_hash)
+    channel = reply_stack.gateway.adapters.reply_channels.get("fitconnect")
+    reply = testing.reply_for(case, reply_stack.gateway.blobs, str(channel.recipient(case)))
+    report = followed(channel, reply, channel.deliver(reply, reply_stack.gateway.blobs))
+    assert report.state == "failed"
+    assert report.detail == "rejected by the online service: hash-mismatch (Prüfsumme stimmt nicht)"
+
+
+def test_without_an_offer_this_gateway_can_answer_fitconnect_is_no_recipient(reply_stack: Stack) -> None:
+    case = case_from(reply_stack, testing.fitconnect_reply_channel(["urn:xoev-de:bmk:standard:xbau_2.4"]))
+    assert case.reply_channel is not None and case.reply_channel.kind == "fitconnect"
+    channel = reply_stack.gateway.adapters.reply_channels.get("fitconnect")
+    assert channel.recipient(case) is None
+    before = len(reply_stack.sandbox.replies)
+    with pytest.raises(ReplyRefused):
+        channel.deliver(testing.reply_for(case, reply_stack.gateway.blobs, "x"), reply_stack.gateway.blobs)
+    assert len(reply_stack.sandbox.replies) == before
