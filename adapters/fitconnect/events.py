@@ -169,6 +169,9 @@ class EventVerifier:
         self._jwks: dict[str, RSAKey] = {}
         self._jwks_fetched = float("-inf")
         self._lock = threading.Lock()
+        # destination signing keys that passed validation, by (destination, kid), for as long as
+        # the JWKS: a kid names one key; following many submissions must not fetch it every time
+        self._destination_keys: dict[tuple[str, str], tuple[RSAKey, float]] = {}
 
     def _zustelldienst_key(self, kid: str) -> RSAKey | None:
         with self._lock:
@@ -181,8 +184,15 @@ class EventVerifier:
     def _destination_key(self, destination_id: str, kid: str) -> RSAKey | None:
         if destination_id in self._own:
             return self._own[destination_id] if self._own_kids[destination_id] == kid else None
-        jwk = self.api.get_destination_key(destination_id, kid)
-        return validate_public_jwk(jwk, "signature", self.anchors)
+        known = self._destination_keys.get((destination_id, kid))
+        if known is not None and self.clock() - known[1] <= JWKS_TTL_SECONDS:
+            return known[0]
+        key = validate_public_jwk(self.api.get_destination_key(destination_id, kid), "signature", self.anchors)
+        with self._lock:
+            if len(self._destination_keys) >= 1024:
+                self._destination_keys.clear()
+            self._destination_keys[(destination_id, kid)] = (key, self.clock())
+        return key
 
     def verify(self, token: str, subject: str = "submission") -> Event:
         iss = unverified_claims(token).get("iss")

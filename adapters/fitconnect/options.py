@@ -127,6 +127,8 @@ class PostboxOptions(_Options):
     max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
                                     description="largest document of a message (held in memory while encrypted)")
     max_documents: int = Field(default=20, ge=0)
+    destination_ttl_seconds: float = Field(default=60.0, ge=0.0, le=3600.0,
+                                           description="how long the bridge's status and key are reused")
 
 
 class ReplyOptions(_Options):

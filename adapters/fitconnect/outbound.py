@@ -17,7 +17,9 @@ the SHA-512 of zero bytes (FITKO planning issue 2250).
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -154,9 +156,17 @@ def metadata_for(app: Application, fragment_bytes: int = 64 * 1024 * 1024) -> di
 
 
 class Outbound:
+    """``target_ttl_seconds``: how long :meth:`target` may reuse what it read of a destination
+    (0: read it for every submission). A sender of many submissions to one destination -- the
+    citizen postbox's bridge -- reads it once a minute instead of twice per submission; a key
+    the destination rotated meanwhile is still one it decrypts with during a rotation."""
+
     def __init__(self, api: SubmissionApi, anchors: list[x509.Certificate], registry: jose.FitConnectJWERegistry,
-                 fragment_bytes: int = 64 * 1024 * 1024) -> None:
+                 fragment_bytes: int = 64 * 1024 * 1024, target_ttl_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.api, self.anchors, self.registry, self.fragment_bytes = api, anchors, registry, fragment_bytes
+        self.target_ttl_seconds, self.clock = target_ttl_seconds, clock
+        self._targets: dict[tuple[str, str, str], tuple[Target, float]] = {}
 
     def destination(self, destination_id: str, version: ApiVersion = "v1") -> dict[str, Any]:
         destination = self.api.with_version(version).get_destination(destination_id)
@@ -185,9 +195,16 @@ class Outbound:
     def target(self, app: Application) -> Target:
         """The destination as it is now, read once: active, announcing our metadata version, and
         its encryption key validated -- everything checked before anything remote is created."""
+        cache_key = (app.destination_id, app.api_version, app.metadata_version)
+        known = self._targets.get(cache_key)
+        if known is not None and known[1] > self.clock():
+            return known[0]
         destination = self.destination(app.destination_id, app.api_version)
         self.check_metadata_version(app, destination)
-        return Target(*self._key(app.destination_id, app.api_version, destination))
+        target = Target(*self._key(app.destination_id, app.api_version, destination))
+        if self.target_ttl_seconds > 0:
+            self._targets[cache_key] = (target, self.clock() + self.target_ttl_seconds)
+        return target
 
     def create(self, app: Application) -> Created:
         """A new submission in a new case: the Zustelldienst assigns both ids."""

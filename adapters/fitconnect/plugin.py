@@ -99,7 +99,10 @@ def build(options: FitConnectOptions, base_dir: Path, state: StateStore, blobs: 
     postbox = None
     if options.postbox is not None:
         author = zbp.Author.load(path(options.postbox.author_key), path(options.postbox.author_certificate))
-        postbox = PostboxChannel(sender_api, outbound, sender_events, state, options.postbox, author)
+        postbox_outbound = Outbound(sender_api, anchors, jose.FitConnectJWERegistry(
+            options.postbox.max_document_bytes * 2, options.limits.max_inflated_bytes),
+            target_ttl_seconds=options.postbox.destination_ttl_seconds)
+        postbox = PostboxChannel(sender_api, postbox_outbound, sender_events, state, options.postbox, author)
     # answers go back through the client that subscribes to the case's destination
     replies = FitConnectReplyChannel(api, events, state, options.replies, jose.FitConnectJWERegistry(
         options.replies.max_document_bytes * 2, options.limits.max_inflated_bytes))
