@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20 decisions: a smoke test of the benchmark")
     parser.add_argument("--decisions", type=int, default=None)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="delivering threads (the machine has 2 cores)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     decisions = args.decisions or (20 if args.quick else 3000)
