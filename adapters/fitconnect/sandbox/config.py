@@ -27,6 +27,8 @@ SENDER_CLIENT = ("efa-demo-onlinedienst", "sandbox-secret-sender-0123456789abcde
 LANDKREIS_CLIENT = ("landkreis-fachverfahren", "sandbox-secret-landkreis-0123456789abcdef")
 DEMO_CALLBACK_SECRET = "sandbox-callback-secret-tangerhuette-0123456789"  # noqa: S105 - sandbox TEST value
 ZBP_DESTINATION = "4f7b2c9e-1a3d-4e6f-8b05-c2d9e7a1f364"  # the citizen postbox's (ZBP) bridge (TEST)
+# the postbox of the citizen-login sandbox's demo citizen Erika (adapters/citizen_login/sandbox/people.py)
+DEMO_MAILBOX = "5f0c2b1e-8d4a-4c7e-9b3f-2a6d8e1c0f47"
 ZBP_AUTHOR_KEY = FIXTURES / "zbp" / "tangerhuette-author-2026.key.pem"  # Stadt Tangerhütte writing (TEST)
 ZBP_AUTHOR_CERTIFICATE = FIXTURES / "zbp" / "tangerhuette-author-2026.cert.pem"
 # the issuer of authors' certificates the sandbox postbox trusts (in production the BPKI)
