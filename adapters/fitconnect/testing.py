@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
+import secrets
 import threading
 import time
 import uuid
@@ -97,6 +99,9 @@ def test_pdf(marker: str, size: int = 4096) -> bytes:
     return head + b"%" + (b"0123456789abcdef" * (filler // 16 + 1))[:max(filler, 0)] + b"\n%%EOF"
 
 
+_REFERENCES = itertools.count(secrets.randbelow(900_000))  # unique case references within a process
+
+
 def make_case(blobs: BlobStore, *, mailbox: str | None = "5f0c2b1e-8d4a-4c7e-9b3f-2a6d8e1c0f47",
               reply_channel: dict[str, str] | None = None, trust_level: str = "substantiell",
               authn_context: str | None = "STORK-QAA-Level-3", references: dict[str, str] | None = None) -> Case:
@@ -106,7 +111,7 @@ def make_case(blobs: BlobStore, *, mailbox: str | None = "5f0c2b1e-8d4a-4c7e-9b3
     account = {"provider": "bundid", "pseudonym": f"bpk2-{uuid.uuid4().hex}", "trust_level": trust_level,
                "postbox_reference": mailbox, "authn_context": authn_context}
     return Case.model_validate({
-        "id": str(uuid.uuid4()), "reference": f"TGH-2026-{uuid.uuid4().int % 1_000_000:06d}",
+        "id": str(uuid.uuid4()), "reference": f"TGH-2026-{next(_REFERENCES) % 1_000_000:06d}",
         "tenant": {"ars": TENANT_ARS, "name": "Einheitsgemeinde Stadt Tangerhütte"},
         "service": {"leika": sb.GEWERBE_ANMELDEN, "name": "Gewerbe anmelden", "mapping_id": "fim.gewerbe-anmelden",
                     "mapping_version": 1},
