@@ -34,7 +34,8 @@ from gateway.errors import PermanentError
 from gateway.ports import BlobStore, DeliveryReport, OutgoingReply, StateStore
 
 STATE_NAMESPACE = "fitconnect.postbox"
-DECISIONS = ("accept-submission", "reject-submission")
+# the events that end a postbox submission: the bridge's decision, or its deletion without one
+DECISIONS = ("accept-submission", "reject-submission", "delete-submission")
 
 
 class PostboxChannel:
@@ -70,6 +71,9 @@ class PostboxChannel:
         name, details = decision
         if name == "accept-submission":
             return DeliveryReport(state="accepted", remote_id=last.remote_id)
+        if name == "delete-submission":
+            return DeliveryReport(state="failed", remote_id=last.remote_id,
+                                  detail="the Zustelldienst deleted the submission before the postbox took it")
         return DeliveryReport(state="failed", remote_id=last.remote_id, detail=rejection(details))
 
     # -- building the submission ----------------------------------------------------------
@@ -89,11 +93,15 @@ class PostboxChannel:
             data=zbp.envelope(orjson.dumps(payload), self.author), attachments=attachments,
             metadata_version=self.options.metadata_version)
 
-    def _mailbox(self, reply: OutgoingReply) -> str:
+    @staticmethod
+    def _mailbox(reply: OutgoingReply) -> str:
+        """The mailbox the core recorded as this delivery's recipient: a UUID, else refused."""
         try:
-            return str(uuid.UUID(reply.recipient)) if len(reply.recipient) == 36 else _refuse_mailbox()
+            if len(reply.recipient) == 36:
+                return str(uuid.UUID(reply.recipient))
         except ValueError:
-            return _refuse_mailbox()
+            pass
+        raise PostboxRefused("the reply names no postbox (a mailbox UUID)")
 
     def _attachments(self, reply: OutgoingReply, blobs: BlobStore) -> list[OutgoingAttachment]:
         attachments = attachments_of(reply, blobs, self.options.max_document_bytes, self.options.max_documents,
@@ -104,8 +112,9 @@ class PostboxChannel:
 
     # -- following ------------------------------------------------------------------------
     def _decision(self, created: Created) -> tuple[str, dict[str, Any]] | None:
-        """The newest accept or reject of this submission, its signature verified (only the
-        decision is verified: the other events change nothing here)."""
+        """The newest accept, reject or delete of this submission, its signature verified (only
+        that event is verified: the others change nothing here). An accept counts only from the
+        bridge itself."""
         for token in reversed(self.api.get_events(created.case_id, created.submission_id)):
             try:
                 claims = unverified_claims(token)
@@ -130,7 +139,3 @@ def rejection(details: dict[str, Any], by: str = "the postbox") -> str:
     named = [f"{str(p.get('type', '')).rsplit('/', 1)[-1][:60]} ({str(p.get('title', ''))[:80]})"
              for p in problems[:5] if isinstance(p, dict)]
     return f"rejected by {by}: " + ("; ".join(named) or "no reason given")
-
-
-def _refuse_mailbox() -> str:
-    raise PostboxRefused("the reply names no postbox (a mailbox UUID)")

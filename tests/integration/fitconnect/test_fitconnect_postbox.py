@@ -235,3 +235,17 @@ def test_recipient_is_the_mailbox_the_application_named_or_the_logins(zenv: Sand
     assert pb.recipient(named) == other
     assert pb.recipient(testing.make_case(zenv.blobs, mailbox=None)) is None
     assert pb.recipient(testing.make_case(zenv.blobs, mailbox="not-a-uuid")) is None
+
+
+def test_a_submission_deleted_before_the_postbox_took_it_fails(zenv: SandboxEnv, postbox: Postbox,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(zenv.sandbox, "on_submitted", [])  # the bridge is down: nothing decides
+    pb = channel(zenv)
+    reply = testing.reply_for(testing.make_case(zenv.blobs), zenv.blobs, MAILBOX)
+    sent = pb.deliver(reply, zenv.blobs)
+    assert pb.follow(reply, sent) == sent  # nothing known yet: unchanged
+    submission_id = (sent.remote_id or "").split("/")[1]
+    zenv.sandbox.record("delete-submission", zenv.sandbox.submissions[submission_id], {})
+    report = pb.follow(reply, sent)
+    assert report.state == "failed" and report.detail == \
+        "the Zustelldienst deleted the submission before the postbox took it"
