@@ -174,3 +174,21 @@ class SubmissionApi:
 
     def submit(self, submission_id: str, body: dict[str, Any]) -> None:
         self.request("PUT", self.paths.submission.format(submission_id=submission_id), json=body)
+
+    # -- replies (the FIT-Connect reply channel; paths: see wire.py) ----------------------
+    def create_reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        value = parse_json(self.request("POST", self.paths.replies, json=body)[1])
+        return dict(value) if isinstance(value, dict) else {}
+
+    def upload_reply_attachment(self, reply_id: str, attachment_id: str, token: bytes) -> None:
+        path = self.paths.reply_attachment.format(reply_id=reply_id, attachment_id=attachment_id)
+        self.request("PUT", path, content=token, headers={"Content-Type": JOSE})
+
+    def submit_reply(self, reply_id: str, body: dict[str, Any]) -> None:
+        self.request("PUT", self.paths.reply.format(reply_id=reply_id), json=body)
+
+    def get_reply_events(self, reply_id: str) -> list[str]:
+        value = self.get_json(self.paths.reply_events.format(reply_id=reply_id),
+                              params={"limit": EVENTS_PAGE, "offset": 0})
+        log = value.get("eventLog") if isinstance(value, dict) else None
+        return [str(token) for token in log] if isinstance(log, list) else []

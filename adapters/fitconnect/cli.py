@@ -102,6 +102,25 @@ def renew_cert(
                    key=private_key_from_jwk(jwk))
 
 
+@app.command("create-author-key")
+def create_author_key(
+    out: Path,
+    common_name: str = "TEST authority (ZBP author)",
+    ca_cert: Path = Path("fixtures/pki/test-intermediate-ca.pem"),
+    ca_key: Path = Path("fixtures/pki/test-intermediate-ca.key.pem"),
+    days: int = 3650,
+) -> None:
+    """Create the signing key of an authority writing to the citizen postbox (ZBP) with a TEST
+    certificate: OUT.key.pem (PKCS#8) and OUT.cert.pem. In production both come from the BPKI."""
+    issuer = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    key = pki.generate_rsa()
+    start, end = _validity(days)
+    cert = pki.issue_certificate(key.public_key(), common_name, pki.load_key_pem(ca_key.read_bytes()), issuer,
+                                 "signature", start, end)
+    _write(out.with_name(out.name + ".key.pem"), pki.key_pem(key))
+    _write(out.with_name(out.name + ".cert.pem"), pki.cert_pem(cert))
+
+
 @app.command("csr")
 def create_csr(key_file: Path, out: Path, usage: UsageOpt = "encryption",
                common_name: str = "destination key") -> None:

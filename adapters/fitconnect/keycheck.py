@@ -13,10 +13,14 @@ import base64
 import binascii
 import datetime as dt
 import itertools
+import threading
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
@@ -84,11 +88,48 @@ def _issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Validated:
+    key: RSAKey
+    valid_from: dt.datetime
+    valid_until: dt.datetime
+
+
+# JWK (canonical JSON), purpose, anchors -> the key that passed: a sender fetches the same
+# published key for every submission, and checking its chain costs more than using it
+_VALIDATED: dict[tuple[bytes, str, tuple[bytes, ...]], _Validated] = {}
+_VALIDATED_MAX = 256
+_LOCK = threading.Lock()
+
+
 def validate_public_jwk(
     jwk: dict[str, Any], purpose: Purpose, anchors: list[x509.Certificate], now: dt.datetime | None = None
 ) -> RSAKey:
-    """Return the joserfc key for ``jwk`` if it passes every check, else raise KeyRejected."""
+    """Return the joserfc key for ``jwk`` if it passes every check, else raise KeyRejected.
+
+    A key that passed is remembered with the dates its chain is valid between: the same JWK is
+    accepted again without repeating the checks while ``now`` lies within them (the checks
+    depend on nothing else). A key that failed is checked again every time."""
     now = now or dt.datetime.now(dt.UTC)
+    try:
+        cache_key = (orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS), purpose,
+                     tuple(a.fingerprint(hashes.SHA256()) for a in anchors))
+    except TypeError:  # not JSON at all: the checks below say why
+        return _validate(jwk, purpose, anchors, now)[0]
+    with _LOCK:
+        known = _VALIDATED.get(cache_key)
+    if known is not None and known.valid_from <= now <= known.valid_until:
+        return known.key
+    key, valid_from, valid_until = _validate(jwk, purpose, anchors, now)
+    with _LOCK:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.pop(next(iter(_VALIDATED)))
+        _VALIDATED[cache_key] = _Validated(key, valid_from, valid_until)
+    return key
+
+
+def _validate(jwk: dict[str, Any], purpose: Purpose, anchors: list[x509.Certificate],
+              now: dt.datetime) -> tuple[RSAKey, dt.datetime, dt.datetime]:
     alg, op = _EXPECTED[purpose]
     if jwk.get("kty") != "RSA" or jwk.get("alg") != alg or jwk.get("key_ops") != [op]:
         raise KeyRejected(f"JWK must be kty RSA, alg {alg}, key_ops [{op}]")
@@ -114,7 +155,9 @@ def validate_public_jwk(
     for anchor in anchors:
         if top == anchor or (_is_ca(anchor) and _issued_by(top, anchor)):
             _check_dates(anchor, now)
-            return jose_key(jwk)
+            used = [*chain, anchor]
+            return (jose_key(jwk), max(c.not_valid_before_utc for c in used),
+                    min(c.not_valid_after_utc for c in used))
     raise KeyRejected("x5c chain does not end at a configured trust anchor")
 
 

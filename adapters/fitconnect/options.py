@@ -107,6 +107,41 @@ class RoutingOptions(_Options):
     portal_issuer: str = Field(description="iss of destinationSignature, the Self-Service-Portal's URL")
 
 
+class PostboxOptions(_Options):
+    """The citizen postbox (BundID ZBP), reached as a FIT-Connect submission to its bridge
+    destination: messages with documents to a citizen's mailbox and status updates for the
+    application status monitor, in an envelope signed with the authority's key (BPKI)."""
+
+    destination_id: str = Field(pattern=UUID_PATTERN, description="the ZBP bridge destination of the environment")
+    author_key: Path = Field(description="PEM file: the authority's private signing key (RSA)")
+    author_certificate: Path = Field(description="PEM file: its certificate; its CN is the author token's signer")
+    sender_name: str = Field(min_length=1, max_length=100, description="the authority as citizens see it")
+    metadata_version: str = Field(default="2.1.0", pattern=VERSION_PATTERN)
+    retrieval_confirmation_address: str | None = Field(default=None, max_length=320,
+                                                       description="told when the citizen retrieves a message")
+    reply_address: str | None = Field(default=None, max_length=320, description="where citizens may answer")
+    sender_url: str | None = Field(default=None, max_length=255)
+    default_stork_qaa_level: int = Field(default=3, ge=1, le=4,
+                                         description="level a message asks for when the case names no login")
+    minimum_stork_qaa_level: int = Field(default=1, ge=1, le=4)
+    max_document_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
+                                    description="largest document of a message (held in memory while encrypted)")
+    max_documents: int = Field(default=20, ge=0)
+    destination_ttl_seconds: float = Field(default=60.0, ge=0.0, le=3600.0,
+                                           description="how long the bridge's status and key are reused")
+
+
+class ReplyOptions(_Options):
+    """Answers through FIT-Connect to the online service that sent an application, when its
+    metadata offered ``replyChannel.fitConnect``: the process standards the gateway answers in."""
+
+    process_standards: list[str] = Field(
+        default_factory=lambda: ["urn:x-rathaus-gateway:standard:antwort_1.0"], min_length=1,
+        description="offered by the sender, answered here; the first one the sender offers is used")
+    metadata_version: str = Field(default="2.1.0", pattern=VERSION_PATTERN)
+    max_document_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
+
 class FitConnectOptions(_Options):
     token_url: str
     submission_api_url: str
@@ -127,6 +162,8 @@ class FitConnectOptions(_Options):
     limits: Limits = Field(default_factory=Limits)
     forwarding: ForwardingOptions = Field(default_factory=ForwardingOptions)
     routing: RoutingOptions | None = Field(default=None, description="needed to forward without a destination id")
+    postbox: PostboxOptions | None = Field(default=None, description="the reply channel to the citizen postbox")
+    replies: ReplyOptions = Field(default_factory=ReplyOptions)
 
     @field_validator("destinations")
     @classmethod

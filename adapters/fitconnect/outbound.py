@@ -17,7 +17,9 @@ the SHA-512 of zero bytes (FITKO planning issue 2250).
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +31,7 @@ from adapters.fitconnect import jose, wire
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import validate_public_jwk
 from adapters.fitconnect.metadata import SCHEMA_URI, SHA512_OF_NOTHING, parse_version
+from adapters.fitconnect.once import Created as Created  # re-exported: senders name it from here
 from adapters.fitconnect.wire import ApiVersion
 from gateway.errors import PermanentError
 
@@ -50,6 +53,7 @@ class OutgoingAttachment:
     purpose: str = "attachment"
     description: str | None = None
     fragment_bytes: int | None = None  # split into fragments of this size (None: the sender's default)
+    sha512: str | None = None  # of ``content``, when the caller knows it (a content-addressed blob's key)
 
     def fragments(self, size: int) -> list[tuple[str, bytes]]:
         """(fragment id, content) in order; the ids are derived from the attachment's, so a retry
@@ -57,6 +61,14 @@ class OutgoingAttachment:
         size = self.fragment_bytes or size
         pieces = [self.content[i: i + size] for i in range(0, len(self.content), size)] or [b""]
         return [(str(uuid.uuid5(_FRAGMENTS, f"{self.attachment_id}/{n}")), piece) for n, piece in enumerate(pieces)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A destination's encryption key, validated."""
+
+    kid: str
+    key: RSAKey
 
 
 @dataclass(frozen=True)
@@ -75,15 +87,15 @@ class Application:
     api_version: ApiVersion = "v1"
     data_as_attachment: bool = False  # Fachdaten as a purpose: data attachment
     data_attachment_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    # a service named by another URN than a LeiKa key (the citizen postbox's message_v6, status_v6)
+    service_identifier: str | None = None
+
+    @property
+    def service_urn(self) -> str:
+        return self.service_identifier or f"urn:de:fim:leika:leistung:{self.leika}"
 
     def with_transport(self, api_version: ApiVersion, metadata_version: str) -> Application:
         return replace(self, api_version=api_version, metadata_version=metadata_version)
-
-
-@dataclass(frozen=True)
-class Created:
-    submission_id: str
-    case_id: str
 
 
 def hash_spec(content: bytes) -> dict[str, str]:
@@ -116,7 +128,9 @@ def uploads(app: Application, fragment_bytes: int) -> list[tuple[OutgoingAttachm
 def metadata_for(app: Application, fragment_bytes: int = 64 * 1024 * 1024) -> dict[str, Any]:
     described = []
     for attachment, pieces in uploads(app, fragment_bytes):
-        entry: dict[str, Any] = {"attachmentId": attachment.attachment_id, "hash": hash_spec(attachment.content),
+        digest = {"type": "sha512", "content": attachment.sha512} if attachment.sha512 \
+            else hash_spec(attachment.content)
+        entry: dict[str, Any] = {"attachmentId": attachment.attachment_id, "hash": digest,
                                  "purpose": attachment.purpose, "filename": attachment.filename,
                                  "mimeType": attachment.media_type}
         if attachment.description:
@@ -132,7 +146,7 @@ def metadata_for(app: Application, fragment_bytes: int = 64 * 1024 * 1024) -> di
                      "submissionSchema": {"schemaUri": app.schema_uri, "mimeType": "application/json"}},
             "attachments": described,
         },
-        "publicServiceType": {"name": app.service_name, "identifier": f"urn:de:fim:leika:leistung:{app.leika}"},
+        "publicServiceType": {"name": app.service_name, "identifier": app.service_urn},
     }
     if app.reply_channel:
         metadata["replyChannel"] = app.reply_channel
@@ -142,9 +156,17 @@ def metadata_for(app: Application, fragment_bytes: int = 64 * 1024 * 1024) -> di
 
 
 class Outbound:
+    """``target_ttl_seconds``: how long :meth:`target` may reuse what it read of a destination
+    (0: read it for every submission). A sender of many submissions to one destination -- the
+    citizen postbox's bridge -- reads it once a minute instead of twice per submission; a key
+    the destination rotated meanwhile is still one it decrypts with during a rotation."""
+
     def __init__(self, api: SubmissionApi, anchors: list[x509.Certificate], registry: jose.FitConnectJWERegistry,
-                 fragment_bytes: int = 64 * 1024 * 1024) -> None:
+                 fragment_bytes: int = 64 * 1024 * 1024, target_ttl_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.api, self.anchors, self.registry, self.fragment_bytes = api, anchors, registry, fragment_bytes
+        self.target_ttl_seconds, self.clock = target_ttl_seconds, clock
+        self._targets: dict[tuple[str, str, str], tuple[Target, float]] = {}
 
     def destination(self, destination_id: str, version: ApiVersion = "v1") -> dict[str, Any]:
         destination = self.api.with_version(version).get_destination(destination_id)
@@ -153,34 +175,54 @@ class Outbound:
         return destination
 
     def encryption_key(self, destination_id: str, version: ApiVersion = "v1") -> tuple[str, RSAKey]:
-        destination = self.destination(destination_id, version)
+        return self._key(destination_id, version, self.destination(destination_id, version))
+
+    def _key(self, destination_id: str, version: ApiVersion, destination: dict[str, Any]) -> tuple[str, RSAKey]:
         kid = str(destination.get("encryptionKid"))
         return kid, validate_public_jwk(self.api.with_version(version).get_destination_key(destination_id, kid),
                                         "encryption", self.anchors)
 
-    def check_metadata_version(self, app: Application) -> None:
+    def check_metadata_version(self, app: Application, destination: dict[str, Any] | None = None) -> None:
         """The destination must announce the metadata version (major and minor) we send."""
-        announced = self.destination(app.destination_id, app.api_version).get("metadataVersions")
+        destination = destination or self.destination(app.destination_id, app.api_version)
+        announced = destination.get("metadataVersions")
         wanted = parse_version(app.metadata_version)[:2]
         if isinstance(announced, list) and not any(
                 isinstance(v, str) and v.count(".") == 2 and v.replace(".", "").isdigit()
                 and parse_version(v)[:2] == wanted for v in announced):
             raise DestinationUnusable("the destination does not accept this metadata version")
 
+    def target(self, app: Application) -> Target:
+        """The destination as it is now, read once: active, announcing our metadata version, and
+        its encryption key validated -- everything checked before anything remote is created."""
+        cache_key = (app.destination_id, app.api_version, app.metadata_version)
+        known = self._targets.get(cache_key)
+        if known is not None and known[1] > self.clock():
+            return known[0]
+        destination = self.destination(app.destination_id, app.api_version)
+        self.check_metadata_version(app, destination)
+        target = Target(*self._key(app.destination_id, app.api_version, destination))
+        if self.target_ttl_seconds > 0:
+            self._targets[cache_key] = (target, self.clock() + self.target_ttl_seconds)
+        return target
+
     def create(self, app: Application) -> Created:
         """A new submission in a new case: the Zustelldienst assigns both ids."""
         announced = [upload_id for _, pieces in uploads(app, self.fragment_bytes) for upload_id, _ in pieces]
         body: dict[str, Any] = {
             "destinationId": app.destination_id, "announcedAttachments": announced,
-            **wire.announced_service(app.api_version, f"urn:de:fim:leika:leistung:{app.leika}", app.service_name),
+            **wire.announced_service(app.api_version, app.service_urn, app.service_name),
         }
         created = self.api.with_version(app.api_version).create_submission(body)
         return Created(submission_id=str(created["submissionId"]), case_id=str(created["caseId"]))
 
-    def upload_and_submit(self, app: Application, created: Created, metadata: dict[str, Any] | None = None) -> None:
-        """Encrypt and upload; ``metadata`` replaces the generated one (tests build faulty ones)."""
+    def upload_and_submit(self, app: Application, created: Created, metadata: dict[str, Any] | None = None,
+                          target: Target | None = None) -> None:
+        """Encrypt and upload; ``metadata`` replaces the generated one (tests build faulty ones);
+        ``target``: the destination's key as :meth:`target` just read it (else read now)."""
         api = self.api.with_version(app.api_version)
-        kid, key = self.encryption_key(app.destination_id, app.api_version)
+        kid, key = (target.kid, target.key) if target is not None else \
+            self.encryption_key(app.destination_id, app.api_version)
         for attachment, pieces in uploads(app, self.fragment_bytes):
             for upload_id, piece in pieces:
                 token = jose.encrypt(piece, key, kid, attachment.media_type, self.registry)
@@ -192,8 +234,7 @@ class Outbound:
         api.submit(created.submission_id, {"encryptedMetadata": encrypted_metadata, "encryptedData": encrypted_data})
 
     def send(self, app: Application) -> Created:
-        self.encryption_key(app.destination_id, app.api_version)  # refuse before creating anything remote
-        self.check_metadata_version(app)
+        target = self.target(app)  # refuse before creating anything remote
         created = self.create(app)
-        self.upload_and_submit(app, created)
+        self.upload_and_submit(app, created, target=target)
         return created

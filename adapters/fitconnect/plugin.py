@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from pydantic import ValidationError
 
-from adapters.fitconnect import jose
+from adapters.fitconnect import jose, zbp
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.callback import CallbackAuthenticator, callback_router
 from adapters.fitconnect.channel import FitConnectChannel
@@ -20,6 +20,8 @@ from adapters.fitconnect.keys import DestinationKeys
 from adapters.fitconnect.metadata import MetadataSchemas
 from adapters.fitconnect.options import FitConnectOptions
 from adapters.fitconnect.outbound import Outbound
+from adapters.fitconnect.postbox import PostboxChannel
+from adapters.fitconnect.reply_channel import FitConnectReplyChannel
 from adapters.fitconnect.routing import RoutingApi
 from adapters.fitconnect.schemas import DataSchemaRegistry
 from adapters.fitconnect.sender import FitConnectSender
@@ -42,6 +44,8 @@ class Wiring:
     source: FitConnectSource
     sender: FitConnectSender
     callbacks: CallbackAuthenticator
+    replies: FitConnectReplyChannel
+    postbox: PostboxChannel | None = None
 
 
 def parse_options(raw: dict[str, object]) -> FitConnectOptions:
@@ -92,8 +96,18 @@ def build(options: FitConnectOptions, base_dir: Path, state: StateStore, blobs: 
     routing = RoutingApi(options.routing.url, options.routing.portal_jwks_url, options.routing.portal_issuer,
                          options.submission_api_url, http) if options.routing is not None else None
     sender = FitConnectSender(sender_api, outbound, sender_events, state, options.forwarding, routing)
+    postbox = None
+    if options.postbox is not None:
+        author = zbp.Author.load(path(options.postbox.author_key), path(options.postbox.author_certificate))
+        postbox_outbound = Outbound(sender_api, anchors, jose.FitConnectJWERegistry(
+            options.postbox.max_document_bytes * 2, options.limits.max_inflated_bytes),
+            target_ttl_seconds=options.postbox.destination_ttl_seconds)
+        postbox = PostboxChannel(sender_api, postbox_outbound, sender_events, state, options.postbox, author)
+    # answers go back through the client that subscribes to the case's destination
+    replies = FitConnectReplyChannel(api, events, state, options.replies, jose.FitConnectJWERegistry(
+        options.replies.max_document_bytes * 2, options.limits.max_inflated_bytes))
     return Wiring(options=options, channel=channel, source=source, sender=sender,
-                  callbacks=CallbackAuthenticator(options, state))
+                  callbacks=CallbackAuthenticator(options, state), replies=replies, postbox=postbox)
 
 
 def install(ctx: AdapterContext) -> None:
@@ -102,6 +116,9 @@ def install(ctx: AdapterContext) -> None:
     ctx.adapters.channels.register("fitconnect", wiring.channel)
     ctx.adapters.sources.register("fitconnect", wiring.source)
     ctx.adapters.senders.register("fitconnect", wiring.sender)
+    ctx.adapters.reply_channels.register("fitconnect", wiring.replies)
+    if wiring.postbox is not None:
+        ctx.adapters.reply_channels.register("postbox", wiring.postbox)
 
     def receive(destination_id: str, submission_id: str, case_id: str) -> None:
         if wiring.source.seen(submission_id):

@@ -23,21 +23,20 @@ metadata version come from ``options.forwarding`` (per destination where it diff
 
 from __future__ import annotations
 
-import logging
 import uuid
+from collections.abc import Callable
 
 from adapters.fitconnect import jose
-from adapters.fitconnect.api import RemoteRefused, SubmissionApi
+from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.events import Event, EventVerifier, is_uuid, status_of
+from adapters.fitconnect.once import Created, Once
 from adapters.fitconnect.options import ForwardingOptions
-from adapters.fitconnect.outbound import Application, Created, DestinationUnusable, Outbound, OutgoingAttachment
+from adapters.fitconnect.outbound import Application, DestinationUnusable, Outbound, OutgoingAttachment, Target
 from adapters.fitconnect.routing import RoutingApi
 from adapters.fitconnect.wire import ApiVersion
 from gateway.case.model import Case
 from gateway.errors import PermanentError
 from gateway.ports import BlobStore, Forwarding, StateStore
-
-log = logging.getLogger(__name__)
 
 CASE_SCHEMA_URI = "https://rathaus-gateway.de/schemas/case-v1.schema.json"
 STATE_NAMESPACE = "fitconnect.sender"
@@ -69,6 +68,55 @@ def application_for(case: Case, target: str, blobs: BlobStore, api_version: ApiV
                        metadata_version=metadata_version)
 
 
+class SubmissionSteps:
+    """The steps of :class:`~adapters.fitconnect.once.Once` for one submission of an
+    application -- built only when needed (``make``): a repeated call that finds the submission
+    submitted only reads the event log, with ``api_version``."""
+
+    def __init__(self, outbound: Outbound, events: EventVerifier, make: Callable[[], Application],
+                 api_version: ApiVersion) -> None:
+        self.outbound, self.events, self.make, self.api_version = outbound, events, make, api_version
+        self.target: Target | None = None
+        self._app: Application | None = None
+
+    @property
+    def app(self) -> Application:
+        if self._app is None:
+            self._app = self.make()
+        return self._app
+
+    def check(self) -> None:
+        self.target = self.outbound.target(self.app)
+
+    def create(self) -> Created:
+        return self.outbound.create(self.app)
+
+    def send(self, created: Created) -> None:
+        self.outbound.upload_and_submit(self.app, created, target=self.target)
+
+    def submitted(self, created: Created) -> bool:
+        names = {e.name for e in submission_events(self.outbound.api, self.events, created, self.api_version)
+                 if e.submission_id == created.submission_id}
+        if names & SUBMITTED_EVENTS:
+            return True
+        if "delete-submission" in names:
+            raise SubmissionGone("the Zustelldienst deleted the incomplete submission; send it again")
+        return False
+
+
+def submission_events(api: SubmissionApi, events: EventVerifier, created: Created,
+                      api_version: ApiVersion) -> list[Event]:
+    """The submission's event log, each SET verified; forged ones (or ones signed with a key that
+    fails validation) are left out: they change no status."""
+    verified = []
+    for token in api.with_version(api_version).get_events(created.case_id, created.submission_id):
+        try:
+            verified.append(events.verify(token))
+        except (jose.JoseFailure, PermanentError):
+            continue
+    return verified
+
+
 class FitConnectSender:
     name = "fitconnect"
 
@@ -76,6 +124,7 @@ class FitConnectSender:
                  forwarding: ForwardingOptions | None = None, routing: RoutingApi | None = None) -> None:
         self.api, self.outbound, self.events, self.state = api, outbound, events, state
         self.forwarding, self.routing = forwarding or ForwardingOptions(), routing
+        self.once = Once(state, STATE_NAMESPACE)
 
     def destination_for(self, case: Case, target: str) -> str:
         """The destination id a target names: itself, or the one the Routing API names for
@@ -90,7 +139,7 @@ class FitConnectSender:
 
     def send(self, case: Case, target: str, blobs: BlobStore) -> Forwarding:
         key = f"{case.id}|{target}"
-        known = self.state.get(STATE_NAMESPACE, key)
+        known = self.once.recorded(key)
         if known is not None and known.get("submitted"):
             return _forwarding(target, str(known["caseId"]), str(known["submissionId"]),
                                destination=str(known.get("destinationId") or target))
@@ -98,69 +147,18 @@ class FitConnectSender:
             else self.destination_for(case, target)
         api_version, metadata_version = self.forwarding.for_target(destination)
         app = application_for(case, destination, blobs, api_version, metadata_version)
-        if known is None:
-            self.outbound.encryption_key(destination, api_version)  # refuse an invalid key before anything remote
-            self.outbound.check_metadata_version(app)
-            fresh = self.outbound.create(app)
-            created = self._record(key, fresh, destination)
-            continuing = created != fresh
-        else:
-            created, continuing = Created(str(known["submissionId"]), str(known["caseId"])), True
-        if continuing and self._remotely_submitted(created, api_version):
-            return self._submitted(key, created, target, destination)  # submitted before a crash, or elsewhere
-        try:
-            self.outbound.upload_and_submit(app, created)
-        except RemoteRefused:
-            if not continuing or not self._remotely_submitted(created, api_version):
-                raise
-            # another process submitted it meanwhile (the Zustelldienst refuses a second submit)
-        return self._submitted(key, created, target, destination)
+        steps = SubmissionSteps(self.outbound, self.events, lambda: app, api_version)
+        created = self.once.run(key, steps, {"destinationId": destination})
+        return _forwarding(target, created.case_id, created.submission_id, destination=destination)
 
     def follow(self, forwarding: Forwarding) -> Forwarding:
         case_id, submission_id, *routed = forwarding.remote_id.split("/")
         destination = routed[0] if routed else forwarding.target  # routed by area: the id found
-        status = self._status(Created(submission_id, case_id), self.forwarding.for_target(destination)[0])
+        api_version = self.forwarding.for_target(destination)[0]
+        status = status_of(submission_events(self.api, self.events, Created(submission_id, case_id), api_version),
+                           submission_id)
         return _forwarding(forwarding.target, case_id, submission_id,
                            forwarding.status if status == "unknown" else status, destination)
-
-    def _record(self, key: str, created: Created, destination: str) -> Created:
-        """Record a created submission; first writer wins. Returns the submission to continue."""
-        record: dict[str, object] = {"submissionId": created.submission_id, "caseId": created.case_id,
-                                     "destinationId": destination, "submitted": False}
-        if self.state.add(STATE_NAMESPACE, key, record):
-            return created
-        winner = self.state.get(STATE_NAMESPACE, key)
-        if winner is None:  # pragma: no cover - records never expire
-            raise PermanentError("FIT-Connect sender state vanished")
-        log.warning("FIT-Connect forwarding created twice concurrently; submission %s stays incomplete",
-                    created.submission_id)
-        return Created(str(winner["submissionId"]), str(winner["caseId"]))
-
-    def _submitted(self, key: str, created: Created, target: str, destination: str) -> Forwarding:
-        self.state.put(STATE_NAMESPACE, key, {"submissionId": created.submission_id, "caseId": created.case_id,
-                                              "destinationId": destination, "submitted": True})
-        return _forwarding(target, created.case_id, created.submission_id, destination=destination)
-
-    def _status(self, created: Created, api_version: ApiVersion) -> str:
-        return status_of(self._events(created, api_version), created.submission_id)
-
-    def _remotely_submitted(self, created: Created, api_version: ApiVersion) -> bool:
-        """Whether the event log shows the submission submitted (whatever happened to it since)."""
-        names = {e.name for e in self._events(created, api_version) if e.submission_id == created.submission_id}
-        if names & SUBMITTED_EVENTS:
-            return True
-        if "delete-submission" in names:
-            raise SubmissionGone("the Zustelldienst deleted the incomplete submission; forward the case again")
-        return False
-
-    def _events(self, created: Created, api_version: ApiVersion) -> list[Event]:
-        verified = []
-        for token in self.api.with_version(api_version).get_events(created.case_id, created.submission_id):
-            try:
-                verified.append(self.events.verify(token))
-            except (jose.JoseFailure, PermanentError):
-                continue  # forged, or signed with a key that fails validation: no status change
-        return verified
 
 
 def _forwarding(target: str, case_id: str, submission_id: str, status: str = "submitted",

@@ -5,6 +5,10 @@ Everything here uses the TEST keys from ``fixtures/`` and must never configure p
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import itertools
+import secrets
 import threading
 import time
 import uuid
@@ -17,7 +21,7 @@ import orjson
 from joserfc import jwe
 from joserfc.jwk import RSAKey
 
-from adapters.fitconnect import jose, plugin
+from adapters.fitconnect import jose, pki, plugin
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.keycheck import load_anchors
 from adapters.fitconnect.outbound import Application, Created, Outbound, OutgoingAttachment, metadata_for
@@ -25,7 +29,8 @@ from adapters.fitconnect.sandbox import config as sb
 from adapters.fitconnect.sandbox.state import Sandbox
 from adapters.fitconnect.tokens import TokenSource
 from adapters.fitconnect.wire import ApiVersion
-from gateway.ports import BlobStore, InboundMessage, StateStore
+from gateway.case.model import Case
+from gateway.ports import BlobStore, InboundMessage, OutgoingReply, ReplyDocument, ReplyKind, StateStore
 from gateway.store.blobs import FilesystemBlobStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,6 +72,74 @@ def gateway_options(sandbox_url: str, *, poll_interval: float = 0.001, issuer: s
     }
     options.update(extra)
     return options
+
+
+def postbox_options(**extra: Any) -> dict[str, Any]:
+    """Options of the ``postbox`` reply channel for the sandbox's ZBP bridge (TEST author key)."""
+    return {"destination_id": sb.ZBP_DESTINATION, "author_key": str(sb.ZBP_AUTHOR_KEY),
+            "author_certificate": str(sb.ZBP_AUTHOR_CERTIFICATE), "sender_name": "Stadt Tangerhütte (TEST)",
+            "reply_address": "rathaus@tangerhuette.example", **extra}
+
+
+REPLY_STANDARD = "urn:x-rathaus-gateway:standard:antwort_1.0"
+
+
+def fitconnect_reply_channel(standards: list[str] | None = None) -> dict[str, Any]:
+    """``replyChannel`` of an application whose online service wants the answer through
+    FIT-Connect, encrypted for the demo online service's TEST key (the sandbox decides for it)."""
+    jwk = pki.public_jwk(orjson.loads((KEY_DIR / "efa-reply-enc-2026.jwk.json").read_bytes()))
+    key = {k: jwk[k] for k in ("kty", "kid", "alg", "n", "e", "key_ops")}
+    return {"fitConnect": {"encryptionPublicKey": key, "processStandards": standards or [REPLY_STANDARD]}}
+
+
+def test_pdf(marker: str, size: int = 4096) -> bytes:
+    """A small valid-looking TEST PDF of about ``size`` bytes, unique per ``marker``."""
+    head = f"%PDF-1.7\n% Bescheid (TEST) {marker}\n".encode()
+    filler = size - len(head) - 6
+    return head + b"%" + (b"0123456789abcdef" * (filler // 16 + 1))[:max(filler, 0)] + b"\n%%EOF"
+
+
+_REFERENCES = itertools.count(secrets.randbelow(900_000))  # unique case references within a process
+
+
+def make_case(blobs: BlobStore, *, mailbox: str | None = "5f0c2b1e-8d4a-4c7e-9b3f-2a6d8e1c0f47",
+              reply_channel: dict[str, str] | None = None, trust_level: str = "substantiell",
+              authn_context: str | None = "STORK-QAA-Level-3", references: dict[str, str] | None = None) -> Case:
+    """A case as the intake commits one (TEST person), its applicant logged in with BundID."""
+    now = dt.datetime.now(dt.UTC)
+    original = b'{"TEST": true}'
+    account = {"provider": "bundid", "pseudonym": f"bpk2-{uuid.uuid4().hex}", "trust_level": trust_level,
+               "postbox_reference": mailbox, "authn_context": authn_context}
+    return Case.model_validate({
+        "id": str(uuid.uuid4()), "reference": f"TGH-2026-{next(_REFERENCES) % 1_000_000:06d}",
+        "tenant": {"ars": TENANT_ARS, "name": "Einheitsgemeinde Stadt Tangerhütte"},
+        "service": {"leika": sb.GEWERBE_ANMELDEN, "name": "Gewerbe anmelden", "mapping_id": "fim.gewerbe-anmelden",
+                    "mapping_version": 1},
+        "source": {"channel": "portal", "id": f"req-{uuid.uuid4()}", "references": references or {}},
+        "received_at": now, "routing_queue": "gewerbeamt",
+        "applicant": {"party": {"kind": "natural_person", "given_names": "Erika", "family_name": "Beispiel"},
+                      "account": account if mailbox is not None or reply_channel is None else None},
+        "form": [], "status_history": [{"status": "received", "at": now, "by": "gateway"}],
+        "reply_channel": reply_channel,
+        "original": {"storage_key": blobs.put(original), "sha512": hashlib.sha512(original).hexdigest(),
+                     "media_type": "application/json", "size": len(original)},
+    })
+
+
+def reply_for(case: Case, blobs: BlobStore, recipient: str, *, kind: ReplyKind = "decision",
+              documents: list[tuple[str, bytes]] | None = None, title: str = "Bescheid über Ihre Gewerbeanmeldung",
+              text: str = "Sehr geehrte Frau Beispiel, Ihre Gewerbeanmeldung wurde bestätigt. (TEST)",
+              status: str | None = None, delivery_id: str | None = None) -> OutgoingReply:
+    """One delivery of a reply as the core hands it to a reply channel; documents go to ``blobs``."""
+    stored = []
+    for n, (filename, content) in enumerate(documents or []):
+        digest = hashlib.sha512(content).hexdigest()
+        stored.append(ReplyDocument(id=f"doc-{n}", filename=filename, media_type="application/pdf",
+                                    size=len(content), sha512=digest, storage_key=blobs.put(content, digest)))
+    reply_id = str(uuid.uuid4())
+    return OutgoingReply(reply_id=reply_id, delivery_id=delivery_id or f"{reply_id}/postbox",
+                         kind=kind, title=title, text=text,
+                         documents=tuple(stored), case=case, recipient=recipient, status=status)
 
 
 def sender_api(sandbox_url: str, client: tuple[str, str] = sb.SENDER_CLIENT,

@@ -18,6 +18,14 @@ Sources (facts only; see ``adapters/fitconnect/README.md``, *Checked against pub
   ``GET /v2/submissions/{id}/attachments/{attachmentId}`` -- and ``POST
   /v2/submissions/{id}/events`` for accept/reject, by analogy with the v1 operations and the
   v2 sender paths above.
+* Replies (the FIT-Connect reply channel, "Rückkanal FIT-Connect"): verified only that replies
+  are resources of their own with an id (``replyId``) and an event log of their own,
+  ``GET /v1/replies/{replyId}/events`` (FITKO planning issue 2089), and that the online service
+  lists them with ``GET /replies``, answered by a ``notify-reply`` event (planning issue 1295).
+  Everything else -- ``POST /v{n}/replies`` with ``caseId`` and ``announcedAttachments``,
+  ``PUT .../replies/{replyId}/attachments/{attachmentId}``, ``PUT .../replies/{replyId}`` with
+  ``encryptedMetadata``/``encryptedData``, ``GET .../replies/{replyId}`` -- is our reading by
+  analogy with the submissions (the reply API's OpenAPI document could not be read) [D].
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ class Paths:
     info: str
     service_field: str  # the submission's service member: serviceType (v1), publicService (v2)
     destination_services_field: str  # services (v1), publicServices (v2)
+    replies: str  # the reply resources (unverified names, see above)
+    reply: str
+    reply_attachment: str
+    reply_events: str
 
 
 PATHS: dict[ApiVersion, Paths] = {
@@ -56,6 +68,10 @@ PATHS: dict[ApiVersion, Paths] = {
         info="/v1/info",
         service_field="serviceType",
         destination_services_field="services",
+        replies="/v1/replies",
+        reply="/v1/replies/{reply_id}",
+        reply_attachment="/v1/replies/{reply_id}/attachments/{attachment_id}",
+        reply_events="/v1/replies/{reply_id}/events",
     ),
     "v2": Paths(
         submissions="/v2/submissions",
@@ -69,6 +85,10 @@ PATHS: dict[ApiVersion, Paths] = {
         info="/v2/info",
         service_field="publicService",
         destination_services_field="publicServices",
+        replies="/v2/replies",
+        reply="/v2/replies/{reply_id}",
+        reply_attachment="/v2/replies/{reply_id}/attachments/{attachment_id}",
+        reply_events="/v2/replies/{reply_id}/events",
     ),
 }
 

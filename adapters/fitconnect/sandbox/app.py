@@ -6,7 +6,9 @@ of either generation only needs its base URLs changed: the Submission API at ``<
 (paths start with ``/v1`` or ``/v2``; libraries that put the version into their base URL use
 ``<sandbox>/v1`` or ``<sandbox>/v2``), the token endpoint at ``<sandbox>/token``. The
 sandbox also serves the Routing API (``<sandbox>/routing/v1``, see :mod:`.routing`) and the
-Self-Service-Portal's JWKS (``<sandbox>/ssp/.well-known/jwks.json``).
+Self-Service-Portal's JWKS (``<sandbox>/ssp/.well-known/jwks.json``), and -- behind the ZBP
+bridge destination -- the citizen postbox and status monitor (``<sandbox>/postbox/``, see
+:mod:`.postbox`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from adapters.fitconnect.sandbox.config import SandboxConfig, config_from_env
+from adapters.fitconnect.sandbox.postbox import Postbox
+from adapters.fitconnect.sandbox.postbox_routes import postbox_router
+from adapters.fitconnect.sandbox.replies import OnlineService, reply_router
 from adapters.fitconnect.sandbox.routes import Auth, problem_response, submission_router
 from adapters.fitconnect.sandbox.routing import routing_router
 from adapters.fitconnect.sandbox.state import PROBLEM_BASE, OAuthError, Problem, Sandbox
@@ -110,7 +115,16 @@ def create_app(config: SandboxConfig | None = None) -> FastAPI:
 
     app.include_router(submission_router(sandbox, "v1"))
     app.include_router(submission_router(sandbox, "v2"))
+    online = OnlineService(sandbox, sandbox.config.reply_keys)
+    app.state.online_service = online
+    app.include_router(reply_router(sandbox, "v1", online))
+    app.include_router(reply_router(sandbox, "v2", online))
     app.include_router(routing_router(sandbox))
+    if sandbox.config.postbox is not None:
+        postbox = Postbox(sandbox, sandbox.config.postbox)
+        sandbox.on_submitted.append(postbox.process)
+        app.state.postbox = postbox
+        app.include_router(postbox_router(postbox))
     return app
 
 
@@ -129,7 +143,8 @@ def _destination_routes(app: FastAPI, sandbox: Sandbox, version: ApiVersion) -> 
                                 paths.destination_services_field: found.services,
                                 "encryptionKid": found.encryption_kid, "metadataVersions": found.metadata_versions,
                                 "replyChannels": {"eMail": {"usePgp": False}, "fitConnect": {
-                                    "processStandards": ["urn:xoev-de:bmk:standard:xbau_2.4"]}}}
+                                    "processStandards": ["urn:xoev-de:bmk:standard:xbau_2.4",
+                                                         "urn:x-rathaus-gateway:standard:antwort_1.0"]}}}
         if version == "v2":
             body["name"] = found.name
         return JSONResponse(body, headers=NO_CACHE)

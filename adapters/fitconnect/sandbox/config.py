@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.fitconnect import zbp
 from adapters.fitconnect.pki import public_jwk
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "fitconnect"
@@ -25,6 +26,13 @@ GATEWAY_CLIENT = ("rathaus-gateway-tangerhuette", "sandbox-secret-gateway-012345
 SENDER_CLIENT = ("efa-demo-onlinedienst", "sandbox-secret-sender-0123456789abcdef")
 LANDKREIS_CLIENT = ("landkreis-fachverfahren", "sandbox-secret-landkreis-0123456789abcdef")
 DEMO_CALLBACK_SECRET = "sandbox-callback-secret-tangerhuette-0123456789"  # noqa: S105 - sandbox TEST value
+ZBP_DESTINATION = "4f7b2c9e-1a3d-4e6f-8b05-c2d9e7a1f364"  # the citizen postbox's (ZBP) bridge (TEST)
+# the postbox of the citizen-login sandbox's demo citizen Erika (adapters/citizen_login/sandbox/people.py)
+DEMO_MAILBOX = "5f0c2b1e-8d4a-4c7e-9b3f-2a6d8e1c0f47"
+ZBP_AUTHOR_KEY = FIXTURES / "zbp" / "tangerhuette-author-2026.key.pem"  # Stadt Tangerhütte writing (TEST)
+ZBP_AUTHOR_CERTIFICATE = FIXTURES / "zbp" / "tangerhuette-author-2026.cert.pem"
+# the issuer of authors' certificates the sandbox postbox trusts (in production the BPKI)
+ZBP_AUTHOR_ISSUER = FIXTURES.parent / "pki" / "test-intermediate-ca.pem"
 
 GEWERBE_ANMELDEN = "99050012104000"
 GEWERBE_ABMELDEN = "99050012120000"
@@ -56,6 +64,20 @@ class SandboxDestination:
 
 
 @dataclass
+class PostboxConfig:
+    """The sandbox's stand-in for the ZBP bridge: the destination it decrypts and decides for,
+    the issuers of author certificates it trusts, and the mailboxes that exist (None: every
+    well-formed mailbox UUID)."""
+
+    destination_id: str
+    decryption_keys: list[dict[str, Any]]  # private JWKs of the destination
+    signing_key: dict[str, Any]  # private JWK: signs accept/reject
+    author_issuers_pem: bytes
+    mailboxes: list[str] | None = None
+    token_leeway_seconds: int = 60
+
+
+@dataclass
 class SandboxClient:
     client_id: str
     secret: str
@@ -79,6 +101,10 @@ class SandboxConfig:
     areas: list[dict[str, str]] = field(default_factory=lambda: [
         {"id": "15090", "name": "Stendal, Landkreis", "type": "Landkreis"},
         {"id": "150905350535", "name": "Tangerhütte, Stadt", "type": "Gemeinde"}])
+    postbox: PostboxConfig | None = None
+    # private keys of online services the sandbox answers for: replies encrypted for them are
+    # fetched and decided at once (the demo EfA online service's reply key)
+    reply_keys: list[dict[str, Any]] = field(default_factory=lambda: [load_jwk("efa-reply-enc-2026.jwk.json")])
 
 
 def _service(leika: str, schema: str, ars: str = "150905350535") -> dict[str, Any]:
@@ -108,11 +134,26 @@ def demo_config(callback_url: str | None = None, issuer: str | None = None,
     )
     return SandboxConfig(
         issuer=issuer, signing_key=load_jwk("zustelldienst-sig.jwk.json"),
-        destinations=[tangerhuette, landkreis],
+        destinations=[tangerhuette, landkreis, zbp_destination()], postbox=postbox_config(),
         clients=[SandboxClient(*GATEWAY_CLIENT, send=True, subscribe=[DEMO_DESTINATION]),
                  SandboxClient(*SENDER_CLIENT, send=True),
                  SandboxClient(*LANDKREIS_CLIENT, subscribe=[LANDKREIS_DESTINATION])],
     )
+
+
+def zbp_destination() -> SandboxDestination:
+    """The ZBP bridge: services message_v6 and status_v6 nationwide, data schema the envelope's."""
+    services = [{"identifier": service, "regions": ["DE"], "submissionSchemas": [
+        {"schemaUri": zbp.SCHEMA_URI, "mimeType": "application/json"}]} for service in zbp.SERVICE_NAMES]
+    return SandboxDestination(
+        id=ZBP_DESTINATION, keys=[public_jwk(load_jwk(f)) for f in ("zbp-enc-2026.jwk.json", "zbp-sig-2026.jwk.json")],
+        encryption_kid="zbp-enc-2026", services=services, name="Zentrales Bürgerpostfach, FIT-Connect-Brücke (TEST)")
+
+
+def postbox_config(mailboxes: list[str] | None = None) -> PostboxConfig:
+    return PostboxConfig(destination_id=ZBP_DESTINATION, decryption_keys=[load_jwk("zbp-enc-2026.jwk.json")],
+                         signing_key=load_jwk("zbp-sig-2026.jwk.json"),
+                         author_issuers_pem=ZBP_AUTHOR_ISSUER.read_bytes(), mailboxes=mailboxes)
 
 
 def config_from_env() -> SandboxConfig:

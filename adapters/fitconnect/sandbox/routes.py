@@ -200,6 +200,8 @@ def submission_router(sandbox: Sandbox, version: ApiVersion) -> APIRouter:
             sub.status = "submitted"
         sandbox.record("submit-submission", sub, {"authenticationTags": sandbox.tags(sub)})
         background.add_task(notify_destination, sandbox, sub)
+        for hook in sandbox.on_submitted:
+            background.add_task(hook, sub)
         return _submission_reduced(sub, version)
 
     @router.get(paths.submissions)

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,22 @@ class StoredSubmission:
 
 
 @dataclass
+class StoredReply:
+    """An answer of a destination's subscriber to the sender of a case (the FIT-Connect reply
+    channel; resource names are our reading, see adapters/fitconnect/wire.py)."""
+
+    reply_id: str
+    case_id: str
+    creator: str  # client id of the subscriber that answers
+    announced: list[str]
+    attachments: dict[str, str] = field(default_factory=dict)
+    encrypted_metadata: str | None = None
+    encrypted_data: str | None = None
+    status: str = "incomplete"
+    notified: bool = False  # notify-reply written (the online service has seen it)
+
+
+@dataclass
 class SentCallback:
     url: str
     timestamp: str
@@ -82,8 +99,13 @@ class Sandbox:
         self.event_logs: dict[str, list[str]] = {}
         self.tokens: dict[str, tuple[SandboxClient, float]] = {}
         self.callbacks: list[SentCallback] = []
+        self.replies: dict[str, StoredReply] = {}
+        self.reply_logs: dict[str, list[str]] = {}  # reply id -> its own event log
         self.base_url: str | None = None  # the URL of the first request (see app.py)
         self.lock = threading.RLock()
+        # what runs after a submission was submitted (background tasks of the request): the
+        # stand-ins of destinations the sandbox itself receives for (the citizen postbox)
+        self.on_submitted: list[Callable[[StoredSubmission], None]] = []
 
     @property
     def issuer(self) -> str:
@@ -159,6 +181,23 @@ class Sandbox:
         with self.lock:
             self.event_logs.setdefault(sub.case_id, []).append(token)
         return token
+
+    def record_reply(self, name: str, reply: StoredReply, details: dict[str, Any]) -> str:
+        token = build_set(name, self.issuer, reply.reply_id, reply.case_id, details, self.signing, subject="reply")
+        with self.lock:
+            self.reply_logs.setdefault(reply.reply_id, []).append(token)
+        return token
+
+    def reply(self, reply_id: str) -> StoredReply:
+        found = self.replies.get(reply_id)
+        if found is None:
+            raise Problem(404, "reply-not-found", "Reply not found")
+        return found
+
+    def case_sender(self, case_id: str) -> str | None:
+        """The client that opened the case with its first submission (the online service)."""
+        subs = self.case_submissions(case_id)
+        return subs[0].sender if subs else None
 
     def events(self, case_id: str) -> list[str]:
         with self.lock:

@@ -54,6 +54,7 @@ class Stack:
     make_gateway: Callable[[], Any]
     gateway: Any
     efa: Any
+    sandbox_app: Any = None  # app.state: the sandbox's postbox and online service
 
     def events(self, case_id: str) -> list[str]:
         return self.sandbox.event_names(case_id)
@@ -70,7 +71,8 @@ def any_stack(request: pytest.FixtureRequest, tmp_path: Path, mappings_root: Pat
     yield from make_stack(tmp_path, mappings_root, request.param)
 
 
-def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterator[Stack]:
+def make_stack(tmp_path: Path, mappings_root: Path, api_version: str, **extra: Any) -> Iterator[Stack]:
+    """``extra``: further adapter options (``postbox``, ``replies``)."""
     from gateway.bootstrap import Gateway
     from gateway.config import Settings
 
@@ -80,7 +82,8 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterato
     sandbox_app = create_sandbox(demo_config(callback_url=callback))
     with serve_app(sandbox_app, health_path="/health") as sandbox_url:
         options = testing.gateway_options(sandbox_url, issuer=sandbox_url, destinations=[
-            {**testing.gateway_options(sandbox_url)["destinations"][0], "services": [], "api_version": api_version}])
+            {**testing.gateway_options(sandbox_url)["destinations"][0], "services": [], "api_version": api_version}],
+            **extra)
         settings = Settings(data_dir=tmp_path / "data", mappings_dir=mappings_root,
                             adapters={"fitconnect": options}, backoff_base_seconds=0.01,
                             backoff_max_seconds=0.02, poll_interval_seconds=0.001)
@@ -91,5 +94,6 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str) -> Iterato
         gateway = make_gateway()
         with serve_app(create_app(gateway), port=gateway_port):
             yield Stack(sandbox=sandbox_app.state.sandbox, sandbox_url=sandbox_url, gateway_url=gateway_url,
-                        make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url))
+                        make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url),
+                        sandbox_app=sandbox_app)
         gateway.close()

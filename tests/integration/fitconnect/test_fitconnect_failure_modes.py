@@ -64,9 +64,9 @@ def test_tampered_ciphertext_is_an_encryption_issue(env: Env) -> None:
 def test_encrypted_for_the_wrong_key_is_an_encryption_issue(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = load_own_key(OTHER_KEY, "encryption")
     from adapters.fitconnect.keys import jose_key
+    from adapters.fitconnect.outbound import Target
 
-    monkeypatch.setattr(env.efa, "encryption_key",
-                        lambda *_: ("tangerhuette-enc-2026", jose_key(wrong.public_jwk)))
+    monkeypatch.setattr(env.efa, "target", lambda *_: Target("tangerhuette-enc-2026", jose_key(wrong.public_jwk)))
     created = env.efa.send(testing.application())
     _rejected_with(env, created, "encryption-issue", "metadata")
 

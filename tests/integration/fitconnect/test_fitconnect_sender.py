@@ -151,7 +151,7 @@ def test_crash_after_submit_before_the_state_write_does_not_submit_again(env: Sa
     def database_gone(*args: Any) -> None:
         raise RuntimeError("database connection lost")
 
-    monkeypatch.setattr(wiring.sender, "_submitted", database_gone)
+    monkeypatch.setattr(wiring.sender.once, "_done", database_gone)
     with pytest.raises(RuntimeError):
         wiring.sender.send(case, LANDKREIS_DESTINATION, blobs)
     assert statuses(env, case) == ["submitted"]
