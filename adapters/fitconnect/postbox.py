@@ -70,7 +70,9 @@ class PostboxChannel:
             return last
         name, details = decision
         if name == "accept-submission":
-            return DeliveryReport(state="accepted", remote_id=last.remote_id)
+            # the bridge's accept is the last the event log tells: the citizen's reading of the message
+            # goes to retrievalConfirmationAddress, not to this submission
+            return DeliveryReport(state="accepted", remote_id=last.remote_id, final=True)
         if name == "delete-submission":
             return DeliveryReport(state="failed", remote_id=last.remote_id,
                                   detail="the Zustelldienst deleted the submission before the postbox took it")

@@ -145,7 +145,7 @@ class FitConnectReplyChannel:
             return DeliveryReport(state="failed", remote_id=last.remote_id,
                                   detail=rejection(names["reject-reply"], "the online service"))
         if "notify-reply" in names:
-            return DeliveryReport(state="delivered", remote_id=last.remote_id)
+            return DeliveryReport(state="delivered", remote_id=last.remote_id, final=True)
         return last
 
 

@@ -80,7 +80,7 @@ def test_a_decision_with_its_pdf_lands_in_the_citizens_mailbox(zenv: SandboxEnv,
     before = len(postbox.messages(MAILBOX))
     sent = pb.deliver(reply, zenv.blobs)
     assert sent.state == "sent" and sent.remote_id is not None
-    assert followed(pb, reply, sent) == DeliveryReport(state="accepted", remote_id=sent.remote_id)
+    assert followed(pb, reply, sent) == DeliveryReport(state="accepted", remote_id=sent.remote_id, final=True)
     filed = postbox.messages(MAILBOX)[before:]
     assert len(filed) == 1
     message = filed[0].payload
