@@ -59,12 +59,12 @@ def cid_key(value: str) -> str:
     return value.removeprefix("<").removesuffix(">")
 
 
-def _param(ct: Message, name: str) -> str | None:
+def param(ct: Message, name: str) -> str | None:
     value = ct.get_param(name)
     return value if isinstance(value, str) else None
 
 
-def _headers(block: bytes) -> dict[str, str]:
+def part_headers(block: bytes) -> dict[str, str]:
     """MIME part headers, names lower-cased. A small parser of our own: the ``email`` parser
     costs more than the rest of an intake for the three parts of a typical message."""
     headers: dict[str, str] = {}
@@ -81,7 +81,7 @@ def _headers(block: bytes) -> dict[str, str]:
     return headers
 
 
-def _media_type(value: str | None) -> str:
+def base_media_type(value: str | None) -> str:
     return (value or "application/octet-stream").split(";", 1)[0].strip().lower()
 
 
@@ -94,7 +94,7 @@ def _part(view: memoryview, start: int, end: int) -> Part:
         header_end = head.find(b"\r\n\r\n")
         if header_end < 0:
             raise InvalidPayload("MIME part without a header/body separator or with oversized headers")
-        headers = _headers(head[:header_end])
+        headers = part_headers(head[:header_end])
     data = raw[header_end + 4:]
     if len(data) > MAX_PART_BYTES:
         raise InvalidPayload(f"MIME part larger than {MAX_PART_BYTES} bytes")
@@ -107,7 +107,7 @@ def _part(view: memoryview, start: int, end: int) -> Part:
     elif encoding not in ("binary", "8bit", "7bit"):
         raise InvalidPayload(f"MIME part with unsupported transfer encoding {shown(encoding, 40)}")
     cid = headers.get("content-id")
-    return Part(cid_key(cid) if cid else None, _media_type(headers.get("content-type")), data)
+    return Part(cid_key(cid) if cid else None, base_media_type(headers.get("content-type")), data)
 
 
 def parse(body: bytes, header: str) -> Multipart:
@@ -119,7 +119,7 @@ def parse(body: bytes, header: str) -> Multipart:
     view = memoryview(body)
     if ct.get_content_maintype() != "multipart":
         return Multipart(Part(None, ct.get_content_type(), view), {})
-    boundary = _param(ct, "boundary")
+    boundary = param(ct, "boundary")
     if not boundary or len(boundary) > 200:
         raise InvalidPayload("multipart message without a usable boundary")
     delim = b"--" + boundary.encode("ascii", "replace")
@@ -144,7 +144,7 @@ def parse(body: bytes, header: str) -> Multipart:
         pos = nxt + 2
     if not parts:
         raise InvalidPayload("multipart message without parts")
-    start = _param(ct, "start")
+    start = param(ct, "start")
     root = next((p for p in parts if start and p.content_id == cid_key(start)), parts[0])
     if start and root.content_id != cid_key(start):
         raise InvalidPayload("multipart message: the start part is missing")
