@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from pathlib import Path
 from urllib.parse import unquote
 
 from adapters.xta.errors import shown
@@ -22,6 +24,7 @@ from gateway.errors import InvalidPayload
 MAX_PARTS = 1000
 MAX_HEADER_BYTES = 8 * 1024
 MAX_PART_BYTES = 256 * 1024 * 1024
+FILE_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Multipart:
 class OutPart:
     content_id: str
     media_type: str
-    data: bytes | memoryview
+    data: bytes | memoryview | Path  # a file is streamed from disk (build_stream)
 
 
 def content_type(header: str) -> Message:
@@ -152,32 +155,63 @@ def parse(body: bytes, header: str) -> Multipart:
     return Multipart(root, others)
 
 
+class BoundaryInContent(Exception):
+    """The random boundary occurs inside some content (astronomically unlikely)."""
+
+
 def build(root: bytes, parts: Sequence[OutPart], *, action: str | None = None) -> tuple[bytes, str]:
-    """An MTOM message: returns the body and its Content-Type header."""
+    """An MTOM message held in memory: returns the body and its Content-Type header."""
+    while True:
+        chunks, header = build_stream(root, parts, action=action)
+        try:
+            return b"".join(chunks), header
+        except BoundaryInContent:
+            continue  # the message would split wrongly: build it again with a new boundary
+
+
+def build_stream(root: bytes, parts: Sequence[OutPart], *, action: str | None = None
+                 ) -> tuple[Iterator[bytes | memoryview], str]:
+    """An MTOM message as it is sent: its chunks (a part given as a file is read in chunks of
+    :data:`FILE_CHUNK`) and its Content-Type header. Every chunk is searched for the boundary;
+    should it occur, :class:`BoundaryInContent` ends the stream (a receiver then sees a
+    message without its closing boundary and refuses it)."""
     boundary = "MIME_boundary_" + uuid.uuid4().hex
     marker = boundary.encode()
+    in_chunk = re.compile(re.escape(marker))  # searches memoryviews without copying them
     root_cid = f"root.{uuid.uuid4().hex}@rathaus-gateway"
-    chunks: list[bytes | memoryview] = [
-        b"--", marker, b'\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"',
-        b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <", root_cid.encode(), b">\r\n\r\n", root,
-    ]
-    for part in parts:
-        chunks += [
-            b"\r\n--", marker, b"\r\nContent-Type: ", part.media_type.encode("ascii"),
-            b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <", part.content_id.encode("ascii"),
-            b">\r\n\r\n", part.data,
-        ]
-    chunks += [b"\r\n--", marker, b"--\r\n"]
-    body = b"".join(chunks)
-    if body.count(marker) != len(parts) + 2:
-        # The random boundary occurs inside some content: astronomically unlikely, but then
-        # the message would split wrongly. Build it again with a new boundary.
-        return build(root, parts, action=action)
     header = (f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
               f'start="<{root_cid}>"; start-info="application/soap+xml"')
     if action:
         header += f'; action="{action}"'
-    return body, header
+
+    def contents(data: bytes | memoryview | Path) -> Iterator[bytes | memoryview]:
+        if not isinstance(data, Path):
+            yield data
+            return
+        with data.open("rb") as handle:
+            while chunk := handle.read(FILE_CHUNK):
+                yield chunk
+
+    def checked(data: bytes | memoryview | Path) -> Iterator[bytes | memoryview]:
+        tail = b""  # the end of the previous chunk: the boundary may straddle two
+        for chunk in contents(data):
+            if in_chunk.search(chunk) or marker in tail + bytes(chunk[: len(marker)]):
+                raise BoundaryInContent
+            tail = bytes(chunk[-len(marker):])
+            yield chunk
+
+    def body() -> Iterator[bytes | memoryview]:
+        yield (b"--" + marker + b'\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"'
+               b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <" + root_cid.encode() + b">\r\n\r\n")
+        yield from checked(root)
+        for part in parts:
+            yield (b"\r\n--" + marker + b"\r\nContent-Type: " + part.media_type.encode("ascii") +
+                   b"\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <" + part.content_id.encode("ascii") +
+                   b">\r\n\r\n")
+            yield from checked(part.data)
+        yield b"\r\n--" + marker + b"--\r\n"
+
+    return body(), header
 
 
 def new_content_id() -> str:

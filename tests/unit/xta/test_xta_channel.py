@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from lxml import etree
 from adapters.xta import samples
 from adapters.xta.client import Content
 from adapters.xta.options import DEFAULT_FORMATS
+from adapters.xta.sandbox.store import StoredContent, StoredMessage
 from gateway.errors import InvalidPayload, PermanentError, Problem, UnsupportedFormat, VerificationFailed
 from gateway.mapping import MappingRegistry
 from tests.unit.xta.conftest import REPO, Rig, RigFactory
@@ -231,3 +234,29 @@ def test_a_stored_message_beyond_the_size_limit_is_refused_without_reading_it(ma
     message = rig.fetched(rig.post(attachments=(Content(os.urandom(60_000), "application/pdf", "a.pdf"),)))
     with pytest.raises(InvalidPayload, match="larger than 50000 bytes"):
         rig.channel.verify(message)
+
+
+def test_a_large_attachment_streams_from_the_server_into_the_blob_store(rig: Rig, tmp_path: Path) -> None:
+    """32 MiB served from a file (the sandbox streams it): fetched part by part into the blob store,
+    verified without reading it; Python allocations of both sides stay at a few MB."""
+    plan = tmp_path / "bauplan.pdf"
+    with plan.open("wb") as handle:
+        for _ in range(32):
+            handle.write(os.urandom(1024 * 1024))
+    message_id = rig.state.new_message_id()
+    rig.state.store(StoredMessage(
+        samples.metadata(samples.WOHNGELD, message_id, len(WOHNGELD_PAYLOAD) + plan.stat().st_size),
+        StoredContent("application/xml", WOHNGELD_PAYLOAD, "antrag.xml", encoding="UTF-8"),
+        [StoredContent("application/pdf", plan, "bauplan.pdf")], dt.datetime.now(dt.UTC)))
+    tracemalloc.start()
+    try:
+        message = rig.fetched(message_id)
+        submission = rig.channel.verify(message)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [attachment] = submission.attachments
+    assert attachment.stored is not None and attachment.stored.size == 32 * 1024 * 1024
+    assert attachment.stored.sha512 == hashlib.sha512(plan.read_bytes()).hexdigest()
+    assert attachment.stored.key in message.parts  # the MIME part's blob is the attachment's
+    assert peak < 8 * 1024 * 1024, peak
