@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 OUT_DIR = REPO / "var" / "bench"
 TOTAL_BUDGET_S = 570.0  # the whole run stays under 10 minutes
 MIN_CHANNEL_BUDGET_S = 30.0
-CHANNEL_BENCHES = [("fitconnect", "tests/perf/fitconnect/bench_intake.py"), ("xta", "tests/perf/xta/bench_intake.py")]
+CHANNEL_BENCHES = [("fitconnect", "tests/perf/fitconnect/bench_intake.py"), ("xta", "tests/perf/xta/bench_intake.py"),
+                   ("large", "tests/perf/large/bench_large.py")]
 
 
 def run_channel(name: str, script: str, budget_s: float) -> list[dict[str, Any]]:
