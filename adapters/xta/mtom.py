@@ -1,8 +1,10 @@
 """MTOM/XOP: SOAP messages as ``multipart/related`` with binary parts.
 
-Parsing keeps every part as a ``memoryview`` into the received bytes: a 10 MB attachment
-is never copied while the envelope is read, and only the consumer decides whether it
-needs its own ``bytes``. Headers are parsed with the standard ``email`` package; sizes and
+:func:`parse` reads a message held in memory (small answers, stored rows of old) and keeps
+every part as a ``memoryview`` into the received bytes: a 10 MB attachment is never copied
+while the envelope is read, and only the consumer decides whether it needs its own ``bytes``.
+Large messages are read as a stream instead (:mod:`.mtom_stream`); :func:`build_stream` writes
+one, parts from files included. Headers are parsed with the standard ``email`` package; sizes and
 counts are capped so a hostile message cannot make us allocate without bound.
 """
 
