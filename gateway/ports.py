@@ -53,17 +53,39 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class StoredBlob:
+    """A blob the store has made durable: its key, SHA-512 (hex) and size in bytes."""
+
+    key: str
+    sha512: str
+    size: int
+
+
+@dataclass(frozen=True)
 class VerifiedAttachment:
+    """One verified attachment: small ones as ``content``; large ones already in the blob store
+    as ``stored`` (written there with ``BlobStore.put_stream``, so they never were in memory
+    whole). Exactly one of the two is given."""
+
     id: str
     filename: str
     media_type: str
-    content: bytes
+    content: bytes | None = None
     purpose: str = "attachment"
     description: str | None = None
     declared_sha512: str | None = None
     # the SHA-512 (hex) the channel computed over exactly ``content``, if it did: the core then
     # stores the attachment under it instead of hashing the bytes a second time
     sha512: str | None = None
+    stored: StoredBlob | None = None
+
+    def __post_init__(self) -> None:
+        if (self.content is None) == (self.stored is None):
+            raise ValueError("a verified attachment has either its content or its stored blob")
+
+    @property
+    def size(self) -> int:
+        return self.stored.size if self.stored is not None else len(self.content or b"")
 
 
 @dataclass(frozen=True)
@@ -254,15 +276,6 @@ class StateStore(Protocol):
     def delete(self, namespace: str, key: str) -> None: ...
 
 
-@dataclass(frozen=True)
-class StoredBlob:
-    """A blob the store has made durable: its key, SHA-512 (hex) and size in bytes."""
-
-    key: str
-    sha512: str
-    size: int
-
-
 class BlobStore(Protocol):
     """Content-addressed storage for originals and attachments (never inline in rows).
 
@@ -274,8 +287,12 @@ class BlobStore(Protocol):
         """Store ``content``; ``sha512`` is its digest when the caller has just computed it."""
         ...
 
-    def put_stream(self, chunks: Iterable[bytes]) -> StoredBlob:
-        """Store a large content piece by piece, hashing while writing (bounded memory)."""
+    def put_stream(self, chunks: Iterable[bytes], sha512: str | None = None) -> StoredBlob:
+        """Store a large content piece by piece, hashing while writing (bounded memory).
+
+        ``sha512``: the digest the content must have; checked before the blob is published,
+        otherwise nothing is stored and ``VerificationFailed`` is raised. An exception raised by
+        ``chunks`` also stores nothing: a producer may check its content to the last chunk."""
         ...
 
     def get(self, key: str) -> bytes: ...

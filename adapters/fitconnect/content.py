@@ -2,10 +2,11 @@
 
 Metadata and data are JSON the gateway parses anyway: decrypted whole by joserfc
 (:func:`.jose.decrypt`), within their caps. Attachments -- whole or in fragments -- are blobs:
-each JWE streams from the blob store through :mod:`.jwe_stream` into one staging file
-(:mod:`.staging`), fragments in the order the metadata lists them, hashed on the way; the
-attachment counts only once every fragment's tag and the SHA-512 of the joined content
-checked out. A failure discards the staging file: nothing is handed on.
+each JWE streams from the blob store through :mod:`.jwe_stream` straight into the blob store's
+streaming write (``BlobStore.put_stream``), fragments in the order the metadata lists them,
+one chunk in memory at a time. The attachment's blob gets its name only once every
+fragment's tag and the SHA-512 of the joined content checked out; on any failure the
+store's temporary file is removed and nothing is handed on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +26,8 @@ from adapters.fitconnect.metadata import AttachmentSpec, Metadata
 from adapters.fitconnect.options import DestinationLimits, Limits
 from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem
-from adapters.fitconnect.staging import Staged, StagingSink
+from gateway.errors import VerificationFailed
+from gateway.ports import BlobStore, StoredBlob
 
 LEIKA_URN = re.compile(r"^urn:de:fim:leika:leistung:(99\d{12})$")
 
@@ -88,31 +91,54 @@ def check_attachment_list(metadata: Metadata, announced: list[str], limits: Dest
         raise problem("attachments-mismatch", "metadata", "more than one attachment carries the data")
 
 
-def open_attachment(spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
-                    registry: jose.FitConnectJWERegistry, max_bytes: int) -> Staged:
-    """Decrypt an attachment (its fragments in order) into a staging file and check its hash."""
-    sink = StagingSink(max_bytes, f"attachment:{spec.id}")
-    fetched = manifest.attachments
+def store_attachment(spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
+                     registry: jose.FitConnectJWERegistry, max_bytes: int, blobs: BlobStore) -> StoredBlob:
+    """Decrypt an attachment (its fragments in order) into the blob store, checking every tag
+    and the SHA-512 of the whole before the blob is published."""
     try:
-        for upload in spec.fragments or (spec.id,):
-            part = fetched.get(upload)
-            if part is None or part.blob is None or part.tag is None:
-                raise problem("missing-attachment", f"attachment:{upload}", "an attachment or fragment is missing")
-            try:
-                result = jwe_stream.decrypt_stream(parts.stream(part), keys.for_kid, registry, sink.write,
-                                                   size=part.size)
-            except jose.JoseFailure as exc:
-                raise problem("encryption-issue", f"attachment:{upload}", f"cannot decrypt: {exc}") from None
-            if not same(part.tag, result.tag):
-                raise problem("incorrect-authentication-tag", f"attachment:{upload}",
-                              "authentication tag does not match the event log")
-        staged = sink.finish()
-        if not same(spec.sha512, staged.sha512):
-            raise problem("hash-mismatch", f"attachment:{spec.id}", "attachment hash differs from the metadata")
-        return staged
-    except BaseException:
-        sink.discard()
-        raise
+        return blobs.put_stream(plaintext(spec, manifest, parts, keys, registry, max_bytes), sha512=spec.sha512)
+    except VerificationFailed as exc:
+        if "fitconnect_problem" in exc.extensions:  # raised by plaintext() itself
+            raise
+        raise problem("hash-mismatch", f"attachment:{spec.id}", "attachment hash differs from the metadata") from None
+
+
+def read_attachment(spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
+                    registry: jose.FitConnectJWERegistry, max_bytes: int) -> bytes:
+    """An attachment read whole -- only for content that is parsed anyway (``purpose: data``),
+    so ``max_bytes`` bounds the memory it takes; tags and SHA-512 checked."""
+    plain = b"".join(plaintext(spec, manifest, parts, keys, registry, max_bytes))
+    if not same(spec.sha512, hashlib.sha512(plain).hexdigest()):
+        raise problem("hash-mismatch", f"attachment:{spec.id}", "attachment hash differs from the metadata")
+    return plain
+
+
+def plaintext(spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
+              registry: jose.FitConnectJWERegistry, max_bytes: int) -> Iterator[bytes]:
+    """The decrypted attachment as it streams, fragments joined; raises (a FIT-Connect problem)
+    at the first fragment that is missing, undecryptable, tagged otherwise than the event log
+    said, or beyond ``max_bytes`` -- at the latest when its last chunk was read."""
+    fetched, size = manifest.attachments, 0
+    for upload in spec.fragments or (spec.id,):
+        part = fetched.get(upload)
+        if part is None or part.blob is None or part.tag is None:
+            raise problem("missing-attachment", f"attachment:{upload}", "an attachment or fragment is missing")
+        pieces = jwe_stream.decrypt_chunks(parts.stream(part), keys.for_kid, registry, size=part.size)
+        try:
+            while True:
+                piece = next(pieces)
+                size += len(piece)
+                if size > max_bytes:
+                    raise problem("technical-error", f"attachment:{spec.id}",
+                                  f"the attachment exceeds this destination's limit of {max_bytes} bytes")
+                yield piece
+        except StopIteration as done:
+            result: jwe_stream.Decrypted = done.value
+        except jose.JoseFailure as exc:
+            raise problem("encryption-issue", f"attachment:{upload}", f"cannot decrypt: {exc}") from None
+        if not same(part.tag, result.tag):
+            raise problem("incorrect-authentication-tag", f"attachment:{upload}",
+                          "authentication tag does not match the event log")
 
 
 def open_inline_data(token: str, metadata: Metadata, keys: DestinationKeys,

@@ -2,7 +2,8 @@
 
 joserfc decrypts whole tokens in memory; an attachment of several hundred MB must not be.
 Here a compact JWE arrives as an iterator of byte chunks (from the blob store) and the
-plaintext leaves through ``write`` (a staging file, see :mod:`.staging`), chunk by chunk:
+plaintext leaves as an iterator of chunks (:func:`decrypt_chunks`, a generator: nothing is
+decrypted before the consumer asks for it, so no buffer grows, inflated content included):
 
 1. the protected header, encrypted key and IV (the first three segments, each within its
    cap) are collected; the header goes through the same allow-list and the same joserfc
@@ -14,9 +15,10 @@ plaintext leaves through ``write`` (a staging file, see :mod:`.staging`), chunk 
    header segment as AAD; ``zip: DEF`` content is inflated with the registry's cap;
 3. the last segment is the tag: ``finalize_with_tag`` refuses anything altered.
 
-Plaintext is written before the tag is checked (GCM cannot say earlier), so the caller must
-treat what it received as unverified until :func:`decrypt_stream` returns, and discard it
-on any :class:`~.jose.JoseFailure`: the staging file is thrown away, nothing is committed.
+Plaintext is handed on before the tag is checked (GCM cannot say earlier), so the consumer
+must treat what it received as unverified until the generator has finished, and discard it
+on any :class:`~.jose.JoseFailure`: the blob store's streaming write then publishes nothing
+(:mod:`.content`), nothing is committed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 import binascii
 import secrets
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -85,28 +87,29 @@ def _strict_b64url_pad(group: bytes) -> bytes:
 
 
 class _Inflater:
-    """Raw DEFLATE, at most ``cap`` bytes out; truncated streams and trailing data refused."""
+    """Raw DEFLATE, at most ``cap`` bytes out; truncated streams and trailing data refused.
+    Output comes in pieces of at most :data:`_INFLATE_STEP` bytes, each only when asked for."""
 
-    def __init__(self, cap: int, write: Callable[[bytes], None]) -> None:
+    def __init__(self, cap: int) -> None:
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self._cap, self._write, self.total = cap, write, 0
+        self._cap, self.total = cap, 0
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> Iterator[bytes]:
         try:
             while data:
                 if self._inflater.eof:
                     raise JoseFailure("decompression failed")  # data after the end of the stream
                 out = self._inflater.decompress(data, self._room())
-                self._emit(out)
+                yield from self._emit(out)
                 data = self._inflater.unconsumed_tail
         except zlib.error:
             raise JoseFailure("decompression failed") from None
 
-    def finish(self) -> None:
+    def finish(self) -> Iterator[bytes]:
         try:
             while not self._inflater.eof and self._inflater.unconsumed_tail:
-                self._emit(self._inflater.decompress(self._inflater.unconsumed_tail, self._room()))
-            self._emit(self._inflater.flush())
+                yield from self._emit(self._inflater.decompress(self._inflater.unconsumed_tail, self._room()))
+            yield from self._emit(self._inflater.flush())
         except zlib.error:
             raise JoseFailure("decompression failed") from None
         if not self._inflater.eof or self._inflater.unused_data:
@@ -116,21 +119,21 @@ class _Inflater:
         """Inflate at most one byte beyond the cap: a bomb stops there, and no buffer is larger."""
         return max(1, min(_INFLATE_STEP, self._cap - self.total + 1))
 
-    def _emit(self, out: bytes) -> None:
+    def _emit(self, out: bytes) -> Iterator[bytes]:
         self.total += len(out)
         if self.total > self._cap:
             raise JoseFailure("inflated content exceeds the size limit")
         if out:
-            self._write(out)
+            yield out
 
 
 class _Decryptor:
     """The state of one token: segments 0-2 collected, then ciphertext streamed, then the tag."""
 
     def __init__(self, key_for_kid: Callable[[object], RSAKey | None], registry: jose.FitConnectJWERegistry,
-                 write: Callable[[bytes], None], size: int | None) -> None:
+                 size: int | None) -> None:
         self.size = size
-        self.key_for_kid, self.registry, self.write = key_for_kid, registry, write
+        self.key_for_kid, self.registry = key_for_kid, registry
         self.caps = (registry.max_protected_header_length, registry.max_encrypted_key_length,
                      registry.max_initialization_vector_length)
         self.segment = 0  # 0 header, 1 encrypted key, 2 iv, 3 ciphertext, 4 tag
@@ -143,7 +146,8 @@ class _Decryptor:
         self.aes: AEADDecryptionContext | None = None
         self.inflater: _Inflater | None = None
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        """The plaintext this chunk of the token completes."""
         self.token += len(chunk)
         if self.token > self.registry.max_compact_length:
             raise JoseFailure("token exceeds the size limit")
@@ -152,10 +156,10 @@ class _Decryptor:
                 chunk = self._collect(chunk)
             elif self.segment == 3:
                 dot = chunk.find(b".")
-                self._ciphertext(chunk if dot < 0 else chunk[:dot])
+                yield from self._ciphertext(chunk if dot < 0 else chunk[:dot])
                 if dot < 0:
                     return
-                self._end_ciphertext()
+                yield from self._end_ciphertext()
                 chunk = chunk[dot + 1:]
             else:
                 if b"." in chunk:
@@ -207,21 +211,22 @@ class _Decryptor:
         decryptor.authenticate_additional_data(header_segment)
         self.aes = decryptor
         if "zip" in header:
-            self.inflater = _Inflater(self.registry.zip_cap, self.write)
+            self.inflater = _Inflater(self.registry.zip_cap)
 
-    def _ciphertext(self, data: bytes) -> None:
+    def _ciphertext(self, data: bytes) -> Iterator[bytes]:
         self.ciphertext_chars += len(data)
         if self.ciphertext_chars > self.registry.max_ciphertext_length:
             raise JoseFailure("token exceeds the size limit")
-        data = self.pending + data
+        if self.pending:
+            data = self.pending + data
         whole = len(data) - len(data) % 4
         self.pending = data[whole:]
         if whole:
-            self._plain(self._decryptor().update(_strict_b64url(data[:whole])))
+            yield from self._plain(self._decryptor().update(_strict_b64url(data[:whole] if self.pending else data)))
 
-    def _end_ciphertext(self) -> None:
+    def _end_ciphertext(self) -> Iterator[bytes]:
         if self.pending:
-            self._plain(self._decryptor().update(_strict_b64url_tail(self.pending)))
+            yield from self._plain(self._decryptor().update(_strict_b64url_tail(self.pending)))
             self.pending = b""
         self.segment = 4
 
@@ -230,16 +235,17 @@ class _Decryptor:
             raise JoseFailure("not a compact JWE")
         return self.aes
 
-    def _plain(self, data: bytes) -> None:
+    def _plain(self, data: bytes) -> Iterator[bytes]:
         if not data:
             return
         if self.inflater is not None:
-            self.inflater.feed(data)
+            yield from self.inflater.feed(data)
         else:  # no larger than the ciphertext, which is capped
             self.plaintext += len(data)
-            self.write(data)
+            yield data
 
-    def finish(self) -> Decrypted:
+    def finish(self) -> Generator[bytes, None, Decrypted]:
+        """The tag checked; then what an inflater still holds; the result."""
         if self.segment != 4 or not self.tag:
             raise JoseFailure("not a compact JWE")
         tag_bytes = _strict_b64url_tail(self.tag)
@@ -250,24 +256,26 @@ class _Decryptor:
         except (InvalidTag, ValueError):
             raise JoseFailure("decryption failed") from None
         if self.inflater is not None:
-            self.inflater.finish()
+            yield from self.inflater.finish()
             self.plaintext = self.inflater.total
         return Decrypted(tag=self.tag.decode("ascii"), plaintext_bytes=self.plaintext, token_bytes=self.token)
 
 
-def decrypt_stream(chunks: Iterable[bytes], key_for_kid: Callable[[object], RSAKey | None],
-                   registry: jose.FitConnectJWERegistry, write: Callable[[bytes], None],
-                   size: int | None = None) -> Decrypted:
-    """Decrypt the compact JWE in ``chunks``, handing the plaintext to ``write`` as it comes.
-    ``size``, the token's length when known (a stored part), lets an oversized token or
-    ciphertext be refused before anything is decoded or any key is used.
+def decrypt_chunks(chunks: Iterable[bytes], key_for_kid: Callable[[object], RSAKey | None],
+                   registry: jose.FitConnectJWERegistry, size: int | None = None
+                   ) -> Generator[bytes, None, Decrypted]:
+    """Decrypt the compact JWE in ``chunks``, yielding the plaintext as it comes; the
+    generator's return value (``yield from``) says what was decrypted. ``size``, the token's
+    length when known (a stored part), lets an oversized token or ciphertext be refused
+    before anything is decoded or any key is used.
 
     Raises :class:`~.jose.JoseFailure` (fixed messages) for anything but an intact token within
-    the registry's caps; then everything ``write`` received must be discarded.
+    the registry's caps -- at the latest when the last chunk was read; then everything yielded
+    must be discarded.
     """
     if size is not None and size > registry.max_compact_length:
         raise JoseFailure("token exceeds the size limit")
-    state = _Decryptor(key_for_kid, registry, write, size)
+    state = _Decryptor(key_for_kid, registry, size)
     for chunk in chunks:
-        state.feed(bytes(chunk))
-    return state.finish()
+        yield from state.feed(bytes(chunk))
+    return (yield from state.finish())

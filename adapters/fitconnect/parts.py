@@ -30,7 +30,6 @@ stream of chunks in, a blob key out.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,26 +63,22 @@ class _Tail:
 
     def see(self, chunk: bytes) -> None:
         dot = chunk.rfind(b".")
-        self.tail = chunk[dot + 1:] if dot >= 0 else (self.tail + chunk)[-128:]
+        self.tail = chunk[dot + 1:] if dot >= 0 else (self.tail + chunk[-128:])[-128:]
 
 
 def write_part(blobs: BlobStore, chunks: Iterable[bytes], jwe: bool = False) -> StoredPart:
-    """Store a stream of chunks as one blob; its SHA-512 is computed on the way.
+    """Store a stream of chunks as one blob, handed to the store's streaming write as they
+    come (the store hashes them); for a JWE its tag is remembered on the way."""
+    tail = _Tail()
 
-    Until the core's blob store has a streaming write, the chunks are joined and handed to
-    ``BlobStore.put`` (the digest is passed along, so it is not computed twice); with the
-    streaming write, this function hands the chunks over as they come and holds none.
-    """
-    digest, tail, size, kept = hashlib.sha512(), _Tail(), 0, []
-    for chunk in chunks:
-        digest.update(chunk)
-        if jwe:
+    def seen() -> Iterator[bytes]:
+        for chunk in chunks:
             tail.see(chunk)
-        size += len(chunk)
-        kept.append(chunk)
-    key = blobs.put(b"".join(kept), digest.hexdigest())
+            yield chunk
+
+    stored = blobs.put_stream(seen() if jwe else chunks)
     tag = tail.tail.decode("ascii", "replace") if jwe else None
-    return StoredPart(blob=key, size=size, tag=tag)
+    return StoredPart(blob=stored.key, size=stored.size, tag=tag)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@
 4. attachments: announced = described in the metadata (fragments by their ids) = fetched,
    within the destination's limits,
 5. data -- inline, or from the ``purpose: data`` attachment -- and every attachment: decrypt
-   (attachments streamed, fragments joined in order) and compare their SHA-512 with the metadata,
+   (attachments streamed into the blob store, fragments joined in order) and compare their
+   SHA-512 with the metadata before the blob is published,
 6. data against its declared submission schema, service against the destination.
 
-Every failure raises the gateway error that carries the matching FIT-Connect problem; staged
-attachment content is discarded then, nothing is handed to the core.
+Every failure raises the gateway error that carries the matching FIT-Connect problem; the
+attachment being written is discarded then, nothing is handed to the core.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from adapters.fitconnect.options import DestinationOptions, FitConnectOptions
 from adapters.fitconnect.parts import Manifest, Parts
 from adapters.fitconnect.problems import problem
 from adapters.fitconnect.schemas import DataSchemaRegistry, check_data
-from adapters.fitconnect.staging import Staged
 from gateway.case.model import ReplyChannel
 from gateway.errors import TransientError
 from gateway.ports import BlobStore, VerifiedAttachment, VerifiedSubmission
@@ -177,29 +177,20 @@ class Verifier:
                               "data sent as an attachment needs an empty data placeholder and its hash")
             if carrier.media_type != spec.mime_type:
                 raise problem("attachments-mismatch", "metadata", "the data attachment's type differs from the data's")
-            staged = content.open_attachment(carrier, manifest, parts, keys, self.registries.attachment,
-                                             min(destination.limits.max_attachment_bytes,
-                                                 self.options.limits.max_data_attachment_bytes))
-            try:
-                plain = staged.read()
-            finally:
-                staged.close()
+            # parsed and mapped like inline data, so held in memory: capped by max_data_attachment_bytes
+            plain = content.read_attachment(carrier, manifest, parts, keys, self.registries.attachment,
+                                            min(destination.limits.max_attachment_bytes,
+                                                self.options.limits.max_data_attachment_bytes))
         check_data(schema, content.parse_json(plain, "data"))
         return schema.uri, plain
 
     def attachment(self, spec: AttachmentSpec, manifest: Manifest, parts: Parts, keys: DestinationKeys,
                    destination: DestinationOptions) -> VerifiedAttachment:
-        staged: Staged = content.open_attachment(spec, manifest, parts, keys, self.registries.attachment,
-                                                 destination.limits.max_attachment_bytes)
-        try:
-            # the core's VerifiedAttachment still takes the bytes; with its streaming blob write
-            # it takes staged.chunks() and the key instead (see adapters/fitconnect/README.md)
-            body = staged.read()
-        finally:
-            staged.close()
+        stored = content.store_attachment(spec, manifest, parts, keys, self.registries.attachment,
+                                          destination.limits.max_attachment_bytes, self.blobs)
         return VerifiedAttachment(
-            id=spec.id, filename=spec.filename or spec.id, media_type=spec.media_type, content=body,
-            purpose=spec.purpose, description=spec.description, declared_sha512=spec.sha512, sha512=staged.sha512)
+            id=spec.id, filename=spec.filename or spec.id, media_type=spec.media_type, stored=stored,
+            purpose=spec.purpose, description=spec.description, declared_sha512=spec.sha512)
 
 
 def check_tags(event: Event, metadata: str, data: str | None, attachments: dict[str, str]) -> None:

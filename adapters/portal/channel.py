@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from adapters.portal import text_rules
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.options import PortalOptions
-from adapters.portal.uploads import UPLOADS, upload_key
-from gateway.errors import BlobNotFound, InvalidPayload
+from adapters.portal.uploads import pending_upload
+from gateway.errors import InvalidPayload
 from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
@@ -74,17 +74,14 @@ class PortalChannel:
         envelope = self.parse(message.payload)
         attachments = []
         for ref in envelope.attachments:
-            # the blob store is shared by all tenants: only what this client delivered itself counts
-            if self._state.get(UPLOADS, upload_key(message.client_id, ref.sha512)) is None:
+            # the blob store is shared by all tenants: only what this client delivered itself counts;
+            # the bytes are in the blob store already and stay there (never read here)
+            stored = pending_upload(self._state, message.client_id, ref.sha512)
+            if stored is None or not self._blobs.exists(stored.key):
                 raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
                                      attachment=ref.id)
-            try:
-                content = self._blobs.get(f"sha512/{ref.sha512}")
-            except BlobNotFound:
-                raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
-                                     attachment=ref.id) from None
             attachments.append(VerifiedAttachment(id=ref.id, filename=ref.filename, media_type=ref.media_type,
-                                                  content=content, purpose=ref.purpose,
+                                                  stored=stored, purpose=ref.purpose,
                                                   description=ref.description, declared_sha512=ref.sha512))
         references = {"form": envelope.form}
         if envelope.reply_channel is not None:

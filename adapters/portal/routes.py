@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import anyio
@@ -48,6 +50,7 @@ def _intake_slots() -> anyio.CapacityLimiter:
     if not _SLOTS:
         _SLOTS.append(anyio.CapacityLimiter(4))
     return _SLOTS[0]
+CHUNK = 1024 * 1024
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{8,255}$"
 SESSION_HEADER = "Citizen-Session"
 
@@ -111,9 +114,10 @@ def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
 
 
 async def _read_submission(request: Request, max_attachment: int, gateway: Any
-                           ) -> tuple[bytes, PortalApplication, list[tuple[str, bytes]]]:
+                           ) -> tuple[bytes, PortalApplication, list[UploadFile]]:
     """The raw envelope, the parsed envelope and the attachment parts (multipart), each part
-    checked against its announcement — read, not stored: that waits for the tenant check."""
+    checked against its announcement — read, not stored: that waits for the tenant check. The
+    parser keeps each part in a temporary file (beyond 1 MB), which is read in chunks here."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         raw = await request.body()
@@ -130,18 +134,21 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
         raw = await part.read() if isinstance(part, UploadFile) else part.encode()
         envelope = _channel(gateway).parse(raw)
         declared = {a.id: a for a in envelope.attachments}
-        parts: list[tuple[str, bytes]] = []
+        parts: list[UploadFile] = []
         for name, value in form.multi_items():
             if name == "application":
                 continue
             if not isinstance(value, UploadFile) or name not in declared:
                 raise InvalidRequest(f"part {name!r} is not an attachment announced in the envelope")
-            content = await value.read()
-            if len(content) > max_attachment:
+            if value.size is not None and value.size > max_attachment:
                 raise PayloadTooLarge(f"attachment {name!r} exceeds {max_attachment} bytes")
-            if hashlib.sha512(content).hexdigest() != declared[name].sha512:
+            digest = hashlib.sha512()
+            await value.seek(0)
+            while chunk := await value.read(CHUNK):
+                digest.update(chunk)
+            if not hmac.compare_digest(digest.hexdigest().encode(), declared[name].sha512.encode()):
                 raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
-            parts.append((declared[name].sha512, content))
+            parts.append(value)
         return raw, envelope, parts
     raise UnsupportedMediaType("send application/json or multipart/form-data",
                                accepted=["application/json", "multipart/form-data"])
@@ -226,9 +233,9 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
     if not principal.may_act_for(envelope.tenant):
         raise Forbidden("this client may not submit for that municipality")
     channel = _channel(gateway)
-    for sha512, content in parts:  # only now: authenticated, and for a municipality the client serves
+    for part in parts:  # only now: authenticated, and for a municipality the client serves
         await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, channel.options,
-                                       principal.client_id, content, sha512)
+                                       principal.client_id, _file_chunks(part), gateway.settings.max_attachment_bytes)
     fingerprint = hashlib.sha256(raw).hexdigest()
     # source ids are per client: one portal's request id says nothing about another's
     if envelope.request_id:
@@ -258,16 +265,27 @@ async def upload(request: Request, gateway: GatewayDep, principal: PrincipalDep)
     """Upload an attachment before the application; reference it by its SHA-512 there."""
     principal.require("applications:submit")
     limit = gateway.settings.max_attachment_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"attachment exceeds {limit} bytes")
-        chunks.append(chunk)
-    if size == 0:
-        raise InvalidRequest("empty upload")
-    content = b"".join(chunks)
-    digest = hashlib.sha512(content).hexdigest()
-    key = await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, _channel(gateway).options,
-                                         principal.client_id, content, digest)
-    return {"upload_id": key, "sha512": digest, "size": size}
+    received = request.stream()
+
+    async def next_chunk() -> bytes | None:
+        return await anext(received, None)
+
+    def chunks() -> Iterator[bytes]:  # runs in the worker thread and pulls the body from the event loop
+        empty = True
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            if chunk:
+                empty = False
+                yield chunk
+        if empty:
+            raise InvalidRequest("empty upload")  # raised inside the stream: nothing is stored
+
+    stored = await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, _channel(gateway).options,
+                                            principal.client_id, chunks(), limit)
+    return {"upload_id": stored.key, "sha512": stored.sha512, "size": stored.size}
+
+
+def _file_chunks(part: UploadFile) -> Iterator[bytes]:
+    """A multipart part's bytes from its temporary file, in chunks (read in a worker thread)."""
+    part.file.seek(0)
+    while chunk := part.file.read(CHUNK):
+        yield chunk

@@ -1,9 +1,11 @@
 """The XTA channel: verify a fetched message, acknowledge it with ``close``.
 
-``verify`` works only on the stored raw getMessage response, never on the network, so the
-core can run it again after a crash. ``acknowledge`` and ``reject`` run from the outbox
-after the commit; both are idempotent because a message the server no longer knows
-(already closed) counts as closed.
+``verify`` works only on the stored message (:mod:`.original`: the envelope and one blob per
+MIME part), never on the network, so the core can run it again after a crash. Attachments that
+arrived as MTOM parts are in the blob store already and are handed to the core as they are
+(``VerifiedAttachment.stored``): an attachment of any size is never read into memory.
+``acknowledge`` and ``reject`` run from the outbox after the commit; both are idempotent
+because a message the server no longer knows (already closed) counts as closed.
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ import posixpath
 import re
 
 from adapters.xta.client import XtaClient
-from adapters.xta.container import Content, read_message
+from adapters.xta.container import ROOT_MAX_BYTES, Content, read_message
 from adapters.xta.errors import XtaUnknownMessage, shown
 from adapters.xta.formats import Formats
 from adapters.xta.options import XtaOptions
+from adapters.xta.original import open_message
 from gateway import safexml
 from gateway.errors import InvalidPayload, Problem, VerificationFailed
 from gateway.mapping import MAX_DOCUMENT_BYTES, MAX_XML_DEPTH
-from gateway.ports import CommittedCase, InboundMessage, VerifiedAttachment, VerifiedSubmission
+from gateway.ports import (
+    BlobStore,
+    CommittedCase,
+    InboundMessage,
+    StoredBlob,
+    VerifiedAttachment,
+    VerifiedSubmission,
+)
 
 log = logging.getLogger("adapters.xta")
 
@@ -51,27 +61,27 @@ def _description(text: str | None) -> str | None:
 
 
 def _checked(content: Content, what: str) -> Content:
-    if content.declared_size is not None and content.declared_size != len(content.data):
+    if content.declared_size is not None and content.declared_size != content.size:
         raise VerificationFailed(f"{what}: declared size {content.declared_size} differs from "
-                                 f"the received {len(content.data)} bytes")
+                                 f"the received {content.size} bytes")
     return content
 
 
 class XtaChannel:
     name = "xta"
 
-    def __init__(self, options: XtaOptions, formats: Formats, client: XtaClient) -> None:
+    def __init__(self, options: XtaOptions, formats: Formats, client: XtaClient, blobs: BlobStore) -> None:
         self.options = options
         self.formats = formats
         self.client = client
+        self.blobs = blobs
         # the mappings may reuse our parse only if it was at least as strict as their own
         mapping_limits = safexml.DEFAULT_LIMITS.replace(max_bytes=MAX_DOCUMENT_BYTES, max_depth=MAX_XML_DEPTH)
         self._parse_fits_the_mappings = options.payload_limits.within(mapping_limits)
 
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
-        if len(message.payload) > self.options.max_message_bytes:
-            raise InvalidPayload(f"XTA message larger than {self.options.max_message_bytes} bytes")
-        fetched = read_message(message.payload, message.media_type)
+        opened = open_message(message, self.blobs, self.options.max_message_bytes, ROOT_MAX_BYTES)
+        fetched = read_message(opened.root, opened.parts)
         meta = fetched.metadata
         if meta.message_id != message.source_id:
             raise VerificationFailed("MessageID in MessageMetaData differs from the mailbox entry")
@@ -84,7 +94,7 @@ class XtaChannel:
         body = _checked(fetched.message, "Message")
         if body.media_type.split(";")[0].strip().lower() not in XML_MEDIA_TYPES:
             raise InvalidPayload(f"Message content type {shown(body.media_type)} is not XML")
-        data = body.data.tobytes()
+        data = self._message_bytes(body)
         root = safexml.parse(data, limits=self.options.payload_limits)
         fmt.validate(root, data)
         attachments, ids = [], set()
@@ -95,10 +105,11 @@ class XtaChannel:
             while attachment_id in ids:  # a sender's id that looks like one of our positions
                 attachment_id = f"{attachment_id}-{i}"
             ids.add(attachment_id)
-            content = _checked(a, f"Attachment {i}").data.tobytes()
+            part = _checked(a, f"Attachment {i}").data
             attachments.append(VerifiedAttachment(
                 id=attachment_id, filename=_filename(a.filename, i), media_type=_media_type(a.media_type),
-                content=content, description=_description(a.description)))
+                content=None if isinstance(part, StoredBlob) else part.tobytes(),
+                stored=part if isinstance(part, StoredBlob) else None, description=_description(a.description)))
         return VerifiedSubmission(
             tenant_ars=self.options.tenant_ars,
             source_format=fmt.source_format,
@@ -111,6 +122,15 @@ class XtaChannel:
                         "businessScenario": meta.business_scenario.code, "author": meta.author.value},
             parsed_data=root if self._parse_fits_the_mappings else None,
         )
+
+    def _message_bytes(self, body: Content) -> bytes:
+        """The XML message itself, which is parsed: read whole, refused beyond the parse's size cap first."""
+        if not isinstance(body.data, StoredBlob):
+            return body.data.tobytes()
+        limit = self.options.payload_limits.max_bytes
+        if body.data.size > limit:
+            raise InvalidPayload(f"XML document too large: {body.data.size} bytes, limit {limit}")
+        return self.blobs.get(body.data.key)
 
     def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
         self._close(message.source_id)

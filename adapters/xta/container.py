@@ -1,19 +1,21 @@
 """Reading a stored getMessage response: MessageMetaData plus the GenericContentContainer.
 
-Works on the raw bytes exactly as the XTA server sent them (MTOM multipart or a plain SOAP
-message with inline base64), so a message can be verified again from the inbox at any time.
+Works on the envelope and the binary parts of a stored message (:mod:`.original`): parts that
+were streamed into the blob store stay there (``Content.data`` is their blob), so a message can
+be verified again from the inbox at any time without holding its attachments in memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.xta import mtom
 from adapters.xta.metadata import MessageMetaData
 from adapters.xta.ns import OSCIMETA, XTA, q
-from adapters.xta.soap import content_bytes, parse_envelope, read_fault
+from adapters.xta.soap import parse_envelope, read_fault, xop_content
 from gateway.errors import InvalidPayload
+from gateway.ports import StoredBlob
 
 # The envelope of a getMessage response is small when binary content travels as MTOM parts;
 # inline base64 makes it as large as the message (libxml2 then caps single text nodes at 10 MB).
@@ -22,12 +24,16 @@ ROOT_MAX_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Content:
-    data: memoryview
+    data: memoryview | StoredBlob  # inline or from a message held in memory | streamed into the blob store
     media_type: str
     filename: str | None
     description: str | None
     declared_size: int | None
     declared_id: str | None  # ContentType/@id, chosen by the sender
+
+    @property
+    def size(self) -> int:
+        return self.data.size if isinstance(self.data, StoredBlob) else len(self.data)
 
 
 @dataclass(frozen=True)
@@ -37,8 +43,8 @@ class FetchedMessage:
     attachments: list[Content]
 
 
-def _content(el: Any, parts: dict[str, mtom.Part]) -> Content:
-    data = content_bytes(el, parts)
+def _content(el: Any, parts: Mapping[str, StoredBlob | memoryview]) -> Content:
+    data = xop_content(el, parts)
     get = el.get
     size = get("size")
     if not get("contentType"):
@@ -47,9 +53,9 @@ def _content(el: Any, parts: dict[str, mtom.Part]) -> Content:
                    int(size) if size and size.isdigit() else None, get("id"))
 
 
-def read_message(raw: bytes, content_type: str) -> FetchedMessage:
-    multipart = mtom.parse(raw, content_type)
-    env = parse_envelope(multipart.root.data, max_bytes=ROOT_MAX_BYTES)
+def read_message(root: bytes | memoryview, parts: Mapping[str, StoredBlob | memoryview]) -> FetchedMessage:
+    """The message in an envelope (``root``) whose XOP includes name ``parts`` by Content-ID."""
+    env = parse_envelope(root, max_bytes=ROOT_MAX_BYTES)
     if read_fault(env) is not None:
         raise InvalidPayload("stored XTA response is a SOAP fault, not a message")
     header = env.header.find(q(OSCIMETA, "MessageMetaData")) if env.header is not None else None
@@ -62,5 +68,5 @@ def read_message(raw: bytes, content_type: str) -> FetchedMessage:
     message = container.find(q(XTA, "Message"))
     if message is None:
         raise InvalidPayload("ContentContainer without a Message")
-    return FetchedMessage(MessageMetaData.from_xml(header), _content(message, multipart.parts),
-                          [_content(a, multipart.parts) for a in container.findall(q(XTA, "Attachment"))])
+    return FetchedMessage(MessageMetaData.from_xml(header), _content(message, parts),
+                          [_content(a, parts) for a in container.findall(q(XTA, "Attachment"))])

@@ -34,7 +34,7 @@ from adapters.xta.sender import XtaSender
 from adapters.xta.source import XtaSource
 from gateway.errors import ConfigurationError
 from gateway.plugins import AdapterContext
-from gateway.ports import StateStore
+from gateway.ports import BlobStore, StateStore
 
 log = logging.getLogger("adapters.xta")
 
@@ -62,26 +62,26 @@ def http_client(options: XtaOptions, base_dir: Path) -> httpx.Client:
     return httpx.Client(verify=verify, timeout=options.timeout_seconds, follow_redirects=False)
 
 
-def build(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None
+def build(options: XtaOptions, base_dir: Path, state: StateStore, blobs: BlobStore, http: httpx.Client | None = None
           ) -> tuple[XtaChannel, XtaSource, XtaSender]:
-    channel, source, sender, _ = build_all(options, base_dir, state, http)
+    channel, source, sender, _ = build_all(options, base_dir, state, blobs, http)
     return channel, source, sender
 
 
-def build_all(options: XtaOptions, base_dir: Path, state: StateStore, http: httpx.Client | None = None
-              ) -> tuple[XtaChannel, XtaSource, XtaSender, XtaReplyChannel]:
+def build_all(options: XtaOptions, base_dir: Path, state: StateStore, blobs: BlobStore,
+              http: httpx.Client | None = None) -> tuple[XtaChannel, XtaSource, XtaSender, XtaReplyChannel]:
     author = Party(options.party, options.party_type, name=options.party_name)
     client = XtaClient(options.server_url, author, http or http_client(options, base_dir),
                        max_response_bytes=options.max_message_bytes)
     formats = Formats.from_options(options, base_dir)
     sender = XtaSender(options.sender, author, client, state)
     replies = XtaReplyChannel(options, author, client, state)
-    return XtaChannel(options, formats, client), XtaSource(options, client), sender, replies
+    return XtaChannel(options, formats, client, blobs), XtaSource(options, client, blobs), sender, replies
 
 
 def install(ctx: AdapterContext) -> None:
     options = load_options(ctx.options)
-    channel, source, sender, replies = build_all(options, ctx.base_dir, ctx.state)
+    channel, source, sender, replies = build_all(options, ctx.base_dir, ctx.state, ctx.blobs)
     ctx.adapters.channels.register("xta", channel)
     ctx.adapters.sources.register("xta", source)
     ctx.adapters.senders.register("xta", sender)

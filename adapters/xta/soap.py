@@ -13,7 +13,7 @@ import binascii
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -24,6 +24,7 @@ from gateway import safexml
 from gateway.errors import InvalidPayload
 
 ENVELOPE_MAX_BYTES = 64 * 1024 * 1024
+T = TypeVar("T")
 
 
 def new_message_id() -> str:
@@ -136,15 +137,22 @@ def fault_envelope(*, soap_code: str, reason: str, relates_to: str | None, detai
                     relates_to=relates_to or "http://www.w3.org/2005/08/addressing/unspecified")
 
 
-def content_bytes(el: Any, parts: dict[str, Part]) -> memoryview:
-    """The binary content of an ``xta:ContentType`` element: an XOP include or inline base64."""
+def content_bytes(el: Any, parts: Mapping[str, Part]) -> memoryview:
+    """The binary content of an ``xta:ContentType`` element in a message held in memory."""
+    found = xop_content(el, parts)
+    return found.data if isinstance(found, Part) else found
+
+
+def xop_content(el: Any, parts: Mapping[str, T]) -> T | memoryview:
+    """The content of an ``xta:ContentType`` element: the MIME part an XOP include names (in
+    whatever form the caller keeps parts: in memory, or as blobs), or the inline base64 decoded."""
     include = el.find(q(XOP, "Include"))
     if include is not None:
         href = include.get("href") or ""
         part = parts.get(cid_key(href))
         if part is None:
             raise InvalidPayload(f"{etree.QName(el).localname}: XOP include refers to a missing MIME part")
-        return part.data
+        return part
     try:
         return memoryview(base64.b64decode(el.text or "", validate=False))
     except binascii.Error:

@@ -4,6 +4,9 @@ Messages stay in the mailbox until the core has committed them and the outbox ca
 ``close``; until then every poll lists them again. The source therefore remembers what it
 has handed over and fetches such a message again only after ``refetch_after_seconds`` (the
 core deduplicates by MessageID, so a repeat is harmless, only wasteful).
+
+getMessage is streamed into the blob store (one blob per MIME part, :mod:`.original`); the
+core receives the small manifest naming them as the raw original, and the parts with it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from adapters.xta.client import XtaClient
 from adapters.xta.errors import XtaUnknownMessage
 from adapters.xta.metadata import MessageMetaData
 from adapters.xta.options import XtaOptions
-from gateway.ports import InboundMessage
+from adapters.xta.original import MEDIA_TYPE
+from gateway.ports import BlobStore, InboundMessage
 
 log = logging.getLogger("adapters.xta")
 # A server that always reports more pending entries must not keep one poll going forever.
@@ -27,10 +31,11 @@ MAX_PAGES_PER_POLL = 50
 class XtaSource:
     name = "xta"
 
-    def __init__(self, options: XtaOptions, client: XtaClient,
+    def __init__(self, options: XtaOptions, client: XtaClient, blobs: BlobStore,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
         self.client = client
+        self.blobs = blobs
         self._clock = clock
         self._handed_over: dict[str, float] = {}
         self._last_poll: float | None = None
@@ -54,17 +59,18 @@ class XtaSource:
                 log.warning("xta status list holds %s for another reader; skipped", entry.message_id)
                 continue
             try:
-                response = self.client.get_message(entry.message_id)
+                original = self.client.fetch_message(entry.message_id, self.blobs)
             except XtaUnknownMessage:
                 continue  # closed in the meantime
             yield InboundMessage(
                 channel="xta",
                 source_id=entry.message_id,
-                payload=response.raw,
-                media_type=response.content_type,
+                payload=original.to_bytes(),
+                media_type=MEDIA_TYPE,
                 received_at=dt.datetime.now(dt.UTC),
                 tenant_ars=self.options.tenant_ars,
                 references={"service": entry.service, "messageType": entry.message_type.code},
+                parts=original.blobs,
             )
             # Only now, when the core asks for the next message, has it taken this one:
             # if it failed on it, the generator is not resumed and the next poll fetches it again.

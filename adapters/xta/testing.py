@@ -28,7 +28,8 @@ def sandbox_transport(state: SandboxState, *, mtom_responses: bool = True) -> ht
         port = request.url.path.rstrip("/").rsplit("/", 1)[-1]
         status, body, ctype = handle_soap(state, port, request.read(), request.headers.get("content-type", ""),
                                           mtom_responses=mtom_responses)
-        return httpx.Response(status, content=body, headers={"content-type": ctype})
+        content = body if isinstance(body, bytes) else (bytes(chunk) for chunk in body)
+        return httpx.Response(status, content=content, headers={"content-type": ctype})
 
     return httpx.MockTransport(handler)
 

@@ -1,13 +1,15 @@
 """The verify step's result, kept so a retry never decrypts or checks twice.
 
 Content (decrypted data, attachments) goes to the blob store; the checkpoint row holds
-keys and metadata only.
+keys and metadata only. Large attachments arrive already stored (``VerifiedAttachment.stored``,
+streamed in by the channel): they are recorded by key, never read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 from typing import Any
 
 from gateway.case.model import AccountIdentity, Attachment, Payment, ReplyChannel
@@ -19,14 +21,19 @@ def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[A
     """Each attachment stored as a blob of its own (durable before the case commits)."""
     records = []
     for item in verified.attachments:
-        key = blobs.put(item.content, sha512=item.sha512)
-        # a content-addressed store names the blob by its SHA-512: no second pass over large files
-        digest = item.sha512 or (key[7:] if key.startswith("sha512/") else hashlib.sha512(item.content).hexdigest())
-        if item.declared_sha512 is not None and item.declared_sha512.lower() != digest:
+        if item.stored is not None:  # streamed into the store by the channel: never read here
+            key, digest = item.stored.key, item.stored.sha512
+        else:
+            content = item.content or b""
+            key = blobs.put(content, sha512=item.sha512)
+            # a content-addressed store names the blob by its SHA-512: no second pass over the bytes
+            digest = item.sha512 or (key[7:] if key.startswith("sha512/") else hashlib.sha512(content).hexdigest())
+        if item.declared_sha512 is not None and not hmac.compare_digest(
+                item.declared_sha512.lower().encode(), digest.encode()):
             raise VerificationFailed("attachment hash does not match the declared SHA-512",
                                      attachment=item.id)
         records.append(Attachment(
-            id=item.id, filename=item.filename, media_type=item.media_type, size=len(item.content),
+            id=item.id, filename=item.filename, media_type=item.media_type, size=item.size,
             sha512=digest, storage_key=key,
             purpose=item.purpose if item.purpose in ("form", "attachment", "report") else "attachment",
             description=item.description,

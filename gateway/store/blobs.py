@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import hmac
 import itertools
 import os
 import re
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from gateway.errors import BlobNotFound
+from gateway.errors import BlobNotFound, VerificationFailed
 from gateway.ports import StoredBlob
 from gateway.store.files import FILE_MODE, fsync_dir, private_dir
 
@@ -81,8 +82,12 @@ class FilesystemBlobStore:
         self._publish(tmp, path)
         return key
 
-    def put_stream(self, chunks: Iterable[bytes]) -> StoredBlob:
-        """Store what ``chunks`` yields, hashing while writing: one chunk in memory at a time."""
+    def put_stream(self, chunks: Iterable[bytes], sha512: str | None = None) -> StoredBlob:
+        """Store what ``chunks`` yields, hashing while writing: one chunk in memory at a time.
+
+        ``sha512`` is the digest the content must have: compared before the blob gets its
+        name, so content that differs is never stored (``VerificationFailed``). Whatever
+        ``chunks`` raises leaves nothing behind either."""
         tmp = self._temporary(self._root)
         digest, size = hashlib.sha512(), 0
         try:
@@ -91,6 +96,9 @@ class FilesystemBlobStore:
                     digest.update(chunk)
                     handle.write(chunk)
                     size += len(chunk)
+                if sha512 is not None and not hmac.compare_digest(
+                        digest.hexdigest().encode(), sha512.lower().encode()):
+                    raise VerificationFailed("content does not match its declared SHA-512")
                 self._sync(handle)
             key = "sha512/" + digest.hexdigest()
             path = self._path(key)

@@ -4,6 +4,7 @@ client, released when an application uses them (and otherwise they expire)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -88,3 +89,53 @@ def test_uploads_expire(tmp_path: Path) -> None:
             expires, updated = conn.execute(select(tables.adapter_state.c.expires_at, tables.adapter_state.c.updated_at)
                                             .where(tables.adapter_state.c.namespace == "portal.uploads")).one()
         assert (expires - updated).total_seconds() == 60
+
+
+def test_uploads_and_multipart_parts_stream_into_the_blob_store(tmp_path: Path) -> None:
+    """16 MiB through /v1/uploads and as a multipart part: the gateway never holds them whole
+    (Python allocations of client and server together stay far below the content's size)."""
+    import hashlib
+    import tracemalloc
+
+    size, piece = 16 * 1024 * 1024, bytes(range(256)) * 1024  # generated, never one bytes object
+
+    def body() -> Iterator[bytes]:
+        for _ in range(size // len(piece)):
+            yield piece
+
+    digest = hashlib.sha512()
+    for chunk in body():
+        digest.update(chunk)
+    with running_gateway(tmp_path) as api:
+        tracemalloc.start()
+        try:
+            answer = api.http.post("/v1/uploads", content=body(), headers=api.auth("portal"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert answer.status_code == 201, answer.text
+        assert answer.json() == {"upload_id": "sha512/" + digest.hexdigest(), "sha512": digest.hexdigest(),
+                                 "size": size}
+        assert peak < 6 * 1024 * 1024, peak
+        assert api.gw.blobs.exists("sha512/" + digest.hexdigest())
+        envelope = hund_envelope(attachments=[{"id": "plan", "filename": "plan.pdf", "media_type": "application/pdf",
+                                               "sha512": digest.hexdigest()}])
+        # the same bytes as a multipart part (the client streams its body, too)
+        def multipart() -> Iterator[bytes]:
+            yield (b'--BOUNDARY\r\nContent-Disposition: form-data; name="application"; filename="a.json"\r\n'
+                   b"Content-Type: application/json\r\n\r\n" + json.dumps(envelope).encode() +
+                   b'\r\n--BOUNDARY\r\nContent-Disposition: form-data; name="plan"; filename="plan.pdf"\r\n'
+                   b"Content-Type: application/pdf\r\n\r\n")
+            yield from body()
+            yield b"\r\n--BOUNDARY--\r\n"
+
+        headers = api.auth("portal", **{"Idempotency-Key": new_key(),
+                                        "Content-Type": "multipart/form-data; boundary=BOUNDARY"})
+        tracemalloc.start()
+        try:
+            created = api.http.post("/v1/applications", headers=headers, content=multipart())
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert created.status_code == 201, created.text
+        assert peak < 6 * 1024 * 1024, peak

@@ -32,7 +32,8 @@ OUT_DIR = REPO / "var" / "bench"
 TOTAL_BUDGET_S = 870.0  # the whole run stays under 15 minutes (3,000 postbox decisions take 3-4 of them)
 MIN_CHANNEL_BUDGET_S = 30.0
 CHANNEL_BENCHES = [("fitconnect", "tests/perf/fitconnect/bench_intake.py"), ("xta", "tests/perf/xta/bench_intake.py"),
-                   ("postbox", "tests/perf/fitconnect/bench_postbox.py")]
+                   ("postbox", "tests/perf/fitconnect/bench_postbox.py"),
+                   ("large", "tests/perf/large/bench_large.py")]
 QUICK_ARGS = {"postbox": ["--quick"]}  # benchmarks with a smaller size for --quick
 
 

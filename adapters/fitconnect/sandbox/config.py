@@ -91,6 +91,9 @@ class SandboxConfig:
     destinations: list[SandboxDestination]
     clients: list[SandboxClient]
     token_ttl_seconds: int = 1800
+    # one uploaded attachment or fragment (the compact JWE, kept in a file): large enough for the
+    # 1 GiB benchmark as one JWE. The real Zustelldienst's limit could not be verified.
+    max_attachment_bytes: int = 2 * 1024 * 1024 * 1024
     # ``iss`` of the Zustelldienst's SETs. None: the base URL the sandbox is reached at, as the
     # set-payload schema describes it for the Zustelldienst ("Basis-URL des Zustelldienstes").
     issuer: str | None = None

@@ -125,7 +125,8 @@ class Postbox:
             sub.status = "accepted" if name == "accept-submission" else "rejected"
             self.sandbox.event_logs[sub.case_id].append(token)
             # FIT-Connect deletes a decided submission's content; 3,000 decisions must not pile up here
-            sub.attachments = dict.fromkeys(sub.attachments, "")
+            for attachment_id in list(sub.attachments):
+                sub.attachments[attachment_id] = ""
             sub.encrypted_metadata = sub.encrypted_data = ""
 
     # -- reading (pages, tests) -------------------------------------------------------------

@@ -20,9 +20,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.fitconnect.sandbox.attachments import NotAJwe, TooLarge
 from adapters.fitconnect.sandbox.callbacks import notify_destination, notify_sender
 from adapters.fitconnect.sandbox.state import Problem, Sandbox, StoredSubmission
 from adapters.fitconnect.wire import PATHS, ApiVersion
@@ -174,15 +175,21 @@ def submission_router(sandbox: Sandbox, version: ApiVersion) -> APIRouter:
         client = sandbox.client_for(authorization)
         sub = sandbox.sent_by(client, _path_uuid(submission_id, "submissionId"))
         attachment_id = _path_uuid(attachment_id, "attachmentId")
-        token = (await _read(request, JOSE, "Attachments")).decode("ascii", errors="replace").strip()
+        if _media_type(request) != JOSE:
+            raise Problem(415, "unsupported-media-type", f"Attachments must be sent as {JOSE}")
         if attachment_id not in sub.announced:
             raise Problem(422, "attachment-not-announced", "Attachments must be uploaded under their announced ids")
-        if not JWE_COMPACT.match(token):
-            raise Problem(400, "attachment-invalid", "Attachment is not a compact JWE")
+        try:  # streamed to disk: an attachment may be larger than memory should hold
+            upload = await sub.attachments.receive(request.stream(), sandbox.config.max_attachment_bytes)
+        except NotAJwe:
+            raise Problem(400, "attachment-invalid", "Attachment is not a compact JWE") from None
+        except TooLarge:
+            raise Problem(413, "payload-too-large", "Attachment exceeds the size limit") from None
         with sandbox.lock:
             if sub.status != "incomplete":
+                upload.unlink()
                 raise Problem(409, "submission-state-invalid", "Submission was already submitted")
-            sub.attachments[attachment_id] = token
+            sub.attachments.adopt(attachment_id, upload)
         return Response(status_code=204)
 
     @router.put(paths.submission, status_code=202)
@@ -235,10 +242,11 @@ def submission_router(sandbox: Sandbox, version: ApiVersion) -> APIRouter:
         client = sandbox.client_for(authorization)
         sub = sandbox.submission(_path_uuid(submission_id, "submissionId"))
         sandbox.require_subscriber(client, sub.destination_id)
-        token = sandbox.ready(sub.submission_id).attachments.get(_path_uuid(attachment_id, "attachmentId"))
-        if token is None:
+        stored = sandbox.ready(sub.submission_id).attachments
+        attachment_id = _path_uuid(attachment_id, "attachmentId")
+        if attachment_id not in stored:
             raise Problem(404, "attachment-not-found", "Attachment not found")
-        return Response(token, media_type=JOSE)
+        return FileResponse(stored.path(attachment_id), media_type=JOSE)
 
     if version == "v1":
         @router.get("/v1/cases/{case_id}/events")

@@ -18,6 +18,7 @@ from adapters.fitconnect import jose
 from adapters.fitconnect.events import EVENT_BASE, authentication_tags, build_set, parse_claims, unverified_claims
 from adapters.fitconnect.keys import OwnKey, jose_key
 from adapters.fitconnect.pki import public_jwk
+from adapters.fitconnect.sandbox.attachments import TokenFiles
 from adapters.fitconnect.sandbox.config import SandboxClient, SandboxConfig, SandboxDestination
 
 PROBLEM_BASE = "https://schema.fitko.de/fit-connect/submission-api/problems/"
@@ -56,7 +57,7 @@ class StoredSubmission:
     announced: list[str]
     sender: str = ""  # client id of the sender that created it
     callback: dict[str, str] | None = None  # the sender's callback (url, secret) for new events
-    attachments: dict[str, str] = field(default_factory=dict)
+    attachments: TokenFiles = field(default_factory=TokenFiles)
     encrypted_metadata: str | None = None
     encrypted_data: str | None = None
     status: str = "incomplete"
@@ -224,7 +225,7 @@ class Sandbox:
         """authenticationTags: metadata, data, every uploaded attachment or fragment by its id."""
         assert sub.encrypted_metadata is not None
         return authentication_tags(sub.encrypted_metadata, sub.encrypted_data,
-                                   {aid: jose.authentication_tag(token) for aid, token in sub.attachments.items()})
+                                   {aid: sub.attachments.tag(aid) for aid in sub.attachments})
 
     def notify(self, sub: StoredSubmission) -> str:
         """notify-submission: the Zustelldienst announces the submission (with its current tags)

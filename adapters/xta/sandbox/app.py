@@ -11,13 +11,14 @@ state through ``app.state.xta``.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from adapters.xta import mtom
@@ -34,7 +35,7 @@ from gateway.safexml_schemas import load_schema
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
 WSDL_PLACEHOLDER = "https://xta.example.invalid"
 
-SoapResult = tuple[int, bytes, str]
+SoapResult = tuple[int, bytes | Iterator[bytes | memoryview], str]  # a stream when content comes from files
 
 
 def _validate(element: Any) -> None:
@@ -96,6 +97,9 @@ def handle_soap(state: SandboxState, port: str, body: bytes, content_type: str, 
     # The answer carries the operation's action (the published WSDL gives input and output the same).
     xml = envelope(action=action, message_id=new_message_id(), to=ANONYMOUS,
                    headers=reply.headers, body=reply.body, relates_to=message_id)
+    if any(isinstance(part.data, Path) for part in reply.parts):
+        chunks, ctype = mtom.build_stream(xml, reply.parts, action=action)
+        return 200, chunks, ctype
     if reply.parts:
         data, ctype = mtom.build(xml, reply.parts, action=action)
         return 200, data, ctype
@@ -116,6 +120,8 @@ def create_app(*, accounts: Mapping[str, Account] | None = None, mtom_responses:
         body = await request.body()
         status, data, ctype = await run_in_threadpool(
             handle_soap, state, port, body, request.headers.get("content-type", ""), mtom_responses=mtom_responses)
+        if not isinstance(data, bytes):
+            return StreamingResponse(data, status_code=status, media_type=None, headers={"content-type": ctype})
         return Response(data, status_code=status, media_type=None, headers={"content-type": ctype})
 
     async def wsdl(request: Request) -> Response:

@@ -140,13 +140,13 @@ def get_message(call: Call) -> Reply:
         el = element(q(XTA, tag), attrib={"contentType": item.media_type, "filename": item.filename or None,
                                           "contentDescription": item.description or None,
                                           "encoding": item.encoding or None,
-                                          "size": str(len(item.data)) if item.data else None})
+                                          "size": str(item.size) if item.size else None})
         if call.mtom_responses:
             cid = mtom.new_content_id()
             reply.parts.append(mtom.OutPart(cid, item.media_type, item.data))
             el.append(element(q(XOP, "Include"), attrib={"href": "cid:" + cid}))
         else:
-            el.text = base64.b64encode(item.data).decode("ascii")
+            el.text = base64.b64encode(item.read()).decode("ascii")
         return el
 
     container = element(q(XTA, "ContentContainer"), children=[

@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from adapters.xta.metadata import MessageMetaData
 from adapters.xta.ns import MESSAGE_ID_PREFIX
@@ -42,10 +43,17 @@ class Account:
 @dataclass(frozen=True)
 class StoredContent:
     media_type: str
-    data: bytes
+    data: bytes | Path  # a file: a large message put into the mailbox by a benchmark, served as a stream
     filename: str | None = None
     description: str | None = None
     encoding: str | None = None
+
+    @property
+    def size(self) -> int:
+        return self.data.stat().st_size if isinstance(self.data, Path) else len(self.data)
+
+    def read(self) -> bytes:
+        return self.data.read_bytes() if isinstance(self.data, Path) else self.data
 
 
 @dataclass

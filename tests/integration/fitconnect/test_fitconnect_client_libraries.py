@@ -34,5 +34,6 @@ def test_a_submission_sent_as_the_pypi_libraries_send_it_is_verified(env: Sandbo
     wiring = env.wiring()
     message = env.fetch_all(wiring)[created.submission_id]
     verified = wiring.channel.verify(message)  # thumbprint kids and compressed content decrypt
-    assert verified.data == app.data and [a.content for a in verified.attachments] == [app.attachments[0].content]
+    assert verified.data == app.data
+    assert [env.blobs.get(a.stored.key) for a in verified.attachments if a.stored] == [app.attachments[0].content]
     assert verified.references["metadataVersion"] == "1.0.0"

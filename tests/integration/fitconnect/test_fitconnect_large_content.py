@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from adapters.fitconnect import jose, testing
-from adapters.fitconnect.content import open_attachment
+from adapters.fitconnect.content import store_attachment
 from adapters.fitconnect.events import build_set, unverified_claims
 from adapters.fitconnect.keys import DestinationKeys, OwnKey, jose_key
 from adapters.fitconnect.metadata import read
@@ -90,7 +90,9 @@ def test_a_fragmented_attachment_is_joined_verified_and_accepted(env: Env, api: 
     message = env.fetch_all(wiring)[created.submission_id]
     verified = wiring.channel.verify(message)
     (attachment,) = verified.attachments
-    assert attachment.content == content and attachment.sha512 == hashlib.sha512(content).hexdigest()
+    assert attachment.stored is not None and attachment.content is None  # streamed into the blob store
+    assert attachment.stored.sha512 == hashlib.sha512(content).hexdigest() == attachment.declared_sha512
+    assert env.blobs.get(attachment.stored.key) == content
     assert verified.references["metadataVersion"] == version and verified.references["apiVersion"] == api
     # the accept's tags name every fragment by its id; the Zustelldienst checks them against its own
     wiring.channel.acknowledge(message, _committed())
@@ -221,16 +223,16 @@ def test_a_large_attachment_is_decrypted_and_hashed_with_bounded_memory(env: Env
     keys = DestinationKeys.load([testing.KEY_DIR / "tangerhuette-enc-2026.jwk.json"],
                                 testing.KEY_DIR / "tangerhuette-sig-2026.jwk.json")
     spec = read(metadata_for(app), "1.1.0", "1.1.0").attachments[0]
+    del content  # only its digest is needed from here on
     tracemalloc.start()
     try:
-        staged = open_attachment(spec, manifest, Parts(manifest, env.blobs), keys,
-                                 wiring.channel.verifier.registries.attachment, 64 * MIB)
+        stored = store_attachment(spec, manifest, Parts(manifest, env.blobs), keys,
+                                  wiring.channel.verifier.registries.attachment, 64 * MIB, env.blobs)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert staged.size == len(content) and staged.sha512 == hashlib.sha512(content).hexdigest()
-    staged.close()
-    assert peak < 8 * MIB, peak  # the token streams from the blob store in 1 MiB chunks
+    assert (stored.size, stored.sha512) == (24 * MIB, spec.sha512)
+    assert peak < 8 * MIB, peak  # the token streams from the blob store into the blob store in 1 MiB chunks
 
 
 def _parent_id(env: Env, stored: Any) -> str:

@@ -5,6 +5,7 @@ inline base64 reach our client as MTOM, and vice versa."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,8 @@ from adapters.xta.container import read_message
 from adapters.xta.errors import CODE_LIST
 from adapters.xta.metadata import Party
 from adapters.xta.ns import BUSINESS_SCENARIO_LIST, ELEMENT_NAME_LIST, OPERATIONS, XTA
+from gateway.ports import StoredBlob
+from gateway.store.blobs import FilesystemBlobStore
 
 
 def _party(value: str) -> dict[str, Any]:
@@ -60,7 +63,7 @@ def test_wsdl_is_served_with_the_sandbox_address(sandbox: tuple[str, Any]) -> No
     assert httpx.get(url + "/services/XTAService/..%2Fsecret.xsd").status_code == 404
 
 
-def test_zeep_sends_inline_base64_and_our_client_fetches_mtom(sandbox: tuple[str, Any]) -> None:
+def test_zeep_sends_inline_base64_and_our_client_fetches_mtom(sandbox: tuple[str, Any], tmp_path: Path) -> None:
     url, state = sandbox
     client = _zeep(url)
     management = client.bind("XTAService", "ManagementPort")
@@ -74,12 +77,14 @@ def test_zeep_sends_inline_base64_and_our_client_fetches_mtom(sandbox: tuple[str
                           "Attachment": [{"_value_1": b"%PDF-1.4 scan", "contentType": "application/pdf",
                                           "filename": "scan.pdf"}]},
         _soapheaders={"MessageMetaData": _metadata(message_id, payload)})
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
     with httpx.Client() as http:
-        response = XtaClient(url, samples.TOWN, http).get_message(message_id)
-    assert response.content_type.startswith("multipart/related")
-    fetched = read_message(response.raw, response.content_type)
-    assert fetched.message.data.tobytes() == payload
-    assert [a.data.tobytes() for a in fetched.attachments] == [b"%PDF-1.4 scan"]
+        original = XtaClient(url, samples.TOWN, http).fetch_message(message_id, blobs)
+    assert original.content_type.startswith("multipart/related")
+    fetched = read_message(blobs.get(original.root.blob.key), {p.content_id: p.blob for p in original.parts
+                                                               if p.content_id})
+    stored = [fetched.message.data, *(a.data for a in fetched.attachments)]
+    assert [blobs.get(s.key) for s in stored if isinstance(s, StoredBlob)] == [payload, b"%PDF-1.4 scan"]
     assert fetched.metadata.message_type.code == samples.WOHNGELD.code
     assert state.messages[message_id].fetched
     report = management.getTransportReport(_value_1=message_id, _soapheaders=author)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gateway.errors import BlobNotFound, TransientError
+from gateway.errors import BlobNotFound, TransientError, VerificationFailed
 from gateway.store import blobs as blobs_module
 from gateway.store.blobs import FilesystemBlobStore
 
@@ -99,6 +99,18 @@ def test_a_failing_stream_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(ConnectionError):
         store.put_stream(broken())
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_put_stream_with_a_declared_digest_stores_only_matching_content(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path / "blobs")
+    content = [b"Bauzeichnung ", b"Erdgeschoss"]
+    digest = hashlib.sha512(b"".join(content)).hexdigest()
+    assert store.put_stream(iter(content), sha512=digest.upper()).sha512 == digest
+    other = [b"Bauzeichnung ", b"Obergeschoss"]
+    with pytest.raises(VerificationFailed):
+        store.put_stream(iter(other), sha512=digest)
+    assert not store.exists("sha512/" + hashlib.sha512(b"".join(other)).hexdigest())
+    assert not list((tmp_path / "blobs").glob(".tmp-*")) and len(list(store.stored())) == 1
 
 
 def test_open_streams_a_large_blob_in_bounded_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

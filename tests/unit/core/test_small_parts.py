@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from gateway.api import cursor
 from gateway.errors import InvalidRequest, VerificationFailed
 from gateway.intake.checkpoint import attachment_records
 from gateway.outbox.webhooks import sign, verify
-from gateway.ports import VerifiedAttachment, VerifiedSubmission
+from gateway.ports import StoredBlob, VerifiedAttachment, VerifiedSubmission
 from gateway.store.blobs import FilesystemBlobStore
 
 
@@ -29,6 +31,41 @@ def test_attachments_are_stored_under_the_channels_digest(tmp_path: Path, monkey
                            declared_sha512="0" * 128, sha512=digest)]})
     with pytest.raises(VerificationFailed):
         attachment_records(other, FilesystemBlobStore(tmp_path))
+
+
+def test_an_attachment_already_in_the_store_is_recorded_by_key_without_reading_it(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    content = b"%PDF-1.7 Bauantrag" * 1000
+    stored = store.put_stream(iter([content[:7000], content[7000:]]))
+    verified = VerifiedSubmission(
+        tenant_ars="150905350535", source_format="x", data=b"{}", data_media_type="application/json",
+        attachments=[VerifiedAttachment(id="a1", filename="plan.pdf", media_type="application/pdf", stored=stored,
+                                        declared_sha512=stored.sha512)])
+
+    class NoReads(FilesystemBlobStore):
+        def get(self, key: str) -> bytes:
+            raise AssertionError("read a stored attachment")
+
+        def open(self, key: str) -> Iterator[bytes]:
+            raise AssertionError("read a stored attachment")
+
+        def put(self, content: bytes, sha512: str | None = None) -> str:
+            raise AssertionError("stored a stored attachment again")
+
+    [record] = attachment_records(verified, NoReads(tmp_path))
+    assert (record.storage_key, record.sha512, record.size) == (stored.key, stored.sha512, len(content))
+    wrong = VerifiedAttachment(id="a1", filename="plan.pdf", media_type="application/pdf", stored=stored,
+                               declared_sha512="ab" * 64)
+    with pytest.raises(VerificationFailed):
+        attachment_records(dataclasses.replace(verified, attachments=[wrong]), NoReads(tmp_path))
+
+
+def test_a_verified_attachment_has_its_content_or_its_blob_not_both() -> None:
+    with pytest.raises(ValueError, match="either"):
+        VerifiedAttachment(id="a1", filename="a", media_type="text/plain")
+    with pytest.raises(ValueError, match="either"):
+        VerifiedAttachment(id="a1", filename="a", media_type="text/plain", content=b"x",
+                           stored=StoredBlob(key="sha512/" + "0" * 128, sha512="0" * 128, size=1))
 
 
 def test_cursor_round_trip_and_garbage() -> None:

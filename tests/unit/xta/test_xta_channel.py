@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import os
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from lxml import etree
 from adapters.xta import samples
 from adapters.xta.client import Content
 from adapters.xta.options import DEFAULT_FORMATS
+from adapters.xta.sandbox.store import StoredContent, StoredMessage
 from gateway.errors import InvalidPayload, PermanentError, Problem, UnsupportedFormat, VerificationFailed
 from gateway.mapping import MappingRegistry
 from tests.unit.xta.conftest import REPO, Rig, RigFactory
@@ -35,7 +38,12 @@ def test_verify_returns_the_payload_and_attachments(make_rig: RigFactory, kind: 
     expected_leika = "99107006001000" if kind is samples.WOHNGELD else "99050012104000"
     assert submission.service_leika == expected_leika
     [attachment] = submission.attachments
-    assert hashlib.sha512(attachment.content).digest() == hashlib.sha512(pdf).digest()
+    if mtom_responses:  # streamed into the blob store as a MIME part: handed on as that blob
+        assert attachment.stored is not None and attachment.content is None
+        assert attachment.stored.sha512 == hashlib.sha512(pdf).hexdigest()
+        assert rig.blobs.get(attachment.stored.key) == pdf
+    else:  # inline base64 in the envelope: decoded in memory (the envelope is capped)
+        assert attachment.content == pdf
     assert (attachment.filename, attachment.media_type, attachment.description) == (
         "Mietvertrag.pdf", "application/pdf", "Vertrag")
     assert submission.references["messageType"] == kind.code
@@ -107,18 +115,24 @@ def test_message_for_another_reader_or_id_is_refused(rig: Rig) -> None:
 
 def test_declared_size_must_match(rig: Rig) -> None:
     message = rig.fetched(rig.post())
-    tampered = message.payload.replace(f'size="{len(WOHNGELD_PAYLOAD)}"'.encode(), b'size="1"', 1)
+    tampered = rig.envelope(message).replace(f'size="{len(WOHNGELD_PAYLOAD)}"'.encode(), b'size="1"', 1)
     with pytest.raises(VerificationFailed, match="declared size"):
-        rig.channel.verify(dataclasses.replace(message, payload=tampered))
+        rig.channel.verify(rig.with_envelope(message, tampered))
 
 
 def test_non_xml_message_and_broken_responses_are_invalid(rig: Rig) -> None:
     message = rig.fetched(rig.post())
-    as_pdf = message.payload.replace(b'contentType="application/xml"', b'contentType="application/pdf"', 1)
+    as_pdf = rig.envelope(message).replace(b'contentType="application/xml"', b'contentType="application/pdf"', 1)
     with pytest.raises(InvalidPayload, match="not XML"):
-        rig.channel.verify(dataclasses.replace(message, payload=as_pdf))
-    with pytest.raises(InvalidPayload):
+        rig.channel.verify(rig.with_envelope(message, as_pdf))
+    with pytest.raises(InvalidPayload, match="manifest"):
         rig.channel.verify(dataclasses.replace(message, payload=message.payload[: len(message.payload) // 2]))
+    envelope = rig.envelope(message)
+    with pytest.raises(InvalidPayload):
+        rig.channel.verify(rig.with_envelope(message, envelope[: len(envelope) // 2]))
+    raw = rig.raw(message.source_id)
+    with pytest.raises(InvalidPayload):
+        rig.channel.verify(dataclasses.replace(raw, payload=raw.payload[: len(raw.payload) // 2]))
     with pytest.raises(InvalidPayload, match="SOAP"):
         rig.channel.verify(dataclasses.replace(message, payload=b"<html/>", media_type="text/html"))
 
@@ -129,7 +143,7 @@ def test_response_in_a_wrong_namespace_is_invalid(rig: Rig) -> None:
                      (b"http://www.osci.eu/ws/2014/10/transport", b"http://www.osci.eu/ws/2008/05/transport#"),
                      (b"http://www.w3.org/2003/05/soap-envelope", b"http://schemas.xmlsoap.org/soap/envelope/")):
         with pytest.raises(InvalidPayload):
-            rig.channel.verify(dataclasses.replace(message, payload=message.payload.replace(old, new)))
+            rig.channel.verify(rig.with_envelope(message, rig.envelope(message).replace(old, new)))
 
 
 def test_acknowledge_closes_once_and_is_idempotent(rig: Rig) -> None:
@@ -164,10 +178,10 @@ def test_sender_chosen_attachment_labels_are_bounded(rig: Rig) -> None:
         Content(b"%PDF-2", "kein Medientyp", "b.pdf"),
         Content(b"%PDF-3", "application/pdf", "c.pdf"))))
     # ids as a sender may set them: one that looks like our fallback, one that is no plain token
-    head, *rest = message.payload.split(b"<xta:Attachment ")
+    head, *rest = rig.envelope(message).split(b"<xta:Attachment ")
     declared = (b"attachment-2", b"bad id\xc3\xa9", b"attachment-2")
     raw = head + b"".join(b'<xta:Attachment id="' + i + b'" ' + tail for i, tail in zip(declared, rest, strict=True))
-    first, second, third = rig.channel.verify(dataclasses.replace(message, payload=raw)).attachments
+    first, second, third = rig.channel.verify(rig.with_envelope(message, raw)).attachments
     assert [a.id for a in (first, second, third)] == ["attachment-2", "attachment-2-2", "attachment-3"]
     assert [a.media_type for a in (first, second, third)] == [
         "application/pdf", "application/octet-stream", "application/pdf"]
@@ -202,3 +216,47 @@ def test_payload_limits_are_the_configured_ones(make_rig: RigFactory) -> None:
     assert rig.channel.options.payload_limits.max_bytes == 20 * 1024 * 1024  # the other defaults stay
     with pytest.raises(InvalidPayload, match="more than 10 elements"):
         rig.channel.verify(rig.fetched(rig.post()))
+
+
+def test_a_row_stored_before_the_manifest_still_verifies(rig: Rig) -> None:
+    """Inbox rows written by earlier versions hold the whole getMessage response as one blob."""
+    pdf = b"%PDF-1.7 " + os.urandom(5000)
+    raw = rig.raw(rig.post(attachments=(Content(pdf, "application/pdf", "a.pdf"),)))
+    assert raw.media_type.startswith("multipart/related")
+    submission = rig.channel.verify(raw)
+    assert submission.data == WOHNGELD_PAYLOAD and [a.content for a in submission.attachments] == [pdf]
+    with pytest.raises(InvalidPayload, match="larger than"):
+        rig.channel.verify(dataclasses.replace(raw, payload=raw.payload + b" " * rig.channel.options.max_message_bytes))
+
+
+def test_a_stored_message_beyond_the_size_limit_is_refused_without_reading_it(make_rig: RigFactory) -> None:
+    rig = make_rig(max_message_bytes=50_000)
+    message = rig.fetched(rig.post(attachments=(Content(os.urandom(60_000), "application/pdf", "a.pdf"),)))
+    with pytest.raises(InvalidPayload, match="larger than 50000 bytes"):
+        rig.channel.verify(message)
+
+
+def test_a_large_attachment_streams_from_the_server_into_the_blob_store(rig: Rig, tmp_path: Path) -> None:
+    """32 MiB served from a file (the sandbox streams it): fetched part by part into the blob store,
+    verified without reading it; Python allocations of both sides stay at a few MB."""
+    plan = tmp_path / "bauplan.pdf"
+    with plan.open("wb") as handle:
+        for _ in range(32):
+            handle.write(os.urandom(1024 * 1024))
+    message_id = rig.state.new_message_id()
+    rig.state.store(StoredMessage(
+        samples.metadata(samples.WOHNGELD, message_id, len(WOHNGELD_PAYLOAD) + plan.stat().st_size),
+        StoredContent("application/xml", WOHNGELD_PAYLOAD, "antrag.xml", encoding="UTF-8"),
+        [StoredContent("application/pdf", plan, "bauplan.pdf")], dt.datetime.now(dt.UTC)))
+    tracemalloc.start()
+    try:
+        message = rig.fetched(message_id)
+        submission = rig.channel.verify(message)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    [attachment] = submission.attachments
+    assert attachment.stored is not None and attachment.stored.size == 32 * 1024 * 1024
+    assert attachment.stored.sha512 == hashlib.sha512(plan.read_bytes()).hexdigest()
+    assert attachment.stored.key in message.parts  # the MIME part's blob is the attachment's
+    assert peak < 8 * 1024 * 1024, peak

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,21 @@ def test_part_count_and_part_size_are_capped(monkeypatch: pytest.MonkeyPatch) ->
     body, ctype = mtom.build(ROOT, [mtom.OutPart("a@x", "text/plain", b"x" * 1001)])
     with pytest.raises(InvalidPayload, match="larger than 1000"):
         mtom.parse(body, ctype)
+
+
+def test_a_boundary_found_in_the_content_is_replaced_and_a_stream_ends_instead(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ids = iter([uuid.UUID(int=1), uuid.UUID(int=2), uuid.UUID(int=3), uuid.UUID(int=4)])
+    monkeypatch.setattr(mtom.uuid, "uuid4", lambda: next(ids))
+    clash = b"x" * 10 + b"MIME_boundary_" + uuid.UUID(int=1).hex.encode() + b"y"
+    body, ctype = mtom.build(ROOT, [mtom.OutPart("a@x", "application/pdf", clash)])
+    assert uuid.UUID(int=3).hex in ctype  # built again with a new boundary
+    assert mtom.parse(body, ctype).parts["a@x"].data.tobytes() == clash
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(mtom.FILE_CHUNK - 5) + b"MIME_boundary_")  # straddles two chunks ...
+    with big.open("ab") as handle:
+        handle.write(uuid.UUID(int=999).hex.encode() + os.urandom(100))
+    monkeypatch.setattr(mtom.uuid, "uuid4", lambda: uuid.UUID(int=999))
+    chunks, _ = mtom.build_stream(ROOT, [mtom.OutPart("b@x", "application/pdf", big)])
+    with pytest.raises(mtom.BoundaryInContent):
+        b"".join(chunks)

@@ -34,8 +34,9 @@ def xta_case(message_type: str = samples.GEWERBE.code, channel: str = "xta") -> 
 def parts(tmp_path: Path) -> tuple[XtaReplyChannel, SandboxState, FilesystemBlobStore]:
     http, state = testing.sandbox_http()
     options = load_options(testing.options(answers={samples.GEWERBE.code: DEMO_ANSWER.model_dump()}))
-    *_, replies = build_all(options, REPO, testing.state_store(tmp_path / "gateway.db"), http)
-    return replies, state, FilesystemBlobStore(tmp_path / "blobs")
+    blobs = FilesystemBlobStore(tmp_path / "blobs")
+    *_, replies = build_all(options, REPO, testing.state_store(tmp_path / "gateway.db"), blobs, http)
+    return replies, state, blobs
 
 
 def outgoing(case: Case, blobs: FilesystemBlobStore, delivery_id: str = "d-1", kind: str = "decision"

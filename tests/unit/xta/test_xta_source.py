@@ -10,7 +10,7 @@ import pytest
 from adapters.xta import samples
 from adapters.xta import source as source_module
 from adapters.xta.metadata import Party
-from adapters.xta.mtom import parse
+from adapters.xta.original import MEDIA_TYPE, Original
 from tests.unit.xta.conftest import Rig, RigFactory
 
 
@@ -27,7 +27,7 @@ def paged(make_rig: RigFactory) -> Rig:
     return make_rig(page_size=2, refetch_after_seconds=300)
 
 
-def test_poll_walks_all_pages_and_yields_raw_responses(paged: Rig) -> None:
+def test_poll_walks_all_pages_and_yields_the_stored_responses(paged: Rig) -> None:
     ids = [paged.post(samples.GEWERBE) for _ in range(5)]
     paged.post(samples.GEWERBE, reader=Party("wgb:150855500000"))  # another mailbox
     messages = list(paged.source.poll())
@@ -36,8 +36,13 @@ def test_poll_walks_all_pages_and_yields_raw_responses(paged: Rig) -> None:
     first = messages[0]
     assert first.channel == "xta" and first.tenant_ars == "150905350535"
     assert first.references == {"service": samples.GEWERBE.service, "messageType": samples.GEWERBE.code}
-    assert first.media_type.startswith("multipart/related") and "boundary=" in first.media_type
-    assert parse(first.payload, first.media_type).parts  # the MTOM parts are kept as received
+    # the raw original: a manifest naming the envelope and every MTOM part, each a blob as received
+    assert first.media_type == MEDIA_TYPE
+    original = Original.from_bytes(first.payload)
+    assert original.content_type.startswith("multipart/related") and "boundary=" in original.content_type
+    assert set(first.parts) == set(original.blobs) and all(paged.blobs.exists(key) for key in first.parts)
+    assert b"GenericContentContainer" in paged.blobs.get(original.root.blob.key)
+    assert [p.blob.key for p in original.parts] == [key for key in first.parts if key != original.root.blob.key]
 
 
 def test_open_messages_are_not_fetched_again_until_refetch_after(paged: Rig) -> None:
