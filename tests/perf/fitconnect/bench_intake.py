@@ -26,6 +26,10 @@ The submission: 50 KB Fachdaten (the Gewerbe-Anmeldung sample, one text field fi
   process (``time.process_time``), with only its HTTP helper replaced by the bytes the sandbox
   serves (``sdk_receive.py`` says exactly what runs). Its key is loaded once (see there); the
   cost of the call as published, which loads the key on every call, is printed as well.
+* **channel only** (for comparison, not a target): the part of the gateway's intake that the SDK's
+  receive path corresponds to, in this process on the same submissions, no HTTP, nothing stored:
+  ``FitConnectChannel.verify`` of the fetched submission (event log and SET check, tags, 3 JWE
+  decryptions, metadata and data schemas, hashes) plus signing the accept-submission SET.
 
 Rounds alternate which side goes first; figures are medians over the rounds of the per-round
 values, and the ratio is the median of the per-round ratios gateway / SDK. Target (issue 9,
@@ -51,13 +55,16 @@ from typing import Any
 import httpx
 import orjson
 
-from adapters.fitconnect import testing
+from adapters.fitconnect import plugin, testing
 from adapters.fitconnect.callback import CALLBACK_TYPE
 from adapters.fitconnect.outbound import Created, OutgoingAttachment
+from adapters.fitconnect.parts import Manifest
 from adapters.fitconnect.sandbox import config as sandbox_config
 from adapters.fitconnect.sandbox.app import create_app
 from adapters.fitconnect.sandbox.callbacks import send_callback
 from adapters.fitconnect.sandbox.state import Sandbox
+from gateway.ports import InboundMessage
+from gateway.store.blobs import FilesystemBlobStore
 from tests.perf import pyspy
 from tests.perf.fitconnect.sdk_receive import Captured, SdkReceiver, key_import_cost
 from tests.perf.gateway_process import GatewayProcesses
@@ -150,10 +157,15 @@ class Round:
     gateway_wall_s: float  # per submission, first callback to last accept
     per_process_s: dict[str, float]
     sdk_cpu_s: float
+    channel_cpu_s: float
 
     @property
     def ratio(self) -> float:
         return self.gateway_cpu_s / self.sdk_cpu_s
+
+    @property
+    def channel_ratio(self) -> float:
+        return self.channel_cpu_s / self.sdk_cpu_s
 
 
 def sdk_round(sdk: SdkReceiver, captured: list[Captured]) -> float:
@@ -162,6 +174,29 @@ def sdk_round(sdk: SdkReceiver, captured: list[Captured]) -> float:
         received = sdk.receive(item)
         assert received["attachments"] and received["data_json"]
     return (time.process_time() - start) / len(captured)
+
+
+class ChannelOnly:
+    """The gateway's FIT-Connect channel in this process: its own blob store for the fetched parts
+    (fetching is not timed), the sandbox's JWKS read once."""
+
+    def __init__(self, sandbox_url: str, blob_dir: Path) -> None:
+        options = plugin.parse_options(gateway_settings(sandbox_url)["adapters"]["fitconnect"])
+        self.wiring = plugin.build(options, testing.REPO, testing.MemoryStateStore(), FilesystemBlobStore(blob_dir))
+
+    def fetch(self, created: Created) -> InboundMessage:
+        message = self.wiring.source.fetch(sandbox_config.DEMO_DESTINATION, created.submission_id, created.case_id)
+        assert message is not None
+        return message
+
+    def round(self, messages: list[InboundMessage]) -> float:
+        channel = self.wiring.channel
+        start = time.process_time()
+        for message in messages:
+            verified = channel.verify(message)
+            assert verified.attachments
+            channel.accept_token(Manifest.from_bytes(message.payload))
+        return (time.process_time() - start) / len(messages)
 
 
 def gateway_round(service: Zustelldienst, gateway: GatewayProcesses, created: list[Created]
@@ -213,28 +248,34 @@ def main(argv: list[str] | None = None) -> int:
     with zustelldienst() as service, tempfile.TemporaryDirectory(prefix="fitconnect-bench-") as tmp:
         gateway = GatewayProcesses("fitconnect", gateway_settings(service.url), Path(tmp))
         sdk = SdkReceiver(private_jwk)
+        channel = ChannelOnly(service.url, Path(tmp) / "channel-blobs")
         try:
             gateway.wait_ready()
             service.callback_url = (f"{gateway.url}/v1/channels/fitconnect/callbacks/"
                                     f"{sandbox_config.DEMO_DESTINATION}")
             warm = service.submit(3)  # first use: JWKS, token, statements, mapping, schemas
             sdk_round(sdk, [service.capture(c) for c in warm])  # captured before the accept removes them
+            channel.round([channel.fetch(c) for c in warm])
             gateway_round(service, gateway, warm)
             idle = idle_rate(gateway)
             recording = pyspy.Recording(gateway.pids, OUT.parent, "fitconnect") if args.profile else None
             for number in range(args.rounds):
                 created = service.submit(args.per_round)
                 captured = [service.capture(c) for c in created]
+                fetched = [channel.fetch(c) for c in created]
                 if number % 2:  # alternate who goes first: drift in the machine's load hits both alike
                     sdk_cpu = sdk_round(sdk, captured)
+                    channel_cpu = channel.round(fetched)
                     cpu, wall, per_process = gateway_round(service, gateway, created)
                 else:
                     cpu, wall, per_process = gateway_round(service, gateway, created)
+                    channel_cpu = channel.round(fetched)
                     sdk_cpu = sdk_round(sdk, captured)
-                rounds.append(Round(cpu, wall, per_process, sdk_cpu))
+                rounds.append(Round(cpu, wall, per_process, sdk_cpu, channel_cpu))
                 print(f"  round {number + 1}: gateway {cpu * 1000:6.2f} ms CPU/submission "
                       f"({' + '.join(f'{k} {v * 1000:.2f}' for k, v in per_process.items())}), "
-                      f"SDK {sdk_cpu * 1000:6.2f} ms, ratio {cpu / sdk_cpu:.2f}", flush=True)
+                      f"SDK {sdk_cpu * 1000:6.2f} ms, channel only {channel_cpu * 1000:6.2f} ms, "
+                      f"ratio {cpu / sdk_cpu:.2f}", flush=True)
             if recording is not None:
                 for path in recording.stop().values():
                     print(pyspy.top(path, only=("gateway/", "adapters/", "sqlalchemy", "httpx")))
@@ -255,11 +296,14 @@ def report(args: argparse.Namespace, info: dict[str, Any], rounds: list[Round], 
     wall = med([r.gateway_wall_s for r in rounds])
     per_process = {name: med([r.per_process_s[name] for r in rounds]) for name in rounds[0].per_process_s}
     published = sdk + key_import
+    channel, channel_ratio = med([r.channel_cpu_s for r in rounds]), med([r.channel_ratio for r in rounds])
     print(f"FIT-Connect intake: data {DATA_BYTES // 1024} KB + attachment {ATTACHMENT_BYTES // 1024} KB, "
           f"{args.rounds} rounds of {args.per_round} submissions; {describe(info)}, "
           f"load average now {' '.join(str(v) for v in load_average())}")
     print(f"SDK fitconnect 0.4.2 retrieve_submission (key loaded once): {sdk * 1000:8.2f} ms CPU/submission")
     print(f"  as published (loads the RSA key on every call):          {published * 1000:8.2f} ms")
+    print(f"gateway channel only (verify + accept SET, no HTTP, nothing stored): {channel * 1000:8.2f} ms, "
+          f"{channel_ratio:.2f}x the SDK")
     print(f"gateway, callback to accept (API + worker process):         {gateway * 1000:8.2f} ms CPU/submission "
           f"({', '.join(f'{k} {v * 1000:.2f}' for k, v in per_process.items())}); wall {wall * 1000:.1f} ms")
     print(f"  ratio gateway / SDK: {ratio:.2f} (rounds {ratios[0]:.2f}..{ratios[-1]:.2f}), target <= {TARGET:.1f}; "
@@ -273,6 +317,9 @@ def report(args: argparse.Namespace, info: dict[str, Any], rounds: list[Round], 
         "summary": [
             {"metric": "fitconnect SDK 0.4.2 receive CPU ms/submission (decrypt 3 JWE, metadata schema, hashes)",
              "value": round(sdk * 1000, 2), "floor": None, "ratio": None, "target": "", "pass": None},
+            {"metric": "fitconnect gateway channel only CPU ms/submission (verify + accept SET, no HTTP) vs SDK",
+             "value": round(channel * 1000, 2), "floor": round(sdk * 1000, 2), "ratio": round(channel_ratio, 3),
+             "target": "", "pass": None},
             {"metric": "fitconnect gateway intake CPU ms/submission (callback to accept, API + worker) vs SDK",
              "value": round(gateway * 1000, 2), "floor": round(sdk * 1000, 2), "ratio": round(ratio, 3),
              "target": f"<= {TARGET:.1f}", "pass": ratio <= TARGET},
