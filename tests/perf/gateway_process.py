@@ -30,14 +30,15 @@ LOG_DIR = REPO / "var" / "bench" / "logs"
 class GatewayProcesses:
     """``rathaus-gateway serve`` (``command="serve"``: API + worker) or ``worker``."""
 
-    def __init__(self, name: str, settings: dict[str, Any], data_dir: Path, command: str = "serve") -> None:
+    def __init__(self, name: str, settings: dict[str, Any], data_dir: Path, command: str = "serve",
+                 log_dir: Path = LOG_DIR) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file = data_dir / "gateway.yaml"
         self.config_file.write_text(yaml.safe_dump({"data_dir": str(data_dir), **settings}), encoding="utf-8")
         self.command = command
         self.port = free_port() if command == "serve" else None
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"{name}-gateway.log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}-gateway.log"
         self._log: IO[bytes] = self.log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}
         # unbuffered: the worker's start line reaches the log at once
