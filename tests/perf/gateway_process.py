@@ -27,6 +27,13 @@ from tests.perf.servers import HOST, REPO, free_port
 LOG_DIR = REPO / "var" / "bench" / "logs"
 
 
+def exit_on_sigterm() -> None:
+    """A benchmark ended by ``run_all`` (SIGTERM when it overruns its time) unwinds like a Ctrl-C:
+    its ``finally`` blocks stop the gateway processes it started (they run in sessions of their
+    own, so the signal to the benchmark's process group does not reach them)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 class GatewayProcesses:
     """``rathaus-gateway serve`` (``command="serve"``: API + worker) or ``worker``."""
 
@@ -44,6 +51,8 @@ class GatewayProcesses:
         # unbuffered: the worker's start line reaches the log at once
         env.update(PYTHONPATH=str(REPO), RG_CONFIG_FILE=str(self.config_file), PYTHONUNBUFFERED="1")
         argv = [sys.executable, "-m", "gateway", command]
+        if command == "worker":  # it stops by itself within a second should this process die
+            argv += ["--parent-pid", str(os.getpid())]
         if self.port is not None:
             argv += ["--host", HOST, "--port", str(self.port)]
         self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,

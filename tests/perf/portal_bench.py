@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tests.perf.gateway_process import exit_on_sigterm
 from tests.perf.measure import Run, bench_one
 from tests.perf.portal_profile import profile
 from tests.perf.report import print_runs, summary_rows
@@ -92,6 +93,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    exit_on_sigterm()  # its servers (sessions of their own) are stopped on the way out
     if args.profile:
         profile(args)
         return {}

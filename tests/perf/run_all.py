@@ -76,7 +76,7 @@ def run_bench(name: str, module: str, args: list[str], budget_s: float) -> list[
 
 
 def _end_session(proc: subprocess.Popen[bytes]) -> None:
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 5.0)):  # SIGTERM: it stops its gateways
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):

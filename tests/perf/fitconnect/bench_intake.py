@@ -67,7 +67,7 @@ from gateway.ports import InboundMessage
 from gateway.store.blobs import FilesystemBlobStore
 from tests.perf import pyspy
 from tests.perf.fitconnect.sdk_receive import Captured, SdkReceiver, key_import_cost
-from tests.perf.gateway_process import GatewayProcesses
+from tests.perf.gateway_process import GatewayProcesses, exit_on_sigterm
 from tests.perf.runinfo import describe, load_average, run_info
 from tests.support.servers import serve_app
 
@@ -242,6 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     info = run_info()
     private_jwk = json.loads((testing.KEY_DIR / "tangerhuette-enc-2026.jwk.json").read_text())
     rounds: list[Round] = []

@@ -64,7 +64,7 @@ from adapters.xta.soap import content_bytes, parse_envelope
 from gateway import safexml
 from gateway.mapping.loaded import MappingRegistry
 from tests.perf import pyspy
-from tests.perf.gateway_process import GatewayProcesses
+from tests.perf.gateway_process import GatewayProcesses, exit_on_sigterm
 from tests.perf.runinfo import describe, load_average, run_info
 from tests.support.servers import serve_app
 
@@ -249,6 +249,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    exit_on_sigterm()
     info = run_info()
     rounds: list[Round] = []
     with mailbox() as box, tempfile.TemporaryDirectory(prefix="xta-bench-") as tmp:
