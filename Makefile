@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: run test lint typecheck unit integration e2e bench clean fuse
 # the browser tests drive Debian's Chromium (never a downloaded browser build)
@@ -51,7 +52,14 @@ integration: $(STAMP) fuse
 e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP)
+# the benchmark-only extra (the PyPI FIT-Connect SDK the FIT-Connect line compares with, py-spy);
+# pip check fails the target should its pins ever clash with ours
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip check
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.run_all
 
 clean:

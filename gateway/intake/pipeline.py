@@ -270,6 +270,9 @@ class IntakePipeline:
         """Enqueue again the open entries whose retry time (or whose job's lease) has come."""
         now = self.clock()
         lease = now + dt.timedelta(seconds=self.settings.job_lease_seconds)
+        with self.db.reading() as conn:
+            if not inbox_repo.any_due(conn, now):
+                return 0  # the usual answer: no write transaction for it
         with self.db.transaction() as uow:
             due = inbox_repo.claim_due(uow.conn, now, lease, limit)
             for inbox_id in due:

@@ -69,6 +69,9 @@ class Dispatcher:
         limit = max(1, min(limit, int(lease // (self.settings.webhook_timeout_seconds + 1))))
         self._postpone_open()
         now = self.clock()
+        with self.db.reading() as conn:
+            if not outbox_repo.any_due(conn, now):
+                return 0  # the usual answer: no write transaction for it
         with self.db.transaction() as uow:
             rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=lease), limit)
         for row in rows:

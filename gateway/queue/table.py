@@ -1,5 +1,8 @@
 """Durable job table (embedded profile): jobs live in the same SQLite file as the cases,
-so enqueueing is part of the business transaction and a SIGKILL loses nothing."""
+so enqueueing is part of the business transaction and a SIGKILL loses nothing.
+
+An idle worker asks for jobs every 50 ms: it looks with a read first and takes the write
+lock only when there is something to claim, and the statements are built once."""
 
 from __future__ import annotations
 
@@ -15,6 +18,15 @@ from gateway.store.tables import jobs
 
 _ENQUEUE = insert(jobs)
 _ACK = delete(jobs).where(jobs.c.id == bindparam("job_id"))
+_CLAIMABLE = or_(and_(jobs.c.state == "queued", jobs.c.available_at <= bindparam("now")),
+                 and_(jobs.c.state == "running", jobs.c.lease_until <= bindparam("now")))
+_ANY_CLAIMABLE = select(jobs.c.id).where(_CLAIMABLE).limit(1)
+_CANDIDATES = select(jobs).where(_CLAIMABLE).order_by(jobs.c.id).limit(bindparam("limit"))
+_BURY = update(jobs).where(jobs.c.id == bindparam("job_id")).values(state="dead", last_error="delivery cap reached")
+# the claim: conditional, so a job another worker claimed meanwhile is not taken twice
+_TAKE = (update(jobs).where(jobs.c.id == bindparam("job_id"), _CLAIMABLE)
+         .values(state="running", attempts=jobs.c.attempts + 1, lease_until=bindparam("lease"),
+                 locked_by=bindparam("worker")))
 
 
 class TableQueue:
@@ -32,23 +44,21 @@ class TableQueue:
 
     def _claim(self, worker: str, limit: int) -> tuple[list[Job], list[Job]]:
         now = self._clock()
-        claimable = or_(and_(jobs.c.state == "queued", jobs.c.available_at <= now),
-                        and_(jobs.c.state == "running", jobs.c.lease_until <= now))
+        with self._db.reading() as conn:
+            if conn.execute(_ANY_CLAIMABLE, {"now": now}).first() is None:
+                return [], []  # nothing to claim: no write transaction
         reserved: list[Job] = []
         buried: list[Job] = []
         with self._db.transaction() as uow:
-            rows = uow.conn.execute(select(jobs).where(claimable).order_by(jobs.c.id).limit(limit)).mappings().all()
+            rows = uow.conn.execute(_CANDIDATES, {"now": now, "limit": limit}).mappings().all()
             for row in rows:
                 job = Job(id=str(row["id"]), kind=row["kind"], ref=row["ref"], deliveries=row["attempts"] + 1)
                 if job.deliveries > self._max:
-                    uow.conn.execute(update(jobs).where(jobs.c.id == row["id"])
-                                     .values(state="dead", last_error="delivery cap reached"))
+                    uow.conn.execute(_BURY, {"job_id": row["id"]})
                     buried.append(job)
                     continue
-                result = uow.conn.execute(
-                    update(jobs).where(jobs.c.id == row["id"], claimable)
-                    .values(state="running", attempts=jobs.c.attempts + 1, lease_until=now + self._lease,
-                            locked_by=worker))
+                result = uow.conn.execute(_TAKE, {"job_id": row["id"], "now": now, "lease": now + self._lease,
+                                                  "worker": worker})
                 if result.rowcount == 1:
                     reserved.append(job)
         return reserved, buried

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from gateway.store.tables import forwardings
 
@@ -35,8 +35,11 @@ def for_case(conn: Connection, case_id: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+# built once: the worker asks every round
+_OPEN = (select(forwardings).where(forwardings.c.status.not_in(FINAL_STATES), forwardings.c.remote_id.is_not(None))
+         .order_by(forwardings.c.updated_at).limit(bindparam("limit")))
+
+
 def open_ones(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
-    rows = conn.execute(select(forwardings).where(forwardings.c.status.not_in(FINAL_STATES),
-                                                  forwardings.c.remote_id.is_not(None))
-                        .order_by(forwardings.c.updated_at).limit(limit)).mappings().all()
+    rows = conn.execute(_OPEN, {"limit": limit}).mappings().all()
     return [dict(r) for r in rows]

@@ -121,21 +121,23 @@ def mark_acknowledged(conn: Connection, inbox_id: str, now: dt.datetime) -> None
     conn.execute(_MARK_ACKNOWLEDGED, {"inbox_id": inbox_id, "now": now})
 
 
+_DUE = and_(inbox.c.state.in_(OPEN_STATES), inbox.c.next_attempt_at <= bindparam("now"))
+_ANY_DUE = select(inbox.c.id).where(_DUE).limit(1)
+_DUE_IDS = select(inbox.c.id).where(_DUE).order_by(inbox.c.next_attempt_at).limit(bindparam("limit"))
+_CLAIM_DUE = update(inbox).where(inbox.c.id == bindparam("inbox_id"), _DUE).values(next_attempt_at=bindparam("lease"))
+
+
+def any_due(conn: Connection, now: dt.datetime) -> bool:
+    """Whether an open entry's time has come (a read: the worker asks every round)."""
+    return conn.execute(_ANY_DUE, {"now": now}).first() is not None
+
+
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[str]:
     """Claim open entries whose time has come; the conditional update makes a claim exclusive."""
-    due = conn.execute(
-        select(inbox.c.id)
-        .where(inbox.c.state.in_(OPEN_STATES), inbox.c.next_attempt_at <= now)
-        .order_by(inbox.c.next_attempt_at)
-        .limit(limit)
-    ).scalars().all()
+    due = conn.execute(_DUE_IDS, {"now": now, "limit": limit}).scalars().all()
     claimed = []
     for inbox_id in due:
-        result = conn.execute(
-            update(inbox)
-            .where(inbox.c.id == inbox_id, inbox.c.state.in_(OPEN_STATES), inbox.c.next_attempt_at <= now)
-            .values(next_attempt_at=lease_until)
-        )
+        result = conn.execute(_CLAIM_DUE, {"inbox_id": inbox_id, "now": now, "lease": lease_until})
         if result.rowcount == 1:
             claimed.append(inbox_id)
     return claimed

@@ -70,23 +70,24 @@ def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], no
         "corr_context": correlation.current()}).scalar_one())
 
 
+_UNCLAIMED = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= bindparam("now"))
+_DUE = (outbox.c.state == "pending", outbox.c.next_attempt_at <= bindparam("now"), _UNCLAIMED)
+_ANY_DUE = select(outbox.c.id).where(*_DUE).limit(1)
+_DUE_IDS = select(outbox.c.id).where(*_DUE).order_by(outbox.c.id).limit(bindparam("limit"))
+_CLAIM = (update(outbox).where(outbox.c.id == bindparam("row_id"), outbox.c.state == "pending", _UNCLAIMED)
+          .values(lease_until=bindparam("lease"), attempts=outbox.c.attempts + 1).returning(*outbox.c))
+
+
+def any_due(conn: Connection, now: dt.datetime) -> bool:
+    """Whether a row is due (a read: the worker asks every round)."""
+    return conn.execute(_ANY_DUE, {"now": now}).first() is not None
+
+
 def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[OutboxRow]:
-    candidates = conn.execute(
-        select(outbox.c.id)
-        .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now,
-               or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
-        .order_by(outbox.c.id)
-        .limit(limit)
-    ).scalars().all()
+    candidates = conn.execute(_DUE_IDS, {"now": now, "limit": limit}).scalars().all()
     claimed = []
     for row_id in candidates:
-        row = conn.execute(
-            update(outbox)
-            .where(outbox.c.id == row_id, outbox.c.state == "pending",
-                   or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now))
-            .values(lease_until=lease_until, attempts=outbox.c.attempts + 1)
-            .returning(*outbox.c)
-        ).mappings().first()
+        row = conn.execute(_CLAIM, {"row_id": row_id, "now": now, "lease": lease_until}).mappings().first()
         if row is not None:  # nobody claimed it between our look and our update
             claimed.append(OutboxRow.of(row))
     return claimed

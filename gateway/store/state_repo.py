@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from gateway.store import dialects
 from gateway.store.db import Database
@@ -18,6 +18,10 @@ _UPSERT = dialects.both(lambda dialect_insert: (
         set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at,
               "updated_at": stmt.excluded.updated_at}))(dialect_insert(adapter_state)))
 _ADD = dialects.insert_ignoring_conflicts(adapter_state, adapter_state.c.key)
+# built once: ``add`` runs for every FIT-Connect callback (its replay check)
+_DELETE_EXPIRED_KEY = delete(adapter_state).where(
+    adapter_state.c.namespace == bindparam("ns"), adapter_state.c.key == bindparam("k"),
+    adapter_state.c.expires_at.is_not(None), adapter_state.c.expires_at <= bindparam("now"))
 
 
 class SqlStateStore:
@@ -61,9 +65,7 @@ class SqlStateStore:
         expires = now + dt.timedelta(seconds=ttl_seconds) if ttl_seconds is not None else None
         with self._db.transaction() as uow:
             # an expired entry no longer counts: remove it so the insert can take its place
-            uow.conn.execute(delete(adapter_state).where(
-                adapter_state.c.namespace == namespace, adapter_state.c.key == key,
-                adapter_state.c.expires_at.is_not(None), adapter_state.c.expires_at <= now))
+            uow.conn.execute(_DELETE_EXPIRED_KEY, {"ns": namespace, "k": key, "now": now})
             inserted = uow.conn.execute(dialects.for_connection(_ADD, uow.conn), {
                 "namespace": namespace, "key": key, "value": value, "expires_at": expires,
                 "updated_at": now}).first()

@@ -259,7 +259,7 @@ def run_load(factory: RequestFactory, *, concurrency: int = 32, warmup_s: float 
 
 
 # -- CPU accounting from /proc (servers, services, whole machine) --------------------------------------
-def _stat_fields(pid: int) -> list[str]:
+def stat_fields(pid: int) -> list[str]:
     text = Path(f"/proc/{pid}/stat").read_text()
     return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
 
@@ -269,7 +269,7 @@ def process_tree(root: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError):
-                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
+                parents[int(entry.name)] = int(stat_fields(int(entry.name))[1])
     tree, frontier = [root], [root]
     while frontier:
         frontier = [pid for pid, ppid in parents.items() if ppid in frontier]
@@ -281,7 +281,7 @@ def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError, IndexError):
-            fields = _stat_fields(pid)
+            fields = stat_fields(pid)
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / CLK_TCK
 

@@ -16,10 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.perf.loadgen import machine_info
+from tests.perf.gateway_process import exit_on_sigterm
 from tests.perf.measure import Run, bench_one
 from tests.perf.portal_profile import profile
-from tests.perf.report import git_revision, print_runs, summary_rows
+from tests.perf.report import print_runs, summary_rows
+from tests.perf.runinfo import describe, load_average, run_info
 from tests.perf.servers import OUT_DIR, REPO, UVICORN_OPTIONS, services_available
 
 FOREIGN_CPU_WARN_PCT = 25.0  # of one core
@@ -57,6 +58,7 @@ def _attempt(target: str, workers: int, args: argparse.Namespace, tmp: Path, fai
 
 
 def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    info = run_info()
     workers = [int(w) for w in args.workers.split(",")]
     profiles = [p for p in args.profiles.split(",") if p]
     skipped: dict[str, str] = {}
@@ -81,7 +83,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     busiest = max((r.foreign_cpu_pct for r in runs), default=0.0)
     warnings = [f"other processes used up to {busiest:.0f}% of a core during the runs: the figures are "
                 "pessimistic, repeat on a quiet machine"] if busiest > FOREIGN_CPU_WARN_PCT else []
-    return {"benchmark": "portal", "machine": machine_info(), "revision": git_revision(), "skipped": skipped,
+    return {"benchmark": "portal", **info, "load_average_end": load_average(), "skipped": skipped,
             "settings": {"concurrency": args.concurrency, "warmup_s": args.warmup, "duration_s": args.duration,
                          "workers": workers, "open_loop_rate": args.rate, "uvicorn": UVICORN_OPTIONS,
                          "client": "tests/perf/loadgen.py (asyncio + uvloop, raw HTTP/1.1 keep-alive)"},
@@ -91,6 +93,7 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    exit_on_sigterm()  # its servers (sessions of their own) are stopped on the way out
     if args.profile:
         profile(args)
         return {}
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print_runs(result)
+    print(f"{describe(result)}; load average at the end {' '.join(str(v) for v in result['load_average_end'])}")
     for line in result["failures"] + result["warnings"]:
         print(f"WARNING: {line}")
     print(f"written to {args.out.relative_to(REPO) if args.out.is_relative_to(REPO) else args.out}")

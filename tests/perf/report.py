@@ -48,10 +48,8 @@ def summary_rows(runs: list[Run], profiles: list[str], failures: list[str]) -> l
             _row(f"{label} req/s", gw.load.rps, floor.load.rps, floor.load.rps / gw.load.rps,
                  ">= 300" if embedded else "", gw.load.rps >= 300 if embedded else None),
             _row(f"{label} p50 ms", gw.load.p50_ms, floor.load.p50_ms, gw.load.p50_ms / floor.load.p50_ms, "", None),
-            _row(f"{label} p99 ms", gw.load.p99_ms, floor.load.p99_ms, gw.load.p99_ms / floor.load.p99_ms,
-                 "<= 50" if embedded else "", gw.load.p99_ms <= 50 if embedded else None),
-            _row(f"{label} cost vs floor (floor req/s / gateway req/s)", floor.load.rps / gw.load.rps, 1.0,
-                 floor.load.rps / gw.load.rps, "<= 3", floor.load.rps / gw.load.rps <= 3),
+            # at c=32 a closed loop's latency is 32 / throughput (Little's law): the p99 target is the open loop's
+            _row(f"{label} p99 ms", gw.load.p99_ms, floor.load.p99_ms, gw.load.p99_ms / floor.load.p99_ms, "", None),
             _row(f"{label} server CPU ms/request", gw.server_cpu_ms_per_req, floor.server_cpu_ms_per_req,
                  gw.server_cpu_ms_per_req / floor.server_cpu_ms_per_req, "", None),
             _row(f"{label} errors (non-201, warm-up included)", gw.load.errors + sum(gw.load.warmup_errors.values()),
@@ -79,8 +77,7 @@ def _row(metric: str, value: float, floor: float | None, ratio: float | None, ta
 
 
 def print_runs(result: dict[str, Any]) -> None:
-    machine = result["machine"]
-    print(f"\nmachine: {machine['nproc']} cores, {machine['cpu_model']}, Python {machine['python']}")
+    print()
     header = (f"{'target':<9} {'w':>1} {'mode':<6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
               f"{'err':>4} {'srv CPU ms/req':>14} {'srv CPU% (per process)':>22} {'svc CPU%':>8} {'client CPU%':>11} "
               f"{'machine busy%':>13} {'foreign CPU%':>12}")
