@@ -43,8 +43,12 @@ async def current_admin(request: Request) -> Admin:
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """The urlencoded form of a POST: a few short text fields (anything else is refused)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+    """The urlencoded form of a POST: a few short text fields (anything else is refused; no body
+    at all is an empty form, which then fails its CSRF check)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip()
+    if not media_type and request.headers.get("content-length", "0") == "0":
+        return {}
+    if media_type != "application/x-www-form-urlencoded":
         raise ConsoleRefusal(415, "Formular nicht lesbar", "Bitte das Formular der Konsole verwenden.")
     form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
     fields: dict[str, str] = {}

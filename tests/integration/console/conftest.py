@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,8 +17,11 @@ from sqlalchemy import select
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import ConsoleAccount, ConsoleSettings, TokenLimits
+from gateway.errors import InvalidPayload, Problem, UpstreamUnavailable
+from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
 from gateway.store import tables
 from tests.conftest import OTHER_TENANT, TENANT, make_settings, secret_hash
+from tests.integration.conftest import portal_message
 
 PASSWORDS = {"leitung": "leitung-passwort-1", "sachbearbeitung": "sachbearbeitung-passwort-2",
              "andere": "andere-kommune-passwort-3"}
@@ -89,13 +93,15 @@ class ConsoleClient:
         return [dict(r) for r in rows]
 
 
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+def text_of(page: str) -> str:
+    """The page's text as a reader sees it (tags dropped, entities decoded, spaces collapsed)."""
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
 
 
 @pytest.fixture
 def console_gateway(tmp_path: Path) -> Iterator[Gateway]:
-    gateway = Gateway.create(make_settings(tmp_path / "gw", console=console_settings()))
+    gateway = Gateway.create(make_settings(tmp_path / "gw", console=console_settings(), intake_max_attempts=2,
+                                           delivery_max_attempts=2))
     yield gateway
     gateway.close()
 
@@ -111,3 +117,60 @@ def other_console(console_gateway: Gateway) -> Iterator[ConsoleClient]:
     """A second browser against the same gateway (its own cookies)."""
     with TestClient(create_app(console_gateway), base_url="http://testserver") as http:
         yield ConsoleClient(console_gateway, http)
+
+
+class BreakableChannel:
+    """A pull channel whose verification can be broken (permanently or for a while) and mended,
+    built on the portal's own verification; records acknowledgements and rejections."""
+
+    name = "testpull"
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.inner = gateway.adapters.channels.get("portal")
+        self.broken = False
+        self.unavailable = False
+        self.ack_down = False
+        self.acks: list[str] = []
+        self.rejects: list[str] = []
+
+    def verify(self, message: InboundMessage) -> VerifiedSubmission:
+        if self.broken:
+            raise InvalidPayload("the sender's format is not configured")
+        if self.unavailable:
+            raise UpstreamUnavailable("the key service does not answer")
+        return self.inner.verify(message)
+
+    def acknowledge(self, message: InboundMessage, case: CommittedCase) -> None:
+        if self.ack_down:
+            raise UpstreamUnavailable("the source does not answer")
+        self.acks.append(message.source_id)
+
+    def reject(self, message: InboundMessage, problem: Problem) -> None:
+        self.rejects.append(message.source_id)
+
+
+def pull_message(source_id: str | None = None, tenant: str = TENANT, **overrides: Any) -> InboundMessage:
+    message = portal_message(source_id, tenant=tenant, **overrides)
+    return InboundMessage(channel="testpull", source_id=message.source_id, payload=message.payload,
+                          media_type=message.media_type, received_at=message.received_at, tenant_ars=tenant)
+
+
+@pytest.fixture
+def channel(console_gateway: Gateway) -> BreakableChannel:
+    found = BreakableChannel(console_gateway)
+    console_gateway.adapters.channels.register("testpull", found)
+    return found
+
+
+def quarantined(gateway: Gateway, channel: BreakableChannel, tenant: str = TENANT, **overrides: Any) -> str:
+    """The inbox id of a message quarantined through ``channel`` (broken for it, then mended)."""
+    channel.broken = True
+    received = gateway.pipeline.receive(pull_message(tenant=tenant, **overrides))
+    gateway.worker.run_until_idle()
+    channel.broken = False
+    assert gateway.pipeline.outcome(received.inbox_id).state == "quarantined"
+    return received.inbox_id
+
+
+def inbox_state(gateway: Gateway, inbox_id: str) -> str:
+    return gateway.pipeline.outcome(inbox_id).state
