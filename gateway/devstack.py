@@ -85,6 +85,7 @@ def run_stack(config: Path | None, port: int) -> None:
     print(f"""
 Where to look:
   citizen login       open http://127.0.0.1:8103/portal/ , log in as a demo citizen, submit an application
+  admin console       {url}/console/  (demo-admin / demo-console-password)
   API docs            {url}/docs
   token (local proc.) curl -s -d grant_type=client_credentials -d client_id=demo-fachverfahren \\
                         -d client_secret=demo-fachverfahren-secret {url}/oauth/token
