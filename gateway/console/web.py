@@ -20,6 +20,9 @@ PREFIX = "/console"
 # No script-src: the console runs no JavaScript (progressive enhancement is plain HTML forms).
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
        "base-uri 'none'")
+# Referrers stay within the console (its URLs carry no personal data); with "no-referrer" a browser
+# would also send "Origin: null" with every form, and the same-origin check of forms needs the origin.
+REFERRER_POLICY = "same-origin"
 LOCAL = ZoneInfo("Europe/Berlin")
 
 STATE_LABELS = {
@@ -66,7 +69,8 @@ _ENV = _environment()
 
 def page(template: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     body = _ENV.get_template(template).render(**context)
-    return HTMLResponse(body, status_code=status, headers={"Content-Security-Policy": CSP, **(headers or {})})
+    return HTMLResponse(body, status_code=status, headers={"Content-Security-Policy": CSP,
+                                                           "Referrer-Policy": REFERRER_POLICY, **(headers or {})})
 
 
 class ConsoleRefusal(Exception):

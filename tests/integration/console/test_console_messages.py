@@ -173,7 +173,8 @@ def test_an_admin_sees_and_touches_only_their_municipalities(console: ConsoleCli
     console.login("andere")
     listing = console.http.get("/console/quarantaene").text
     assert f'id="eingang-{theirs}"' in listing and f'id="eingang-{ours}"' not in listing
-    for path in (f"/console/eingang/{ours}", f"/console/eingang/{ours}/wiederholen", f"/console/eingang/{ours}/original"):
+    for path in (f"/console/eingang/{ours}", f"/console/eingang/{ours}/wiederholen",
+                 f"/console/eingang/{ours}/original"):
         assert console.http.get(path).status_code == 404, path
     forged = console.http.post(f"/console/eingang/{ours}/wiederholen", data={"csrf": console.csrf()},
                                follow_redirects=False)
