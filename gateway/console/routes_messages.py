@@ -26,6 +26,8 @@ DONE = {"wiederholt": "Die Nachricht wird erneut verarbeitet.", "verworfen": "Di
 DELIVERY_DONE = {"wiederholt": "Die Zustellung wird erneut versucht.", "verworfen": "Die Zustellung wurde verworfen."}
 ACTIONS = ("wiederholen", "verwerfen")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+PROBLEM_LABELS = {"type": "Problemtyp", "title": "Titel", "status": "Status", "detail": "Einzelheiten",
+                  "instance": "Stelle", "service": "Leistung", "tenant": "Kommune", "channel": "Kanal"}
 NOT_FOUND = ConsoleRefusal(404, "Nicht gefunden", "Diesen Eintrag gibt es nicht (oder nicht für Ihre Kommunen).")
 
 
@@ -67,7 +69,8 @@ def _case_reference(gateway: Gateway, row: InboxRow) -> str | None:
 def entry(inbox_id: str, admin: AdminDep, gateway: GatewayDep, erledigt: str = "") -> Response:
     row = _entry(gateway, admin, inbox_id)
     return page("eingang.html", admin=admin, current="quarantaene", row=row, done=DONE.get(erledigt),
-                reference=_case_reference(gateway, row), actionable=row.state in ("quarantined", "dead"))
+                reference=_case_reference(gateway, row), actionable=row.state in ("quarantined", "dead"),
+                problem_labels=PROBLEM_LABELS)
 
 
 @router.get("/eingang/{inbox_id}/original")

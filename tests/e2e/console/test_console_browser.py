@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from adapters.xta import samples
 from tests.e2e.console.conftest import Stack, check_accessibility, log_in, shot, write_catalog
 
@@ -157,3 +159,11 @@ def test_every_page_passes_axe_and_refusals_are_pages_too(stack: Stack, page: An
         shot(page, f"20-{name}")
         check_accessibility(page, f"20-{name}")
     assert "Nicht gefunden" in page.inner_text("h1")
+
+
+def test_the_accessibility_check_fails_on_serious_violations(page: Any) -> None:
+    """The check has teeth: an unlabelled button and an image without text are critical for axe."""
+    page.set_content('<html lang="de"><head><title>x</title></head><body><main><button></button>'
+                     '<img src="data:,"></main></body></html>')
+    with pytest.raises(AssertionError, match=r"button-name|image-alt"):
+        check_accessibility(page, "99-selbstpruefung")
