@@ -115,3 +115,8 @@ class ConsoleAuth:
 
     def end(self, admin: Admin) -> None:
         self._state.delete(NAMESPACE, admin.session_key)
+
+    def end_id(self, session_id: str) -> None:
+        """End the session a cookie names, whatever state it is in (unknown ids change nothing)."""
+        if session_id and len(session_id) <= 128:
+            self._state.delete(NAMESPACE, _key(session_id))

@@ -94,6 +94,9 @@ async def login(request: Request, console: ConsoleDep, gateway: GatewayDep, form
                                                         "erneut versuchen.")
     if session_id is None:
         return _login_form(request, status=401, message="Benutzername oder Passwort ist falsch.")
+    previous = request.cookies.get(SESSION_COOKIE, "")
+    if previous:  # a login replaces whatever session this browser had: one live session per login
+        await run_in_threadpool(console.auth.end_id, previous)
     response = RedirectResponse(f"{PREFIX}/", status_code=303)
     _cookie(response, request, SESSION_COOKIE, session_id, None)
     _forget(response, request, LOGIN_COOKIE)

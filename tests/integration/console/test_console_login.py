@@ -112,3 +112,18 @@ def test_an_installation_without_accounts_says_so(tmp_path: Path) -> None:
             assert "noch kein Konsolen-Konto eingerichtet" in text_of(http.get("/console/anmelden").text)
     finally:
         gateway.close()
+
+
+def test_a_new_login_ends_the_browsers_previous_session(console: ConsoleClient, other_console: ConsoleClient) -> None:
+    older_tab = form_with_action(console.http.get("/console/anmelden").text, "/console/anmelden")
+    older_cookie = console.http.cookies.get("rg_console_login", path="/console")
+    assert console.login("leitung").status_code == 303
+    first = console.http.cookies.get("rg_console", path="/console")
+    # the login form of an older tab of the same browser is sent after all
+    console.http.cookies.set("rg_console_login", older_cookie, path="/console")
+    again = console.http.post("/console/anmelden", data={**older_tab["fields"], "benutzername": "sachbearbeitung",
+                                                         "passwort": "sachbearbeitung-passwort-2"},
+                              follow_redirects=False)
+    assert again.status_code == 303 and "sachbearbeitung" in console.http.get("/console/").text
+    other_console.http.cookies.set("rg_console", first, path="/console")
+    assert other_console.http.get("/console/", follow_redirects=False).status_code == 303
