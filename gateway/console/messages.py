@@ -7,7 +7,7 @@ change state in one transaction with their audit entry.
 
 The original: read through the blob store's public ``open`` (so decryption at rest plugs in
 beneath), at most :data:`SHOWN_BYTES`, decoded as UTF-8 with replacement characters and every
-control character except tab and newline replaced: it is shown as escaped text, never as HTML,
+control character except tab and newline replaced (line ends become newlines): it is shown as escaped text, never as HTML,
 and never sent as a file the browser could render.
 """
 
@@ -90,7 +90,8 @@ def read_original(db: Database, blobs: BlobStore, row: InboxRow, actor: str, now
         close = getattr(chunks, "close", None)
         if close is not None:
             close()
-    text = _CONTROL.sub("\ufffd", bytes(taken).decode("utf-8", errors="replace"))
+    decoded = bytes(taken).decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("\ufffd", decoded)
     return Original(text=text, shown_bytes=len(taken), total_bytes=row.raw_size, media_type=row.media_type)
 
 

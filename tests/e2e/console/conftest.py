@@ -32,7 +32,7 @@ from tests.support.servers import free_port, serve_app
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "console"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+               "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=de-DE"]
 ADMIN, PASSWORD = "leitung", "konsole-test-passwort"
 GEWERBE = """\
   - {leika: "99050012104000", name: Gewerbe anmelden, mappings: [xoev.gewerbe-anmelden], min_trust_level: none,
