@@ -6,9 +6,9 @@ Lists: inbox entries ``quarantined`` (refused permanently: the reason is the sto
 change state in one transaction with their audit entry.
 
 The original: read through the blob store's public ``open`` (so decryption at rest plugs in
-beneath), at most :data:`SHOWN_BYTES`, decoded as UTF-8 with replacement characters and every
-control character except tab and newline replaced (line ends become newlines): it is shown as escaped text, never as HTML,
-and never sent as a file the browser could render.
+beneath), at most :data:`SHOWN_BYTES`, decoded as UTF-8 with replacement characters, line ends
+made newlines and every other control character except tab replaced: it is shown as escaped
+text, never as HTML, and never sent as a file the browser could render.
 """
 
 from __future__ import annotations
