@@ -28,7 +28,10 @@ ACTIONS = ("wiederholen", "verwerfen")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 PROBLEM_LABELS = {"type": "Problemtyp", "title": "Titel", "status": "Status", "detail": "Einzelheiten",
                   "instance": "Stelle", "service": "Leistung", "tenant": "Kommune", "channel": "Kanal"}
-NOT_FOUND = ConsoleRefusal(404, "Nicht gefunden", "Diesen Eintrag gibt es nicht (oder nicht für Ihre Kommunen).")
+
+
+def _not_found() -> ConsoleRefusal:
+    return ConsoleRefusal(404, "Nicht gefunden", "Diesen Eintrag gibt es nicht (oder nicht für Ihre Kommunen).")
 
 
 @router.get("/quarantaene")
@@ -46,14 +49,14 @@ def lists(admin: AdminDep, gateway: GatewayDep, liste: str = "quarantaene", erle
 
 def _action(action: str) -> str:
     if action not in ACTIONS:
-        raise NOT_FOUND
+        raise _not_found()
     return action
 
 
 def _entry(gateway: Gateway, admin: Admin, inbox_id: str) -> InboxRow:
     row = messages.inbox_entry(gateway.db, inbox_id, admin.tenants) if _UUID.match(inbox_id) else None
     if row is None:
-        raise NOT_FOUND
+        raise _not_found()
     return row
 
 
@@ -127,7 +130,7 @@ def _delivery(gateway: Gateway, admin: Admin, row_id: str) -> tuple[OutboxRow, s
     found = (messages.delivery(gateway.db, int(row_id), admin.tenants)
              if row_id.isdigit() and len(row_id) <= 18 else None)
     if found is None:
-        raise NOT_FOUND
+        raise _not_found()
     return found
 
 

@@ -1,6 +1,6 @@
 """The console by keyboard alone, in headless Chromium: the skip link comes first and jumps to the
 content, Tab reaches every control of a page in reading order with a visible focus ring, and
-forms submit with Enter (login, case search, a confirmation)."""
+forms submit with Enter (login, case search, logout)."""
 
 from __future__ import annotations
 
