@@ -28,7 +28,7 @@ _HASHER = PasswordHasher(time_cost=TIME_COST, memory_cost=MEMORY_KIB, parallelis
                          salt_len=16, type=Type.ID)
 # The documented demo credentials (README, fixtures/demo/gateway.yaml): public, so refused
 # unless the demo profile is on (setting ``demo: true``, which `make run` sets).
-DEMO_SECRETS = ("demo-portal-secret", "demo-fachverfahren-secret", "demo-admin-secret")
+DEMO_SECRETS = ("demo-portal-secret", "demo-fachverfahren-secret", "demo-admin-secret", "demo-console-password")
 DEMO_TOKEN_SIGNING_KEY = "demo-only-token-signing-key-0123456789abcdef"  # noqa: S105 - refused outside the demo
 _SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 

@@ -66,6 +66,42 @@ class TokenLimits(BaseModel):
     lockout_seconds: int = Field(default=300, ge=1, description="... lock it out for this long")
 
 
+class ConsoleAccount(BaseModel):
+    """An admin of the console (``/console/``): password as an argon2id hash, the municipalities
+    the admin may see, and whether the admin may read raw originals (personal data; every view
+    is audited)."""
+
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(pattern=r"^[A-Za-z0-9._-]{3,64}$")
+    password_hash: str = Field(description="argon2id PHC string (`rathaus-gateway clients hash-secret` prints one)")
+    tenants: list[str] = Field(min_length=1, description="ARS of the municipalities this admin administers")
+    may_view_originals: bool = Field(default=False, description="may read raw originals (audited per view)")
+
+    @field_validator("password_hash")
+    @classmethod
+    def _strong_hash(cls, value: str) -> str:
+        return client_secrets.check_hash(value)
+
+
+class ConsoleSettings(BaseModel):
+    """The admin console: accounts, session lifetime, login limits (the token endpoint's kind)."""
+
+    model_config = ConfigDict(extra="forbid")
+    accounts: list[ConsoleAccount] = Field(default_factory=list)
+    idle_timeout_seconds: int = Field(default=900, ge=60, le=8 * 3600,
+                                      description="a session ends after this long without a request")
+    max_session_seconds: int = Field(default=8 * 3600, ge=300, le=24 * 3600,
+                                     description="a session ends this long after the login, however busy")
+    login_limits: TokenLimits = Field(default_factory=lambda: TokenLimits(requests_per_minute=20))
+
+    @model_validator(mode="after")
+    def _unique_usernames(self) -> ConsoleSettings:
+        names = [a.username for a in self.accounts]
+        if len(names) != len(set(names)):
+            raise ValueError("console.accounts: a username is listed twice")
+        return self
+
+
 class WebhookConfig(BaseModel):
     """A local-processing endpoint that receives CloudEvents for cases."""
 
@@ -158,6 +194,7 @@ class Settings(BaseSettings):
     token_limits: TokenLimits = Field(default_factory=TokenLimits)
     clients: list[ClientConfig] = Field(default_factory=list)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"portal": dict[str, Any]()})
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
 
@@ -208,6 +245,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"client {client.client_id!r} uses a published demo secret: give it a secret of "
                                  "its own (`rathaus-gateway clients hash-secret`), or set `demo: true` for the "
                                  "demo only")
+        for account in self.console.accounts:
+            if client_secrets.is_demo_secret(account.password_hash):
+                raise ValueError(f"console account {account.username!r} uses the published demo password: give it "
+                                 "a password of its own, or set `demo: true` for the demo only")
         return self
 
     @property

@@ -106,6 +106,7 @@ Where to look:
 channel is configured)
   replies of a case   curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/cases/<id> | jq .replies
   send-by-post tasks  curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/post-tasks
+  admin console       {url}/console/  (demo-admin / demo-console-password)
   API docs            {url}/docs
   token (local proc.) curl -s -d grant_type=client_credentials -d client_id=demo-fachverfahren \\
                         -d client_secret=demo-fachverfahren-secret {url}/oauth/token

@@ -23,6 +23,7 @@ from gateway.api.limits import BodySizeLimit
 from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
+from gateway.console import install as install_console
 
 DESCRIPTION = """Integration gateway of a municipal Digitales Rathaus.
 
@@ -58,6 +59,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     for ctx in gateway.contexts:
         for router in ctx.routers:
             app.include_router(router)
+    install_console(app, gateway)  # /console/: the admin console (pages, outside the OpenAPI document)
     app.add_middleware(BodySizeLimit, max_bytes=gateway.settings.max_body_bytes)
     app.add_middleware(CorrelationId)  # bound before anything is logged, named in every answer
     app.add_middleware(SecurityHeaders)  # outermost: also on the body-size refusal

@@ -53,7 +53,7 @@ def _inbox_view(row: InboxRow) -> dict[str, Any]:
 
 @router.get("/v1/admin/inbox", tags=["admin"], response_model=list[InboxEntry])
 def inbox(gateway: GatewayDep, principal: PrincipalDep,
-          state: Literal["quarantined", "dead", "retry", "received"] = "quarantined",
+          state: Literal["quarantined", "dead", "retry", "received", "discarded"] = "quarantined",
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     principal.require("admin")
     with gateway.db.reading() as conn:

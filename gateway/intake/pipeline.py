@@ -16,6 +16,8 @@ intake   the synchronous portal, whose client waits for the case: the raw origin
 failure  permanent: quarantine (+ a reject row for a pull channel); transient: retry with
          backoff and jitter — the verify result is checkpointed then, so the retry does not
          decrypt again — and a dead letter after the cap.
+admin    a quarantined or dead message is replayed (back to ``received``) once its cause is
+         fixed, or discarded (``discarded``: kept, audited, never replayed).
 """
 
 from __future__ import annotations
@@ -302,5 +304,20 @@ class IntakePipeline:
             self.queue.enqueue(uow, INTAKE_JOB, inbox_id)
             audit.record(uow.conn, at=now, actor=actor, action="replayed", inbox_id=inbox_id,
                          tenant_ars=row.tenant_ars, details={"previous_state": row.state})
+        return True
+
+    def discard(self, inbox_id: str, actor: str, reason: str) -> bool:
+        """An admin's decision that a quarantined or dead message is not to be taken in: the entry
+        becomes ``discarded`` (kept with its raw original, never offered for replay again). The
+        source is not contacted: a quarantined message was rejected upstream when it was
+        quarantined; a dead letter stays unanswered there. ``reason``: a short code, no free text."""
+        now = self.clock()
+        with self.db.transaction() as uow:
+            row = inbox_repo.get(uow.conn, inbox_id, lock=True)
+            if row is None or row.state not in ("quarantined", "dead"):
+                return False
+            inbox_repo.set_state(uow.conn, inbox_id, now, state="discarded", next_attempt_at=None)
+            audit.record(uow.conn, at=now, actor=actor, action="discarded", inbox_id=inbox_id,
+                         tenant_ars=row.tenant_ars, details={"previous_state": row.state, "reason": reason})
         return True
 

@@ -21,7 +21,8 @@ OPEN_STATES = ("received", "retry")
 class InboxRow:
     """One inbox entry: a message as received (its raw original is the blob ``raw_key``) and where
     its intake stands — ``received``/``retry`` (open), ``committed``, ``acknowledged``,
-    ``quarantined`` or ``dead``."""
+    ``quarantined`` or ``dead`` (both wait for an admin: replay or discard), ``discarded`` (an
+    admin decided it is not to be taken in; kept, never replayed)."""
 
     id: str
     channel: str

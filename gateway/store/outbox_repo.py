@@ -35,7 +35,8 @@ _INSERT_OUTBOX = insert(outbox).values(correlation_id=_CORRELATION).returning(ou
 @dataclass(frozen=True)
 class OutboxRow:
     """One delivery owed to the outside: its ``kind`` names the handler (``webhook``, ``ack``,
-    ``reject``, ``forward``, ...), ``target`` whom it goes to. ``attempts`` counts claims and is
+    ``reject``, ``forward``, ...), ``target`` whom it goes to; ``state`` is ``pending``, ``done``,
+    ``dead`` (the cap was reached: an admin revives or discards it) or ``discarded``. ``attempts`` counts claims and is
     the claim's token: only the latest claim may finish, retry or bury the row."""
 
     id: int
@@ -150,6 +151,13 @@ def revive(conn: Connection, row_id: int, now: dt.datetime) -> bool:
     return result.rowcount == 1
 
 
+def discard(conn: Connection, row_id: int, now: dt.datetime) -> bool:
+    """A dead delivery an admin gave up on: ``discarded`` (kept, never delivered or revived)."""
+    result = conn.execute(update(outbox).where(outbox.c.id == row_id, outbox.c.state == "dead")
+                          .values(state="discarded", done_at=now))
+    return result.rowcount == 1
+
+
 def tenant_column() -> Any:
     """The municipality an outbox row belongs to: its case's, else its inbox entry's."""
     return func.coalesce(
@@ -157,13 +165,29 @@ def tenant_column() -> Any:
         select(inbox.c.tenant_ars).where(inbox.c.id == outbox.c.inbox_id).scalar_subquery())
 
 
-def list_state(conn: Connection, state: str, limit: int = 100, tenants: list[str] | None = None
+def list_state(conn: Connection, state: str, limit: int = 100, tenants: list[str] | None = None, *,
+               target: str | None = None, kinds: list[str] | None = None, newest_first: bool = False
                ) -> list[OutboxRow]:
     query = select(outbox).where(outbox.c.state == state)
+    if kinds is not None:
+        query = query.where(outbox.c.kind.in_(kinds))
     if tenants is not None:
         query = query.where(tenant_column().in_(tenants))
-    rows = conn.execute(query.order_by(outbox.c.id).limit(limit))
+    if target is not None:
+        query = query.where(outbox.c.target == target)
+    rows = conn.execute(query.order_by(outbox.c.id.desc() if newest_first else outbox.c.id).limit(limit))
     return [OutboxRow.of(r) for r in rows.mappings().all()]
+
+
+def count_by_target(conn: Connection, states: list[str], tenants: list[str] | None = None
+                    ) -> dict[tuple[str, str, str], int]:
+    """Rows per (kind, target, state) among ``states`` (pending and dead rows are few; done ones are
+    not counted)."""
+    query = select(outbox.c.kind, outbox.c.target, outbox.c.state, func.count()).where(outbox.c.state.in_(states))
+    if tenants is not None:
+        query = query.where(tenant_column().in_(tenants))
+    grouped = query.group_by(outbox.c.kind, outbox.c.target, outbox.c.state)
+    return {(k, t, s): int(n) for k, t, s, n in conn.execute(grouped).all()}
 
 
 def tenant_of(conn: Connection, row_id: int) -> str | None:

@@ -77,6 +77,8 @@ inbox = Table(
     UniqueConstraint("client_id", "idempotency_key", name="uq_inbox_idempotency"),
 )
 Index("ix_inbox_state", inbox.c.state, inbox.c.next_attempt_at)
+# the console's adapter overview: per channel and state, the latest first
+Index("ix_inbox_channel_state", inbox.c.channel, inbox.c.state, inbox.c.updated_at)
 
 step_results = Table(
     "step_results",
@@ -104,6 +106,10 @@ cases = Table(
     Column("document", Text, nullable=False),
 )
 Index("ix_cases_filter", cases.c.tenant_ars, cases.c.status, cases.c.service_leika, cases.c.seq)
+# the console's case search, newest first: one per filter it can lead with (gateway/console/case_search.py)
+Index("ix_cases_received", cases.c.tenant_ars, cases.c.received_at, cases.c.seq)
+Index("ix_cases_status_received", cases.c.tenant_ars, cases.c.status, cases.c.received_at, cases.c.seq)
+Index("ix_cases_service_received", cases.c.tenant_ars, cases.c.service_leika, cases.c.received_at, cases.c.seq)
 
 reference_counters = Table(
     "reference_counters",
