@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gateway import client_secrets
+from gateway import client_secrets, published_credentials
 from gateway.yamlfile import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -169,8 +169,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
     profile: Literal["embedded", "scaleout"] = "embedded"
-    demo: bool = Field(default=False, description="the demo profile of `make run`: only then are the published "
-                                                  "demo signing key and demo client secrets accepted")
+    demo: bool = Field(default=False, description="the demo profile of `make run` (and of the tests): only then are "
+                                                  "the published demo/test credentials accepted — the secrets of "
+                                                  "fixtures/demo/*.yaml and any key or certificate file with the "
+                                                  "content of a file under fixtures/")
     durability: Literal["full", "process"] = Field(
         default="full",
         description="full: nothing is acknowledged before it survives a power cut (blobs fsync'd with their "
@@ -249,6 +251,10 @@ class Settings(BaseSettings):
             if client_secrets.is_demo_secret(account.password_hash):
                 raise ValueError(f"console account {account.username!r} uses the published demo password: give it "
                                  "a password of its own, or set `demo: true` for the demo only")
+        found = published_credentials.findings(self.model_dump(), self.base_dir)
+        if found:
+            raise ValueError("published demo/test credentials outside the demo — replace them with keys and "
+                             "secrets of your own, or set `demo: true` for the demo only: " + "; ".join(found))
         return self
 
     @property

@@ -62,6 +62,14 @@ class StoredBlob:
 
 
 @dataclass(frozen=True)
+class ProvisionalBlob(StoredBlob):
+    """A blob stored for a request that may still be refused; ``stamp`` marks it as created by
+    that store call (None: the bytes were there already, so they are never reclaimed)."""
+
+    stamp: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class VerifiedAttachment:
     """One verified attachment: small ones as ``content``; large ones already in the blob store
     as ``stored`` (written there with ``BlobStore.put_stream``, so they never were in memory
@@ -295,7 +303,19 @@ class BlobStore(Protocol):
         ``chunks`` also stores nothing: a producer may check its content to the last chunk."""
         ...
 
+    def put_provisional(self, chunks: Iterable[bytes]) -> ProvisionalBlob:
+        """Store content a synchronous request brought before the request is accepted."""
+        ...
+
+    def reclaim(self, blob: ProvisionalBlob) -> bool:
+        """Delete a refused request's provisional blob unless something else put the same bytes."""
+        ...
+
     def get(self, key: str) -> bytes: ...
+
+    def size(self, key: str) -> int | None:
+        """The stored content's size in bytes; None if there is no such blob."""
+        ...
 
     def open(self, key: str) -> Iterator[bytes]:
         """Read a blob as a stream of chunks (bounded memory)."""

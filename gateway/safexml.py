@@ -3,12 +3,15 @@
 Every XML document from outside (SOAP envelopes, XÖV payloads, SAML, mapping inputs) goes
 through :func:`parse` or :func:`iterparse`. Both refuse what XML attacks need: a DOCTYPE
 (and with it every entity declaration, internal or external), entity expansion and network
-access; both drop processing instructions. Both enforce :class:`XmlLimits` while libxml2
-reads the document, chunk by chunk, and stop at the first violation, so a hostile document
-costs at most the work and memory of the part read until then: size, depth, elements,
-attributes (per element and in total), namespace declarations (per element and in total),
-attribute value and text length. Failures are :class:`gateway.errors.InvalidPayload` with a
-message that names the problem and its line but never the document's content.
+access; both drop comments and processing instructions inside libxml2 (no node is ever built
+for them) and merge CDATA sections into the text around them. Both enforce :class:`XmlLimits`
+while libxml2 reads the document, chunk by chunk, and stop at the first violation, so a
+hostile document costs at most the work and memory of the part read until then: size, depth,
+elements, attributes (per element and in total), namespace declarations (per element and in
+total), attribute value and text length, and the number of comments, processing instructions
+and CDATA sections and the length of each comment and processing instruction. Failures are
+:class:`gateway.errors.InvalidPayload` with a message that names the problem and its line but
+never the document's content.
 
 Schema validation with the same rules lives in :mod:`gateway.safexml_schemas`.
 
@@ -18,11 +21,20 @@ at 10,000,000 bytes, names at 50,000 characters, nesting at 256 levels. Within o
 libxml2 holds every attribute before the first event reaches our counters: a start tag just
 under its limit with a million short attributes costs about 0.7 s and 200 MB before it is
 refused. Everything else is counted here; without these counts a 20 MB document of empty
-elements costs about 620 MB and 0.9 s to build as a tree.
+elements costs about 620 MB and 0.9 s to build as a tree, and one of 2.5 million empty
+comments (kept as nodes) about 370 MB.
+
+Comments, processing instructions and CDATA sections reach no event of lxml's once libxml2
+drops or merges them, so they are counted in the bytes on their way to the parser
+(:class:`_Markup`, a scan for their delimiters that costs one regular-expression search per
+chunk when there are none). Text nodes need no count of their own: with comments and
+processing instructions dropped and CDATA merged, adjacent character data is one text node,
+so an element has at most its text and each child's tail — bounded by ``max_elements``.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import io
 from collections.abc import Iterator
@@ -48,7 +60,12 @@ PARSER_OPTIONS: Final[dict[str, bool]] = {
     "huge_tree": False,
     "collect_ids": False,
     "remove_pis": True,  # processing instructions carry no data we map and may steer other tools
+    "remove_comments": True,  # neither do comments; kept, each would be a node and split the text around it
+    "strip_cdata": True,  # CDATA sections become ordinary text, merged with the text next to them
 }
+
+
+_MAY_BE_ZERO: Final = frozenset({"max_comments", "max_processing_instructions", "max_cdata_sections"})
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,10 @@ class XmlLimits:
     refuses any single text, attribute value or start tag above 10,000,000 bytes whatever
     they say. A ``max_text_chars`` below that is checked once the tree is built (one XPath
     pass in C): text does not multiply memory the way elements and attributes do.
+
+    ``max_comments``, ``max_processing_instructions`` (the XML declaration is one) and
+    ``max_cdata_sections`` may be 0: none accepted. ``max_comment_chars`` caps the content of
+    each comment and processing instruction.
     """
 
     max_bytes: int = 32 * 1024 * 1024
@@ -70,12 +91,17 @@ class XmlLimits:
     max_namespaces_per_element: int = 64
     max_attribute_chars: int = 65_536
     max_text_chars: int = LIBXML2_MAX_BYTES
+    max_comments: int = 1_000
+    max_processing_instructions: int = 100
+    max_cdata_sections: int = 10_000
+    max_comment_chars: int = 65_536
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{field.name} must be a positive integer")
+            least = 0 if field.name in _MAY_BE_ZERO else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ValueError(f"{field.name} must be an integer of at least {least}")
         if self.max_depth >= _LIBXML2_MAX_DEPTH:
             raise ValueError(f"max_depth must be below libxml2's own limit of {_LIBXML2_MAX_DEPTH}")
 
@@ -233,6 +259,90 @@ class _Counter:
                                  f"{limits.max_attribute_chars} characters")
 
 
+_KINDS: Final = ("comment", "processing instruction", "CDATA section")
+_CAPS: Final = ("max_comments", "max_processing_instructions", "max_cdata_sections")
+_OPENERS: Final = ("<!--", "<?", "<![CDATA[")
+_CLOSERS: Final = ("-->", "?>", "]]>")
+# first bytes of a document whose markup is not ASCII bytes (XML 1.0, appendix F)
+_WIDE_ENCODINGS: Final = ((b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+                          (b"\x00\x00\x00<", "utf-32-be"), (b"<\x00\x00\x00", "utf-32-le"),
+                          (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"),
+                          (b"\x00<", "utf-16-be"), (b"<\x00", "utf-16-le"))
+
+
+class _Markup:
+    """Counts comments, processing instructions and CDATA sections in the document's bytes as
+    they are fed to libxml2 (which drops or merges them without an event), and measures each
+    comment and processing instruction. Outside them, ``<`` only opens markup (it cannot stand
+    unescaped in text or attribute values), so going from opener to closer follows the
+    document exactly. A chunk without ``!`` and ``?`` holds none of them: two ``memchr`` calls.
+    Documents in UTF-16 or UTF-32 are decoded for the scan."""
+
+    def __init__(self, limits: XmlLimits, head: bytes) -> None:
+        self.limits = limits
+        self.counts = [0, 0, 0]
+        self._caps = (limits.max_comments, limits.max_processing_instructions, limits.max_cdata_sections)
+        encoding = next((name for start, name in _WIDE_ENCODINGS if head.startswith(start)), None)
+        self._decoder = codecs.getincrementaldecoder(encoding)("replace") if encoding else None
+
+        def form(text: str) -> Any:  # the scan runs on bytes, or on text when decoded
+            return text if encoding else text.encode()
+
+        self._openers = tuple(form(o) for o in _OPENERS)
+        self._closers = tuple(form(c) for c in _CLOSERS)
+        self._declaration, self._bang, self._question = form("<!"), form("!"), form("?")
+        self._carry: Any = form("")
+        self._inside: int | None = None  # index into _KINDS of the construct the last chunk ended in
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        buffer = self._carry + (self._decoder.decode(chunk) if self._decoder is not None else chunk)
+        self._carry = buffer[:0]
+        if self._inside is None and self._bang not in buffer and self._question not in buffer:
+            self._carry = buffer[-1:]  # a "<" whose "!" or "?" comes with the next chunk
+            return
+        pos, found = 0, [-2, -2]  # the next "<!" and "<?" at or after pos (-1: none)
+        while True:
+            if self._inside is not None:
+                closer = self._closers[self._inside]
+                end = buffer.find(closer, pos)
+                if end < 0:  # keep what may be the start of the closer for the next chunk
+                    keep = max(pos, len(buffer) - len(closer) + 1)
+                    self._grow(keep - pos)
+                    self._carry = buffer[keep:]
+                    return
+                self._grow(end - pos)
+                self._inside, pos = None, end + len(closer)
+            for i, mark in enumerate((self._declaration, self._openers[1])):
+                if -1 < found[i] < pos or found[i] == -2:
+                    found[i] = buffer.find(mark, pos)
+            at = min((f for f in found if f >= 0), default=-1)
+            if at < 0:
+                self._carry = buffer[-1:] if buffer[-1:] == self._openers[1][:1] else buffer[:0]
+                return
+            kind = next((k for k, opener in enumerate(self._openers) if buffer.startswith(opener, at)), None)
+            if kind is None:
+                rest = buffer[at:]
+                if len(rest) < len(self._openers[2]) and any(o.startswith(rest) for o in self._openers):
+                    self._carry = rest  # "<!-" or "<![CD" at the end: decided by the next chunk
+                    return
+                pos = at + 2  # a declaration (a DOCTYPE is refused elsewhere)
+                continue
+            self._count(kind)
+            self._inside, self._size, pos = kind, 0, at + len(self._openers[kind])
+
+    def _count(self, kind: int) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] > self._caps[kind]:
+            raise InvalidPayload(f"XML document with more than {self._caps[kind]} {_KINDS[kind]}s", cap=_CAPS[kind])
+
+    def _grow(self, size: int) -> None:
+        self._size += size
+        if self._inside != 2 and self._size > self.limits.max_comment_chars:  # CDATA is text: its caps apply
+            raise InvalidPayload(f"XML {_KINDS[self._inside or 0]} longer than {self.limits.max_comment_chars} "
+                                 "characters", cap="max_comment_chars")
+
+
 def _check_depth(root: Any, max_depth: int) -> None:
     # An XPath of max_depth+1 child steps selects the elements nested too deeply; libxml2
     # evaluates it in C in one pass, far cheaper than following end events in Python.
@@ -266,9 +376,12 @@ def parse(data: bytes | memoryview, *, limits: XmlLimits = DEFAULT_LIMITS, max_b
     view = memoryview(data)
     parser = _pull_parser(("start", "start-ns"), base_url)
     counter = _Counter(limits)
+    markup = _Markup(limits, view[:4].tobytes())
     try:
         for start in range(0, len(view), _CHUNK):
-            parser.feed(view[start : start + _CHUNK].tobytes())
+            chunk = view[start : start + _CHUNK].tobytes()
+            markup.feed(chunk)
+            parser.feed(chunk)
             counter.check(list(parser.read_events()))
         root = parser.close()
     except etree.XMLSyntaxError as exc:
@@ -318,10 +431,12 @@ def iterparse(stream: IO[bytes], *, tag: str | None = None, limits: XmlLimits = 
         raise InvalidPayload("XML with a DOCTYPE is not accepted (DTDs and entities are disabled)")
     parser = _pull_parser(("start", "end", "start-ns"))
     counter = _Counter(limits, track_depth=True)
+    markup = _Markup(limits, reader.head[:4])
     try:
         while True:
             chunk = reader.read()
             if chunk:
+                markup.feed(chunk)
                 parser.feed(chunk)
             else:
                 parser.close()

@@ -3,7 +3,8 @@ is the only thing there is to read.
 
 - the document is parsed by :func:`gateway.safexml.parse` (no DTD, no entities, size and depth
   limits), and holds no comments (a comment splits a text node without touching the signature:
-  "comment tricks" in NameID or attribute values);
+  "comment tricks" in NameID or attribute values). The parser drops comments (the text around
+  one becomes one text node again), so the refusal comes from its comment cap set to 0;
 - the root is a ``samlp:Response`` in the SAML namespace, ``Version="2.0"``;
 - IDs are unique in the whole document (``ID``, ``Id``, ``xml:id`` alike), so a reference can
   only ever point at one element;
@@ -20,6 +21,7 @@ from lxml import etree
 
 from adapters.citizen_login import ns
 from gateway import safexml
+from gateway.errors import InvalidPayload
 from gateway.identity import LoginRejected
 
 MAX_DEPTH = 40
@@ -31,16 +33,29 @@ def _reject(reason: str, check: str = "structure") -> LoginRejected:
     return LoginRejected(reason, check=check)
 
 
+_NO_COMMENTS = safexml.DEFAULT_LIMITS.replace(max_comments=0)
+
+
+def parse_message(data: bytes, max_bytes: int) -> Any:
+    """A SAML message from the identity provider, parsed without comments: any is refused."""
+    try:
+        return safexml.parse(data, limits=_NO_COMMENTS, max_bytes=max_bytes, max_depth=MAX_DEPTH)
+    except InvalidPayload as exc:
+        if exc.extensions.get("cap") == "max_comments":
+            raise _reject("XML comments are not accepted in a SAML response", "comments") from None
+        raise
+
+
 def parse_response(data: bytes, max_bytes: int) -> Any:
-    root = safexml.parse(data, max_bytes=max_bytes, max_depth=MAX_DEPTH)
+    root = parse_message(data, max_bytes)
     if root.tag != ns.q(ns.SAMLP, "Response") or root.get("Version") != "2.0":
         raise _reject("the message is not a SAML 2.0 Response")
-    check_no_comments(root)
     check_unique_ids(root)
     return root
 
 
 def check_no_comments(root: Any) -> None:
+    """For content the parser did not see: a decrypted assertion is built into the tree by xmlsec."""
     if next(root.iter(etree.Comment), None) is not None:
         raise _reject("XML comments are not accepted in a SAML response", "comments")
 

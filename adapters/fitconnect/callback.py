@@ -1,5 +1,9 @@
 """Callback endpoint: the Zustelldienst announces new submissions for immediate pick-up.
 
+The endpoint only checks the callback and records what it announces (:mod:`.announcements`,
+durable before the answer); the worker fetches the submissions. So a burst of callbacks costs
+the API a few database writes each, never the download of whole submissions.
+
 Authentication as FIT-Connect specifies it: ``callback-authentication`` is the hex
 HMAC-SHA512 of ``"{callback-timestamp}.{raw body}"`` under the destination's callback
 secret. We compare in constant time, refuse timestamps older than five minutes or too far in
@@ -35,7 +39,6 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.fitconnect.events import is_uuid
 from adapters.fitconnect.options import FitConnectOptions
-from gateway.errors import GatewayError
 from gateway.ports import StateStore
 
 log = logging.getLogger(__name__)
@@ -139,9 +142,9 @@ async def _capped_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def callback_router(auth: CallbackAuthenticator, receive: Callable[[str, str, str], Any]) -> APIRouter:
-    """``receive(destination_id, submission_id, case_id)`` fetches one submission and hands it to
-    the core's ``receive`` (kept durably and queued for a worker)."""
+def callback_router(auth: CallbackAuthenticator, announce: Callable[[str, str, str], Any]) -> APIRouter:
+    """``announce(destination_id, submission_id, case_id)`` records one announced submission
+    durably for the worker's source; the answer 200 comes only after every one is recorded."""
     router = APIRouter()
 
     @router.post("/v1/channels/fitconnect/callbacks/{destination_id}", include_in_schema=True,
@@ -160,13 +163,15 @@ def callback_router(auth: CallbackAuthenticator, receive: Callable[[str, str, st
         except Exception as exc:  # the state store is down: the Zustelldienst retries, polling catches up
             log.warning("FIT-Connect callback not checked: %s", type(exc).__name__)
             return _problem(503, "callback cannot be checked right now")
-        received = 0
-        for item in announced:
-            try:
-                await run_in_threadpool(receive, destination_id, item["submissionId"], item["caseId"])
-                received += 1
-            except GatewayError as exc:  # polling is the safety net: answer 200 anyway
-                log.warning("callback pick-up of a submission failed: %s", type(exc).__name__)
-        return JSONResponse({"announced": len(announced), "received": received})
+        def record_all() -> None:
+            for item in announced:
+                announce(destination_id, item["submissionId"], item["caseId"])
+
+        try:
+            await run_in_threadpool(record_all)
+        except Exception as exc:  # the Zustelldienst may try again; the worker's listing finds it anyway
+            log.warning("FIT-Connect callback not recorded: %s", type(exc).__name__)
+            return _problem(503, "callback cannot be recorded right now")
+        return JSONResponse({"announced": len(announced), "recorded": len(announced)})
 
     return router

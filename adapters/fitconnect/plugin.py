@@ -10,6 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from adapters.fitconnect import jose, zbp
+from adapters.fitconnect.announcements import AnnouncedFirst, Announcements
 from adapters.fitconnect.api import SubmissionApi
 from adapters.fitconnect.callback import CallbackAuthenticator, callback_router
 from adapters.fitconnect.channel import FitConnectChannel
@@ -113,19 +114,12 @@ def build(options: FitConnectOptions, base_dir: Path, state: StateStore, blobs: 
 def install(ctx: AdapterContext) -> None:
     options = parse_options(ctx.options)
     wiring = build(options, ctx.base_dir, ctx.state, ctx.blobs)
+    # a callback only records what it announces (API process); the worker's source fetches it
+    announcements = Announcements(ctx.state)
     ctx.adapters.channels.register("fitconnect", wiring.channel)
-    ctx.adapters.sources.register("fitconnect", wiring.source)
+    ctx.adapters.sources.register("fitconnect", AnnouncedFirst(wiring.source, announcements))
     ctx.adapters.senders.register("fitconnect", wiring.sender)
     ctx.adapters.reply_channels.register("fitconnect", wiring.replies)
     if wiring.postbox is not None:
         ctx.adapters.reply_channels.register("postbox", wiring.postbox)
-
-    def receive(destination_id: str, submission_id: str, case_id: str) -> None:
-        if wiring.source.seen(submission_id):
-            return
-        message = wiring.source.fetch(destination_id, submission_id, case_id)
-        if message is not None:
-            ctx.receive(message)  # idempotent by (channel, source id)
-            wiring.source.remember(submission_id)
-
-    ctx.routers.append(callback_router(wiring.callbacks, receive))
+    ctx.routers.append(callback_router(wiring.callbacks, announcements.record))

@@ -1,5 +1,6 @@
 """Portal channel: the request envelope is already authenticated; verification checks that
-every referenced attachment was delivered with the declared SHA-512."""
+every referenced attachment was delivered with the declared SHA-512 — with the request (a
+multipart part: ``InboundMessage.parts``) or uploaded beforehand by the same client."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from adapters.portal.envelope import PortalApplication
 from adapters.portal.options import PortalOptions
 from adapters.portal.uploads import pending_upload
 from gateway.errors import InvalidPayload
-from gateway.ports import BlobStore, InboundMessage, StateStore, VerifiedAttachment, VerifiedSubmission
+from gateway.ports import BlobStore, InboundMessage, StateStore, StoredBlob, VerifiedAttachment, VerifiedSubmission
 
 CHANNEL = "portal"
 
@@ -29,7 +30,8 @@ def parse_envelope(payload: bytes, options: PortalOptions | None = None,
                    ) -> PortalApplication:
     """The envelope, checked: the characters of every string (text_rules.py; the form's
     multi-line fields from ``multiline_patterns(source format)``), its structure and types, and
-    a ``submitted_at`` not later than now plus the tolerated clock skew."""
+    a ``submitted_at`` not later than now plus the tolerated clock skew and not before the
+    configured earliest date."""
     try:
         document = json.loads(payload)
     except (ValueError, RecursionError):
@@ -46,6 +48,9 @@ def parse_envelope(payload: bytes, options: PortalOptions | None = None,
     if envelope.submitted_at > latest:
         raise InvalidPayload("submitted_at lies in the future", field="/submitted_at",
                              max_clock_skew_seconds=options.max_clock_skew_seconds)
+    if envelope.submitted_at < options.earliest_submitted_at:
+        raise InvalidPayload("submitted_at lies implausibly far in the past", field="/submitted_at",
+                             earliest=options.earliest_submitted_at.isoformat())
     return envelope
 
 
@@ -70,13 +75,21 @@ class PortalChannel:
     def parse(self, payload: bytes) -> PortalApplication:
         return parse_envelope(payload, self.options, self._multiline)
 
+    def _delivered(self, key: str, sha512: str) -> StoredBlob | None:
+        size = self._blobs.size(key)
+        return None if size is None else StoredBlob(key=key, sha512=sha512, size=size)
+
     def verify(self, message: InboundMessage) -> VerifiedSubmission:
         envelope = self.parse(message.payload)
         attachments = []
+        delivered = set(message.parts)  # the attachments that came with the request (multipart)
         for ref in envelope.attachments:
-            # the blob store is shared by all tenants: only what this client delivered itself counts;
-            # the bytes are in the blob store already and stay there (never read here)
-            stored = pending_upload(self._state, message.client_id, ref.sha512)
+            # the blob store is shared by all tenants: only what this client delivered itself counts,
+            # with this request (multipart) or uploaded beforehand; the bytes are in the blob store
+            # already and stay there (never read here)
+            key = f"sha512/{ref.sha512}"
+            stored = (self._delivered(key, ref.sha512) if key in delivered
+                      else pending_upload(self._state, message.client_id, ref.sha512))
             if stored is None or not self._blobs.exists(stored.key):
                 raise InvalidPayload(f"attachment {ref.id!r} was announced but not uploaded",
                                      attachment=ref.id)

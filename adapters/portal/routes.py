@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from adapters.portal import refusal_budget
 from adapters.portal.channel import CHANNEL, PortalChannel
 from adapters.portal.envelope import PortalApplication
 from adapters.portal.uploads import release, store_upload
@@ -35,7 +38,7 @@ from gateway.errors import (
     UnsupportedMediaType,
 )
 from gateway.identity import CitizenSessionInvalid
-from gateway.ports import InboundMessage, Outcome
+from gateway.ports import InboundMessage, Outcome, ProvisionalBlob
 from gateway.sessions import CitizenSession, session_issuer
 from gateway.store import rejections
 
@@ -114,15 +117,17 @@ def _answer(outcome: Outcome, replayed: bool) -> JSONResponse:
 
 
 async def _read_submission(request: Request, max_attachment: int, gateway: Any
-                           ) -> tuple[bytes, PortalApplication, list[UploadFile]]:
+                           ) -> tuple[bytes, PortalApplication, list[tuple[str, UploadFile]]]:
     """The raw envelope, the parsed envelope and the attachment parts (multipart), each part
     checked against its announcement — read, not stored: that waits for the tenant check. The
-    parser keeps each part in a temporary file (beyond 1 MB), which is read in chunks here."""
+    parser keeps each part in a temporary file (beyond 1 MB), which is read in chunks here. The
+    bytes read so far are in ``request.state.body_bytes`` (a refusal counts them)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         raw = await request.body()
+        request.state.body_bytes = len(raw)
         try:
-            orjson.loads(raw)
+            _note_tenant(request, orjson.loads(raw))
         except orjson.JSONDecodeError:
             raise MalformedRequest("the request body is not valid JSON") from None
         return raw, _channel(gateway).parse(raw), []
@@ -132,15 +137,20 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
         if part is None:
             raise InvalidRequest("multipart request needs a part named 'application' with the JSON envelope")
         raw = await part.read() if isinstance(part, UploadFile) else part.encode()
+        request.state.body_bytes = len(raw)
+        with contextlib.suppress(orjson.JSONDecodeError):
+            _note_tenant(request, orjson.loads(raw))
         envelope = _channel(gateway).parse(raw)
         declared = {a.id: a for a in envelope.attachments}
-        parts: list[UploadFile] = []
+        parts: list[tuple[str, UploadFile]] = []
         for name, value in form.multi_items():
             if name == "application":
                 continue
             if not isinstance(value, UploadFile) or name not in declared:
                 raise InvalidRequest(f"part {name!r} is not an attachment announced in the envelope")
-            if value.size is not None and value.size > max_attachment:
+            size = value.size if value.size is not None else 0
+            request.state.body_bytes += size
+            if size > max_attachment:
                 raise PayloadTooLarge(f"attachment {name!r} exceeds {max_attachment} bytes")
             digest = hashlib.sha512()
             await value.seek(0)
@@ -148,7 +158,7 @@ async def _read_submission(request: Request, max_attachment: int, gateway: Any
                 digest.update(chunk)
             if not hmac.compare_digest(digest.hexdigest().encode(), declared[name].sha512.encode()):
                 raise InvalidPayload(f"attachment {name!r} does not match its declared SHA-512", attachment=name)
-            parts.append(value)
+            parts.append((declared[name].sha512, value))
         return raw, envelope, parts
     raise UnsupportedMediaType("send application/json or multipart/form-data",
                                accepted=["application/json", "multipart/form-data"])
@@ -201,30 +211,57 @@ async def submit_application(request: Request, gateway: GatewayDep, principal: P
     """Submit an application on behalf of a citizen (JSON, or multipart with attachments). The
     applicant's account comes from the ``Citizen-Session`` header (a citizen login's session)."""
     try:
+        principal.require("applications:submit")
+        await anyio.to_thread.run_sync(refusal_budget.check, gateway.state, _channel(gateway).options,
+                                       principal.client_id)
         response, tenant = await _submit(request, gateway, principal, idempotency_key, citizen_session)
     except GatewayError as exc:
         if 400 <= exc.status < 500:
-            await _record_refusal(gateway, principal.client_id, None, exc.to_problem())
+            await _record_refusal(gateway, principal.client_id, _tenant_named(request), exc.to_problem(), request)
         raise
     except HTTPException as exc:  # the multipart parser's own refusals
         if 400 <= exc.status_code < 500:
-            await _record_refusal(gateway, principal.client_id, None,
-                                  {"type": PROBLEM_BASE + "http-error", "status": exc.status_code})
+            await _record_refusal(gateway, principal.client_id, _tenant_named(request),
+                                  {"type": PROBLEM_BASE + "http-error", "status": exc.status_code}, request)
         raise
     if 400 <= response.status_code < 500:
-        await _record_refusal(gateway, principal.client_id, tenant, orjson.loads(response.body))
+        await _record_refusal(gateway, principal.client_id, tenant, orjson.loads(response.body), request)
     return response
 
 
-async def _record_refusal(gateway: Any, client_id: str, tenant: str | None, problem: dict[str, Any]) -> None:
-    await anyio.to_thread.run_sync(lambda: rejections.record(
-        gateway.db, channel=CHANNEL, client_id=client_id, tenant_ars=tenant, problem_type=str(problem.get("type")),
-        status=int(problem.get("status") or 400), at=dt.datetime.now(dt.UTC)))
+_ARS = re.compile(r"[0-9]{12}")
+
+
+def _note_tenant(request: Request, document: object) -> None:
+    """Remember the municipality the envelope names, before it is checked: only a label for the
+    refusal record (so its admins see it), never a reason to allow anything."""
+    tenant = document.get("tenant") if isinstance(document, dict) else None
+    if isinstance(tenant, str) and _ARS.fullmatch(tenant):
+        request.state.tenant_named = tenant
+
+
+def _tenant_named(request: Request) -> str | None:
+    tenant: str | None = getattr(request.state, "tenant_named", None)
+    return tenant
+
+
+async def _record_refusal(gateway: Any, client_id: str, tenant: str | None, problem: dict[str, Any],
+                          request: Request) -> None:
+    """The refusal record, and its bytes counted against the client (refusal_budget.py)."""
+    size = int(getattr(request.state, "body_bytes", 0))
+
+    def record() -> None:
+        rejections.record(gateway.db, channel=CHANNEL, client_id=client_id, tenant_ars=tenant,
+                          problem_type=str(problem.get("type")), status=int(problem.get("status") or 400),
+                          at=dt.datetime.now(dt.UTC))
+        if size:
+            refusal_budget.spend(gateway.state, client_id, size)
+
+    await anyio.to_thread.run_sync(record)
 
 
 async def _submit(request: Request, gateway: Any, principal: Principal, idempotency_key: str | None,
                   citizen_session: str | None) -> tuple[JSONResponse, str]:
-    principal.require("applications:submit")
     session = _citizen_session(gateway, citizen_session) if citizen_session else None
     raw, envelope, parts = await _read_submission(request, gateway.settings.max_attachment_bytes, gateway)
     raw, envelope = _with_applicant(gateway, raw, envelope, session)
@@ -232,10 +269,27 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
         raise InvalidRequest(f"at most {gateway.settings.max_attachments} attachments per application")
     if not principal.may_act_for(envelope.tenant):
         raise Forbidden("this client may not submit for that municipality")
-    channel = _channel(gateway)
-    for part in parts:  # only now: authenticated, and for a municipality the client serves
-        await anyio.to_thread.run_sync(store_upload, gateway.blobs, gateway.state, channel.options,
-                                       principal.client_id, _file_chunks(part), gateway.settings.max_attachment_bytes)
+    # only now: authenticated, and for a municipality the client serves. Provisional: deleted
+    # again right away should the application be refused (never a pending upload); the same bytes
+    # under two attachment ids are stored once (a second put would look like somebody else's)
+    delivered = [await anyio.to_thread.run_sync(gateway.blobs.put_provisional, _file_chunks(part))
+                 for part in dict(parts).values()]
+    kept = False
+    try:
+        answer, kept = await _intake(gateway, principal, idempotency_key, raw, envelope, delivered)
+    finally:
+        if not kept:
+            for blob in delivered:
+                await anyio.to_thread.run_sync(gateway.blobs.reclaim, blob)
+    if session is not None:  # each use resets the session's idle clock
+        answer.headers[SESSION_HEADER] = gateway.adapters.sessions.get(session.issuer).refresh(session)
+    return answer, envelope.tenant
+
+
+async def _intake(gateway: Any, principal: Principal, idempotency_key: str | None, raw: bytes,
+                  envelope: PortalApplication, delivered: list[ProvisionalBlob]) -> tuple[JSONResponse, bool]:
+    """The application through the core's intake; the answer, and whether the inbox now refers to
+    the attachments delivered with it (a new case, or a transient failure the worker retries)."""
     fingerprint = hashlib.sha256(raw).hexdigest()
     # source ids are per client: one portal's request id says nothing about another's
     if envelope.request_id:
@@ -247,16 +301,14 @@ async def _submit(request: Request, gateway: Any, principal: Principal, idempote
     message = InboundMessage(channel=CHANNEL, source_id=source_id, payload=raw, media_type="application/json",
                              received_at=dt.datetime.now(dt.UTC), tenant_ars=envelope.tenant,
                              references={"form": envelope.form}, idempotency_key=idempotency_key,
-                             client_id=principal.client_id)
+                             client_id=principal.client_id, parts=tuple(blob.key for blob in delivered))
     outcome = await anyio.to_thread.run_sync(gateway.pipeline.intake, message, fingerprint,
                                              limiter=_intake_slots())
     if outcome.state in ("committed", "acknowledged") and envelope.attachments:
         await anyio.to_thread.run_sync(release, gateway.state, principal.client_id,
                                        [a.sha512 for a in envelope.attachments])
-    answer = _answer(outcome, outcome.duplicate)
-    if session is not None:  # each use resets the session's idle clock
-        answer.headers[SESSION_HEADER] = gateway.adapters.sessions.get(session.issuer).refresh(session)
-    return answer, envelope.tenant
+    kept = not outcome.duplicate and outcome.state in ("committed", "retry")
+    return _answer(outcome, outcome.duplicate), kept
 
 
 @router.post("/uploads", status_code=201, response_model=UploadCreated, openapi_extra={"requestBody": {

@@ -4,8 +4,19 @@
 - Control characters (C0, DEL, C1) are refused: they hide text, break logs, CSV and headers
   downstream. TAB, LF and CR only in multi-line text: the form's fields of type ``text`` (the
   mapping file says which, gateway/mapping/multiline.py) and an attachment's description.
-- Bidirectional embedding, override and isolate characters (U+202A-U+202E, U+2066-U+2069) are
-  refused everywhere: they make text display differently from what it is ("Trojan Source").
+- Line and paragraph separators (U+2028, U+2029) only in multi-line text, like LF: elsewhere
+  they break lines in logs, CSV and JavaScript strings just as well.
+- Bidirectional formatting characters are refused everywhere: embeddings, overrides and isolates
+  (U+202A-U+202E, U+2066-U+2069) make text display differently from what it is ("Trojan
+  Source"), and the marks LRM, RLM and ALM (U+200E, U+200F, U+061C) reorder neutral characters
+  around them just as invisibly. Names and addresses in Arabic or Hebrew script display right
+  to left without them (the Unicode bidirectional algorithm does that from the letters).
+- Invisible characters that carry no meaning in an application are refused everywhere: the
+  byte order mark / zero width no-break space (U+FEFF), tag characters (U+E0000-U+E007F, which
+  hide text from the reader) and the zero width space (U+200B): "Muster\u200bmann" would look
+  like "Mustermann" but compare unequal in search and deduplication. The zero width joiner and
+  non-joiner (U+200D, U+200C) are kept: Persian, Kurdish and Indic scripts need them to spell
+  words correctly (and emoji sequences use ZWJ).
 - Every string is normalised to NFC, so equal text compares equal (é as one code point, not e +
   combining accent) in search, deduplication and the case worker's view.
 
@@ -23,10 +34,15 @@ from gateway.errors import InvalidPayload
 
 Pattern = tuple[str, ...]
 
-_BIDI = "\u202a-\u202e\u2066-\u2069"
-_SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}]")
-_MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+_BIDI = "\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c"
+_INVISIBLE = "\u200b\ufeff\U000e0000-\U000e007f"
+_SEPARATORS = "\u2028\u2029"
+_SINGLE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_SEPARATORS}{_BIDI}{_INVISIBLE}]")
+_MULTI_LINE = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}{_INVISIBLE}]")
 _BIDI_CHAR = re.compile(f"[{_BIDI}]")
+_INVISIBLE_CHAR = re.compile(f"[{_INVISIBLE}]")
+_SEPARATOR_CHAR = re.compile(f"[{_SEPARATORS}]")
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f-\x9f]")
 # multi-line members of the envelope itself
 ENVELOPE_MULTILINE: frozenset[Pattern] = frozenset({("attachments", "*", "description"),
                                                     ("reply_channel", "pgp_public_key")})  # ASCII armor
@@ -45,7 +61,10 @@ def _matches(parts: tuple[str | int, ...], patterns: frozenset[Pattern]) -> bool
 
 
 def _refuse(text: str, parts: tuple[str | int, ...], what: str) -> InvalidPayload:
-    kind = "a bidirectional formatting character" if _BIDI_CHAR.search(text) else "a control character"
+    kind = ("a bidirectional formatting character" if _BIDI_CHAR.search(text) else
+            "an invisible formatting character" if _INVISIBLE_CHAR.search(text) else
+            "a line or paragraph separator" if _SEPARATOR_CHAR.search(text) and not _CONTROL_CHAR.search(text) else
+            "a control character")
     return InvalidPayload(f"{what} at {pointer(parts)} contains {kind}", field=pointer(parts))
 
 

@@ -1,7 +1,9 @@
-"""Pending uploads of a portal client: attachment bytes delivered before (or with) the
-application that uses them, kept for ``upload_ttl_seconds`` and counted against the client's
-quota (count and bytes). Each is an adapter state entry naming its blob (and its size), which
-keeps the blob from the garbage collector until the entry is used or expires.
+"""Pending uploads of a portal client: attachment bytes delivered (``POST /v1/uploads``) before
+the application that uses them, kept for ``upload_ttl_seconds`` and counted against the
+client's quota (count and bytes). The attachments of a multipart application are not pending
+uploads: they belong to that request alone (``InboundMessage.parts``) and are deleted again
+right away when it is refused. Each is an adapter state entry naming its blob (and its size),
+which keeps the blob from the garbage collector until the entry is used or expires.
 
 The bytes stream into the blob store (``BlobStore.put_stream``), one chunk in memory at a time;
 the quota is checked when the stream has ended -- only then are the upload's digest and size

@@ -109,6 +109,12 @@ def adapters(gateway: GatewayDep, principal: PrincipalDep) -> dict[str, Any]:
 def refused_requests(gateway: GatewayDep, principal: PrincipalDep,
                      limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
     """Requests a synchronous channel refused (4xx): counts per problem type and the latest
-    records — channel, client, municipality, problem type, time; nothing of the request."""
+    records — channel, client, municipality, problem type, time; nothing of the request. An
+    admin sees the refusals for its municipalities and those without one (refused before the
+    request named one) of the clients configured for its municipalities."""
     principal.require("admin")
-    return rejections.summary(gateway.db, principal.tenants, limit)
+    tenants = principal.tenants
+    # a refusal without a municipality belongs to the admins of the municipalities its client serves
+    clients = None if tenants is None else [c.client_id for c in gateway.settings.clients
+                                            if c.tenants is None or set(c.tenants) & set(tenants)]
+    return rejections.summary(gateway.db, tenants, limit, clients)

@@ -17,17 +17,18 @@ from gateway.errors import VerificationFailed
 from gateway.ports import BlobStore, VerifiedSubmission
 
 
-def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[Attachment]:
-    """Each attachment stored as a blob of its own (durable before the case commits)."""
+def attachment_records(verified: VerifiedSubmission, blobs: BlobStore, store: bool = True) -> list[Attachment]:
+    """Each attachment as a blob of its own (durable before the case commits). ``store=False``:
+    the records only (keys from the digests), nothing written — see :func:`store_attachments`."""
     records = []
     for item in verified.attachments:
         if item.stored is not None:  # streamed into the store by the channel: never read here
             key, digest = item.stored.key, item.stored.sha512
         else:
             content = item.content or b""
-            key = blobs.put(content, sha512=item.sha512)
             # a content-addressed store names the blob by its SHA-512: no second pass over the bytes
-            digest = item.sha512 or (key[7:] if key.startswith("sha512/") else hashlib.sha512(content).hexdigest())
+            digest = item.sha512 or hashlib.sha512(content).hexdigest()
+            key = blobs.put(content, sha512=digest) if store else "sha512/" + digest
         if item.declared_sha512 is not None and not hmac.compare_digest(
                 item.declared_sha512.lower().encode(), digest.encode()):
             raise VerificationFailed("attachment hash does not match the declared SHA-512",
@@ -41,10 +42,20 @@ def attachment_records(verified: VerifiedSubmission, blobs: BlobStore) -> list[A
     return records
 
 
-def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore, keep_data: bool = True) -> dict[str, Any]:
+def store_attachments(verified: VerifiedSubmission, records: list[Attachment], blobs: BlobStore) -> None:
+    """Write the attachments whose ``records`` were made with ``store=False`` (durable when it
+    returns), under the digests computed then; those the channel stored itself are there already."""
+    for item, record in zip(verified.attachments, records, strict=True):
+        if item.content is not None:
+            blobs.put(item.content, sha512=record.sha512)
+
+
+def to_checkpoint(verified: VerifiedSubmission, blobs: BlobStore, keep_data: bool = True,
+                  store: bool = True) -> dict[str, Any]:
     """``keep_data=False`` when the checkpoint only lives in memory (inline intake): the data is
-    derived from the raw original, which is kept anyway."""
-    attachments = attachment_records(verified, blobs)
+    derived from the raw original, which is kept anyway. ``store=False``: nothing is written
+    yet (the synchronous intake stores the attachments once the request is accepted)."""
+    attachments = attachment_records(verified, blobs, store)
     return {
         "tenant_ars": verified.tenant_ars,
         "source_format": verified.source_format,

@@ -7,8 +7,9 @@ process  the worker's job: verify (channel; attachments made durable) -> route (
          map (mapping file) -> commit case + event + webhook rows + acknowledgement row + the
          job's end in one transaction. The worker's outbox round, right after, sends the
          acknowledgement upstream: never before the commit.
-intake   the synchronous portal, whose client waits for the case: the raw original made
-         durable, verify, route and map in memory, then the inbox row, the case and its
+intake   the synchronous portal, whose client waits for the case: verify, route and map in
+         memory first — a request refused there leaves nothing on disk —, then the raw
+         original and the attachments made durable, then the inbox row, the case and its
          events in one transaction; the HTTP answer is the acknowledgement. A repeat (same
          channel + source id, or same client + Idempotency-Key) meets the first one's inbox
          row at that commit and gets the first outcome; the same key with another body is
@@ -23,6 +24,7 @@ admin    a quarantined or dead message is replayed (back to ``received``) once i
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -35,10 +37,10 @@ from gateway.config import Settings
 from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, TransientError
 from gateway.events import audit
 from gateway.intake import records
-from gateway.intake.checkpoint import Verified, to_checkpoint
+from gateway.intake.checkpoint import Verified, store_attachments, to_checkpoint
 from gateway.logs import correlation
 from gateway.metrics import instruments
-from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received
+from gateway.ports import Acknowledger, BlobStore, InboundMessage, Outcome, Received, VerifiedSubmission
 from gateway.queue import WorkQueue
 from gateway.store import case_repo, inbox_repo
 from gateway.store.db import Database, UnitOfWork
@@ -65,6 +67,7 @@ class IntakePipeline:
         """Keep the raw original and record the message once; a worker processes it."""
         now = self.clock()
         row = self._new_row(message, None, now)
+        self._keep_original(message, row)
         with self.db.transaction() as uow:
             if records.write_received(uow, row, now):
                 self.queue.enqueue(uow, INTAKE_JOB, row.id)
@@ -80,16 +83,19 @@ class IntakePipeline:
         # No look-up first: the inbox's unique keys find a repeat in the final transaction.
         now = self.clock()
         row = self._new_row(message, fingerprint, now)
-        verified: Verified | None = None
+        checked: tuple[VerifiedSubmission, Verified] | None = None
         try:
-            verified = self._verify(row, message)
-            route, version, mapped = self._route_and_map(message.channel, verified)
+            checked = self._verify_in_memory(row, message)
+            route, version, mapped = self._route_and_map(message.channel, checked[1])
         except PermanentError as exc:
-            return self._record_intake_failure(row, exc, now)
+            return self._record_intake_failure(row, message, exc, now)
         except Exception as exc:
             if not isinstance(exc, TransientError):
                 log.exception("intake failed unexpectedly")
-            return self._record_intake_failure(row, exc, now, verified)
+            return self._record_intake_failure(row, message, exc, now, checked)
+        # accepted: its bytes become durable now, before the commit that refers to them
+        submission, verified = checked
+        self._keep_original(message, row, (submission, verified))
         case_id = uuid.uuid4()
         with self.db.transaction() as uow:
             inserted = inbox_repo.insert_entry(uow.conn, records.committed(row, case_id))
@@ -101,17 +107,18 @@ class IntakePipeline:
             return self._repeat(message, fingerprint)
         return Outcome(inbox_id=row.id, state="committed", case=case)
 
-    def _record_intake_failure(self, row: InboxRow, exc: Exception, now: dt.datetime,
-                               verified: Verified | None = None) -> Outcome:
-        """``verified``: the verify step's result when a later step failed transiently — kept,
+    def _record_intake_failure(self, row: InboxRow, message: InboundMessage, exc: Exception, now: dt.datetime,
+                               checked: tuple[VerifiedSubmission, Verified] | None = None) -> Outcome:
+        """``checked``: the verify step's result when a later step failed transiently — kept,
         so the worker's retry neither decrypts nor checks again."""
         problem = Problem.of(exc)
         permanent = isinstance(exc, PermanentError)
+        verified = checked[1] if checked is not None else None
         if permanent and not self._acknowledged(row.channel):
             # The client gets the problem in its answer and may send a corrected request: nothing
-            # of this one is kept (its raw original is left to the blob garbage collector); the
-            # channel records the refusal without personal data. A repeat of a request that was
-            # recorded before (an earlier success) still answers with that.
+            # of this one was written, nothing is kept; the channel records the refusal without
+            # personal data. A repeat of a request that was recorded before (an earlier
+            # success) still answers with that.
             with self.db.reading() as conn:
                 existing = inbox_repo.find(conn, channel=row.channel, source_id=row.source_id,
                                            client_id=row.client_id, idempotency_key=row.idempotency_key)
@@ -120,6 +127,7 @@ class IntakePipeline:
             log.info("intake refused: %s", problem.type)
             instruments.intake(row.channel, None, "refused")
             return Outcome(inbox_id=row.id, state="refused", error=problem.to_dict())
+        self._keep_original(message, row, checked)  # the worker (or the quarantine) takes it from here
         with self.db.transaction() as uow:
             recorded = records.write_received(uow, row, now)
             if recorded and permanent:
@@ -216,8 +224,8 @@ class IntakePipeline:
 
     # -- the steps every path shares ----------------------------------------------------------
     def _new_row(self, message: InboundMessage, fingerprint: str | None, now: dt.datetime) -> InboxRow:
-        """The raw original, durable in the blob store before any row refers to it."""
-        raw_key = self.blobs.put(message.payload)
+        """The inbox row a message would get; nothing is written yet (see :meth:`_keep_original`)."""
+        raw_key = "sha512/" + hashlib.sha512(message.payload).hexdigest()
         return InboxRow(
             id=str(uuid.uuid4()), channel=message.channel, source_id=message.source_id, tenant_ars=message.tenant_ars,
             client_id=message.client_id, idempotency_key=message.idempotency_key, request_fingerprint=fingerprint,
@@ -226,6 +234,21 @@ class IntakePipeline:
             part_keys=list(message.parts) or None, state="received", attempts=0, last_error=None, case_id=None,
             updated_at=now, correlation_id=correlation.current() or correlation.new_id(),
             next_attempt_at=now + dt.timedelta(seconds=self.settings.job_lease_seconds))
+
+    def _keep_original(self, message: InboundMessage, row: InboxRow,
+                       checked: tuple[VerifiedSubmission, Verified] | None = None) -> None:
+        """The raw original (and the attachments of an in-memory verify), durable in the blob
+        store before any row refers to them."""
+        if checked is not None:
+            store_attachments(checked[0], checked[1].attachments, self.blobs)
+        self.blobs.put(message.payload, row.raw_sha512)
+
+    def _verify_in_memory(self, row: InboxRow, message: InboundMessage) -> tuple[VerifiedSubmission, Verified]:
+        """The channel's verification for a synchronous request: nothing is written (the
+        attachments are stored only if the request is accepted, :meth:`_keep_original`)."""
+        submission = self.adapters.channels.get(row.channel).verify(message)
+        checkpoint = to_checkpoint(submission, self.blobs, keep_data=False, store=False)
+        return submission, Verified(checkpoint, self.blobs, data=submission.data, parsed_data=submission.parsed_data)
 
     def _verify(self, row: InboxRow, message: InboundMessage | None = None) -> Verified:
         """Run the channel's verification; attachments reach the blob store here. The checkpoint

@@ -5,14 +5,19 @@ idempotent (check the remote state before acting).
 Every delivery goes through the circuit breaker of the adapter it calls (:mod:`gateway.health`):
 the adapter is the row's target under the handler's ``adapter_kind`` (a class attribute; the
 row's kind if it has none). While a breaker is open, the rows for its adapter are moved to the
-end of its cool-down without being tried and without using up an attempt."""
+end of its cool-down without being tried and without using up an attempt.
+
+Acknowledgements and rejections upstream (``ack``, ``reject``) are claimed and delivered first
+in every round: a source keeps a message until it hears from us, and a slow webhook subscriber
+must not delay that."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 
@@ -30,6 +35,8 @@ from gateway.store.db import Database
 from gateway.store.outbox_repo import OutboxRow
 
 log = logging.getLogger(__name__)
+
+UPSTREAM_KINDS = ("ack", "reject")
 
 
 class OutboxHandler(Protocol):
@@ -57,26 +64,55 @@ class Dispatcher:
         self.db, self.handlers, self.settings, self.clock = db, dict(handlers), settings, clock
         self.health = health
         self._postponed: dict[AdapterKey, dt.datetime] = {}
+        self._failing: set[str] = set()  # targets whose last delivery from this process failed
 
     def adapter_kinds(self) -> dict[str, str]:
         """Outbox kind -> the kind of adapter its handler calls."""
         return {kind: str(getattr(handler, "adapter_kind", kind)) for kind, handler in self.handlers.items()}
 
     def run_due(self, limit: int = 32) -> int:
+        """One round: the acknowledgements and rejections upstream first, then the other rows
+        (webhooks, forwardings, replies) within a time budget, so a slow subscriber never holds
+        up what the sources wait for nor takes the whole round."""
+        self._postpone_open()
+        with self.db.reading() as conn:
+            if not outbox_repo.any_due(conn, self.clock()):
+                return 0  # the usual answer: no write transaction for it
+        upstream = self._claim(limit, kinds=UPSTREAM_KINDS)
+        for row in upstream:
+            self._deliver(row)
+        return len(upstream) + self._others(limit)
+
+    def _others(self, limit: int) -> int:
+        """Claimed one at a time while the round's budget (one webhook timeout) lasts. Targets
+        whose last delivery failed come after the others, and one that fails in this round gets
+        no further attempt in it (its rows wait for their retry): a hanging endpoint costs a
+        round at most about one timeout and does not starve the other subscribers."""
+        deadline = time.monotonic() + self.settings.webhook_timeout_seconds
+        failed_now: set[str] = set()
+        done = 0
+        while done < limit and time.monotonic() < deadline:
+            claimed = (self._claim(1, other_than=UPSTREAM_KINDS, skip_targets=self._failing | failed_now)
+                       or self._claim(1, other_than=UPSTREAM_KINDS, skip_targets=failed_now))
+            if not claimed:
+                break
+            row = claimed[0]
+            if self._deliver(row):
+                self._failing.discard(row.target)
+            else:
+                self._failing.add(row.target)
+                failed_now.add(row.target)
+            done += 1
+        return done
+
+    def _claim(self, limit: int, **which: Any) -> list[OutboxRow]:
         # deliveries run one after the other: claim no more than the lease covers even if every
         # webhook takes its full timeout, or another worker would take the rest over meanwhile
         lease = self.settings.delivery_lease_seconds
         limit = max(1, min(limit, int(lease // (self.settings.webhook_timeout_seconds + 1))))
-        self._postpone_open()
         now = self.clock()
-        with self.db.reading() as conn:
-            if not outbox_repo.any_due(conn, now):
-                return 0  # the usual answer: no write transaction for it
         with self.db.transaction() as uow:
-            rows = outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=lease), limit)
-        for row in rows:
-            self._deliver(row)
-        return len(rows)
+            return outbox_repo.claim_due(uow.conn, now, now + dt.timedelta(seconds=lease), limit, **which)
 
     def _postpone_open(self) -> None:
         """Once per cool-down of each open breaker: its adapter's waiting rows to the end of it."""
@@ -104,30 +140,32 @@ class Dispatcher:
     def _adapter(self, row: OutboxRow) -> AdapterKey:
         return AdapterKey(str(getattr(self.handlers.get(row.kind), "adapter_kind", row.kind)), row.target)
 
-    def _deliver(self, row: OutboxRow) -> None:
+    def _deliver(self, row: OutboxRow) -> bool:
+        """Deliver one claimed row; False when the delivery failed (or its circuit is open)."""
         adapter = self._adapter(row)
         if not self.health.permit(adapter):
             until = self.health.resume_at(adapter) or self.clock()
             with self.db.transaction() as uow:
                 outbox_repo.release(uow.conn, row, until)
             instruments.delivery(row.kind, row.target, "postponed")
-            return
+            return False
         with correlation.bound(row.correlation_id):
             try:
                 handler = self._handler(row.kind)
                 handler.deliver(row)
             except Exception as exc:
                 self._failed(row, exc, adapter)
-                return
+                return False
             now = self.clock()
             with self.db.transaction() as uow:
                 self.health.record(adapter, "ok", conn=uow.conn)
                 if not outbox_repo.finish(uow.conn, row, now):
                     # its claim ran out and another worker took the row over: that one records it
                     log.warning("outbox %s was delivered after its claim ran out", row.id)
-                    return
+                    return True
                 handler.delivered(uow.conn, row, now)
             instruments.delivery(row.kind, row.target, "delivered", (now - row.created_at).total_seconds())
+            return True
 
     def _failed(self, row: OutboxRow, exc: Exception, adapter: AdapterKey) -> None:
         error = f"{type(exc).__name__}: {getattr(exc, 'detail', '')}"[:500]

@@ -3,7 +3,7 @@
 A blob is kept while any of these names it: an inbox row (the raw original and the parts it
 stands for), a case (its original and its attachments), a reply (its documents), a verify
 checkpoint, an outbox row, or a live adapter state entry (e.g. a portal upload or a reply
-document not yet used; it expires). References are found by their key (``sha512/<hex>``)
+document not yet used; it expires). Every key names one whole blob. References are found by their key (``sha512/<hex>``)
 anywhere in those rows, so a new kind of reference in a case document or a checkpoint is covered
 without changes here.
 
@@ -44,7 +44,7 @@ class Collected:
 
 
 def referenced_keys(db: Database) -> set[str]:
-    """Every blob key some row names (byte-range keys count for their whole blob)."""
+    """Every blob key some row names."""
     found: set[str] = set()
 
     def scan(text: str | None) -> None:

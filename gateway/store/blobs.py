@@ -10,6 +10,11 @@ leaves at most a stray temporary file, never a truncated blob.
 
 Large content is streamed in both directions: :meth:`put_stream` hashes while it writes and
 :meth:`open` reads in chunks, so memory stays bounded whatever the blob's size.
+
+A synchronous request's attachments are stored with :meth:`put_provisional` before the request
+is known to be acceptable; a refused request's are deleted right away with :meth:`reclaim`,
+which never deletes bytes another message shares (see there). Anything a crash leaves behind is
+the garbage collector's (gateway/store/blob_gc.py).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gateway.errors import BlobNotFound, VerificationFailed
-from gateway.ports import StoredBlob
+from gateway.ports import ProvisionalBlob, StoredBlob
 from gateway.store.files import FILE_MODE, fsync_dir, private_dir
 
 _KEY = re.compile(r"^sha512/([0-9a-f]{128})$")
@@ -88,8 +93,41 @@ class FilesystemBlobStore:
         ``sha512`` is the digest the content must have: compared before the blob gets its
         name, so content that differs is never stored (``VerificationFailed``). Whatever
         ``chunks`` raises leaves nothing behind either."""
+        return self._stream(chunks, sha512)[0]
+
+    def put_provisional(self, chunks: Iterable[bytes]) -> ProvisionalBlob:
+        """Like :meth:`put_stream`, for content that may be refused right after (a synchronous
+        request's attachments): :meth:`reclaim` deletes it again if this call created the blob
+        and nobody has put the same bytes since."""
+        stored, stamp = self._stream(chunks)
+        return ProvisionalBlob(key=stored.key, sha512=stored.sha512, size=stored.size, stamp=stamp)
+
+    def reclaim(self, blob: ProvisionalBlob) -> bool:
+        """Delete a provisional blob of a refused request — only if its ``put_provisional``
+        created it and no ``put`` of the same bytes came since (each stamps the file's mtime
+        with its own nanosecond time): a blob another message shares is never touched. Under
+        the same exclusive lock as the garbage collector's delete, which ``put`` honours."""
+        if blob.stamp is None:
+            return False
+        try:
+            handle = os.open(self._path(blob.key), os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            status = os.fstat(handle)
+            if status.st_nlink == 0 or (status.st_ino, status.st_mtime_ns) != blob.stamp:
+                return False
+            os.unlink(self._path(blob.key))
+            return True
+        finally:
+            os.close(handle)  # releases the lock
+
+    def _stream(self, chunks: Iterable[bytes], sha512: str | None = None
+                ) -> tuple[StoredBlob, tuple[int, int] | None]:
+        """Write, hash, make durable; the stamp (inode, mtime in ns) of a blob this call created."""
         tmp = self._temporary(self._root)
-        digest, size = hashlib.sha512(), 0
+        digest, size, stamp = hashlib.sha512(), 0, None
         try:
             with self._create(tmp) as handle:
                 for chunk in chunks:
@@ -99,17 +137,20 @@ class FilesystemBlobStore:
                 if sha512 is not None and not hmac.compare_digest(
                         digest.hexdigest().encode(), sha512.lower().encode()):
                     raise VerificationFailed("content does not match its declared SHA-512")
+                handle.flush()
+                stamp = _stamp(handle.fileno())
                 self._sync(handle)
             key = "sha512/" + digest.hexdigest()
             path = self._path(key)
             if self._present(path):
                 Path(tmp).unlink()
+                stamp = None
             else:
                 self._publish(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return StoredBlob(key=key, sha512=key[7:], size=size)
+        return StoredBlob(key=key, sha512=key[7:], size=size), stamp
 
     def get(self, key: str) -> bytes:
         try:
@@ -131,6 +172,12 @@ class FilesystemBlobStore:
                     yield chunk
 
         return chunks()
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
@@ -231,7 +278,23 @@ def _refresh(path: Path) -> bool:
         fcntl.flock(handle, fcntl.LOCK_SH)
         if os.fstat(handle).st_nlink == 0:  # the collector unlinked it just before
             return False
-        os.utime(handle)
+        _touch(handle)
         return True
     finally:
         os.close(handle)
+
+
+def _touch(fd: int) -> int:
+    """Set the file's mtime to now, in nanoseconds (the kernel's own "now" for a file is only as
+    fine as its clock tick: two puts within a tick would look alike to :meth:`reclaim`)."""
+    now = time.time_ns()
+    os.utime(fd, ns=(now, now))
+    return now
+
+
+def _stamp(fd: int) -> tuple[int, int] | None:
+    """Touch a freshly written file and return (inode, mtime ns) — None if the filesystem keeps
+    coarser times (then a later put could not be told apart, and the blob is never reclaimed)."""
+    now = _touch(fd)
+    status = os.fstat(fd)
+    return (status.st_ino, now) if status.st_mtime_ns == now else None

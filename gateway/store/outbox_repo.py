@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,7 +74,6 @@ def add(conn: Connection, *, kind: str, target: str, payload: dict[str, Any], no
 _UNCLAIMED = or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= bindparam("now"))
 _DUE = (outbox.c.state == "pending", outbox.c.next_attempt_at <= bindparam("now"), _UNCLAIMED)
 _ANY_DUE = select(outbox.c.id).where(*_DUE).limit(1)
-_DUE_IDS = select(outbox.c.id).where(*_DUE).order_by(outbox.c.id).limit(bindparam("limit"))
 _CLAIM = (update(outbox).where(outbox.c.id == bindparam("row_id"), outbox.c.state == "pending", _UNCLAIMED)
           .values(lease_until=bindparam("lease"), attempts=outbox.c.attempts + 1).returning(*outbox.c))
 
@@ -84,8 +83,20 @@ def any_due(conn: Connection, now: dt.datetime) -> bool:
     return conn.execute(_ANY_DUE, {"now": now}).first() is not None
 
 
-def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int) -> list[OutboxRow]:
-    candidates = conn.execute(_DUE_IDS, {"now": now, "limit": limit}).scalars().all()
+def claim_due(conn: Connection, now: dt.datetime, lease_until: dt.datetime, limit: int, *,
+              kinds: Collection[str] | None = None, other_than: Collection[str] = (),
+              skip_targets: Collection[str] = ()) -> list[OutboxRow]:
+    """Claim up to ``limit`` due rows, oldest first: of ``kinds`` only (None: any kind), none of
+    the kinds ``other_than``, none for ``skip_targets``."""
+    where = list(_DUE)
+    if kinds is not None:
+        where.append(outbox.c.kind.in_(list(kinds)))
+    if other_than:
+        where.append(outbox.c.kind.not_in(list(other_than)))
+    if skip_targets:
+        where.append(outbox.c.target.not_in(list(skip_targets)))
+    query = select(outbox.c.id).where(*where).order_by(outbox.c.id).limit(limit)
+    candidates = conn.execute(query, {"now": now}).scalars().all()
     claimed = []
     for row_id in candidates:
         row = conn.execute(_CLAIM, {"row_id": row_id, "now": now, "lease": lease_until}).mappings().first()

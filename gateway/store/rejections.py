@@ -1,14 +1,16 @@
 """Refused requests of a synchronous channel (the portal's 4xx answers): nothing of the request
 is kept, only a record without personal data — channel, client, municipality, problem type and
 status, time — in the audit log. Counting these records is the refusal counter
-(``GET /v1/admin/rejections``)."""
+(``GET /v1/admin/rejections``). The municipality is the one the request named, when it could
+be read (a label for the admins, never used to decide anything); a refusal before that has
+none and is shown to the admins of the municipalities its client is configured for."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import desc, func, select
+from sqlalchemy import and_, desc, func, or_, select
 
 from gateway.events import audit as audit_log
 from gateway.store.db import Database
@@ -24,11 +26,15 @@ def record(db: Database, *, channel: str, client_id: str, tenant_ars: str | None
                          details={"channel": channel, "type": problem_type, "status": status})
 
 
-def summary(db: Database, tenants: list[str] | None, limit: int) -> dict[str, Any]:
-    """Counts per problem type and the latest records (of ``tenants``; None: all)."""
+def summary(db: Database, tenants: list[str] | None, limit: int, clients: list[str] | None = None
+            ) -> dict[str, Any]:
+    """Counts per problem type and the latest records of ``tenants`` (None: all), and those
+    without a municipality (refused before one was known) of ``clients``."""
     where = [audit.c.action == ACTION]
     if tenants is not None:
-        where.append(audit.c.tenant_ars.in_(tenants))
+        actors = [f"client:{c}" for c in clients or ()]
+        where.append(or_(audit.c.tenant_ars.in_(tenants),
+                         and_(audit.c.tenant_ars.is_(None), audit.c.actor.in_(actors))))
     type_of = audit.c.details["type"].as_string()
     with db.reading() as conn:
         counts = conn.execute(select(type_of, func.count()).where(*where).group_by(type_of)).all()

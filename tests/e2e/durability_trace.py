@@ -76,6 +76,16 @@ class DurabilityTrace:
         assert folder < referred, f"{key}: referred to before its folder was fsync'd"
         return self._index("commit", lambda d: True, after=referred)
 
+    def received(self, raw_key: str, part_keys: list[str]) -> None:
+        """A pull channel's receive: every part blob the inbox row names (``part_keys``) and the
+        raw original durable -> the commit of the inbox row that refers to them."""
+        assert part_keys, "the inbox row names the parts fetched with the message"
+        inserted = self._index("write", lambda d: d.startswith("INSERT INTO inbox") and raw_key[7:] in d)
+        receive_commit = self._index("commit", lambda d: True, after=inserted)
+        for key in [raw_key, *part_keys]:
+            assert key[7:] in self.steps[inserted][1], f"{key}: not named by the inbox row"
+            assert self.blob_then_commit(key) == receive_commit, f"{key}: not durable before the receive commit"
+
     def check(self, blob_keys: list[str], case_id: str, acknowledgement: str) -> None:
         """Every blob durable -> the case's commit -> the acknowledgement upstream."""
         assert blob_keys, "a case refers to at least its raw original"

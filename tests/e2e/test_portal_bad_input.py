@@ -1,6 +1,6 @@
 """Bad input to the portal channel over real HTTP: every refusal is a clear RFC 9457 problem,
-creates no case, and — once the envelope was understood — is recorded in the inbox
-(quarantined, with the reason) so that nothing is lost."""
+creates no case, keeps nothing of the request (no inbox row, no blob) and is recorded as a
+refusal without personal data."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from joserfc import jwt
 from joserfc.jwk import OctKey
 
 from gateway.api import auth
-from tests.conftest import SECRETS, TENANT, TESTDATA
+from gateway.config import ClientConfig
+from tests.conftest import SECRETS, TENANT, TESTDATA, client_configs, secret_hash
 from tests.e2e.conftest import (
     GEWERBE,
     HUND,
@@ -199,22 +200,62 @@ def test_repeating_a_refused_request_is_refused_again_and_kept_neither_time(api:
     assert api.submit(envelope, key=key).status_code == 201
 
 
-def test_a_refused_request_keeps_no_raw_original(api: Api) -> None:
-    """The raw bytes of a refused request are left to the blob garbage collector: no row names
-    them, so the next collection after the grace period removes them."""
-    from gateway.store.blob_gc import referenced_keys
+def blob_files(api: Api) -> set[Path]:
+    """Every file in the blob store's folders, temporary ones included."""
+    return {p for p in api.gw.settings.effective_blob_dir.rglob("*") if p.is_file()}
 
+
+def test_a_refused_request_leaves_nothing_on_disk(api: Api) -> None:
+    """Verify, route and map run before anything is written: the raw original of a request that
+    is refused there never reaches the blob store (nothing is left for a collector)."""
     envelope = hund_envelope()
     envelope["data"]["halter"]["vorname"] = f"Unverwechselbar-{uuid.uuid4().hex}"
+    envelope["data"]["hund"]["notiz"] = "n" * 1000
     del envelope["data"]["hund"]["name"]
     body = json.dumps(envelope).encode()
+    before = blob_files(api)
     refused(api, lambda: api.http.post("/v1/applications", content=body, headers=api.auth(
         "portal", **{"content-type": "application/json", "Idempotency-Key": new_key()})), 422, "mapping-failed")
-    raw_key = "sha512/" + hashlib.sha512(body).hexdigest()
-    assert raw_key not in referenced_keys(api.gw.db)
+    assert not api.gw.blobs.exists("sha512/" + hashlib.sha512(body).hexdigest())
+    assert blob_files(api) == before
     summary = api.get("/v1/admin/rejections", "admin").json()
     assert summary["by_type"][problem_type("mapping-failed")] >= 1
     assert envelope["data"]["halter"]["vorname"] not in json.dumps(summary)
+
+
+def _rejections(api: Api, admin: str) -> dict[str, Any]:
+    response = api.get("/v1/admin/rejections", admin, params={"limit": 500})
+    assert response.status_code == 200, response.text
+    summary: dict[str, Any] = response.json()
+    return summary
+
+
+def test_refusals_name_the_municipality_the_request_named_and_reach_their_admins(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refusal raised before the case is built (an unknown member, a municipality the client
+    may not act for) records the municipality the envelope named; one refused before any was
+    readable (not JSON) has none and is shown to the admins of the client's municipalities."""
+    monkeypatch.setitem(SECRETS, "admin-other", "admin-other-secret")
+    clients = [*client_configs(), ClientConfig(client_id="admin-other", secret_hash=secret_hash("admin-other-secret"),
+                                               scopes=["admin"], tenants=[OTHER_TENANT])]
+    with running_gateway(tmp_path, clients=clients) as api:
+        unknown_member = hund_envelope()
+        unknown_member["applicant_name"] = "Erika Mustermann"
+        refused(api, lambda: api.submit(unknown_member, key=new_key()), 422, "invalid-payload")
+        refused(api, lambda: api.submit(hund_envelope(tenant=OTHER_TENANT), key=new_key()), 403, "forbidden")
+        refused(api, lambda: post_raw(api, b'{"tenant": '), 400, "malformed-json")
+        refused(api, lambda: post_raw(api, b"{}", client="other"), 422, "invalid-payload", client="other")
+        records = api.audit_rows(action="request.refused")
+        assert [r["tenant_ars"] for r in records] == [TENANT, OTHER_TENANT, None, None]
+
+        mine = _rejections(api, "admin")  # administers TENANT and OTHER_TENANT
+        assert mine["total"] == 4
+        assert sorted((r["client"], r["tenant"] or "") for r in mine["latest"]) == sorted(
+            [("portal", TENANT), ("portal", OTHER_TENANT), ("portal", ""), ("other", "")])
+        theirs = _rejections(api, "admin-other")  # OTHER_TENANT only: "portal" is not one of its clients
+        assert sorted((r["client"], r["tenant"] or "") for r in theirs["latest"]) == sorted(
+            [("portal", OTHER_TENANT), ("other", "")])
+        assert "Erika" not in json.dumps(mine)
 
 
 # -- size, media type, attachments -------------------------------------------------------------

@@ -1,5 +1,5 @@
 """What the portal channel refuses in an application before anything is kept: a submitted_at in
-the future, control and bidi characters; and how it normalises text (NFC)."""
+the future or implausibly far in the past, control and bidi characters; and how it normalises text (NFC)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def test_submitted_at_in_the_future_beyond_the_clock_skew_is_refused(api: Api) -
     # a clock a little ahead (within the default five minutes) is fine
     ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).isoformat()
     assert api.submit(hund_envelope(submitted_at=ahead), key=new_key()).status_code == 201
+
+
+def test_implausibly_old_submitted_at_is_refused(api: Api) -> None:
+    before = api.inbox_count()
+    response = api.submit(hund_envelope(submitted_at="0001-01-01T00:00:00Z"), key=new_key())
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert (problem["type"], problem["field"]) == (problem_type("invalid-payload"), "/submitted_at")
+    assert problem["detail"] == "submitted_at lies implausibly far in the past"
+    assert api.inbox_count() == before
 
 
 def test_control_and_bidi_characters_in_form_values_are_refused_naming_the_field(api: Api) -> None:

@@ -139,3 +139,60 @@ def test_uploads_and_multipart_parts_stream_into_the_blob_store(tmp_path: Path) 
             tracemalloc.stop()
         assert created.status_code == 201, created.text
         assert peak < 6 * 1024 * 1024, peak
+
+
+# -- a refused multipart application: its attachments are deleted at once, never pending ---------
+
+def _refused_multipart(api: Api, content: bytes, **envelope: object) -> httpx.Response:
+    """A multipart application whose form data cannot be mapped (the dog's name is missing)."""
+    application = hund_envelope(attachments=[attachment_ref("scan", content)], **envelope)
+    del application["data"]["hund"]["name"]  # type: ignore[index]
+    return _multipart(api, application, content)
+
+
+def _blob_files(api: Api) -> set[Path]:
+    return {p for p in api.gw.settings.effective_blob_dir.rglob("*") if p.is_file()}
+
+
+def test_a_refused_multipart_application_leaves_no_attachment_and_no_pending_upload(api: Api) -> None:
+    content = b"%PDF-1.7 scan of a refused application " + new_key().encode() + b"x" * 200_000
+    before = _blob_files(api)
+    response = _refused_multipart(api, content)
+    assert response.status_code == 422, response.text
+    assert response.json()["type"] == problem_type("mapping-failed")
+    assert not _stored(api, content)
+    assert _blob_files(api) == before
+    assert api.gw.state.scan("portal.uploads", "portal:") == []  # nothing counts against the quota
+
+
+def test_a_refused_application_never_deletes_an_attachment_a_case_shares(api: Api) -> None:
+    content = b"%PDF-1.7 the same scan twice " + new_key().encode()
+    accepted = _multipart(api, hund_envelope(attachments=[attachment_ref("scan", content)]), content)
+    assert accepted.status_code == 201, accepted.text
+    case = api.case(accepted.json()["case_id"])
+    response = _refused_multipart(api, content)
+    assert response.status_code == 422
+    assert _stored(api, content)
+    attachment = case["attachments"][0]
+    download = api.http.get(f"/v1/cases/{case['id']}/attachments/{attachment['id']}", headers=api.auth("fach"))
+    assert download.status_code == 200 and download.content == content
+
+
+def test_refused_bytes_count_against_the_client_until_it_pauses(tmp_path: Path) -> None:
+    """Ten large refused applications (the reviewer's repro, smaller): the blob folder stays as it
+    was, and once the client's refused bytes of the hour are used up it gets 429 before its
+    next body is even read — other clients are not affected."""
+    budget = 1024 * 1024
+    with running_gateway(tmp_path, adapters={"portal": {"refused_bytes_per_hour": budget}}) as api:
+        before = _blob_files(api)
+        answers = [_refused_multipart(api, bytes([n]) * 300_000 + b"%PDF").status_code for n in range(10)]
+        assert answers[:4] == [422] * 4  # 4 x 300 KB: the budget is used up after the fourth
+        assert set(answers[4:]) == {429}
+        assert _blob_files(api) == before
+        limited = _refused_multipart(api, b"%PDF-1.7 one more")
+        assert limited.status_code == 429 and limited.headers["content-type"] == PROBLEM_JSON
+        assert 0 < int(limited.headers["retry-after"]) <= 3600
+        assert limited.json()["quota_refused_bytes"] == budget
+        other = _multipart(api, hund_envelope(tenant=OTHER_TENANT, attachments=[attachment_ref("scan", b"%PDF o")]),
+                           b"%PDF o", client="other")
+        assert other.status_code != 429

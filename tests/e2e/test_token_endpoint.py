@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import httpx
 import pytest
@@ -91,3 +93,55 @@ def test_secrets_are_checked_against_argon2id_hashes(tmp_path: Path, profile: st
         assert all(c.secret_hash.startswith("$argon2id$") for c in api.gw.settings.clients)
         assert _request(api.http, "fach", SECRETS["fach"]).status_code == 200
         assert _request(api.http, "fach", SECRETS["fach"] + "x").status_code == 401
+
+
+def _basic(client_id: str, secret: str) -> str:
+    """RFC 6749 2.3.1: id and secret each form-urlencoded, then ``id:secret`` in base64."""
+    return "Basic " + base64.b64encode(f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()).decode()
+
+
+def test_client_secret_basic_is_accepted(tmp_path: Path) -> None:
+    with running_gateway(tmp_path, token_limits=LIMITS) as api:
+        issued = api.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                               headers={"Authorization": _basic("fach", SECRETS["fach"])})
+        assert issued.status_code == 200, issued.text
+        assert issued.headers["cache-control"] == "no-store"
+        token = issued.json()["access_token"]
+        assert api.http.get("/v1/cases", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        # the client id may be repeated in the body (some clients do), as long as it is the same
+        same = api.http.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "fach"},
+                             headers={"Authorization": _basic("fach", SECRETS["fach"])})
+        assert same.status_code == 200, same.text
+
+
+def test_a_wrong_basic_secret_gets_a_basic_challenge_and_counts_as_a_failure(tmp_path: Path) -> None:
+    with running_gateway(tmp_path, token_limits=LIMITS) as api:
+        for _ in range(LIMITS.max_failures_per_client):
+            wrong = api.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                  headers={"Authorization": _basic("portal", "wrong")})
+            assert wrong.status_code == 401
+            assert wrong.headers["www-authenticate"] == 'Basic realm="rathaus-gateway"'
+            assert wrong.headers["content-type"] == PROBLEM_JSON
+            assert wrong.json()["error"] == "invalid_client"
+        _assert_locked(api.http.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                     headers={"Authorization": _basic("portal", SECRETS["portal"])}))
+
+
+@pytest.mark.parametrize("body,header", [
+    ({"client_id": "fach", "client_secret": "demo"}, "fach"),  # two methods at once
+    ({"client_secret": "x"}, "fach"),
+    ({"client_id": "portal"}, "fach"),  # another client id in the body
+    ({}, "not base64!"),
+    ({}, base64.b64encode(b"no-colon").decode()),
+    ({}, base64.b64encode(b"\xff\xfe:x").decode()),
+], ids=["both-methods", "secret-in-body-too", "other-client-id", "not-base64", "no-colon", "not-utf8"])
+def test_malformed_or_doubled_client_authentication_is_invalid_request(tmp_path: Path, body: dict[str, str],
+                                                                       header: str) -> None:
+    with running_gateway(tmp_path, token_limits=LIMITS) as api:
+        authorization = _basic(header, SECRETS["fach"]) if header == "fach" else f"Basic {header}"
+        refused = api.http.post("/oauth/token", data={"grant_type": "client_credentials", **body},
+                                headers={"Authorization": authorization})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["type"] == problem_type("token-request-refused")
+        assert refused.json()["error"] == "invalid_request"
+        assert "access_token" not in refused.text

@@ -5,6 +5,8 @@ type checking only: a cycle hidden behind a lazy import is still a cycle."""
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -137,3 +139,48 @@ def test_every_adapter_is_reachable_through_its_entry_points() -> None:
     assert set(adapters) == {"portal", "fitconnect", "xta", "citizen_login", "email", "hybridmail"}
     # a reply channel's entry point names the adapter that registers it
     assert all(ep.value in adapters.values() for ep in entry_points(group=REPLY_CHANNEL_GROUP))
+
+
+def _roots(graph: dict[str, set[str]]) -> set[str]:
+    """Where code is started from: the entry points and scripts of pyproject.toml, modules run
+    with ``python -m``, the migrations (Alembic loads them by path), modules named as
+    ``"module:attribute"`` strings (uvicorn's factory) and the adapters' test helpers
+    (``testing.py``, for the test suite and the benchmarks)."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    named = [*project["scripts"].values(), *(v for group in project["entry-points"].values() for v in group.values())]
+    roots = {value.partition(":")[0] for value in named}
+    for module in graph:
+        path = REPO / Path(*module.split("."))
+        source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text(encoding="utf-8")
+        if "__name__ == \"__main__\"" in source or module.endswith((".__main__", ".testing")) \
+                or module.startswith("gateway.migrations"):
+            roots.add(module)
+        roots.update(m for m in re.findall(r"[\"']([a-z_.]+):[a-z_]+[\"']", source) if m in graph)
+    return roots
+
+
+def reachable(graph: dict[str, set[str]], roots: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        module = todo.pop()
+        if module in seen or module not in graph:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # importing a.b.c runs a and a.b
+        todo.extend(graph[module])
+    return seen
+
+
+def test_no_module_is_dead_code() -> None:
+    """Every module of the core and the adapters is imported from somewhere the gateway starts:
+    a module nothing imports (e.g. a replaced wire format) is deleted, not kept around."""
+    graph = import_graph(REPO)
+    dead = sorted(set(graph) - reachable(graph, _roots(graph)))
+    assert dead == [], "modules nothing imports: " + ", ".join(dead)
+
+
+def test_the_dead_code_check_sees_an_unused_module() -> None:
+    graph = {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": set(), "pkg.old": {"pkg.b"}}
+    assert set(graph) - reachable(graph, {"pkg.a"}) == {"pkg.old"}

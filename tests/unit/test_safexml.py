@@ -5,8 +5,11 @@ from __future__ import annotations
 import ast
 import dataclasses
 import io
+import json
 import select
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -328,10 +331,13 @@ def test_text_beyond_libxml2s_own_limit_is_refused_with_a_clear_reason() -> None
         assert error.detail.startswith("XML text longer than libxml2's limit of 10000000 bytes")
 
 
+COUNTS_THAT_MAY_BE_ZERO = ("max_comments", "max_processing_instructions", "max_cdata_sections")
+
+
 @pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(safexml.XmlLimits)])
 def test_limits_must_be_positive(field: str) -> None:
     with pytest.raises(ValueError, match=field):
-        safexml.XmlLimits(**{field: 0})
+        safexml.XmlLimits(**{field: -1 if field in COUNTS_THAT_MAY_BE_ZERO else 0})
 
 
 def test_limits_compare_cap_by_cap() -> None:
@@ -360,3 +366,155 @@ def test_attribute_values_are_checked_in_linear_time_with_the_caps_lifted() -> N
     for error in _both(long_value, lifted):
         assert error.detail == "XML attribute value at line 1 longer than 65536 characters"
     assert time.perf_counter() - started < 2.0
+
+
+# --- comments, processing instructions, CDATA sections (dropped or merged by libxml2, counted here) ----
+
+N_BULK = 2_500_000
+BULK: dict[str, bytes] = {
+    "comments-only": b"<r>" + b"<!---->" * N_BULK + b"</r>",
+    "text-and-comments": b"<r>" + b"x<!---->" * N_BULK + b"</r>",
+    "processing-instructions": b"<r>" + b"<?p?>" * N_BULK + b"</r>",
+    "cdata-sections": b"<r>" + b"<![CDATA[x]]>" * N_BULK + b"</r>",
+}
+BULK_REASONS = {"comments-only": "XML document with more than 1000 comments",
+                "text-and-comments": "XML document with more than 1000 comments",
+                "processing-instructions": "XML document with more than 100 processing instructions",
+                "cdata-sections": "XML document with more than 10000 CDATA sections"}
+
+
+@pytest.mark.parametrize("shape", sorted(BULK))
+def test_comments_pis_and_cdata_in_bulk_are_refused_quickly(shape: str) -> None:
+    started = time.perf_counter()
+    for error in _both(BULK[shape]):
+        assert error.detail == BULK_REASONS[shape]
+    assert time.perf_counter() - started < 1.0
+
+
+_PEAK = """
+import json, pathlib, resource, sys, time
+from gateway import safexml
+from gateway.errors import InvalidPayload
+data, limits = pathlib.Path(sys.argv[1]).read_bytes(), json.loads(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+started = time.perf_counter()
+try:
+    root = safexml.parse(data, limits=safexml.DEFAULT_LIMITS.replace(**limits))
+    outcome = {"children": len(root), "text": len(root.text or "")}
+except InvalidPayload as exc:
+    outcome = {"refused": exc.detail}
+outcome["seconds"] = time.perf_counter() - started
+outcome["peak_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps(outcome))
+"""
+
+# Kept as nodes, a million empty comments cost about 150 MB and x<!----> repeated 270 MB
+# (2.5 million: 370 and 700 MB; lxml 6.1): the bound leaves room for allocator noise.
+PEAK_BOUND_MIB = 40
+
+
+def _peak(tmp_path: Path, n: int, unit: str, **limits: int) -> dict[str, object]:
+    """Parse ``<r>`` + ``unit`` * ``n`` + ``</r>`` in a fresh interpreter, which reads it from a
+    file (one copy in memory before the parse); its outcome, time and peak memory growth
+    (maximum resident set size, which counts libxml2's allocations too)."""
+    document = tmp_path / "document.xml"
+    document.write_bytes(b"<r>" + unit.encode() * n + b"</r>")
+    done = subprocess.run([sys.executable, "-c", _PEAK, str(document), json.dumps(limits)],
+                          capture_output=True, text=True, check=True, timeout=120)
+    outcome: dict[str, object] = json.loads(done.stdout)
+    return outcome
+
+
+@pytest.mark.parametrize("unit", ["<!---->", "x<!---->", "<?p?>", "x<?p?>", "<![CDATA[x]]>"])
+def test_memory_stays_flat_even_with_the_caps_lifted(tmp_path: Path, unit: str) -> None:
+    """The parser drops comments and processing instructions without building a node and merges
+    CDATA into the text: with every count cap lifted, a million of them still parse into a root
+    without children and with at most one text node, in flat memory. (Time is what the caps
+    bound: counting each one costs a few microseconds.)"""
+    outcome = _peak(tmp_path, 1_000_000, unit, max_comments=10**9, max_processing_instructions=10**9,
+                    max_cdata_sections=10**9)
+    assert outcome["children"] == 0
+    assert outcome["text"] == (1_000_000 if unit.startswith(("x", "<![")) else 0)
+    assert float(str(outcome["peak_mib"])) < PEAK_BOUND_MIB, outcome
+
+
+def test_memory_and_time_of_a_refused_comment_flood_are_bounded(tmp_path: Path) -> None:
+    outcome = _peak(tmp_path, 4_000_000, "<!---->")  # 28 MB of comments
+    assert outcome["refused"] == "XML document with more than 1000 comments"
+    assert float(str(outcome["peak_mib"])) < PEAK_BOUND_MIB, outcome
+    assert float(str(outcome["seconds"])) < 0.5, outcome
+
+
+def test_the_comment_cap_is_exact_and_comments_are_dropped() -> None:
+    limits = safexml.DEFAULT_LIMITS.replace(max_comments=3)
+    data = b"<!-- a --><r>x<!-- b -->y<c/><!-- c --></r>"
+    root = safexml.parse(data, limits=limits)
+    assert root.text == "xy" and [child.tag for child in root] == ["c"] and root.getprevious() is None
+    [streamed] = list(safexml.iterparse(io.BytesIO(data), tag="r", limits=limits))
+    assert streamed.text == "xy" and [child.tag for child in streamed] == ["c"]
+    for error in _both(data.replace(b"</r>", b"<!-- d --></r>"), limits):
+        assert error.detail == "XML document with more than 3 comments"
+        assert error.extensions["cap"] == "max_comments"
+
+
+def test_no_comment_at_all_may_be_required() -> None:
+    limits = safexml.DEFAULT_LIMITS.replace(max_comments=0)
+    assert safexml.parse(b"<r>no comment</r>", limits=limits).text == "no comment"
+    for error in _both(b"<r>split<!---->value</r>", limits):
+        assert error.detail == "XML document with more than 0 comments"
+
+
+def test_comment_and_processing_instruction_length_is_capped() -> None:
+    limits = safexml.DEFAULT_LIMITS.replace(max_comment_chars=10)
+    assert safexml.parse(b"<r><!--0123456789--><?p 12345678?></r>", limits=limits).tag == "r"
+    for data, kind in ((b"<r><!--0123456789x--></r>", "comment"),
+                       (b"<r><?p 123456789?></r>", "processing instruction")):
+        for error in _both(data, limits):
+            assert error.detail == f"XML {kind} longer than 10 characters"
+
+
+def test_markup_inside_comments_cdata_and_pis_is_not_counted() -> None:
+    """Inside a comment, CDATA section or processing instruction an opener of another kind is
+    just text: the scan follows the document from opener to closer."""
+    limits = safexml.XmlLimits(max_comments=1, max_processing_instructions=1, max_cdata_sections=1)
+    data = b"<r><!-- <? <![CDATA[ --><![CDATA[ <!-- <? ]]><?p <!-- <![CDATA[ ?></r>"
+    assert safexml.parse(data, limits=limits).text == " <!-- <? "
+
+
+class _Trickle(io.RawIOBase):
+    """A stream that hands out ``step`` bytes per read: every chunk boundary falls somewhere else."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self._data, self._step, self._pos = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        out = self._data[self._pos:self._pos + self._step]
+        self._pos += len(out)
+        return out
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 5, 7, 8, 9, 10])
+def test_counts_hold_across_every_chunk_boundary(step: int) -> None:
+    # the XML declaration counts as a processing instruction: 'xml version="1.0"', 17 characters
+    limits = safexml.XmlLimits(max_comments=2, max_processing_instructions=2, max_cdata_sections=2,
+                               max_comment_chars=17)
+    good = b'<?xml version="1.0"?><r a="!?"><!--12345--><![CDATA[x]]>?!<![CDATA[<!--]]><!----><?q ?></r>'
+    assert [e.tag for e in safexml.iterparse(_Trickle(good, step), limits=limits)] == ["r"]
+    for extra, reason in ((b"<!---->", "more than 2 comments"), (b"<?p?>", "more than 2 processing instructions"),
+                          (b"<![CDATA[]]>", "more than 2 CDATA sections"),
+                          (b"<!--" + b"c" * 18 + b"-->", "comment longer than 17")):
+        bad = good.replace(b"</r>", extra + b"</r>") if not extra.startswith(b"<!--c") else \
+            good.replace(b"<!---->", extra)
+        with pytest.raises(InvalidPayload, match=reason):
+            list(safexml.iterparse(_Trickle(bad, step), limits=limits))
+
+
+def test_counts_hold_in_utf16_documents() -> None:
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be", "utf-32"):
+        data = f'<?xml version="1.0" encoding="{encoding.upper()}"?><r>ä<!-- a --><!-- b --></r>'
+        limits = safexml.DEFAULT_LIMITS.replace(max_comments=1)
+        for error in _both(data.encode(encoding), limits):
+            assert error.detail == "XML document with more than 1 comments"

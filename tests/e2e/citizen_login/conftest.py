@@ -39,7 +39,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     login: dict[str, Any] = login_options(gateway_url, [sandbox_url], [idp_options(
         metadata_url=f"{sandbox_url}/idp/metadata")])
     settings = make_settings(tmp_path_factory.mktemp("gateway"), mappings_dir=REPO / "mappings",
-                             fixtures_dir=REPO / "fixtures", adapters={"portal": {}, "citizen_login": login})
+                             fixtures_dir=REPO / "fixtures", adapters={"portal": {}, "citizen_login": login},
+                             demo=True)  # the test keys of fixtures/
     environment = {"CITIZEN_LOGIN_SANDBOX_URL": sandbox_url, "CITIZEN_LOGIN_SANDBOX_GATEWAY_URL": gateway_url,
                    "CITIZEN_LOGIN_SANDBOX_CLIENT_ID": "portal", "CITIZEN_LOGIN_SANDBOX_CLIENT_SECRET": "portal-secret"}
     saved = {k: os.environ.get(k) for k in environment}

@@ -51,7 +51,7 @@ class Stack:
     sandbox: Sandbox
     sandbox_url: str
     gateway_url: str
-    make_gateway: Callable[[], Any]
+    make_gateway: Callable[..., Any]  # keyword arguments: FIT-Connect adapter options to change
     gateway: Any
     efa: Any
     sandbox_app: Any = None  # app.state: the sandbox's postbox and online service
@@ -85,11 +85,13 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str, **extra: A
             {**testing.gateway_options(sandbox_url)["destinations"][0], "services": [], "api_version": api_version}],
             **extra)
         settings = Settings(data_dir=tmp_path / "data", mappings_dir=mappings_root,
-                            adapters={"fitconnect": options}, backoff_base_seconds=0.01,
+                            adapters={"fitconnect": options}, demo=True, backoff_base_seconds=0.01,
                             backoff_max_seconds=0.02, poll_interval_seconds=0.001)
 
-        def make_gateway() -> Any:
-            return Gateway.create(settings)
+        def make_gateway(**fitconnect: Any) -> Any:
+            if not fitconnect:
+                return Gateway.create(settings)
+            return Gateway.create(settings.model_copy(update={"adapters": {"fitconnect": {**options, **fitconnect}}}))
 
         gateway = make_gateway()
         with serve_app(create_app(gateway), port=gateway_port):

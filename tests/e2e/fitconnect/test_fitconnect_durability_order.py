@@ -1,5 +1,6 @@
-"""FIT-Connect: the fetched submission (raw original) is durable before its inbox row commits,
-the decrypted attachment before the case commits, and the accept-submission reaches the
+"""FIT-Connect: the fetched submission — its manifest (the raw original) and every encrypted part
+it names (submission document, attachments, event log) — is durable before its inbox row
+commits, the decrypted attachment before the case commits, and the accept-submission reaches the
 Zustelldienst only after that commit."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 
 from adapters.fitconnect import testing
 from tests.e2e.durability_trace import DurabilityTrace
-from tests.e2e.fitconnect.test_fitconnect_e2e import wait_for
+from tests.e2e.fitconnect.test_fitconnect_e2e import announced
 
 
 def test_fitconnect_blob_durable_then_commit_then_accept(stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,9 +25,13 @@ def test_fitconnect_blob_durable_then_commit_then_accept(stack: Any, monkeypatch
 
     monkeypatch.setattr(stack.sandbox, "decision", decided)
     created = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
-    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))  # the callback
+    announced(stack, created.submission_id)  # the callback: recorded for the worker's source
     stack.gateway.worker.run_until_idle()
     case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None and case.attachments
+    entry = stack.gateway.queries.inbox_entry("fitconnect", created.submission_id)
+    assert entry is not None and entry.part_keys is not None
+    assert len(entry.part_keys) == 3  # submission document, one attachment, event log
+    trace.received(entry.raw_key, entry.part_keys)
     trace.check([case.original.storage_key, *(a.storage_key for a in case.attachments)], str(case.id),
                 f"accepted:{created.submission_id}")

@@ -1,4 +1,5 @@
-"""EfA sender -> sandbox Zustelldienst -> gateway (HTTP callback or polling) -> case -> event."""
+"""EfA sender -> sandbox Zustelldienst -> gateway (HTTP callback recorded, or polling; the worker
+fetches) -> case -> event."""
 
 from __future__ import annotations
 
@@ -38,11 +39,20 @@ def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
     raise AssertionError("condition not reached in time")
 
 
+def announced(stack: Any, submission_id: str) -> SentCallback:
+    """The sandbox's callback for the submission, answered 200: recorded for the worker."""
+    callback: SentCallback = wait_for(lambda: next(
+        (c for c in stack.sandbox.callbacks if submission_id in c.body.decode() and c.status == 200), None))
+    return callback
+
+
 def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
     created = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
-    # The sandbox's callback makes the gateway fetch the submission before any poll.
-    entry = wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
-    assert entry.state == "received"
+    announced(stack, created.submission_id)
+    # the callback only recorded the announcement; the worker fetches and receives it
+    assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id) is None
+    stack.gateway.worker.poll_sources(force=True)
+    assert stack.gateway.queries.inbox_entry("fitconnect", created.submission_id).state == "received"
     stack.gateway.worker.run_until_idle()
     case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None
@@ -58,9 +68,38 @@ def test_submission_becomes_a_case_and_is_accepted_once(stack: Any) -> None:
     assert stack.events(created.case_id).count("accept-submission") == 1
 
 
+def test_the_callback_answers_without_downloading_and_the_worker_fetches_the_announced_submission(
+        stack: Any) -> None:
+    """The listing of the destination waits an hour here: only the announcement brings the
+    submission in, fetched by the worker's source, never by the API's callback handler."""
+    gateway = stack.make_gateway(poll_interval_seconds=3600)
+    gateway.worker.poll_sources(force=True)  # the listing's first round, before anything was sent
+    source = gateway.adapters.sources.get("fitconnect").source
+    fetched: list[str] = []
+    real_fetch = source.fetch
+
+    def fetch(destination_id: str, submission_id: str, case_id: str = "") -> Any:
+        fetched.append(submission_id)
+        return real_fetch(destination_id, submission_id, case_id)
+
+    source.fetch = fetch
+    stack.gateway.adapters.sources.get("fitconnect").source.fetch = fetch
+    try:
+        created = stack.efa.send(testing.application("gewerbe-anmelden-gmbh"))
+        announced(stack, created.submission_id)
+        assert fetched == [] and gateway.queries.inbox_entry("fitconnect", created.submission_id) is None
+        gateway.worker.run_until_idle()
+        assert fetched == [created.submission_id]
+        assert gateway.queries.case_by_source("fitconnect", created.submission_id) is not None
+        assert stack.events(created.case_id)[-1] == "accept-submission"
+    finally:
+        gateway.close()
+
+
 def test_duplicate_delivery_gives_one_case(stack: Any) -> None:
     created = stack.efa.send(testing.application())
-    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    announced(stack, created.submission_id)
+    stack.gateway.worker.poll_sources(force=True)
     # The same submission arrives again: a second, freshly signed callback and a poll.
     destination = stack.sandbox.destination(DEMO_DESTINATION)
     assert destination.callback_url and destination.callback_secret
@@ -197,7 +236,7 @@ def test_v1_and_v2_senders_become_cases_with_an_accept_event(any_stack: Any, api
     app = testing.application("gewerbe-anmelden-gmbh", api_version=api, metadata_version=version)  # type: ignore[arg-type]
     app = dataclasses.replace(app, attachments=[*app.attachments, plans])
     created = any_stack.efa.send(app)
-    wait_for(lambda: any_stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    announced(any_stack, created.submission_id)
     any_stack.gateway.worker.run_until_idle()
     case = any_stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None and case.service.leika == "99050012104000"
@@ -210,7 +249,7 @@ def test_v1_and_v2_senders_become_cases_with_an_accept_event(any_stack: Any, api
 
 def test_the_php_client_s_v2_requests_become_a_case(any_stack: Any) -> None:
     created = testing.send_like_php_client_v2(any_stack.sandbox_url, testing.application())
-    wait_for(lambda: any_stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    announced(any_stack, created.submission_id)
     any_stack.gateway.worker.run_until_idle()
     assert any_stack.gateway.queries.case_by_source("fitconnect", created.submission_id) is not None
     assert any_stack.events(created.case_id)[-1] == "accept-submission"

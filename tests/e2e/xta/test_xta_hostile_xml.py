@@ -1,4 +1,5 @@
-"""Pathological XML over XTA (issue 9, item 5): each message, sent through the sandbox on a real
+"""Pathological XML over XTA (issue 9, item 5, and comments, processing instructions and CDATA
+sections in bulk): each message, sent through the sandbox on a real
 loopback port, is quarantined with a reason that names what is wrong, within 2 s for the whole
 intake (poll, getMessage, raw original stored, verify, quarantine, close), and the mailbox
 message is closed or left open as configured. Before the caps a single such message froze the
@@ -49,6 +50,27 @@ def namespaces() -> bytes:
     return _on_the_root(" ".join(f'xmlns:n{i}="urn:n:{i}"' for i in range(10_000)).encode())
 
 
+def _in_text(unit: bytes, count: int) -> bytes:
+    """``unit`` repeated inside the text of an element the mapping takes (the trade's description)."""
+    return _gewerbe().replace(b"<taetigkeit>Imbiss", b"<taetigkeit>" + unit * count + b"Imbiss")
+
+
+def comments_only() -> bytes:  # before the caps: accepted as a case, the comments ignored
+    return _gewerbe().replace(b"</gewerbe.anmeldung.0100>", b"<!---->" * 2_500_000 + b"</gewerbe.anmeldung.0100>")
+
+
+def text_and_comments() -> bytes:  # before the caps: 14.6 s and 2.4 GB, one node per comment and per "x"
+    return _in_text(b"x<!---->", 2_500_000)
+
+
+def processing_instructions() -> bytes:
+    return _in_text(b"<?p?>", 3_000_000)
+
+
+def cdata_sections() -> bytes:
+    return _in_text(b"<![CDATA[x]]>", 1_500_000)
+
+
 CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "100k-attributes": (attributes, "XML element at line 3 has 100002 attributes; at most 256 are accepted"),
     "1M-elements": (elements, "XML document with more than 200000 elements"),
@@ -57,6 +79,11 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
     "9.9MB-attribute-value": (attribute_value_under_libxml2s_limit,
                               "XML attribute value at line 3 longer than 65536 characters"),
     "10k-namespaces": (namespaces, "XML document declares more than 4096 namespaces"),
+    "2.5M-comments": (comments_only, "XML document with more than 1000 comments"),
+    "2.5M-text-and-comments": (text_and_comments, "XML document with more than 1000 comments"),
+    "3M-processing-instructions": (processing_instructions,
+                                   "XML document with more than 100 processing instructions"),
+    "1.5M-cdata-sections": (cdata_sections, "XML document with more than 10000 CDATA sections"),
 }
 
 

@@ -179,3 +179,64 @@ def test_blob_files_are_0600_and_folders_0700_whatever_the_umask(tmp_path: Path)
     assert {stat.S_IMODE(p.stat().st_mode) for p in root.iterdir()} == {0o700}
     for k in (key, streamed):
         assert stat.S_IMODE((root / k[7:9] / k[7:]).stat().st_mode) == 0o600
+
+
+# -- provisional blobs of a synchronous request: reclaimed at once when it is refused ---------------
+
+def test_a_provisional_blob_is_reclaimed_when_nobody_else_put_it(tmp_path: Path) -> None:
+    store = FilesystemBlobStore(tmp_path)
+    blob = store.put_provisional([b"Scan ", b"of a refused application"])
+    assert blob.key == "sha512/" + hashlib.sha512(b"Scan of a refused application").hexdigest()
+    assert blob.size == len(b"Scan of a refused application") and blob.stamp is not None
+    assert store.get(blob.key) == b"Scan of a refused application"
+    assert store.reclaim(blob)
+    assert not store.exists(blob.key)
+    assert not store.reclaim(blob)  # gone already
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_bytes_stored_before_are_never_reclaimed(tmp_path: Path) -> None:
+    """The blob a committed case refers to: a refused request that brings the same bytes found
+    them there and must not delete them."""
+    store = FilesystemBlobStore(tmp_path)
+    key = store.put(b"attachment of a committed case")
+    blob = store.put_provisional([b"attachment of a committed case"])
+    assert blob.key == key and blob.stamp is None
+    assert not store.reclaim(blob)
+    assert store.get(key) == b"attachment of a committed case"
+
+
+@pytest.mark.parametrize("again", ["put", "put_stream", "put_provisional"])
+def test_a_provisional_blob_put_again_meanwhile_is_kept(tmp_path: Path, again: str) -> None:
+    """Another request (or the intake of an accepted one) stored the same bytes after this one:
+    they may be on their way into a case, so the refused request leaves them."""
+    store = FilesystemBlobStore(tmp_path)
+    blob = store.put_provisional([b"shared scan"])
+    for _ in range(50):  # put right after the first: the file times must still tell them apart
+        if again == "put":
+            store.put(b"shared scan")
+        elif again == "put_stream":
+            store.put_stream([b"shared ", b"scan"])
+        else:
+            assert store.put_provisional([b"shared scan"]).stamp is None
+    assert not store.reclaim(blob)
+    assert store.get(blob.key) == b"shared scan"
+
+
+def test_a_put_racing_the_reclaim_writes_the_blob_anew(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A put that opened the blob just before the reclaim unlinked it finds it unlinked (under
+    the lock) and writes it again: the bytes it returns the key of are there."""
+    store = FilesystemBlobStore(tmp_path)
+    blob = store.put_provisional([b"raced"])
+    real_flock = blobs_module.fcntl.flock
+    reclaimed: list[bool] = []
+
+    def flock(fd: int, operation: int) -> None:
+        if operation == blobs_module.fcntl.LOCK_SH and not reclaimed:
+            reclaimed.append(store.reclaim(blob))  # the reclaim wins the lock first
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(blobs_module.fcntl, "flock", flock)
+    assert store.put(b"raced") == blob.key
+    assert reclaimed == [True]
+    assert store.get(blob.key) == b"raced"

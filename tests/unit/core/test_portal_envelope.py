@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from adapters.portal.channel import parse_envelope
 from adapters.portal.envelope import ALLOWED_MEDIA_TYPES, AttachmentRef, PortalApplication
+from adapters.portal.options import PortalOptions
 from gateway.errors import InvalidPayload
 
 SHA = "ab" * 64
@@ -146,6 +147,25 @@ def test_naive_submitted_at_message_names_the_time_zone() -> None:
         parse_envelope(json.dumps(envelope(submitted_at="2026-11-21T10:00:00")).encode())
     assert caught.value.detail == "invalid application envelope at submitted_at: Value error, " \
                                   "submitted_at needs a time zone"
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_implausibly_old_submitted_at_is_refused(value: str) -> None:
+    with pytest.raises(InvalidPayload) as caught:
+        parse_envelope(json.dumps(envelope(submitted_at=value)).encode())
+    assert caught.value.status == 422
+    assert caught.value.detail == "submitted_at lies implausibly far in the past"
+    assert caught.value.extensions == {"field": "/submitted_at", "earliest": "2000-01-01T00:00:00+00:00"}
+
+
+def test_the_earliest_submitted_at_is_configurable() -> None:
+    raw = json.dumps(envelope(submitted_at="2019-05-01T10:00:00+02:00")).encode()
+    assert parse_envelope(raw).submitted_at.year == 2019
+    stricter = PortalOptions(earliest_submitted_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    with pytest.raises(InvalidPayload, match="implausibly far in the past"):
+        parse_envelope(raw, stricter)
+    with pytest.raises(ValidationError):
+        PortalOptions.model_validate({"earliest_submitted_at": "2020-01-01T00:00:00"})  # needs a time zone
 
 
 # -- unknown members ------------------------------------------------------------------------------

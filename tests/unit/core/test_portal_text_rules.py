@@ -97,3 +97,43 @@ def test_an_armored_openpgp_key_keeps_its_lines_and_the_address_stays_one_line()
     assert parsed.reply_channel is not None and parsed.reply_channel.pgp_public_key == key
     assert refused(envelope({}, reply_channel={"kind": "email", "address": "a@b.de\n",
                                                "pgp_public_key": key})).extensions["field"] == "/reply_channel/address"
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u2029"], ids=["LS", "PS"])
+def test_line_and_paragraph_separators_only_in_multi_line_text(char: str) -> None:
+    error = refused(envelope({"veranstalter": {"nachname": f"Muster{char}mann"}}))
+    assert error.extensions["field"] == "/data/veranstalter/nachname"
+    assert error.detail.endswith("contains a line or paragraph separator")
+    text = f"Wiese hinter dem Sportplatz{char}50 m vom Waldrand"
+    parsed = parse_envelope(envelope({"ort": {"lagebeschreibung": text}}), multiline_patterns=BRAUCHTUMSFEUER)
+    assert parsed.data["ort"]["lagebeschreibung"] == text
+
+
+@pytest.mark.parametrize("char", ["\u200e", "\u200f", "\u061c"], ids=["LRM", "RLM", "ALM"])
+def test_bidi_marks_are_refused_everywhere(char: str) -> None:
+    for data, where in (({"veranstalter": {"nachname": f"Muster{char}mann"}}, "/data/veranstalter/nachname"),
+                        ({"ort": {"lagebeschreibung": f"hinter{char}dem Sportplatz"}}, "/data/ort/lagebeschreibung")):
+        error = refused(envelope(data))
+        assert error.extensions["field"] == where
+        assert error.detail.endswith("contains a bidirectional formatting character")
+
+
+@pytest.mark.parametrize("char", ["\ufeff", "\U000e0041", "\U000e0000", "\U000e007f", "\u200b"],
+                         ids=["BOM", "TAG-A", "TAG-first", "CANCEL-TAG", "ZWSP"])
+def test_invisible_characters_are_refused_everywhere(char: str) -> None:
+    for data, where in (({"veranstalter": {"nachname": f"Muster{char}mann"}}, "/data/veranstalter/nachname"),
+                        ({"ort": {"lagebeschreibung": f"hinter{char}dem Sportplatz"}}, "/data/ort/lagebeschreibung"),
+                        ({f"key{char}": "x"}, f"/data/key{char}")):
+        error = refused(envelope(data))
+        assert error.extensions["field"] == where
+        assert error.detail.endswith("contains an invisible formatting character")
+        assert "Muster" not in json.dumps(error.to_problem())
+
+
+@pytest.mark.parametrize("text", ["\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: mi-khaham (ZWNJ)
+                                  "\u0915\u094d\u200d\u0937",  # Devanagari: ZWJ inside a conjunct
+                                  "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627"],  # Hebrew, Arabic
+                         ids=["ZWNJ-Persian", "ZWJ-Devanagari", "right-to-left"])
+def test_joiners_and_right_to_left_scripts_are_kept(text: str) -> None:
+    parsed = parse_envelope(envelope({"veranstalter": {"nachname": text}}), multiline_patterns=BRAUCHTUMSFEUER)
+    assert parsed.data["veranstalter"]["nachname"] == unicodedata.normalize("NFC", text)

@@ -175,7 +175,7 @@ def test_the_route_takes_an_authentic_callback_once() -> None:
     stamp, signature = signed(int(time.time()))
     headers = {"callback-timestamp": stamp, "callback-authentication": signature}
     with client(testing.MemoryStateStore(), received) as http:
-        assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "received": 1}
+        assert http.post(PATH, content=BODY, headers=headers).json() == {"announced": 1, "recorded": 1}
         replay = http.post(PATH, content=BODY, headers=headers)
     assert replay.status_code == 401 and replay.json()["detail"] == REFUSED
     assert received == ["f39ab143-d91a-474a-b69f-b00f1a1873c2"]
@@ -189,6 +189,20 @@ def test_oversized_bodies_are_refused_unread() -> None:
     with client(testing.MemoryStateStore(), []) as http:
         assert http.post(PATH, content=chunks()).status_code == 413
         assert http.post(PATH, content=b" " * (MAX_BODY + 1)).status_code == 413
+
+
+def test_an_announcement_that_cannot_be_recorded_is_not_answered_200() -> None:
+    """The 2xx tells the Zustelldienst the announcement is taken: only after it is recorded."""
+    def broken(destination: str, submission: str, case: str) -> None:
+        raise ConnectionError("database unreachable")
+
+    app = FastAPI()
+    app.include_router(callback_router(CallbackAuthenticator(OPTIONS, testing.MemoryStateStore()), broken))
+    stamp, signature = signed(int(time.time()))
+    with serve_app(app) as url, httpx.Client(base_url=url) as http:
+        response = http.post(PATH, content=BODY, headers={"callback-timestamp": stamp,
+                                                          "callback-authentication": signature})
+    assert response.status_code == 503 and "database" not in response.text
 
 
 def test_no_shared_state_no_callback_but_no_crash_either() -> None:
