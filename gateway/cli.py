@@ -123,24 +123,34 @@ def cases_list(status: str | None = None, tenant: str | None = None, limit: int 
 
 @cases_app.command("show")
 def cases_show(case_id: str) -> None:
+    """Print a case with its data (the view is audited)."""
+    from gateway.events import audit
+
     gateway = _gateway()
     try:
         case = gateway.cases.get(case_id, None)
     except GatewayError as exc:
         typer.secho(exc.detail, fg="red", err=True)
         raise typer.Exit(1) from None
+    with gateway.db.transaction() as uow:
+        audit.record(uow.conn, at=gateway.clock(), actor="cli", action="cli.case_viewed", tenant_ars=case.tenant.ars,
+                     case_id=str(case.id), details={"reference": case.reference})
     typer.echo(case.model_dump_json(indent=2))
 
 
 @replay_app.command("list")
 def replay_list() -> None:
     """Show quarantined and dead inbox entries and dead outbox deliveries, with reasons."""
+    from gateway.events import audit
     from gateway.store import inbox_repo, outbox_repo
 
     gateway = _gateway()
-    with gateway.db.reading() as conn:
-        entries = inbox_repo.list_by_state(conn, ["quarantined", "dead"], 500)
-        dead = outbox_repo.list_state(conn, "dead", 500)
+    with gateway.db.transaction() as uow:
+        entries = inbox_repo.list_by_state(uow.conn, ["quarantined", "dead"], 500)
+        dead = outbox_repo.list_state(uow.conn, "dead", 500)
+        audit.record_views(uow.conn, at=gateway.clock(), actor="cli", action="cli.inbox_listed",
+                           shown=[(entry.tenant_ars, entry.id) for entry in entries],
+                           details={"states": ["quarantined", "dead"]})
     for entry in entries:
         error = entry.last_error or {}
         typer.echo(f"inbox  {entry.id}  {entry.state:<11}  {entry.channel:<10}  {error.get('type', '')}  "
@@ -164,7 +174,7 @@ def replay_inbox(inbox_id: str) -> None:
 def replay_outbox(row_id: int) -> None:
     gateway = _gateway()
     with gateway.db.transaction() as uow:
-        if not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock()):
+        if not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock(), "cli"):
             typer.secho("no dead outbox entry with that id", fg="red", err=True)
             raise typer.Exit(1)
     typer.echo(f"delivery {row_id} queued again")

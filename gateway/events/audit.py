@@ -38,3 +38,17 @@ def record(conn: Connection, *, at: dt.datetime, actor: str, action: str, detail
                            "case_id": case_id, "inbox_id": inbox_id, "chain": chain, "position": position,
                            "prev_hash": prev_hash, "hash": digest})
     conn.execute(_SET_HEAD, {"head_chain": chain, "head_hash": digest, "head_at": at})
+
+
+def record_views(conn: Connection, *, at: dt.datetime, actor: str, action: str,
+                 shown: list[tuple[str | None, str]], details: dict[str, Any]) -> None:
+    """An admin saw a list of inbox entries: one entry per municipality (in its chain) with the
+    ids and their count; chains in a fixed order, so two such writers never wait on each other
+    crosswise."""
+    by_tenant: dict[str | None, list[str]] = {}
+    for tenant, inbox_id in shown:
+        by_tenant.setdefault(tenant, []).append(inbox_id)
+    for tenant in sorted(by_tenant, key=chain_of):
+        ids = by_tenant[tenant]
+        record(conn, at=at, actor=actor, action=action, tenant_ars=tenant,
+               details={**details, "count": len(ids), "inbox_ids": ids})

@@ -5,6 +5,7 @@ one chain, and databases upgraded from 0007 verify."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from gateway.events.audit_chain import entry_hash
 from gateway.migrations import upgrade
 from gateway.store.db import Database
 from gateway.store.tables import audit as audit_table
+from gateway.store.tables import audit_heads
 from tests.conftest import OTHER_TENANT, TENANT
 
 AT = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
@@ -141,7 +143,7 @@ def test_cutting_off_the_end_is_found_by_the_head_row_and_by_an_anchor(db: Datab
     assert "head row is at position 4" in problems(db)[TENANT]
     with db.transaction() as uow:  # the head row rewritten to match: only the anchor still knows
         head = uow.conn.execute(sa.select(audit_table.c.hash).where(audit_table.c.position == 2)).scalar_one()
-        uow.conn.exec_driver_sql(f"UPDATE audit_heads SET position = 2, hash = '{head}'")
+        uow.conn.execute(sa.update(audit_heads).values(position=2, hash=head))
     assert problems(db) == {}
     anchors = audit_trail.load_anchors(anchor_file)
     assert "anchored head at position 4 is gone" in problems(db, anchors=anchors)[TENANT]
@@ -176,7 +178,7 @@ def test_concurrent_writers_in_several_processes_keep_one_chain(pg_url: str) -> 
     assert {c: (r.entries, r.problem) for c, r in results.items()} == {TENANT: (3 * each, None),
                                                                         OTHER_TENANT: (2 * each, None)}
     assert positions == {TENANT: 3 * each, OTHER_TENANT: 2 * each}
-    switches = sum(a != b for a, b in zip(writers, writers[1:], strict=False))
+    switches = sum(a != b for a, b in itertools.pairwise(writers))
     assert switches > 10, "the writers ran one after another: the test proved nothing"
 
 

@@ -36,11 +36,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def tamper(data_dir: Path, *statements: str) -> None:
+    """Statements with the municipality's ARS as their one parameter (if they have one)."""
     conn = sqlite3.connect(data_dir / "gateway.db")
     conn.execute("DROP TRIGGER audit_no_update")
     conn.execute("DROP TRIGGER audit_no_delete")
     for statement in statements:
-        conn.execute(statement)
+        conn.execute(statement, {"ars": TENANT})
     conn.commit()
     conn.close()
 
@@ -69,9 +70,9 @@ def test_an_anchor_catches_entries_cut_off_the_end(data_dir: Path) -> None:
     anchor = data_dir / "anchor.json"
     anchor.write_text(runner.invoke(app, ["audit", "head"]).output, encoding="utf-8")
     assert runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)]).exit_code == 0
-    tamper(data_dir, f"DELETE FROM audit WHERE chain = '{TENANT}' AND position > 2",
-           f"UPDATE audit_heads SET position = 2, hash = (SELECT hash FROM audit WHERE chain = '{TENANT}' "
-           f"AND position = 2) WHERE chain = '{TENANT}'")
+    tamper(data_dir, "DELETE FROM audit WHERE chain = :ars AND position > 2",
+           "UPDATE audit_heads SET position = 2, hash = (SELECT hash FROM audit WHERE chain = :ars "
+           "AND position = 2) WHERE chain = :ars")
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0  # the database alone cannot tell
     result = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
     assert result.exit_code == 1 and "entries were removed at the end" in result.output
