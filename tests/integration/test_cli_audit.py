@@ -79,3 +79,16 @@ def test_an_anchor_catches_entries_cut_off_the_end(data_dir: Path) -> None:
     anchor.write_text("not json", encoding="utf-8")
     unreadable = runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)])
     assert unreadable.exit_code == 2 and "anchor file" in unreadable.output
+
+
+def test_showing_a_case_and_listing_quarantine_are_audited(data_dir: Path) -> None:
+    conn = sqlite3.connect(data_dir / "gateway.db")
+    case_id = conn.execute("SELECT case_id FROM audit WHERE action = 'case.created' ORDER BY seq").fetchone()[0]
+    conn.close()
+    assert runner.invoke(app, ["cases", "show", case_id]).exit_code == 0
+    assert runner.invoke(app, ["replay", "list"]).exit_code == 0
+    conn = sqlite3.connect(data_dir / "gateway.db")
+    rows = conn.execute("SELECT actor, action, chain, case_id FROM audit WHERE actor = 'cli' ORDER BY seq").fetchall()
+    conn.close()
+    assert rows == [("cli", "cli.case_viewed", TENANT, case_id)]  # an empty list shows no one's data
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
