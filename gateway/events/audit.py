@@ -5,6 +5,10 @@ The log is append-only (triggers refuse UPDATE and DELETE) and hash-chained per 
 (gateway.events.audit_chain). A writer first moves its chain's head row one position on — an
 upsert that locks the row until the transaction ends — so writers of one chain take turns
 and the chain never forks, on PostgreSQL with many processes as on SQLite with its one writer.
+
+Because the head row stays locked until the commit, a transaction records its audit entry after
+its other writes (rows it updates, events it publishes: the feed's advisory lock), so that two
+transactions never take these locks in opposite orders and deadlock.
 """
 
 from __future__ import annotations

@@ -178,11 +178,12 @@ class Dispatcher:
             if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
                 outcome = "dead"
                 if outbox_repo.bury(uow.conn, row, error):
+                    if aware is not None:
+                        aware.failed(uow.conn, row, Problem.of(exc), True, now)
+                    # after the handler's rows and events: the chain's head stays locked until the commit
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  tenant_ars=outbox_repo.tenant_of(uow.conn, row.id), inbox_id=row.inbox_id,
                                  details={"outbox_id": row.id, "kind": row.kind, "target": row.target})
-                    if aware is not None:
-                        aware.failed(uow.conn, row, Problem.of(exc), True, now)
             else:
                 when = now + dt.timedelta(seconds=backoff_seconds(self.settings, row.attempts))
                 # not before the adapter's circuit lets calls through again (it may have just opened)
