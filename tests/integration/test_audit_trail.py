@@ -202,3 +202,22 @@ def test_entries_written_before_the_chain_are_chained_by_the_upgrade(db_url: str
     results = {r.chain: r for r in audit_trail.verify(db)}
     db.dispose()
     assert {c: (r.entries, r.problem) for c, r in results.items()} == {TENANT: (3, None), "-": (1, None)}
+
+
+def test_the_migration_goes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    from gateway.migrations import alembic_config
+
+    upgrade(db_url)
+    command.downgrade(alembic_config(db_url), "0007")
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        assert "audit_heads" not in sa.inspect(conn).get_table_names()
+        conn.execute(sa.text("UPDATE audit SET actor = 'x'"))  # no trigger left behind
+    engine.dispose()
+    upgrade(db_url)
+    db = Database(db_url)
+    write(db, 2)
+    assert problems(db) == {}
+    db.dispose()
