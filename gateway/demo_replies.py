@@ -18,7 +18,9 @@ from reportlab.pdfgen import canvas
 
 from gateway.demo import token
 
-PER_CHANNEL = {"portal": 6, "xta": 2, "fitconnect": 2}  # how many cases of each source channel to decide
+# how many cases of each source channel to decide; all four FIT-Connect demo submissions, whatever
+# order they arrived in, so the v2 sender's answer always reaches the postbox the demo names
+PER_CHANNEL = {"portal": 6, "xta": 2, "fitconnect": 4}
 # Every demo applicant has an electronic channel, so the catalog's last resort (a printed letter)
 # would never show: one more portal case names the hybrid-mail channel itself.
 LETTERS = {"portal": 1}

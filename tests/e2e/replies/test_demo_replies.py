@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.fitconnect import demo as fitconnect_demo
 from gateway import demo_replies
 from gateway.demo_replies import decide_cases, decision_pdf, where_they_went
 from tests.conftest import SECRETS
@@ -45,3 +46,8 @@ def test_the_demo_sends_one_decision_more_by_letter(tmp_path: Path, monkeypatch:
         summary = where_they_went(api.base, "fach", SECRETS["fach"], [case_id for case_id, _ in lines], 5)
         assert [line.split("->")[1].strip() for line in summary] == ["email sent", "hybridmail sent"]
         assert len(fakes.email.delivered) == len(fakes.hybridmail.delivered) == 1
+
+
+def test_the_demo_decides_every_fitconnect_demo_submission() -> None:
+    """Their cases arrive in any order; the v2 sender's decision must reach the postbox the demo names."""
+    assert demo_replies.PER_CHANNEL["fitconnect"] >= len(fitconnect_demo.DEMO_APPLICATIONS) + 1  # + the v2 sender
