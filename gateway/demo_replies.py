@@ -18,7 +18,12 @@ from reportlab.pdfgen import canvas
 
 from gateway.demo import token
 
-PER_CHANNEL = {"portal": 6, "xta": 2, "fitconnect": 2}  # how many cases of each source channel to decide
+# how many cases of each source channel to decide; all four FIT-Connect demo submissions, whatever
+# order they arrived in, so the v2 sender's answer always reaches the postbox the demo names
+PER_CHANNEL = {"portal": 6, "xta": 2, "fitconnect": 4}
+# Every demo applicant has an electronic channel, so the catalog's last resort (a printed letter)
+# would never show: one more portal case names the hybrid-mail channel itself.
+LETTERS = {"portal": 1}
 
 
 def decision_pdf(reference: str, service: str) -> bytes:
@@ -51,14 +56,17 @@ def decide_cases(url: str, client_id: str, client_secret: str) -> Iterator[tuple
         items = client.get("/v1/cases", params={"status": "received", "limit": 500}, headers=headers).json()["items"]
         taken: dict[str, int] = {}
         for case in items:
-            if taken.get(case["channel"], 0) >= PER_CHANNEL.get(case["channel"], 0):
+            count = taken.get(case["channel"], 0)
+            letter = count >= PER_CHANNEL.get(case["channel"], 0)
+            if count >= PER_CHANNEL.get(case["channel"], 0) + LETTERS.get(case["channel"], 0):
                 continue
             taken[case["channel"]] = taken.get(case["channel"], 0) + 1
             _decide(client, headers, case)
             reply = {"kind": "decision", "title": f"Bescheid: {case['service_name']}",
                      "text": "Guten Tag,\n\nIhrem Antrag wird stattgegeben. Den Bescheid finden Sie in der Anlage.\n\n"
                              "Mit freundlichen Grüßen\nIhre Stadtverwaltung (Demo)",
-                     "documents": [{"id": "bescheid", "filename": "Bescheid.pdf"}]}
+                     "documents": [{"id": "bescheid", "filename": "Bescheid.pdf"}],
+                     **({"channel": "hybridmail"} if letter else {})}
             pdf = decision_pdf(case["reference"], case["service_name"])
             response = client.post(
                 f"/v1/cases/{case['id']}/replies",
@@ -66,7 +74,8 @@ def decide_cases(url: str, client_id: str, client_secret: str) -> Iterator[tuple
                 files={"reply": (None, json.dumps(reply), "application/json"),
                        "bescheid": ("Bescheid.pdf", pdf, "application/pdf")})
             if response.status_code == 201:
-                yield case["id"], f"{case['reference']}  {case['channel']:<10} decision sent"
+                how = " by letter" if letter else ""
+                yield case["id"], f"{case['reference']}  {case['channel']:<10} decision sent{how}"
             else:
                 yield case["id"], f"{case['reference']}  {case['channel']:<10} HTTP {response.status_code}: " \
                                   f"{response.text[:200]}"

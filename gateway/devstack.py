@@ -102,8 +102,8 @@ Where to look:
   decisions by e-mail {sandboxes.get("email", "(e-mail sandbox not running)")}/  (mailbox page)
   decisions as letters {sandboxes.get("hybridmail", "(E-POST sandbox not running)")}/  (E-POST sandbox: letters, status)
   answers over XTA    {sandboxes.get("xta", "(XTA sandbox not running)")}/  (mailboxes: the sender's one holds them)
-  citizen postbox     {sandboxes.get("fitconnect", "(FIT-Connect sandbox not running)")}/  (once a postbox reply \
-channel is configured)
+  citizen postbox     {sandboxes.get("fitconnect", "(FIT-Connect sandbox not running)")}/postbox/  (one mailbox per \
+citizen)
   replies of a case   curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/cases/<id> | jq .replies
   send-by-post tasks  curl -s -H "Authorization: Bearer $TOKEN" {url}/v1/post-tasks
   admin console       {url}/console/  (demo-admin / demo-console-password)

@@ -23,6 +23,7 @@ Portal-facing (OAuth client credentials, scope ``applications:submit``):
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -114,7 +115,8 @@ def router_for(login: CitizenLogin) -> APIRouter:
                 tenant, idp, urlencode({"level": problem.get("required", "niedrig"), "return_to": pending.return_to}))
             return _back(pending.return_to, login.pending.issue_code({"problem": problem}))
         token = login.sessions.issue(identity)
-        session = login.sessions.verify(token)
+        # the token carries no names or addresses: the portal gets them once, from the login itself
+        session = dataclasses.replace(login.sessions.verify(token), identity=identity)
         return _back(pending.return_to, login.pending.issue_code({"session": _session_json(token, session)}))
 
     @router.get("/saml/{tenant}/{idp}/metadata")

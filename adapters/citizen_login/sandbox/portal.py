@@ -61,10 +61,23 @@ class DemoPortal:
         data: dict[str, Any] = json.loads(first.read_text(encoding="utf-8"))
         return data
 
+    def filled(self, session: dict[str, Any], form: str) -> dict[str, Any]:
+        """The form's sample, its applicant named as the login names the citizen (as a portal
+        pre-fills its forms from the login)."""
+        data = self.sample(form)
+        applicant = data.get("antragsteller")
+        attributes = (session.get("identity") or {}).get("attributes") or {}
+        if isinstance(applicant, dict):
+            for field, attribute in (("vorname", "given_name"), ("nachname", "family_name"),
+                                     ("geburtsdatum", "birth_date")):
+                if field in applicant and attributes.get(attribute):
+                    applicant[field] = attributes[attribute]
+        return data
+
     def apply(self, session: dict[str, Any], form: str) -> tuple[int, dict[str, Any]]:
         leika, _ = FORMS[form]
         envelope = {"tenant": self.tenant, "service": leika, "form": form,
-                    "submitted_at": dt.datetime.now(dt.UTC).isoformat(), "data": self.sample(form)}
+                    "submitted_at": dt.datetime.now(dt.UTC).isoformat(), "data": self.filled(session, form)}
         with httpx.Client(base_url=self.gateway_url, timeout=30) as http:
             response = http.post("/v1/applications", json=envelope, headers={
                 "Authorization": f"Bearer {self._token(http)}", "Citizen-Session": session["session_token"],

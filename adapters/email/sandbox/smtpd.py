@@ -4,6 +4,7 @@ request, every accepted mail into the :class:`MailStore`."""
 from __future__ import annotations
 
 import hmac
+import logging
 import ssl
 from typing import Any
 
@@ -77,6 +78,9 @@ class SmtpListener:
         self._controller: Controller | None = None
 
     def start(self) -> None:
+        # aiosmtpd logs every command at INFO, envelope addresses included: in `make run` the
+        # applicants' e-mail addresses would land in the gateway's log
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         cfg = self.config
         context = None
         if cfg.starttls:

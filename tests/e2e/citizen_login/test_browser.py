@@ -75,6 +75,9 @@ def test_a_demo_citizen_logs_in_and_applies(stack: Stack, page: Any) -> None:
     assert account["provider"] == "sandbox" and account["proved_by"] == "Elster"
     assert account["postbox_reference"] == "5f0c2b1e-8d4a-4c7e-9b3f-2a6d8e1c0f47"
     assert case["reference"] == page.inner_text("#reference")
+    # the portal names the applicant as the login does
+    person = case["applicant"]["party"]
+    assert (person["given_names"], person["family_name"]) == ("Erika", "Mustermann")
 
 
 def test_a_service_above_the_login_level_asks_for_a_new_login(stack: Stack, page: Any) -> None:

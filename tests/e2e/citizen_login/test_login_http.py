@@ -54,6 +54,10 @@ def test_login_gives_a_session_with_the_identity(stack: Stack) -> None:
     assert body["identity"]["pseudonym"] == "SANDBOX-BPK2-ERIKA-0001"
     assert body["identity"]["trust_level"] == "substantiell"
     assert body["identity"]["proved_by"] == "Elster"
+    # names and addresses reach the portal once, with the code exchange; the token holds none
+    attributes = body["identity"]["attributes"]
+    assert (attributes["given_name"], attributes["family_name"]) == ("Erika", "Mustermann")
+    assert attributes["postal_code"] == "39517"
     current = httpx.get(f"{stack.gateway_url}/v1/citizen/session", headers={
         "Authorization": f"Bearer {stack.token()}", "Citizen-Session": body["session_token"]})
     assert current.status_code == 200 and current.json()["identity"]["trust_level"] == "substantiell"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from adapters.email import testing
 from adapters.email.sender import MailReplySender
@@ -39,3 +42,10 @@ def test_fault_requests_are_validated(relay: Relay) -> None:
     assert httpx.delete(relay.url + "/api/faults", timeout=5).status_code == 204
     MailReplySender(testing.options(relay.port)).send(testing.reply())
     assert len(relay.store.mails()) == 1
+
+
+def test_the_sandbox_logs_no_envelope_address(relay: Relay, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    MailReplySender(testing.options(relay.port)).send(testing.reply("c-1", to="carla@example.org"))
+    assert len(relay.store.mails()) == 1
+    assert "carla@example.org" not in caplog.text
