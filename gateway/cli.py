@@ -25,12 +25,14 @@ replay_app = typer.Typer(help="Quarantine and dead letters: list and replay.", n
 schema_app = typer.Typer(help="Published schemas.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth2 clients of the API.", no_args_is_help=True)
 blobs_app = typer.Typer(help="The blob store (originals, attachments, uploads).", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log's hash chains: verify them, export their heads.", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(replay_app, name="replay")
 app.add_typer(schema_app, name="schema")
 app.add_typer(clients_app, name="clients")
 app.add_typer(blobs_app, name="blobs")
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -121,24 +123,34 @@ def cases_list(status: str | None = None, tenant: str | None = None, limit: int 
 
 @cases_app.command("show")
 def cases_show(case_id: str) -> None:
+    """Print a case with its data (the view is audited)."""
+    from gateway.events import audit
+
     gateway = _gateway()
     try:
         case = gateway.cases.get(case_id, None)
     except GatewayError as exc:
         typer.secho(exc.detail, fg="red", err=True)
         raise typer.Exit(1) from None
+    with gateway.db.transaction() as uow:
+        audit.record(uow.conn, at=gateway.clock(), actor="cli", action="cli.case_viewed", tenant_ars=case.tenant.ars,
+                     case_id=str(case.id), details={"reference": case.reference})
     typer.echo(case.model_dump_json(indent=2))
 
 
 @replay_app.command("list")
 def replay_list() -> None:
     """Show quarantined and dead inbox entries and dead outbox deliveries, with reasons."""
+    from gateway.events import audit
     from gateway.store import inbox_repo, outbox_repo
 
     gateway = _gateway()
-    with gateway.db.reading() as conn:
-        entries = inbox_repo.list_by_state(conn, ["quarantined", "dead"], 500)
-        dead = outbox_repo.list_state(conn, "dead", 500)
+    with gateway.db.transaction() as uow:
+        entries = inbox_repo.list_by_state(uow.conn, ["quarantined", "dead"], 500)
+        dead = outbox_repo.list_state(uow.conn, "dead", 500)
+        audit.record_views(uow.conn, at=gateway.clock(), actor="cli", action="cli.inbox_listed",
+                           shown=[(entry.tenant_ars, entry.id) for entry in entries],
+                           details={"states": ["quarantined", "dead"]})
     for entry in entries:
         error = entry.last_error or {}
         typer.echo(f"inbox  {entry.id}  {entry.state:<11}  {entry.channel:<10}  {error.get('type', '')}  "
@@ -162,7 +174,7 @@ def replay_inbox(inbox_id: str) -> None:
 def replay_outbox(row_id: int) -> None:
     gateway = _gateway()
     with gateway.db.transaction() as uow:
-        if not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock()):
+        if not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock(), "cli"):
             typer.secho("no dead outbox entry with that id", fg="red", err=True)
             raise typer.Exit(1)
     typer.echo(f"delivery {row_id} queued again")
@@ -235,6 +247,49 @@ def blobs_gc(dry_run: Annotated[bool, typer.Option(help="only count what would b
     typer.echo(f"{verb} {done.deleted} blob(s); kept {done.kept} referenced, {done.young} unreferenced within "
                f"the grace period; {done.temporaries} stale temporary file(s) removed")
     gateway.close()
+
+
+@audit_app.command("verify")
+def audit_verify(tenant: Annotated[str | None, typer.Option(
+        help="only this municipality's chain (ARS; '-' for entries without one)")] = None,
+                 anchor: Annotated[Path | None, typer.Option(
+                     help="heads printed earlier by `audit head`: each chain must still hold them")] = None) -> None:
+    """Walk each audit chain and name the first changed, inserted or removed entry (exit 1)."""
+    from gateway.events import audit_trail
+
+    gateway = _gateway()
+    try:
+        anchors = audit_trail.load_anchors(anchor) if anchor is not None else None
+    except (OSError, GatewayError) as exc:
+        typer.secho(f"error: cannot use the anchor file: {getattr(exc, 'detail', exc)}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    results = audit_trail.verify(gateway.db, tenant, anchors)
+    gateway.close()
+    for result in results:
+        if result.problem is None:
+            end = f"head at position {result.last.position} {result.last.hash}" if result.last else "empty"
+            typer.echo(f"chain {result.chain}: {result.entries} entr(y/ies) intact, {end}")
+        else:
+            typer.secho(f"chain {result.chain}: TAMPERED — {result.problem.message}", fg="red", err=True)
+    bad = sum(result.problem is not None for result in results)
+    if bad:
+        typer.secho(f"{bad} of {len(results)} chain(s) failed verification", fg="red", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{len(results)} chain(s) verified")
+
+
+@audit_app.command("head")
+def audit_head(tenant: Annotated[str | None, typer.Option(
+        help="only this municipality's chain (ARS; '-' for entries without one)")] = None) -> None:
+    """Print each chain's newest entry as JSON, to be kept outside the gateway (an anchor)."""
+    import json
+
+    from gateway.events import audit_trail
+
+    gateway = _gateway()
+    heads = audit_trail.current_heads(gateway.db, tenant)
+    gateway.close()
+    typer.echo(json.dumps(heads, indent=2))
 
 
 @app.command()

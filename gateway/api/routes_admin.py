@@ -19,6 +19,7 @@ from gateway.api.responses import (
     Replayed,
 )
 from gateway.errors import NotFound
+from gateway.events import audit
 from gateway.store import inbox_repo, outbox_repo, rejections
 from gateway.store.inbox_repo import InboxRow
 
@@ -56,8 +57,12 @@ def inbox(gateway: GatewayDep, principal: PrincipalDep,
           state: Literal["quarantined", "dead", "retry", "received", "discarded"] = "quarantined",
           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
     principal.require("admin")
-    with gateway.db.reading() as conn:
-        return [_inbox_view(r) for r in inbox_repo.list_by_state(conn, [state], limit, principal.tenants)]
+    with gateway.db.transaction() as uow:  # who saw which entries (sources' ids, problems) is audited
+        rows = inbox_repo.list_by_state(uow.conn, [state], limit, principal.tenants)
+        audit.record_views(uow.conn, at=gateway.clock(), actor=f"client:{principal.client_id}",
+                           action="admin.inbox_listed", shown=[(r.tenant_ars, r.id) for r in rows],
+                           details={"states": [state]})
+    return [_inbox_view(r) for r in rows]
 
 
 @router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"], response_model=Replayed)
@@ -88,7 +93,8 @@ def replay_outbox(row_id: Annotated[int, Path(ge=1, le=2**63 - 1)], gateway: Gat
     principal.require("admin")
     with gateway.db.transaction() as uow:
         allowed = principal.tenants is None or outbox_repo.tenant_of(uow.conn, row_id) in principal.tenants
-        if not allowed or not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock()):
+        if not allowed or not gateway.dispatcher.revive(uow.conn, row_id, gateway.clock(),
+                                                        f"client:{principal.client_id}"):
             raise NotFound("no dead outbox entry with that id")
     return {"id": row_id, "state": "pending"}
 

@@ -45,9 +45,14 @@ class Original:
     media_type: str
 
 
-def inbox_entries(db: Database, states: tuple[str, ...], tenants: tuple[str, ...]) -> list[InboxRow]:
-    with db.reading() as conn:
-        return inbox_repo.list_by_state(conn, list(states), LIST_LIMIT, list(tenants))
+def inbox_entries(db: Database, states: tuple[str, ...], tenants: tuple[str, ...], actor: str,
+                  now: dt.datetime) -> list[InboxRow]:
+    """The entries in ``states``; that the admin saw them (ids per municipality) is audited."""
+    with db.transaction() as uow:
+        rows = inbox_repo.list_by_state(uow.conn, list(states), LIST_LIMIT, list(tenants))
+        audit.record_views(uow.conn, at=now, actor=actor, action="console.inbox_listed",
+                           shown=[(row.tenant_ars, row.id) for row in rows], details={"states": list(states)})
+    return rows
 
 
 def dead_deliveries(db: Database, tenants: tuple[str, ...]) -> list[OutboxRow]:
@@ -68,6 +73,12 @@ def delivery(db: Database, row_id: int, tenants: tuple[str, ...]) -> tuple[Outbo
         row = outbox_repo.get(conn, row_id)
         tenant = outbox_repo.tenant_of(conn, row_id) if row is not None else None
     return (row, tenant) if row is not None and tenant in tenants else None
+
+
+def audit_entry_view(db: Database, row: InboxRow, actor: str, now: dt.datetime) -> None:
+    with db.transaction() as uow:
+        audit.record(uow.conn, at=now, actor=actor, action="console.entry_viewed", tenant_ars=row.tenant_ars,
+                     inbox_id=row.id, case_id=row.case_id, details={"state": row.state})
 
 
 def read_original(db: Database, blobs: BlobStore, row: InboxRow, actor: str, now: dt.datetime) -> Original:

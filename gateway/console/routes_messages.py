@@ -42,7 +42,8 @@ def lists(admin: AdminDep, gateway: GatewayDep, liste: str = "quarantaene", erle
     if which == "ausgang":
         deliveries = messages.dead_deliveries(gateway.db, admin.tenants)
     else:
-        entries = messages.inbox_entries(gateway.db, messages.INBOX_KINDS[which], admin.tenants)
+        entries = messages.inbox_entries(gateway.db, messages.INBOX_KINDS[which], admin.tenants, admin.actor,
+                                         gateway.clock())
     return page("quarantaene.html", admin=admin, current="quarantaene", lists=LISTS, which=which, entries=entries,
                 deliveries=deliveries, done=DELIVERY_DONE.get(erledigt) if which == "ausgang" else None)
 
@@ -71,6 +72,7 @@ def _case_reference(gateway: Gateway, row: InboxRow) -> str | None:
 @router.get("/eingang/{inbox_id}")
 def entry(inbox_id: str, admin: AdminDep, gateway: GatewayDep, erledigt: str = "") -> Response:
     row = _entry(gateway, admin, inbox_id)
+    messages.audit_entry_view(gateway.db, row, admin.actor, gateway.clock())
     return page("eingang.html", admin=admin, current="quarantaene", row=row, done=DONE.get(erledigt),
                 reference=_case_reference(gateway, row), actionable=row.state in ("quarantined", "dead"),
                 problem_labels=PROBLEM_LABELS)

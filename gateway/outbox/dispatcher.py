@@ -178,10 +178,12 @@ class Dispatcher:
             if isinstance(exc, PermanentError) or row.attempts >= self.settings.delivery_max_attempts:
                 outcome = "dead"
                 if outbox_repo.bury(uow.conn, row, error):
-                    audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
-                                 inbox_id=row.inbox_id, details={"kind": row.kind, "target": row.target})
                     if aware is not None:
                         aware.failed(uow.conn, row, Problem.of(exc), True, now)
+                    # after the handler's rows and events: the chain's head stays locked until the commit
+                    audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
+                                 tenant_ars=outbox_repo.tenant_of(uow.conn, row.id), inbox_id=row.inbox_id,
+                                 details={"outbox_id": row.id, "kind": row.kind, "target": row.target})
             else:
                 when = now + dt.timedelta(seconds=backoff_seconds(self.settings, row.attempts))
                 # not before the adapter's circuit lets calls through again (it may have just opened)
@@ -191,12 +193,16 @@ class Dispatcher:
         instruments.delivery(row.kind, row.target, outcome)
         log.warning("outbox %s (%s -> %s) failed: %s", row.id, row.kind, row.target, type(exc).__name__)
 
-    def revive(self, conn: Connection, row_id: int, now: dt.datetime) -> bool:
-        """A dead row is delivered again (admin replay), in the caller's transaction."""
+    def revive(self, conn: Connection, row_id: int, now: dt.datetime, actor: str) -> bool:
+        """A dead row is delivered again (admin replay), in the caller's transaction, audited."""
         row = outbox_repo.get(conn, row_id)
         if row is None or not outbox_repo.revive(conn, row_id, now):
             return False
         handler = self.handlers.get(row.kind)
         if isinstance(handler, FailureAware):
             handler.revived(conn, row, now)
+        # last: the chain's head stays locked until the commit, so it is taken after the rows
+        audit.record(conn, at=now, actor=actor, action="delivery.replayed", case_id=row.case_id,
+                     tenant_ars=outbox_repo.tenant_of(conn, row_id), inbox_id=row.inbox_id,
+                     details={"outbox_id": row.id, "kind": row.kind, "target": row.target})
         return True

@@ -9,9 +9,10 @@ from sqlalchemy import Connection
 
 from gateway.adapter_registry import Adapters
 from gateway.errors import ConfigurationError, Problem
+from gateway.events import audit
 from gateway.health.model import ACKNOWLEDGER
 from gateway.ports import Acknowledger, BlobStore, CommittedCase, InboundMessage
-from gateway.store import case_repo, inbox_repo
+from gateway.store import case_repo, inbox_repo, outbox_repo
 from gateway.store.db import Database
 from gateway.store.outbox_repo import OutboxRow
 
@@ -38,6 +39,11 @@ class _Upstream:
         return inbox_repo.message_of(entry, self.blobs), case
 
 
+def _audit_report(conn: Connection, row: OutboxRow, action: str, now: dt.datetime) -> None:
+    audit.record(conn, at=now, actor="outbox", action=action, tenant_ars=outbox_repo.tenant_of(conn, row.id),
+                 case_id=row.case_id, inbox_id=row.inbox_id, details={"channel": row.target, "outbox_id": row.id})
+
+
 class AcknowledgeHandler(_Upstream):
     def deliver(self, row: OutboxRow) -> None:
         message, case = self._message(row)
@@ -47,6 +53,7 @@ class AcknowledgeHandler(_Upstream):
     def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None:
         if row.inbox_id:
             inbox_repo.mark_acknowledged(conn, row.inbox_id, now)
+        _audit_report(conn, row, "acknowledged", now)
 
 
 class RejectHandler(_Upstream):
@@ -55,4 +62,5 @@ class RejectHandler(_Upstream):
         self._acknowledger(row.target).reject(message, Problem.from_dict(row.payload))
 
     def delivered(self, conn: Connection, row: OutboxRow, now: dt.datetime) -> None:
-        """The entry stays quarantined: the rejection changes nothing of it."""
+        """The entry stays quarantined: the rejection changes nothing of it but the audit log."""
+        _audit_report(conn, row, "rejected_upstream", now)

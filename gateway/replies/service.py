@@ -81,6 +81,8 @@ class ReplyService:
         try:
             with self.db.transaction() as uow:
                 reply_repo.insert_reply(uow.conn, reply)
+                # the feed's lock before the audit chain's, as every transaction that publishes takes them
+                case_repo.hold_feed_order(uow.conn)
                 audit.record(uow.conn, at=now, actor=reply.created_by, action="reply.created",
                              tenant_ars=reply.tenant_ars, case_id=case_id,
                              details={"reply_id": reply.id, "kind": reply.kind, "documents": len(stored),

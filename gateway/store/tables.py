@@ -179,6 +179,22 @@ audit = Table(
     Column("case_id", String(36)),
     Column("inbox_id", String(36)),
     Column("details", JSON, nullable=False),
+    # the hash chain (gateway.events.audit_chain): per municipality, "-" for entries without one
+    Column("chain", String(12), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+Index("ux_audit_chain_position", audit.c.chain, audit.c.position, unique=True)
+
+# The newest entry of each chain: its row is the lock writers of that chain take in turn.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("chain", String(12), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", UtcDateTime()),
 )
 
 adapter_state = Table(

@@ -193,7 +193,8 @@ def test_receiver_that_always_fails_ends_dead_and_replay_revives(tmp_path: Path)
         api.gw.worker.run_until_idle()
         assert len(receiver.at("/down")) == 3
         [audit] = api.audit_rows(case_id=case_id, action="delivery.dead")
-        assert audit["details"] == {"kind": "webhook", "target": "down"}
+        assert audit["details"] == {"outbox_id": entry["id"], "kind": "webhook", "target": "down"}
+        assert audit["tenant_ars"] == TENANT, "in the case's municipality's audit chain"
 
         # only admins see and replay the dead letters
         assert api.get("/v1/admin/outbox", "fach").status_code == 403
@@ -203,6 +204,8 @@ def test_receiver_that_always_fails_ends_dead_and_replay_revives(tmp_path: Path)
         replay = api.http.post(f"/v1/admin/outbox/{entry['id']}/replay", headers=api.auth("admin"))
         assert replay.status_code == 200
         assert replay.json() == {"id": entry["id"], "state": "pending"}
+        [revived] = api.audit_rows(case_id=case_id, action="delivery.replayed")
+        assert (revived["actor"], revived["details"]["outbox_id"]) == ("client:admin", entry["id"])
         assert dead() == []
         work_until(api, lambda: any(d.answered == 200 for d in receiver.at("/down")))
         deliveries = receiver.at("/down")

@@ -164,7 +164,7 @@ def test_the_generic_outbox_replay_requeues_the_delivery_too(rgw: Gateway, fakes
         [dead] = [r for r in outbox_repo.list_state(conn, "dead", 100) if r.kind == "reply"]
     fakes.email.mode = "ok"
     with rgw.db.transaction() as uow:
-        assert rgw.dispatcher.revive(uow.conn, dead.id, dt.datetime.now(dt.UTC))
+        assert rgw.dispatcher.revive(uow.conn, dead.id, dt.datetime.now(dt.UTC), "cli")
     assert rgw.replies.reply(str(case.id), reply.id, None).deliveries[0].state == "queued"
     rgw.worker.run_until_idle()
     assert rgw.replies.reply(str(case.id), reply.id, None).deliveries[0].state == "sent"
