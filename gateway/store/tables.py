@@ -104,7 +104,11 @@ cases = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
     Column("document", Text, nullable=False),
+    Column("xid", BigInteger, nullable=False),  # the writing transaction (gateway/store/case_repo.py)
 )
+# the feed's order, for all municipalities and for one
+Index("ix_cases_feed", cases.c.xid, cases.c.seq)
+Index("ix_cases_tenant_feed", cases.c.tenant_ars, cases.c.xid, cases.c.seq)
 Index("ix_cases_filter", cases.c.tenant_ars, cases.c.status, cases.c.service_leika, cases.c.seq)
 # the console's case search, newest first: one per filter it can lead with (gateway/console/case_search.py)
 Index("ix_cases_received", cases.c.tenant_ars, cases.c.received_at, cases.c.seq)
@@ -129,7 +133,10 @@ events = Table(
     Column("tenant_ars", String(12), nullable=False),
     Column("time", UtcDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
+    Column("xid", BigInteger, nullable=False),
 )
+Index("ix_events_feed", events.c.xid, events.c.seq)
+Index("ix_events_tenant_feed", events.c.tenant_ars, events.c.xid, events.c.seq)
 
 outbox = Table(
     "outbox",
