@@ -13,6 +13,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -298,3 +299,29 @@ reply_post_tasks = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 Index("ix_reply_post_tasks_state", reply_post_tasks.c.state, reply_post_tasks.c.tenant_ars)
+
+# Blobs in the database (gateway/store/db_blobs.py): one row per blob, its bytes in chunks of an
+# upload; an upload not yet published as a blob is a staging area the garbage collector clears.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("key", String(135), primary_key=True),
+    Column("upload", BigInteger, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("touched_ns", BigInteger, nullable=False),  # written or put again: the collector's age
+)
+
+blob_uploads = Table(
+    "blob_uploads",
+    metadata,
+    Column("upload", BigInteger, primary_key=True, autoincrement=False),
+    Column("started_ns", BigInteger, nullable=False),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("upload", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
