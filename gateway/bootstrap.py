@@ -41,6 +41,7 @@ from gateway.replies.service import ReplyService
 from gateway.store import blob_gc
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database
+from gateway.store.db_blobs import DatabaseBlobStore
 from gateway.store.files import private_dir
 from gateway.store.state_repo import SqlStateStore
 from gateway.worker import Worker
@@ -56,7 +57,7 @@ def utcnow() -> dt.datetime:
 class Gateway:
     settings: Settings
     db: Database
-    blobs: FilesystemBlobStore
+    blobs: blob_gc.CollectableBlobs
     mappings: MappingRegistry
     catalog: Catalog
     adapters: Adapters
@@ -79,7 +80,9 @@ class Gateway:
         private_dir(settings.data_dir)
         db = Database(settings.effective_database_url, settings.durability)
         upgrade(settings.effective_database_url)
-        blobs = FilesystemBlobStore(settings.effective_blob_dir, durable=settings.durability == "full")
+        blobs: blob_gc.CollectableBlobs = (
+            DatabaseBlobStore(db) if settings.effective_blob_store == "database"
+            else FilesystemBlobStore(settings.effective_blob_dir, durable=settings.durability == "full"))
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)

@@ -184,6 +184,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     queue_name: str = "rg"
     blob_dir: Path | None = None
+    blob_store: Literal["auto", "filesystem", "database"] = Field(
+        default="auto", description="where attachment and original bytes live: auto = in the database in the "
+                                    "scale-out profile (no shared volume between hosts), in blob_dir otherwise")
     mappings_dir: Path = REPO_ROOT / "mappings"
     fixtures_dir: Path = REPO_ROOT / "fixtures"
     base_dir: Path = REPO_ROOT
@@ -262,6 +265,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'gateway.db'}"
+
+    @property
+    def effective_blob_store(self) -> Literal["filesystem", "database"]:
+        if self.blob_store == "auto":
+            return "database" if self.profile == "scaleout" else "filesystem"
+        return self.blob_store
 
     @property
     def effective_blob_dir(self) -> Path:

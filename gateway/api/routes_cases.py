@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
@@ -86,10 +87,12 @@ def list_cases(gateway: GatewayDep, principal: PrincipalDep,
         except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 lies before the first representable UTC time
             raise InvalidRequest("received_since is out of range") from None
     flt = case_repo.CaseFilter(tenants=tenants, status=status.value if status else None, service=service,
-                               received_since=received_since, after_seq=cursor.decode(after), limit=limit)
+                               received_since=received_since, limit=limit)
+    position = cursor.decode(after)
     with gateway.db.reading() as conn:
+        flt = dataclasses.replace(flt, after=case_repo.case_position(conn, position.xid, position.seq))
         rows = case_repo.list_cases(conn, flt)
-    next_cursor = cursor.encode(rows[-1][0]) if len(rows) == limit else None
+    next_cursor = cursor.encode(*rows[-1][0]) if len(rows) == limit else None
     return CasePage(items=[_summary(c) for _, c in rows], next_cursor=next_cursor)
 
 

@@ -19,7 +19,9 @@ def events(gateway: GatewayDep, principal: PrincipalDep, after: str | None = Non
            limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     """``after`` is the ``next`` cursor of the previous page; start without it."""
     principal.require("cases:read")
+    given = cursor.decode(after)
     with gateway.db.reading() as conn:
-        rows = case_repo.events_after(conn, cursor.decode(after), limit, principal.tenants)
-    position = rows[-1][0] if rows else cursor.decode(after)
-    return {"items": [data for _, data in rows], "next": cursor.encode(position)}
+        start = case_repo.event_position(conn, given.xid, given.seq)
+        rows = case_repo.events_after(conn, start, limit, principal.tenants)
+    position = rows[-1][0] if rows else start
+    return {"items": [data for _, data in rows], "next": cursor.encode(*position)}

@@ -40,9 +40,14 @@ def write_case(uow: UnitOfWork, *, row: InboxRow, verified: Verified, route: Rou
     """Case, its reference number, its event and webhook rows, the acknowledgement row and the
     audit entry — all or nothing. The caller has marked the inbox row committed to ``case_id``
     (the synchronous intake inserts it so, the worker's claim updates it)."""
+    # built (and validated) before the number is drawn: the counter's row lock, which queues the
+    # case creations of one municipality, is held from here to the commit, so nothing that can
+    # happen earlier happens after it
+    unnumbered = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version,
+                            mapped=mapped, reference=f"{route.tenant.reference_prefix}-{now.year}-000000",
+                            now=now, case_id=case_id)
     reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
-    case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
-                      reference=reference, now=now, case_id=case_id)
+    case = unnumbered.model_copy(update={"reference": reference})
     case_repo.insert_case(uow.conn, case, row.id)
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:

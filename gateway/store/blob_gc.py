@@ -8,7 +8,7 @@ anywhere in those rows, so a new kind of reference in a case document or a check
 without changes here.
 
 Safe while intake runs: a blob is written (or, when it already exists, put again — which
-refreshes its age, see FilesystemBlobStore.put) *before* the transaction that references it
+refreshes its age, see FilesystemBlobStore.put and DatabaseBlobStore) *before* the transaction that references it
 commits. The collector reads the references first and deletes only blobs older than the grace
 period; a blob whose referencing transaction had not committed when the references were read
 is younger than the grace period (as long as no intake holds a written blob uncommitted for
@@ -22,17 +22,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
-from gateway.store.blobs import FilesystemBlobStore
+from gateway.ports import BlobStore
 from gateway.store.db import Database
 from gateway.store.tables import adapter_state, cases, inbox, outbox, replies, step_results
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"sha512/([0-9a-f]{128})")
 _BATCH = 1000
+
+
+class CollectableBlobs(BlobStore, Protocol):
+    """A blob store the collector can walk: FilesystemBlobStore, DatabaseBlobStore."""
+
+    def stored(self) -> Iterator[tuple[str, float]]: ...
+
+    def delete_if_older(self, key: str, seconds: float) -> bool: ...
+
+    def stale_temporaries(self, seconds: float) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,7 @@ def referenced_keys(db: Database) -> set[str]:
     return found
 
 
-def collect(db: Database, blobs: FilesystemBlobStore, grace_seconds: float, dry_run: bool = False,
+def collect(db: Database, blobs: CollectableBlobs, grace_seconds: float, dry_run: bool = False,
             references: set[str] | None = None) -> Collected:
     """Delete every blob no row references that is older than ``grace_seconds``.
     ``references``: read beforehand (tests use it to interleave a concurrent intake)."""

@@ -1,4 +1,17 @@
-"""Cases: the committed documents, their reference numbers and the event log."""
+"""Cases: the committed documents, their reference numbers and the event log.
+
+The case list and the event log are feeds a client pages through with a cursor, so a row that
+commits late must never fall behind a cursor already handed out. PostgreSQL numbers rows
+(``seq``) at INSERT but shows them at COMMIT, in any order; instead of serialising the writers,
+each feed row carries its writing transaction's id (``xid``) and a reader hands out only rows
+below the *horizon*, the lowest transaction id its snapshot still sees running, ordered by
+``(xid, seq)``. Every transaction below the horizon has ended, so all its rows are visible and
+final; a row that appears later belongs to a transaction at or above the horizon, hence after
+every position handed out so far. (``seq`` alone would not do: a transaction with a larger xid
+may take a smaller ``seq``.) A long-running transaction on the server holds the horizon back:
+the feeds then lag, they do not skip. SQLite writes one transaction at a time (``xid`` 0, no
+horizon), so its order is ``seq``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, Table, insert, select, tuple_, update
 
 from gateway.case.model import Case
 from gateway.ports import CommittedCase
@@ -18,8 +31,11 @@ _NEXT_REFERENCE = dialects.both(lambda dialect_insert: dialect_insert(reference_
                                  .on_conflict_do_update(index_elements=["tenant_ars", "year"],
                                                         set_={"last": reference_counters.c.last + 1})
                                  .returning(reference_counters.c.last))
-_INSERT_CASE = insert(cases)
-_INSERT_EVENT = insert(events).returning(events.c.seq)
+_INSERT_CASE = insert(cases).values(xid=dialects.current_xid())
+_INSERT_EVENT = insert(events).values(xid=dialects.current_xid()).returning(events.c.seq)
+
+Position = tuple[int, int]  # (xid, seq): where a feed reader stands
+START: Position = (0, 0)
 
 
 def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) -> str:
@@ -29,23 +45,7 @@ def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) ->
     return f"{prefix}-{year}-{number:06d}"
 
 
-FEED_LOCK = 7_401_285_164
-
-
-def hold_feed_order(conn: Connection) -> None:
-    """Cursors page by ``seq``; PostgreSQL hands sequence numbers out at INSERT but rows become
-    visible at COMMIT, so a poller could pass over a row that commits late. Writers of the case
-    and event feeds therefore take one transaction-scoped advisory lock: seq order = commit
-    order. (SQLite writers are serial anyway.)"""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_FEED_LOCK, {"key": FEED_LOCK})
-
-
-_FEED_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-
-
 def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
-    hold_feed_order(conn)
     conn.execute(_INSERT_CASE, {
         "id": str(case.id), "inbox_id": inbox_id, "tenant_ars": case.tenant.ars, "reference": case.reference,
         "service_leika": case.service.leika, "channel": case.source.channel, "status": case.status.value,
@@ -87,12 +87,35 @@ class CaseFilter:
     status: str | None = None
     service: str | None = None
     received_since: dt.datetime | None = None
-    after_seq: int = 0
+    after: Position = START
     limit: int = 50
 
 
-def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[int, Case]]:
-    query = select(cases.c.seq, cases.c.document).where(cases.c.seq > flt.after_seq)
+def _settled_after(table: Table, after: Position) -> Any:
+    """The feed's condition: past the cursor and below the horizon (see the module docstring)."""
+    return (tuple_(table.c.xid, table.c.seq) > tuple_(*after)) & (table.c.xid < dialects.feed_horizon())
+
+
+def case_position(conn: Connection, xid: int | None, seq: int) -> Position:
+    return _position(conn, cases, xid, seq)
+
+
+def event_position(conn: Connection, xid: int | None, seq: int) -> Position:
+    return _position(conn, events, xid, seq)
+
+
+def _position(conn: Connection, table: Table, xid: int | None, seq: int) -> Position:
+    """A cursor's position; ``xid`` None (an earlier version's cursor, ``seq`` only): the position
+    of the newest row at or before ``seq``."""
+    if xid is not None:
+        return (xid, seq)
+    row = conn.execute(select(table.c.xid, table.c.seq).where(table.c.seq <= seq)
+                       .order_by(table.c.seq.desc()).limit(1)).first()
+    return (int(row.xid), int(row.seq)) if row else START
+
+
+def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[Position, Case]]:
+    query = select(cases.c.xid, cases.c.seq, cases.c.document).where(_settled_after(cases, flt.after))
     if flt.tenants is not None:
         query = query.where(cases.c.tenant_ars.in_(flt.tenants))
     if flt.status:
@@ -101,19 +124,20 @@ def list_cases(conn: Connection, flt: CaseFilter) -> list[tuple[int, Case]]:
         query = query.where(cases.c.service_leika == flt.service)
     if flt.received_since:
         query = query.where(cases.c.received_at >= flt.received_since)
-    rows = conn.execute(query.order_by(cases.c.seq).limit(flt.limit)).all()
-    return [(int(seq), Case.model_validate_json(doc)) for seq, doc in rows]
+    rows = conn.execute(query.order_by(cases.c.xid, cases.c.seq).limit(flt.limit)).all()
+    return [((int(xid), int(seq)), Case.model_validate_json(doc)) for xid, seq, doc in rows]
 
 
 def append_event(conn: Connection, event: dict[str, Any], case_id: str, tenant_ars: str,
                  time: dt.datetime) -> int:
-    hold_feed_order(conn)
     return int(conn.execute(_INSERT_EVENT, {"id": event["id"], "type": event["type"], "case_id": case_id,
                                             "tenant_ars": tenant_ars, "time": time, "data": event}).scalar_one())
 
 
-def events_after(conn: Connection, after: int, limit: int, tenants: list[str] | None) -> list[tuple[int, Any]]:
-    query = select(events.c.seq, events.c.data).where(events.c.seq > after)
+def events_after(conn: Connection, after: Position, limit: int,
+                 tenants: list[str] | None) -> list[tuple[Position, Any]]:
+    query = select(events.c.xid, events.c.seq, events.c.data).where(_settled_after(events, after))
     if tenants is not None:
         query = query.where(events.c.tenant_ars.in_(tenants))
-    return [(int(s), d) for s, d in conn.execute(query.order_by(events.c.seq).limit(limit)).all()]
+    rows = conn.execute(query.order_by(events.c.xid, events.c.seq).limit(limit)).all()
+    return [((int(x), int(s)), d) for x, s, d in rows]

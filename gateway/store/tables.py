@@ -13,6 +13,7 @@ from sqlalchemy import (
     Dialect,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -104,7 +105,11 @@ cases = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
     Column("document", Text, nullable=False),
+    Column("xid", BigInteger, nullable=False),  # the writing transaction (gateway/store/case_repo.py)
 )
+# the feed's order, for all municipalities and for one
+Index("ix_cases_feed", cases.c.xid, cases.c.seq)
+Index("ix_cases_tenant_feed", cases.c.tenant_ars, cases.c.xid, cases.c.seq)
 Index("ix_cases_filter", cases.c.tenant_ars, cases.c.status, cases.c.service_leika, cases.c.seq)
 # the console's case search, newest first: one per filter it can lead with (gateway/console/case_search.py)
 Index("ix_cases_received", cases.c.tenant_ars, cases.c.received_at, cases.c.seq)
@@ -129,7 +134,10 @@ events = Table(
     Column("tenant_ars", String(12), nullable=False),
     Column("time", UtcDateTime(), nullable=False),
     Column("data", JSON, nullable=False),
+    Column("xid", BigInteger, nullable=False),
 )
+Index("ix_events_feed", events.c.xid, events.c.seq)
+Index("ix_events_tenant_feed", events.c.tenant_ars, events.c.xid, events.c.seq)
 
 outbox = Table(
     "outbox",
@@ -307,3 +315,29 @@ reply_post_tasks = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 Index("ix_reply_post_tasks_state", reply_post_tasks.c.state, reply_post_tasks.c.tenant_ars)
+
+# Blobs in the database (gateway/store/db_blobs.py): one row per blob, its bytes in chunks of an
+# upload; an upload not yet published as a blob is a staging area the garbage collector clears.
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("key", String(135), primary_key=True),
+    Column("upload", BigInteger, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("touched_ns", BigInteger, nullable=False),  # written or put again: the collector's age
+)
+
+blob_uploads = Table(
+    "blob_uploads",
+    metadata,
+    Column("upload", BigInteger, primary_key=True, autoincrement=False),
+    Column("started_ns", BigInteger, nullable=False),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("upload", BigInteger, primary_key=True, autoincrement=False),
+    Column("n", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)

@@ -7,8 +7,10 @@ left out; what it reads (the captured submission) is checked."""
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
+from tests.perf import scaleout_bench as scaleout
 from tests.perf.fitconnect import bench_intake as fitconnect
 from tests.perf.gateway_process import GatewayProcesses
 from tests.perf.measure import bench_one
@@ -52,3 +54,17 @@ def test_portal_line_one_short_run_against_the_embedded_gateway(tmp_path: Path) 
     run = bench_one("embedded", 1, args, tmp_path)
     assert run.load.requests > 0 and run.load.errors == 0 and not run.load.warmup_errors
     assert run.server_cpu_ms_per_req > 0
+
+
+def test_scaleout_line_measures_both_process_counts_lock_waits_and_the_embedded_profile(tmp_path: Path) -> None:
+    out = tmp_path / "scaleout.json"
+    scaleout.main(["--quick", "--concurrency", "4", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["failures"] == []
+    assert set(result["runs"]) == {"scaleout-1", "scaleout-2", "embedded-1"}
+    for run in result["runs"].values():
+        assert run["requests"] > 0 and run["errors"] == 0 and run["cpu_s"]["gateway"] > 0
+    assert result["runs"]["scaleout-1"]["cpu_s"]["postgresql+redis"] > 0  # the services' backends are found
+    metrics = {row["metric"]: row["value"] for row in result["summary"]}
+    assert any(m.startswith("scale-out portal scaling efficiency (2 vs 1") and v > 0 for m, v in metrics.items())
+    assert "scale-out portal scaleout 2 processes lock waits per intake" in metrics

@@ -9,11 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 
 from gateway.bootstrap import Gateway
 from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, TransientError, UpstreamUnavailable
 from gateway.ports import CommittedCase, InboundMessage, VerifiedSubmission
+from gateway.store import tables
 from gateway.store.tables import audit, cases, events, outbox, step_results
 from tests.integration.conftest import portal_message
 
@@ -445,7 +446,11 @@ def test_a_missing_raw_original_is_a_transient_blob_failure_never_a_rejection(gw
     entry = gw.queries.inbox_entry("testpull", "m-lost")
     assert entry is not None
     digest = entry.raw_key.removeprefix("sha512/")
-    (gw.settings.effective_blob_dir / digest[:2] / digest).unlink()  # e.g. the blob volume is not mounted
+    if gw.settings.effective_blob_store == "database":  # e.g. restored from an older backup
+        with gw.db.transaction() as uow:
+            uow.conn.execute(delete(tables.blobs).where(tables.blobs.c.key == entry.raw_key))
+    else:
+        (gw.settings.effective_blob_dir / digest[:2] / digest).unlink()  # e.g. the blob volume is not mounted
     outcome = gw.pipeline.process(received.inbox_id)
     assert outcome.state == "retry" and outcome.error is not None
     assert outcome.error["type"].endswith("/blob-not-found") and outcome.error["status"] == 503

@@ -8,7 +8,10 @@
 3. XTA: full intake CPU per message against the floor of the same run
    (``tests/perf/xta/bench_intake.py``);
 4. replies: 3,000 decisions to the citizen postbox sandbox (``tests/perf/fitconnect/bench_postbox.py``);
-5. large content: 1 GiB through FIT-Connect and XTA with bounded memory (``tests/perf/large/bench_large.py``).
+5. large content: 1 GiB through FIT-Connect and XTA with bounded memory (``tests/perf/large/bench_large.py``);
+6. scale-out (issue 13 item 8): portal intake on PostgreSQL + Redis with 1 and 2 server processes, the
+   scaling efficiency and lock waits per intake, the embedded profile in the same run
+   (``tests/perf/scaleout_bench.py``).
 
 Each runs as a subprocess with a share of the time budget (ended with its process group when it
 exceeds it) and writes ``var/bench/<name>.json`` with a ``summary`` list of rows ``{"metric",
@@ -45,7 +48,8 @@ BENCHES: list[tuple[str, str, list[str], list[str], float]] = [
     ("fitconnect", "tests.perf.fitconnect.bench_intake", [], ["--quick"], 0.12),
     ("xta", "tests.perf.xta.bench_intake", [], ["--quick"], 0.12),
     ("postbox", "tests.perf.fitconnect.bench_postbox", [], ["--quick"], 0.3),
-    ("large", "tests.perf.large.bench_large", [], ["--mib", "16", "--runs", "jwe,xta"], 0.31),
+    ("large", "tests.perf.large.bench_large", [], ["--mib", "16", "--runs", "jwe,xta"], 0.25),
+    ("scaleout", "tests.perf.scaleout_bench", [], ["--quick"], 0.06),
 ]
 
 

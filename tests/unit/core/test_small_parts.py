@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import time
@@ -69,9 +70,13 @@ def test_a_verified_attachment_has_its_content_or_its_blob_not_both() -> None:
 
 
 def test_cursor_round_trip_and_garbage() -> None:
-    assert cursor.decode(cursor.encode(42)) == 42
-    assert cursor.decode(None) == 0
-    for bad in ("!!", "cDEyYQ", "eDE"):
+    assert cursor.decode(cursor.encode(7, 42)) == cursor.Cursor(xid=7, seq=42)
+    assert cursor.decode(cursor.encode(2**63 - 1, 0)) == cursor.Cursor(xid=2**63 - 1, seq=0)
+    assert cursor.decode(None) == cursor.START
+    # an earlier version's cursor (seq only) is still understood
+    assert cursor.decode("cDQy") == cursor.Cursor(xid=None, seq=42)
+    too_big = base64.urlsafe_b64encode(f"x{2**63}.1".encode()).decode()
+    for bad in ("!!", "cDEyYQ", "eDE", "eDEuMi4z", "eC0xLjI", too_big, "cDE" * 30):
         with pytest.raises(InvalidRequest):
             cursor.decode(bad)
 

@@ -1,0 +1,167 @@
+"""The BlobStore contract, run against every store for real: the filesystem store (embedded) and the
+database store on PostgreSQL (scale-out, no shared filesystem) and on SQLite."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from gateway.errors import BlobNotFound, VerificationFailed
+from gateway.migrations import upgrade
+from gateway.store.blob_gc import CollectableBlobs
+from gateway.store.blobs import FilesystemBlobStore
+from gateway.store.db import Database
+from gateway.store.db_blobs import CHUNK, DatabaseBlobStore
+from gateway.store.tables import blob_chunks, blob_uploads, blobs
+
+
+@pytest.fixture(params=["filesystem", "postgresql", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CollectableBlobs]:
+    if request.param == "filesystem":
+        yield FilesystemBlobStore(tmp_path / "blobs")
+        return
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'b.db'}"
+    upgrade(url)
+    db = Database(url)
+    yield DatabaseBlobStore(db)
+    db.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[tuple[DatabaseBlobStore, Database]]:
+    upgrade(pg_url)
+    db = Database(pg_url)
+    yield DatabaseBlobStore(db), db
+    db.dispose()
+
+
+def _pieces(content: bytes, size: int = 65536) -> Iterator[bytes]:
+    for start in range(0, len(content), size):
+        yield content[start:start + size]
+
+
+def test_content_addressed_idempotent_and_readable(store: CollectableBlobs) -> None:
+    key = store.put(b"Antrag")
+    assert key == "sha512/" + hashlib.sha512(b"Antrag").hexdigest()
+    assert store.put(b"Antrag") == key
+    assert store.get(key) == b"Antrag" and store.size(key) == 6 and store.exists(key)
+    assert b"".join(store.open(key)) == b"Antrag"
+    empty = store.put(b"")
+    assert store.get(empty) == b"" and store.size(empty) == 0
+
+
+def test_a_missing_blob_is_reported(store: CollectableBlobs) -> None:
+    key = "sha512/" + "ab" * 64
+    with pytest.raises(BlobNotFound):
+        store.get(key)
+    with pytest.raises(BlobNotFound):
+        store.open(key)  # before the first chunk: an HTTP response has not started yet
+    assert store.size(key) is None and not store.exists(key)
+    with pytest.raises(ValueError):
+        store.exists("sha512/../../etc/passwd")
+
+
+def test_put_stream_hashes_and_reads_back_in_bounded_chunks(store: CollectableBlobs) -> None:
+    content = bytes(range(256)) * (14 * 1024) + b"tail"  # 3.5 MiB and a bit, in 64 KiB pieces
+    stored = store.put_stream(_pieces(content))
+    assert stored.sha512 == hashlib.sha512(content).hexdigest() and stored.size == len(content)
+    chunks = list(store.open(stored.key))
+    assert max(len(c) for c in chunks) <= CHUNK and b"".join(chunks) == content
+    assert store.put_stream(_pieces(content)).key == stored.key  # again: the same blob
+    assert store.size(stored.key) == len(content)
+
+
+def test_a_failing_stream_stores_nothing(store: CollectableBlobs) -> None:
+    content = b"x" * (3 * CHUNK)
+
+    def broken() -> Iterator[bytes]:
+        yield from _pieces(content[:2 * CHUNK + 10], CHUNK // 2)
+        raise OSError("client went away")
+
+    with pytest.raises(OSError, match="went away"):
+        store.put_stream(broken())
+    assert list(store.stored()) == []
+    assert store.stale_temporaries(-1) == 0  # nothing left behind to clean up either
+
+
+def test_a_declared_digest_must_match(store: CollectableBlobs) -> None:
+    content = b"y" * (2 * CHUNK + 3)
+    with pytest.raises(VerificationFailed):
+        store.put_stream(_pieces(content), sha512="0" * 128)
+    with pytest.raises(VerificationFailed):
+        store.put_stream([b"small"], sha512="0" * 128)
+    assert list(store.stored()) == []
+    digest = hashlib.sha512(content).hexdigest()
+    assert store.put_stream(_pieces(content), sha512=digest.upper()).sha512 == digest
+
+
+def test_provisional_blobs_are_reclaimed_only_when_nobody_else_put_them(store: CollectableBlobs) -> None:
+    alone = store.put_provisional(iter([b"refused attachment"]))
+    assert store.reclaim(alone) and not store.exists(alone.key)
+    large = store.put_provisional(_pieces(b"z" * (2 * CHUNK + 1)))
+    assert store.reclaim(large) and not store.exists(large.key)
+
+    shared = store.put(b"shared bytes")
+    again = store.put_provisional(iter([b"shared bytes"]))
+    assert again.stamp is None and not store.reclaim(again) and store.exists(shared)
+
+    raced = store.put_provisional(iter([b"put meanwhile"]))
+    time.sleep(0.001)
+    store.put(b"put meanwhile")  # another message's intake stores the same bytes
+    assert not store.reclaim(raced) and store.get(raced.key) == b"put meanwhile"
+
+
+def test_the_collector_sees_ages_and_deletes_only_old_blobs(store: CollectableBlobs) -> None:
+    key = store.put(b"old")
+    [(listed, age)] = list(store.stored())
+    assert listed == key and 0 <= age < 60
+    assert not store.delete_if_older(key, 3600)
+    time.sleep(0.01)
+    assert store.delete_if_older(key, 0.005) and not store.exists(key)
+    assert not store.delete_if_older(key, 0.005)
+    assert store.put(b"old") == key and store.get(key) == b"old"  # written anew
+
+
+def test_a_dead_writers_upload_is_removed_after_the_grace_period(pg_store: tuple[DatabaseBlobStore, Database]
+                                                                  ) -> None:
+    store, db = pg_store
+    with db.transaction() as uow:  # what a writer killed between two chunks leaves
+        uow.conn.execute(insert(blob_uploads), {"upload": 42, "started_ns": time.time_ns() - 7200 * 10**9})
+        uow.conn.execute(insert(blob_chunks), [{"upload": 42, "n": n, "data": b"partial"} for n in range(3)])
+        uow.conn.execute(insert(blob_uploads), {"upload": 43, "started_ns": time.time_ns()})  # still writing
+    assert store.stale_temporaries(3600) == 1
+    with db.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(blob_chunks)).scalar_one() == 0
+        assert conn.execute(select(blob_uploads.c.upload)).scalars().all() == [43]
+
+
+def test_large_content_goes_through_postgresql_with_bounded_memory(
+        pg_store: tuple[DatabaseBlobStore, Database]) -> None:
+    store, db = pg_store
+    total = 48 * CHUNK
+    piece = b"\x5a" * 65536
+
+    def produce() -> Iterator[bytes]:
+        for _ in range(total // len(piece)):
+            yield piece
+
+    tracemalloc.start()
+    try:
+        stored = store.put_stream(produce())
+        digest = hashlib.sha512()
+        for chunk in store.open(stored.key):
+            digest.update(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stored.size == total and digest.hexdigest() == stored.sha512
+    assert peak < 8 * CHUNK, f"peak {peak / CHUNK:.1f} MiB for a {total // CHUNK} MiB blob"
+    with db.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(blob_chunks)).scalar_one() == 48
+        assert conn.execute(select(blobs.c.size)).scalar_one() == total
