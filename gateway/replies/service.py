@@ -81,17 +81,17 @@ class ReplyService:
         try:
             with self.db.transaction() as uow:
                 reply_repo.insert_reply(uow.conn, reply)
-                # the feed's lock before the audit chain's, as every transaction that publishes takes them
-                case_repo.hold_feed_order(uow.conn)
-                audit.record(uow.conn, at=now, actor=reply.created_by, action="reply.created",
-                             tenant_ars=reply.tenant_ars, case_id=case_id,
-                             details={"reply_id": reply.id, "kind": reply.kind, "documents": len(stored),
-                                      "plan": order})
                 if route is not None:
                     self.ledger.queue(uow.conn, reply, route, now, reply.created_by)
                 else:
                     self.ledger.open_post_task(uow.conn, reply, {"failed": [], "passed_over": passed_over}, now,
                                                reply.created_by)
+                # last: the audit chain's head stays locked until the commit, so every transaction
+                # takes it after its other locks (no lock-order cycle with case updates)
+                audit.record(uow.conn, at=now, actor=reply.created_by, action="reply.created",
+                             tenant_ars=reply.tenant_ars, case_id=case_id,
+                             details={"reply_id": reply.id, "kind": reply.kind, "documents": len(stored),
+                                      "plan": order})
         except IntegrityError:
             # the same Idempotency-Key committed by a concurrent request just now
             if idempotency_key is None:
