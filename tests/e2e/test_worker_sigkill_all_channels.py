@@ -16,7 +16,7 @@ time. Afterwards, counted at the sandboxes and in the gateway:
   allowed only for a delivery marked "in doubt" (a kill between the relay's 250 and the commit;
   SMTP cannot be asked, README "Known limitations").
 
-``FAULT_INTAKES`` sets the number of applications (``make test``: 120, ``make soak``: 1,000),
+``FAULT_INTAKES`` sets the number of applications (``make test``: 90, ``make soak``: 1,000),
 ``FAULT_KILLS`` the number of kills (3 and 10)."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ from gateway.store.tables import cases, reply_deliveries
 from tests.conftest import REPO, SECRETS, TENANT, client_configs
 from tests.support.servers import free_port, serve_app
 
-INTAKES = int(os.environ.get("FAULT_INTAKES", "120"))
+INTAKES = int(os.environ.get("FAULT_INTAKES", "90"))
 KILLS = int(os.environ.get("FAULT_KILLS", "3"))
 # a form that needs no citizen login (min_trust_level none), its applicant with a postal address
 SAMPLE = json.loads((REPO / "fixtures" / "mappings" / "portal.brauchtumsfeuer" / "osterfeuer-privatperson.input.json")
