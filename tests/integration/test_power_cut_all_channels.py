@@ -46,10 +46,9 @@ from adapters.fitconnect import testing as fitconnect_testing
 from adapters.fitconnect.outbound import Created
 from adapters.fitconnect.sandbox.app import create_app as fitconnect_sandbox
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION, demo_config
-from adapters.xta import demo as xta_demo
 from adapters.xta import samples
 from adapters.xta import testing as xta_testing
-from adapters.xta.client import XtaClient
+from adapters.xta.client import Content, XtaClient
 from adapters.xta.sandbox.app import create_app as xta_sandbox
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
@@ -187,7 +186,8 @@ def xta_feeder(url: str, traffic: Traffic) -> None:
         portal = XtaClient(url, samples.STATE_PORTAL, http)
         while not traffic.stop.is_set():
             kind, fixture = kinds[index % len(kinds)]
-            attachment = xta_demo._attachment(f"nachweis-{index}.pdf")  # noqa: SLF001 (the demo's PDF)
+            pdf = b"%PDF-1.4\n% TEST Nachweis " + str(index).encode() + b"\n" + os.urandom(8_000) + b"\n%%EOF\n"
+            attachment = Content(pdf, "application/pdf", f"nachweis-{index}.pdf", "Nachweis (TEST)")
             message_id = samples.post(portal, kind, fixture.read_bytes(), [attachment])
             with traffic.lock:
                 traffic.xta.append(message_id)
