@@ -3,6 +3,7 @@ are retried with backoff, end as dead letters after the cap and can be replayed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -248,7 +249,7 @@ def test_retries_of_a_receiver_that_is_down_wait_longer_each_time(tmp_path: Path
                 arrivals.append(time.monotonic())
             time.sleep(0.005)
         assert len(arrivals) == 4, "delivery_max_attempts attempts, then dead"
-        waits = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+        waits = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
         # after attempt n the wait is at least base * 2**n / 2: 0.1 s, 0.2 s, 0.4 s
         for attempt, wait in enumerate(waits, start=1):
             assert wait >= 0.1 * 2 ** attempt / 2 - 0.01, f"wait {attempt}: {wait:.3f} s, {waits}"

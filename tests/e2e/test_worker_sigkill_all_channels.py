@@ -236,7 +236,8 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str, log: Pa
 
 def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    per_channel = max(1, INTAKES // 3)
+    # the applications shared out among the portal, FIT-Connect and XTA
+    n_portal, n_fitconnect, n_xta = (INTAKES // 3 + (1 if i < INTAKES % 3 else 0) for i in range(3))
     seed = int(os.environ.get("FAULT_SEED", str(time.time_ns() % 1_000_000)))
     with sandboxes() as boxes:
         config = gateway_config(tmp_path, boxes)
@@ -254,10 +255,10 @@ def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
                     xta_kinds = [(kind, fixture.read_bytes()) for kind in (samples.WOHNGELD, samples.GEWERBE)
                                  for fixture in kind.fixtures()]
                     auth = token(gateway.url, "portal")
-                    portal_cases = pool.map(lambda n: portal_intake(gateway.url, auth, n), range(per_channel))
+                    portal_cases = pool.map(lambda n: portal_intake(gateway.url, auth, n), range(n_portal))
                     submissions = pool.map(lambda n: sender.send(fitconnect_testing.application(
-                        FITCONNECT_APPLICATIONS[n % len(FITCONNECT_APPLICATIONS)])), range(per_channel))
-                    xta_ids = [samples.post(state_portal, *xta_kinds[n % len(xta_kinds)]) for n in range(per_channel)]
+                        FITCONNECT_APPLICATIONS[n % len(FITCONNECT_APPLICATIONS)])), range(n_fitconnect))
+                    xta_ids = [samples.post(state_portal, *xta_kinds[n % len(xta_kinds)]) for n in range(n_xta)]
                     portal_case_ids = list(portal_cases)
                     fitconnect_sent = list(submissions)
 
@@ -301,18 +302,18 @@ def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
     # every source message exactly one case
     missing = [key for key, case in by_source.items() if case is None]
     assert not missing, f"{len(missing)} source messages without a case: {missing[:5]}"
-    assert len(set(portal_case_ids)) == per_channel
-    assert case_count == 3 * per_channel, f"{case_count} cases for {3 * per_channel} source messages"
+    assert len(set(portal_case_ids)) == n_portal
+    assert case_count == INTAKES, f"{case_count} cases for {INTAKES} source messages"
     # every upstream acknowledgement exactly once
     sandbox = boxes.fitconnect.state.sandbox
     accepts = Counter(sandbox.event_names(c.case_id).count("accept-submission") for c in fitconnect_sent)
-    assert accepts == {1: per_channel}, f"accept-submission per submission: {accepts}"
+    assert accepts == {1: n_fitconnect}, f"accept-submission per submission: {accepts}"
     closes = Counter(boxes.xta.state.xta.calls[f"closed:{mid}"] for mid in xta_ids)
-    assert closes == {1: per_channel}, f"XTA closes per message: {closes}"
+    assert closes == {1: n_xta}, f"XTA closes per message: {closes}"
     # every reply delivered, exactly once
     channels = Counter((v.deliveries[-1].channel, v.deliveries[-1].state in FINAL[v.deliveries[-1].channel])
                        for v in views)
-    expected = Counter(CHANNEL_OF_KIND[REPLY_KINDS[n % len(REPLY_KINDS)]["kind"]] for n in range(per_channel))
+    expected = Counter(CHANNEL_OF_KIND[REPLY_KINDS[n % len(REPLY_KINDS)]["kind"]] for n in range(n_portal))
     assert channels == Counter({(c, True): n for c, n in expected.items()}), channels
     assert all(len(v.deliveries) == 1 and v.post_task is None for v in views)
 
@@ -333,5 +334,5 @@ def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
     assert all(IN_DOUBT in [h.note for h in mailed[mid].history] for mid in twice), \
         "a mail went out twice although no attempt was in doubt"
     assert len(twice) <= len(killed), "more mails in doubt than kills"
-    print(f"seed {seed}: {3 * per_channel} applications, {len(views)} replies, {len(killed)} kills; "
+    print(f"seed {seed}: {INTAKES} applications, {len(views)} replies, {len(killed)} kills; "
           f"{len(twice)} mails in doubt and repeated under the same Message-ID")
