@@ -63,7 +63,8 @@ from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.replies.delivery import IN_DOUBT
 from gateway.replies.request import ReplyRequest
-from gateway.store.tables import cases, reply_deliveries
+from gateway.store import inbox_repo
+from gateway.store.tables import cases, inbox, reply_deliveries
 from tests.conftest import REPO, SECRETS, TENANT, client_configs
 from tests.support.servers import free_port, serve_app
 
@@ -189,10 +190,11 @@ def serve(tmp_path: Path, config: Path, port: int) -> Iterator[Serve]:
 class Killer(threading.Thread):
     """SIGKILLs the worker ``kills`` times, each at a random moment once a new worker runs."""
 
-    def __init__(self, gateway: Serve, kills: int, seed: int) -> None:
+    def __init__(self, gateway: Serve, kills: int, seed: int, open_work: Callable[[], int]) -> None:
         super().__init__(name="worker-killer", daemon=True)
-        self.gateway, self.kills, self.random = gateway, kills, random.Random(seed)
+        self.gateway, self.kills, self.random, self.open_work = gateway, kills, random.Random(seed), open_work
         self.killed: list[int] = []
+        self.open_at_kill: list[int] = []  # work still open at each kill (for the report)
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -202,11 +204,13 @@ class Killer(threading.Thread):
             pid = self.gateway.worker_pid()
             if pid is None or pid in self.killed:
                 continue  # serve restarts the worker after a pause
+            open_work = self.open_work()
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
             self.killed.append(pid)
+            self.open_at_kill.append(open_work)
 
 
 def token(url: str, client: str) -> str:
@@ -245,8 +249,18 @@ def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
         with serve(tmp_path, config, int(boxes.urls["gateway_port"])) as gateway:
             gw = Gateway.create(Settings())  # the test's own view of the database, and the reply API
             # half of the kills fall into the intake, the rest into the bulk reply run
-            killer = Killer(gateway, (KILLS + 1) // 2, seed)
-            reply_killer = Killer(gateway, KILLS // 2, seed + 1)
+            def open_intake() -> int:
+                with gw.db.reading() as conn:
+                    return int(conn.execute(select(func.count()).select_from(inbox)
+                                            .where(inbox.c.state.in_(inbox_repo.OPEN_STATES))).scalar_one())
+
+            def open_replies() -> int:
+                with gw.db.reading() as conn:
+                    return int(conn.execute(select(func.count()).select_from(reply_deliveries)
+                                            .where(reply_deliveries.c.state == "queued")).scalar_one())
+
+            killer = Killer(gateway, (KILLS + 1) // 2, seed, open_intake)
+            reply_killer = Killer(gateway, KILLS // 2, seed + 1, open_replies)
             try:
                 killer.start()
                 sender = fitconnect_testing.efa_sender(boxes.urls["fitconnect"])
@@ -334,5 +348,7 @@ def test_sigkill_of_the_worker_loses_and_duplicates_nothing_on_any_channel(
     assert all(IN_DOUBT in [h.note for h in mailed[mid].history] for mid in twice), \
         "a mail went out twice although no attempt was in doubt"
     assert len(twice) <= len(killed), "more mails in doubt than kills"
-    print(f"seed {seed}: {INTAKES} applications, {len(views)} replies, {len(killed)} kills; "
+    print(f"seed {seed}: {INTAKES} applications, {len(views)} replies, {len(killed)} kills (messages not yet "
+          f"a case at each intake kill: {killer.open_at_kill}, reply deliveries still queued at each "
+          f"reply kill: {reply_killer.open_at_kill}); "
           f"{len(twice)} mails in doubt and repeated under the same Message-ID")
