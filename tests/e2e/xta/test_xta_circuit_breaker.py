@@ -73,14 +73,20 @@ def adapter(api: Api, kind: str, name: str = "xta") -> dict[str, Any]:
     return found
 
 
-def console_row(api: Api, row_id: str) -> str:
-    """The text of one row of the console's adapter overview, as an admin sees it (a fresh login)."""
+@contextmanager
+def console_login(api: Api) -> Iterator[httpx.Client]:
+    """An admin's browser, logged in to the console (before the fault: a login checks a password hash)."""
     with httpx.Client(base_url=api.base, timeout=15) as browser:
         form = form_with_action(browser.get("/console/anmelden").text, "/console/anmelden")
         login = browser.post("/console/anmelden", data={**form["fields"], "benutzername": "leitung",
                                                           "passwort": PASSWORDS["leitung"]})
         assert login.status_code == 303, login.text  # to the overview
-        page = browser.get("/console/")
+        yield browser
+
+
+def console_row(browser: httpx.Client, row_id: str) -> str:
+    """The text of one row of the console's adapter overview, as the admin sees it."""
+    page = browser.get("/console/")
     assert page.status_code == 200
     row = re.search(rf'<tr id="{re.escape(row_id)}">(.*?)</tr>', page.text, re.S)
     assert row is not None, f"no row {row_id} on the console's overview"
@@ -104,7 +110,7 @@ def rounds_for(api: Api, seconds: float) -> None:
 
 def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itself(
         tmp_path: Path, mappings_dir: Path) -> None:
-    with stack(tmp_path, mappings_dir) as (api, faulty, portal, state):
+    with stack(tmp_path, mappings_dir) as (api, faulty, portal, state), console_login(api) as browser:
         message_id = samples.post(portal, samples.GEWERBE, samples.GEWERBE.fixtures()[0].read_bytes())
         faulty.mode = "500"
         rounds_until(api, lambda: adapter(api, "source")["circuit"] == "open")
@@ -114,11 +120,10 @@ def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itse
         assert source["last_error"]["type"] == problem_type("xta-server-error")
         assert source["last_error"]["at"] is not None and source["retry_at"] is not None
 
-        shown = console_row(api, "adapter-channel-xta")
-        assert "gestört" in shown and "offen (Aufrufe ruhen)" in shown, shown
-
         rounds_for(api, 0.6)  # within the cool-down: the worker goes round, the server hears nothing
         assert len(faulty.requests) == 3
+        shown = console_row(browser, "adapter-channel-xta")
+        assert "gestört" in shown and "offen (Aufrufe ruhen)" in shown, shown
 
         faulty.mode = "timeout"  # the probe after the cool-down times out: open again, for longer
         first_retry = source["retry_at"]
@@ -139,7 +144,7 @@ def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itse
         assert entry is not None and entry.state == "acknowledged"
         time.sleep(2.0 * HEALTH["error_window_seconds"])  # the failures age out of the error rate
         assert adapter(api, "source")["state"] == "ok"
-        shown = console_row(api, "adapter-channel-xta")
+        shown = console_row(browser, "adapter-channel-xta")
         assert "in Ordnung" in shown and "geschlossen (Aufrufe laufen)" in shown, shown
         rounds_for(api, 0.3)
         assert state.calls[f"closed:{message_id}"] == 1
