@@ -115,6 +115,7 @@ def running_stack(tmp_path: Path) -> Iterator[Stack]:
         hooks = stack.enter_context(serve_app(webhook_receiver(calls)))
         config = tmp_path / "gateway.yaml"
         config.write_text(yaml.safe_dump({
+            "demo": True,  # the sandboxes' published test keys and secrets
             "data_dir": str(tmp_path / "data"), "mappings_dir": str(REPO / "mappings"),
             "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "pii-test-signing-key-0123456789abcdef",
             "clients": [c.model_dump() for c in client_configs()],
