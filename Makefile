@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 BENCH_STAMP := $(VENV)/.installed-bench-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: run test lint typecheck unit integration e2e bench clean fuse
+.PHONY: run test lint typecheck unit integration e2e bench soak clean fuse
 # the browser tests drive Debian's Chromium (never a downloaded browser build)
 CHROMIUM := /usr/bin/chromium
 
@@ -61,6 +61,14 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m tests.perf.run_all
+
+# the long fault and load tests of issue 13 item 7 (the same tests run short in `make test`):
+# 1,000 applications on every channel with 10 worker kills, 100 power cuts with traffic on every
+# channel, and longer database/queue outages; FAULT_SEED=<n> repeats a run's random moments
+soak: $(STAMP) fuse
+	FAULT_INTAKES=1000 FAULT_KILLS=10 FAULT_CUTS=100 FAULT_OUTAGES=10 $(BIN)/pytest -q -p no:cacheprovider -s \
+		tests/e2e/test_worker_sigkill_all_channels.py tests/integration/test_power_cut_all_channels.py \
+		tests/integration/test_service_restarts.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -132,6 +132,14 @@ class UpstreamUnavailable(TransientError):
     title = "An upstream system is not reachable"
 
 
+class StoreUnavailable(TransientError):
+    """The gateway's own database cannot be reached (restarted, network gone): the request did
+    nothing durable; the client sends it again, with the same Idempotency-Key."""
+
+    slug = "store-unavailable"
+    title = "The gateway's database is not reachable"
+
+
 class CircuitOpen(TransientError):
     """The adapter failed again and again: its circuit breaker lets no call through until its
     cool-down is over (gateway.health). The work waits; nothing was sent."""

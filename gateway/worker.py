@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from gateway.adapter_registry import Adapters
 from gateway.config import Settings
+from gateway.errors import UpstreamUnavailable
 from gateway.health.model import SOURCE, AdapterKey
 from gateway.health.recorder import HealthRecorder
 from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
@@ -92,8 +93,13 @@ class Worker:
         """One round; the number of steps it did (0: nothing was due)."""
         self.health.refresh()  # what other workers recorded about the adapters
         done = self.poll_sources(force=force_poll)
-        done += self.pipeline.requeue_due()
-        done += self.run_jobs(block_seconds)
+        try:
+            done += self.pipeline.requeue_due()
+            done += self.run_jobs(block_seconds)
+        except UpstreamUnavailable as exc:
+            # the job queue is away (Redis restarting): the outbox and the rest need only the database,
+            # so they go on; the inbox sweeper enqueues again what the queue lost
+            log.warning("the job queue is unavailable (%s); intake jobs wait", type(exc).__name__)
         # right after the jobs' commits: their acknowledgements leave through the ordinary outbox claim
         done += self.dispatcher.run_due()
         done += self.forwarder.follow()

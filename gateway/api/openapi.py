@@ -84,6 +84,9 @@ def build(app: FastAPI) -> dict[str, Any]:
             responses.setdefault("4XX", _problem_response(
                 "the request cannot be served: an RFC 9457 problem (401 without a valid token, 403 without "
                 "the scope or the municipality, 404, 413, 415, 422 with the field, 429 with Retry-After, ...)"))
+            responses.setdefault("503", _problem_response(
+                "temporarily unavailable (the gateway's database cannot be reached, an upstream is down): nothing "
+                "was kept; send the request again after Retry-After, with the same Idempotency-Key"))
             if path not in PUBLIC_PATHS:
                 operation["security"] = [{"clientCredentials": []}]
     app.openapi_schema = doc

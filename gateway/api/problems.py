@@ -8,12 +8,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import PROBLEM_BASE, GatewayError, MalformedRequest, TooManyRequests
+from gateway.errors import PROBLEM_BASE, GatewayError, MalformedRequest, StoreUnavailable, TooManyRequests
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# how soon a client may try again while the database is away (a restart takes seconds)
+STORE_RETRY_AFTER_SECONDS = 5
 
 
 def problem_response(problem: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
@@ -48,6 +51,16 @@ def install(app: FastAPI) -> None:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem_response({"type": PROBLEM_BASE + slug, "title": str(exc.detail), "status": exc.status_code,
                                  "instance": request.url.path})
+
+    # a database that cannot be reached (the driver's connection errors, whichever statement met them)
+    # is an outage to wait out, not a fault of the gateway: 503, as every TransientError
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+        problem = StoreUnavailable("the database did not answer; send the request again shortly")\
+            .to_problem(request.url.path)
+        return problem_response(problem, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -63,30 +63,44 @@ class RedisStreamQueue:
 
     def reserve(self, worker: str, max_jobs: int, block_seconds: float) -> tuple[list[Job], list[Job]]:
         try:
-            self._ensure_group()
-            claimed: Any = self._redis.xautoclaim(self.stream, GROUP, worker, self._lease_ms, "0-0", count=max_jobs)
-            entries = list(claimed[1])
-            if not entries:
-                read: Any = self._redis.xreadgroup(GROUP, worker, {self.stream: ">"}, count=max_jobs,
-                                                   block=max(1, int(block_seconds * 1000)))
-                entries = list(read[0][1]) if read else []
-            counts = self._deliveries([entry_id for entry_id, _ in entries])
-            reserved, buried = [], []
-            for entry_id, fields in entries:
-                if not fields:  # deleted meanwhile
-                    self._redis.xack(self.stream, GROUP, entry_id)
-                    continue
-                job = Job(id=entry_id, kind=fields["kind"], ref=fields["ref"], deliveries=counts[entry_id])
-                if job.deliveries > self._max:
-                    self._redis.xadd(self.dead_stream, {"kind": job.kind, "ref": job.ref, "id": entry_id,
-                                                        "deliveries": str(job.deliveries)})
-                    self._redis.xack(self.stream, GROUP, entry_id)
-                    buried.append(job)
-                else:
-                    reserved.append(job)
-            return reserved, buried
+            return self._reserve(worker, max_jobs, block_seconds)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise UpstreamUnavailable(f"redis: {type(exc).__name__}") from None
+            # Redis lost its data (restarted without persistence, failed over): the stream and its
+            # group are gone. Make the group again; the inbox sweeper re-enqueues the lost entries.
+            log.warning("the consumer group of %s is gone; creating it again", self.stream)
+            self._group_ready = False
+            try:
+                return self._reserve(worker, max_jobs, block_seconds)
+            except redis.RedisError as again:
+                raise UpstreamUnavailable(f"redis: {type(again).__name__}") from None
         except redis.RedisError as exc:
             raise UpstreamUnavailable(f"redis: {type(exc).__name__}") from None
+
+    def _reserve(self, worker: str, max_jobs: int, block_seconds: float) -> tuple[list[Job], list[Job]]:
+        self._ensure_group()
+        claimed: Any = self._redis.xautoclaim(self.stream, GROUP, worker, self._lease_ms, "0-0", count=max_jobs)
+        entries = list(claimed[1])
+        if not entries:
+            read: Any = self._redis.xreadgroup(GROUP, worker, {self.stream: ">"}, count=max_jobs,
+                                               block=max(1, int(block_seconds * 1000)))
+            entries = list(read[0][1]) if read else []
+        counts = self._deliveries([entry_id for entry_id, _ in entries])
+        reserved, buried = [], []
+        for entry_id, fields in entries:
+            if not fields:  # deleted meanwhile
+                self._redis.xack(self.stream, GROUP, entry_id)
+                continue
+            job = Job(id=entry_id, kind=fields["kind"], ref=fields["ref"], deliveries=counts[entry_id])
+            if job.deliveries > self._max:
+                self._redis.xadd(self.dead_stream, {"kind": job.kind, "ref": job.ref, "id": entry_id,
+                                                    "deliveries": str(job.deliveries)})
+                self._redis.xack(self.stream, GROUP, entry_id)
+                buried.append(job)
+            else:
+                reserved.append(job)
+        return reserved, buried
 
     def ack(self, job: Job) -> None:
         try:

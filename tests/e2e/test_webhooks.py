@@ -3,6 +3,7 @@ are retried with backoff, end as dead letters after the cap and can be replayed.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -232,3 +233,27 @@ def test_unreachable_receiver_is_retried_not_lost(tmp_path: Path) -> None:
         assert entry["attempts"] == 2
         assert entry["error"].startswith("UpstreamUnavailable")
         assert receiver.deliveries == []
+
+
+def test_retries_of_a_receiver_that_is_down_wait_longer_each_time(tmp_path: Path) -> None:
+    """Exponential backoff (gateway/backoff.py: between half and all of base * 2**attempts, capped):
+    the waits between the attempts at a receiver that is down grow, then the row is dead."""
+    hooks = [{"name": "down", "url": "/down"}]
+    with receiver_and_gateway(tmp_path, hooks, scripts={"/down": [503] * 100}, delivery_max_attempts=4,
+                              backoff_base_seconds=0.1, backoff_max_seconds=5.0) as (receiver, api):
+        api.create_case()
+        arrivals: list[float] = []
+        deadline = time.monotonic() + 20
+        while not api.get("/v1/admin/outbox", "admin", params={"state": "dead"}).json():
+            assert time.monotonic() < deadline, "the row did not end dead"
+            seen = len(receiver.at("/down"))
+            api.gw.dispatcher.run_due()
+            if len(receiver.at("/down")) > seen:
+                arrivals.append(time.monotonic())
+            time.sleep(0.005)
+        assert len(arrivals) == 4, "delivery_max_attempts attempts, then dead"
+        waits = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+        # after attempt n the wait is at least base * 2**n / 2: 0.1 s, 0.2 s, 0.4 s
+        for attempt, wait in enumerate(waits, start=1):
+            assert wait >= 0.1 * 2 ** attempt / 2 - 0.01, f"wait {attempt}: {wait:.3f} s, {waits}"
+        assert waits[2] > waits[0], f"the waits do not grow: {waits}"

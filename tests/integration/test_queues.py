@@ -99,3 +99,18 @@ def test_stream_queue_reports_redis_outage_as_transient() -> None:
         queue.ping()
     with pytest.raises(UpstreamUnavailable):
         queue.publish("intake", "x")
+
+
+def test_stream_queue_recovers_when_redis_lost_its_data(stream_queue: RedisStreamQueue) -> None:
+    """A Redis restarted without persistence has neither the stream nor its consumer group: the
+    workers go on (the group is made again) and new entries flow; the lost ones are the inbox
+    sweeper's to enqueue again (tests/integration/test_service_restarts.py)."""
+    stream_queue.publish("intake", "before")
+    jobs, _ = stream_queue.reserve("w", 10, 0.05)
+    assert [j.ref for j in jobs] == ["before"]
+    stream_queue._redis.delete(stream_queue.stream)  # what a restart without persistence leaves
+    assert stream_queue.reserve("w", 10, 0.05) == ([], [])
+    stream_queue.publish("intake", "after")
+    jobs, _ = stream_queue.reserve("w", 10, 0.05)
+    assert [j.ref for j in jobs] == ["after"]
+    stream_queue.ack(jobs[0])

@@ -2,11 +2,14 @@
 circuit opens after the configured failures, ``GET /v1/admin/adapters`` shows it open with the
 last error, the server is not called while it is open (one probe per cool-down), and once the
 server is healthy again the gateway recovers by itself: the message becomes a case and is
-closed exactly once. The same for the acknowledgement (``close``) of a committed case."""
+closed exactly once. The same for the acknowledgement (``close``) of a committed case. The admin
+console's overview (an HTTP GET with an admin's login) shows the adapter disturbed with its
+circuit open while the server fails, and in order with the circuit closed once it recovered."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +24,7 @@ from adapters.xta import samples, testing
 from adapters.xta.client import XtaClient
 from adapters.xta.sandbox.app import create_app
 from tests.e2e.conftest import Api, problem_type, running_gateway
+from tests.integration.console.conftest import PASSWORDS, console_settings, form_with_action, text_of
 from tests.support.servers import serve_app
 
 CLIENT_TIMEOUT = 0.5
@@ -57,7 +61,8 @@ def stack(tmp_path: Path, mappings_dir: Path) -> Iterator[tuple[Api, Faulty, Xta
     with serve_app(sandbox, health_path="/health") as direct, serve_app(faulty) as behind, \
             httpx.Client(timeout=30) as http:
         options = testing.options(behind, timeout_seconds=CLIENT_TIMEOUT)
-        with running_gateway(tmp_path, mappings_dir=mappings_dir, adapters={"xta": options}, health=HEALTH) as api:
+        with running_gateway(tmp_path, mappings_dir=mappings_dir, adapters={"xta": options}, health=HEALTH,
+                             console=console_settings()) as api:
             yield api, faulty, XtaClient(direct, samples.STATE_PORTAL, http), sandbox.state.xta
 
 
@@ -66,6 +71,26 @@ def adapter(api: Api, kind: str, name: str = "xta") -> dict[str, Any]:
     assert response.status_code == 200, response.text
     found: dict[str, Any] = next(a for a in response.json()["adapters"] if (a["kind"], a["name"]) == (kind, name))
     return found
+
+
+@contextmanager
+def console_login(api: Api) -> Iterator[httpx.Client]:
+    """An admin's browser, logged in to the console (before the fault: a login checks a password hash)."""
+    with httpx.Client(base_url=api.base, timeout=15) as browser:
+        form = form_with_action(browser.get("/console/anmelden").text, "/console/anmelden")
+        login = browser.post("/console/anmelden", data={**form["fields"], "benutzername": "leitung",
+                                                          "passwort": PASSWORDS["leitung"]})
+        assert login.status_code == 303, login.text  # to the overview
+        yield browser
+
+
+def console_row(browser: httpx.Client, row_id: str) -> str:
+    """The text of one row of the console's adapter overview, as the admin sees it."""
+    page = browser.get("/console/")
+    assert page.status_code == 200
+    row = re.search(rf'<tr id="{re.escape(row_id)}">(.*?)</tr>', page.text, re.S)
+    assert row is not None, f"no row {row_id} on the console's overview"
+    return text_of(row.group(1))
 
 
 def rounds_until(api: Api, condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -85,7 +110,7 @@ def rounds_for(api: Api, seconds: float) -> None:
 
 def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itself(
         tmp_path: Path, mappings_dir: Path) -> None:
-    with stack(tmp_path, mappings_dir) as (api, faulty, portal, state):
+    with stack(tmp_path, mappings_dir) as (api, faulty, portal, state), console_login(api) as browser:
         message_id = samples.post(portal, samples.GEWERBE, samples.GEWERBE.fixtures()[0].read_bytes())
         faulty.mode = "500"
         rounds_until(api, lambda: adapter(api, "source")["circuit"] == "open")
@@ -97,6 +122,8 @@ def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itse
 
         rounds_for(api, 0.6)  # within the cool-down: the worker goes round, the server hears nothing
         assert len(faulty.requests) == 3
+        shown = console_row(browser, "adapter-channel-xta")
+        assert "gestört" in shown and "offen (Aufrufe ruhen)" in shown, shown
 
         faulty.mode = "timeout"  # the probe after the cool-down times out: open again, for longer
         first_retry = source["retry_at"]
@@ -117,6 +144,8 @@ def test_a_failing_xta_server_opens_the_circuit_and_the_gateway_recovers_by_itse
         assert entry is not None and entry.state == "acknowledged"
         time.sleep(2.0 * HEALTH["error_window_seconds"])  # the failures age out of the error rate
         assert adapter(api, "source")["state"] == "ok"
+        shown = console_row(browser, "adapter-channel-xta")
+        assert "in Ordnung" in shown and "geschlossen (Aufrufe laufen)" in shown, shown
         rounds_for(api, 0.3)
         assert state.calls[f"closed:{message_id}"] == 1
 
