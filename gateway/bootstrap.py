@@ -40,6 +40,9 @@ from gateway.replies.ledger import OUTBOX_KIND, Ledger
 from gateway.replies.service import ReplyService
 from gateway.store import blob_gc
 from gateway.store.blobs import FilesystemBlobStore
+from gateway.store.crypto.blobstore import EncryptedBlobStore
+from gateway.store.crypto.data_keys import DataKeyRing
+from gateway.store.crypto.setup import protect
 from gateway.store.db import Database
 from gateway.store.files import private_dir
 from gateway.store.state_repo import SqlStateStore
@@ -56,7 +59,7 @@ def utcnow() -> dt.datetime:
 class Gateway:
     settings: Settings
     db: Database
-    blobs: FilesystemBlobStore
+    blobs: FilesystemBlobStore | EncryptedBlobStore
     mappings: MappingRegistry
     catalog: Catalog
     adapters: Adapters
@@ -72,6 +75,7 @@ class Gateway:
     health_recorder: HealthRecorder  # the circuit breakers every call to an adapter goes through
     replies: ReplyService
     clock: Callable[[], dt.datetime]
+    keys: DataKeyRing | None = None  # None: no master key configured, personal data in clear
     contexts: list[AdapterContext] = field(default_factory=list)
 
     @classmethod
@@ -79,7 +83,8 @@ class Gateway:
         private_dir(settings.data_dir)
         db = Database(settings.effective_database_url, settings.durability)
         upgrade(settings.effective_database_url)
-        blobs = FilesystemBlobStore(settings.effective_blob_dir, durable=settings.durability == "full")
+        blobs, keys = protect(settings, db, FilesystemBlobStore(settings.effective_blob_dir,
+                                                                durable=settings.durability == "full"))
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)
@@ -109,7 +114,7 @@ class Gateway:
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher, worker=worker,
                       cases=CaseService(db, settings, adapters, clock), queries=Queries(db), webhooks=webhooks,
-                      state=state, replies=replies, clock=clock, health_recorder=recorder,
+                      state=state, replies=replies, clock=clock, health_recorder=recorder, keys=keys,
                       health=HealthService(db=db, adapters=adapters, webhooks=settings.webhooks,
                                            settings=settings.health, outbox_kinds=dispatcher.adapter_kinds,
                                            clock=clock))

@@ -43,8 +43,13 @@ def client_configs() -> list[ClientConfig]:
             cfg("hub", ["applications:submit"], None)]  # a portal submitting for every municipality
 
 
+# the test suite's master key (personal data at rest is encrypted in every test that builds a gateway)
+TEST_MASTER_KEY = {"id": "test-suite", "key": "ZdynmPoMcFRgHANWGsx01J4oIAqFM8kh87ILOFrWCgg="}
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "data_dir": data_dir, "mappings_dir": TESTDATA / "mappings", "fixtures_dir": TESTDATA / "fixtures",
         "token_signing_key": "test-signing-key-0123456789abcdef0123456789", "clients": client_configs(),
         "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "job_lease_seconds": 2.0,

@@ -22,17 +22,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 
-from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.db import Database
 from gateway.store.tables import adapter_state, cases, inbox, outbox, replies, step_results
 
 log = logging.getLogger(__name__)
 _KEY = re.compile(r"sha512/([0-9a-f]{128})")
 _BATCH = 1000
+
+
+class Collectable(Protocol):
+    """A blob store the collector can sweep (gateway/store/blobs.py, or one wrapping it)."""
+
+    def stored(self) -> Iterator[tuple[str, float]]: ...
+
+    def delete_if_older(self, key: str, seconds: float) -> bool: ...
+
+    def stale_temporaries(self, seconds: float) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ def referenced_keys(db: Database) -> set[str]:
     return found
 
 
-def collect(db: Database, blobs: FilesystemBlobStore, grace_seconds: float, dry_run: bool = False,
+def collect(db: Database, blobs: Collectable, grace_seconds: float, dry_run: bool = False,
             references: set[str] | None = None) -> Collected:
     """Delete every blob no row references that is older than ``grace_seconds``.
     ``references``: read beforehand (tests use it to interleave a concurrent intake)."""
