@@ -38,6 +38,7 @@ from gateway.replies.delivery import ReplyHandler
 from gateway.replies.follow import ReplyFollower
 from gateway.replies.ledger import OUTBOX_KIND, Ledger
 from gateway.replies.service import ReplyService
+from gateway.retention import Retention
 from gateway.store import blob_gc
 from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.crypto.blobstore import EncryptedBlobStore
@@ -108,7 +109,8 @@ class Gateway:
         worker = Worker(settings=settings, adapters=adapters, pipeline=pipeline, queue=queue, dispatcher=dispatcher,
                         forwarder=forwarder, health=recorder, purge=state.purge_expired,
                         collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds),
-                        follow_replies=follower.follow)
+                        follow_replies=follower.follow,
+                        apply_retention=lambda: Retention(db, blobs, catalog, settings, clock).run())
         replies = ReplyService(db=db, blobs=blobs, state=state, catalog=catalog, adapters=adapters, settings=settings,
                                ledger=ledger, clock=clock)
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
