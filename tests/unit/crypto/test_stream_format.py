@@ -52,7 +52,7 @@ def three_frames() -> tuple[bytes, bytes, list[bytes]]:
 
 
 def test_a_flipped_bit_anywhere_fails() -> None:
-    content, head, frames = three_frames()
+    _, head, frames = three_frames()
     data = bytearray(head + b"".join(frames))
     for position in (5, HEADER_BYTES + 3, HEADER_BYTES + FRAME + 9, len(data) - 1):
         damaged = bytearray(data)
@@ -77,7 +77,7 @@ def test_reordered_dropped_or_appended_frames_fail() -> None:
 
 
 def test_a_header_of_another_blob_fails() -> None:
-    _, head, frames = three_frames()
+    _, _, frames = three_frames()
     other = sealed(b"x")[:HEADER_BYTES]
     with pytest.raises(SealedDataInvalid):
         opened(other + b"".join(frames))
