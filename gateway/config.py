@@ -191,6 +191,9 @@ class AtRestSettings(BaseModel):
                                                "listed until `rathaus-gateway keys rotate` has finished")
     current_key_id: str | None = Field(default=None, description="the key that wraps new data keys; "
                                        "default: the last listed")
+    accept_clear: bool = Field(default=False, description="read values and blobs stored in clear (before "
+                               "encryption was switched on) until `keys rotate --reseal` has sealed them; "
+                               "otherwise anything unsealed is refused as tampered")
 
     @model_validator(mode="after")
     def _known_current(self) -> AtRestSettings:

@@ -246,7 +246,7 @@ replies = Table(
     Column("title", SealedText("replies.title"), nullable=False),
     Column("text", SealedText("replies.text"), nullable=False),
     Column("status", String(16)),
-    Column("documents", JSON, nullable=False),
+    Column("documents", SealedJSON("replies.documents"), nullable=False),  # file names may name the applicant
     Column("plan", JSON, nullable=False),
     Column("explicit_channel", String(32)),
     Column("client_id", String(64)),

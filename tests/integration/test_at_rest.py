@@ -10,10 +10,13 @@ import os
 import threading
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from gateway.bootstrap import Gateway
+from gateway.config import AtRestSettings, Settings
 from gateway.console.case_search import CaseQuery, search
+from gateway.errors import SealedDataInvalid
 from gateway.store import case_repo
 from gateway.store.crypto import stream
 from gateway.store.crypto.blobstore import EncryptedBlobStore
@@ -28,11 +31,15 @@ TABLES = ("cases", "step_results", "inbox", "events", "outbox", "replies", "repl
 
 
 def database_bytes(gw: Gateway) -> bytes:
+    return database_bytes_of(gw.settings)
+
+
+def database_bytes_of(settings: Settings) -> bytes:
     """Everything the database holds, as stored: the SQLite files, or every row of PostgreSQL as text."""
-    path = sqlite_file(gw.settings.effective_database_url)
+    path = sqlite_file(settings.effective_database_url)
     if path is not None:
         return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
-    engine = create_engine(gw.settings.effective_database_url)
+    engine = create_engine(settings.effective_database_url)
     with engine.connect() as conn:
         found = b"".join(str(row[0]).encode() for name in TABLES
                          for row in conn.execute(text(f"SELECT t::text FROM {name} t")))  # noqa: S608 - fixed names
@@ -128,3 +135,31 @@ def test_rotation_while_the_gateway_reads(gw: Gateway) -> None:
         assert "Mustermann" in only_new.cases.get(str(case.id), None).model_dump_json()
         assert b"Mustermann" in only_new.blobs.get(case.original.storage_key)
     only_new.close()
+
+
+def test_data_from_before_encryption_is_sealed_by_a_reseal_and_clear_values_are_refused(
+        profile_settings: Settings) -> None:
+    clear = Gateway.create(profile_settings.model_copy(update={"at_rest": AtRestSettings()}))
+    outcome = clear.pipeline.intake(portal_message())
+    assert outcome.case is not None and not isinstance(clear.blobs, EncryptedBlobStore)
+    case_id, key = str(outcome.case.id), outcome.case.original.storage_key
+    clear.close()
+    assert b"Mustermann" in database_bytes_of(profile_settings)
+    strict = Gateway.create(profile_settings)  # encryption on: what is in clear counts as tampered
+    with pytest.raises(SealedDataInvalid):
+        strict.cases.get(case_id, None)
+    with pytest.raises(SealedDataInvalid):
+        strict.blobs.get(key)
+    strict.close()
+    accepting = Gateway.create(profile_settings.model_copy(update={"at_rest": AtRestSettings(
+        master_keys=profile_settings.at_rest.master_keys, accept_clear=True)}))
+    assert accepting.cases.get(case_id, None).reference == outcome.case.reference
+    assert isinstance(accepting.blobs, EncryptedBlobStore) and accepting.keys is not None
+    done = rotate(accepting.db, accepting.keys, accepting.blobs, reseal=True)
+    assert (done.resealed_values, done.resealed_blobs) == (1, 1)  # the case document, the original
+    accepting.close()
+    assert not any(name in database_bytes_of(profile_settings) for name in NAMES)
+    strict = Gateway.create(profile_settings)
+    assert "Mustermann" in strict.cases.get(case_id, None).model_dump_json()
+    assert b"Mustermann" in strict.blobs.get(key)
+    strict.close()

@@ -3,7 +3,8 @@
 Keys stay what callers know: ``sha512/<hex>`` of the *plaintext*, so content addressing,
 deduplication, the declared-digest check, reclaiming and the garbage collector work as before;
 the wrapped store keeps the encrypted bytes (:mod:`.stream`) under that key. Sizes are
-plaintext sizes. Blobs stored before encryption was switched on (no header) are read as they
+plaintext sizes. A blob in clear (no header) is refused as tampered, unless ``accept_clear``
+(``at_rest.accept_clear``): then blobs stored before encryption was switched on are read as they
 are until ``keys rotate --reseal`` encrypts them.
 """
 
@@ -14,7 +15,7 @@ import hmac
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
-from gateway.errors import VerificationFailed
+from gateway.errors import SealedDataInvalid, VerificationFailed
 from gateway.ports import ProvisionalBlob, StoredBlob
 from gateway.store.crypto import stream
 from gateway.store.crypto.data_keys import DataKeyRing
@@ -47,8 +48,8 @@ class NamedBlobs(Protocol):
 
 
 class EncryptedBlobStore:
-    def __init__(self, inner: NamedBlobs, ring: DataKeyRing) -> None:
-        self.inner, self._ring = inner, ring
+    def __init__(self, inner: NamedBlobs, ring: DataKeyRing, accept_clear: bool = False) -> None:
+        self.inner, self._ring, self._accept_clear = inner, ring, accept_clear
 
     # -- writing ---------------------------------------------------------------------------
     def put(self, content: bytes, sha512: str | None = None) -> str:
@@ -87,15 +88,21 @@ class EncryptedBlobStore:
         return self.inner.reclaim(blob)
 
     # -- reading ---------------------------------------------------------------------------
-    def _encrypted(self, key: str) -> str | None:
-        """The data key id of a stored blob, None if it was stored in clear."""
-        return stream.key_id_of(self.inner.head(key, stream.HEADER_BYTES))
+    def _encrypted(self, key: str, clear_ok: bool = False) -> str | None:
+        """The data key id of a stored blob, None if it was stored in clear (and that is accepted)."""
+        found = stream.key_id_of(self.inner.head(key, stream.HEADER_BYTES))
+        if found is None and not (clear_ok or self._accept_clear):
+            raise SealedDataInvalid("a blob in clear where an encrypted one belongs (at_rest.accept_clear)")
+        return found
 
     def get(self, key: str) -> bytes:
         return b"".join(self.open(key))
 
     def open(self, key: str) -> Iterator[bytes]:
-        if self._encrypted(key) is None:
+        return self._open(key, clear_ok=False)
+
+    def _open(self, key: str, clear_ok: bool) -> Iterator[bytes]:
+        if self._encrypted(key, clear_ok) is None:
             return self.inner.open(key)
         return stream.decrypt(self.inner.open(key), self._ring.key)
 
@@ -111,12 +118,22 @@ class EncryptedBlobStore:
     # -- key rotation (gateway/store/crypto/rotation.py) -------------------------------------
     def reseal(self, key: str, keep: Callable[[str], bool]) -> bool:
         """Encrypt the blob again under the current data key unless ``keep(its key id)``; also
-        encrypts a blob stored in clear. True if it was rewritten."""
-        current = self._encrypted(key)
+        encrypts a blob stored in clear (whose content must match its key). True if it was rewritten."""
+        current = self._encrypted(key, clear_ok=True)
         if current is not None and keep(current):
             return False
-        self.inner.replace_named(key, self._encrypt(self.open(key)))
+        self.inner.replace_named(key, self._encrypt(self._checked(key) if current is None else self.open(key)))
         return True
+
+    def _checked(self, key: str) -> Iterator[bytes]:
+        """A clear blob's content, refused at its end (before the sealed copy replaces it) unless
+        it is what its key says: clear bytes someone put there are not sealed as genuine."""
+        digest = hashlib.sha512()
+        for chunk in self.inner.open(key):
+            digest.update(chunk)
+            yield chunk
+        if not hmac.compare_digest("sha512/" + digest.hexdigest(), key):
+            raise SealedDataInvalid("a blob in clear does not match its key")
 
     # -- for the garbage collector (gateway/store/blob_gc.py) -------------------------------
     def stored(self) -> Iterator[tuple[str, float]]:

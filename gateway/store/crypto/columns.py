@@ -2,7 +2,9 @@
 
 The repositories read and write plain values; the engine a :class:`Sealer` is attached to
 (:func:`attach`, by the composition root) seals them. An engine without one writes plaintext
-(encryption not configured) and refuses to return a sealed value it cannot open. Searching
+(encryption not configured) and refuses to return a sealed value it cannot open; an engine
+with one refuses a value in clear (written by someone without the key) unless told to accept
+what was stored before encryption was switched on (``at_rest.accept_clear``). Searching
 stays on the clear columns beside them (reference, status, service, dates, tenant).
 """
 
@@ -19,6 +21,8 @@ from gateway.store.crypto.sealed import is_sealed
 
 
 class Sealer(Protocol):
+    accept_clear: bool  # read values written before encryption was switched on
+
     def seal(self, plain: str, purpose: str) -> str: ...
 
     def open(self, value: str, purpose: str) -> str: ...
@@ -34,9 +38,11 @@ def attach(engine: Engine, sealer: Sealer) -> None:
 
 
 def _open(value: str, purpose: str, dialect: Dialect) -> str:
-    if not is_sealed(value):
-        return value
     sealer = _SEALERS.get(dialect)
+    if not is_sealed(value):
+        if sealer is not None and not sealer.accept_clear:
+            raise SealedDataInvalid("a value in clear where a sealed one belongs (at_rest.accept_clear)")
+        return value
     if sealer is None:
         raise SealedDataInvalid("a sealed value, but no key is configured (at_rest)")
     return sealer.open(value, purpose)
@@ -81,4 +87,7 @@ class SealedJSON(TypeDecorator[Any]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         if isinstance(value, str) and is_sealed(value):
             return json.loads(_open(value, self.purpose, dialect))
+        sealer = _SEALERS.get(dialect)
+        if value is not None and sealer is not None and not sealer.accept_clear:
+            raise SealedDataInvalid("a value in clear where a sealed one belongs (at_rest.accept_clear)")
         return value

@@ -10,8 +10,9 @@ SCOPE = "records"
 
 
 class RecordSealer:
-    def __init__(self, ring: DataKeyRing) -> None:
+    def __init__(self, ring: DataKeyRing, accept_clear: bool = False) -> None:
         self._ring = ring
+        self.accept_clear = accept_clear
 
     def seal(self, plain: str, purpose: str) -> str:
         key_id, key = self._ring.current(SCOPE)

@@ -36,15 +36,15 @@ class _Sealed:
     table: Table
     key: tuple[str, ...]  # primary key columns
     columns: tuple[str, ...]
-    json: bool = False
+    json: tuple[str, ...] = ()  # those of ``columns`` that are JSON
     guard: str | None = None  # a column that changes with every update (optimistic concurrency)
 
 
 _SEALED = (
     _Sealed(cases, ("id",), ("document",), guard="version"),
-    _Sealed(replies, ("id",), ("title", "text")),
+    _Sealed(replies, ("id",), ("title", "text", "documents"), json=("documents",)),
     _Sealed(reply_deliveries, ("id",), ("recipient",)),
-    _Sealed(step_results, ("inbox_id", "step"), ("result",), json=True),
+    _Sealed(step_results, ("inbox_id", "step"), ("result",), json=("result",)),
 )
 
 
@@ -81,7 +81,7 @@ def rotate(db: Database, ring: DataKeyRing, blobs: EncryptedBlobStore | None, *,
 def _raw(spec: _Sealed) -> Any:
     """The same table without the sealing column types: the stored values as they are."""
     names = [*spec.key, *spec.columns, *((spec.guard,) if spec.guard else ())]
-    return table(spec.table.name, *(column(name, JSON if spec.json and name in spec.columns else Text)
+    return table(spec.table.name, *(column(name, JSON if name in spec.json else Text)
                                      for name in names))
 
 

@@ -35,5 +35,5 @@ def protect(settings: Settings, db: Database, blobs: FilesystemBlobStore
     ring = DataKeyRing(db, keys)
     for scope in SCOPES:  # now, not on first use: that may be inside a writer's transaction
         ring.current(scope)
-    columns.attach(db.engine, RecordSealer(ring))
-    return EncryptedBlobStore(blobs, ring), ring
+    columns.attach(db.engine, RecordSealer(ring, settings.at_rest.accept_clear))
+    return EncryptedBlobStore(blobs, ring, settings.at_rest.accept_clear), ring

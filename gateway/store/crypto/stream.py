@@ -65,11 +65,13 @@ def encrypt(chunks: Iterable[bytes], key: bytes, key_id: str) -> Iterator[bytes]
     pending, index = bytearray(), 0
     for chunk in chunks:
         pending += chunk
-        while len(pending) > CHUNK:  # strictly more: the last frame is only known at the end
+        offset = 0
+        while len(pending) - offset > CHUNK:  # strictly more: the last frame is only known at the end
             nonce, aad = _nonce_and_aad(head, index, final=False)
-            yield aead.encrypt(nonce, bytes(pending[:CHUNK]), aad)
-            del pending[:CHUNK]
+            yield aead.encrypt(nonce, bytes(pending[offset:offset + CHUNK]), aad)
+            offset += CHUNK
             index += 1
+        del pending[:offset]  # once per incoming chunk, not once per frame
     nonce, aad = _nonce_and_aad(head, index, final=True)
     yield aead.encrypt(nonce, bytes(pending), aad)
 
@@ -77,34 +79,15 @@ def encrypt(chunks: Iterable[bytes], key: bytes, key_id: str) -> Iterator[bytes]
 def decrypt(stored: Iterable[bytes], key_for: Callable[[str], bytes]) -> Iterator[bytes]:
     """The plaintext of an encrypted blob, frame by frame, each only after its tag checked.
     ``key_for`` gives the data key of the id the header names."""
-    buffer = bytearray()
-    source = iter(stored)
-    exhausted = False
-
-    def fill(upto: int) -> None:
-        nonlocal exhausted
-        while len(buffer) < upto and not exhausted:
-            try:
-                buffer.extend(next(source))
-            except StopIteration:
-                exhausted = True
-
-    fill(HEADER_BYTES)
-    head = bytes(buffer[:HEADER_BYTES])
+    frames = _frames(stored)
+    head = next(frames)[0]
     key_id = key_id_of(head)
     if key_id is None:
         raise SealedDataInvalid("not an encrypted blob")
-    del buffer[:HEADER_BYTES]
-    aead, index = AESGCM(key_for(key_id)), 0
-    while True:
-        fill(FRAME + 1)  # one byte beyond a full frame tells whether another frame follows
-        final = len(buffer) <= FRAME and exhausted
-        frame = bytes(buffer[:FRAME])
-        del buffer[:FRAME]
-        if len(frame) < TAG_BYTES:
-            raise SealedDataInvalid("encrypted blob truncated")
-        if not final and len(frame) != FRAME:
-            raise SealedDataInvalid("encrypted blob malformed")
+    aead = AESGCM(key_for(key_id))
+    for index, (frame, final) in enumerate(frames):
+        if len(frame) < TAG_BYTES or (not final and len(frame) != FRAME):
+            raise SealedDataInvalid("encrypted blob truncated or malformed")
         nonce, aad = _nonce_and_aad(head, index, final)
         try:
             plain = aead.decrypt(nonce, frame, aad)
@@ -112,9 +95,37 @@ def decrypt(stored: Iterable[bytes], key_for: Callable[[str], bytes]) -> Iterato
             raise SealedDataInvalid("encrypted blob failed its integrity check") from None
         if plain or index == 0:
             yield plain
+
+
+def _frames(stored: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
+    """The header (its first HEADER_BYTES bytes), then each frame with whether it is the last:
+    a frame is only known to be the last once the stored bytes have ended after it."""
+    source = iter(stored)
+    buffer, offset = bytearray(), 0
+
+    def more() -> bool:
+        nonlocal offset
+        for chunk in source:
+            if chunk:
+                del buffer[:offset]  # once per incoming chunk, not once per frame
+                offset = 0
+                buffer.extend(chunk)
+                return True
+        return False
+
+    ended = False
+    while len(buffer) < HEADER_BYTES and not ended:
+        ended = not more()
+    yield bytes(buffer[:HEADER_BYTES]), False
+    offset = min(HEADER_BYTES, len(buffer))
+    while True:
+        while len(buffer) - offset <= FRAME and not ended:  # one byte beyond a frame: another follows
+            ended = not more()
+        final = len(buffer) - offset <= FRAME
+        yield bytes(buffer[offset:offset + FRAME]), final
+        offset += FRAME
         if final:
             return
-        index += 1
 
 
 def sealed_size(plain: int) -> int:

@@ -70,14 +70,29 @@ def test_a_provisional_blob_is_reclaimed(parts: tuple[EncryptedBlobStore, Filesy
     assert not store.exists(blob.key)
 
 
-def test_a_blob_stored_in_clear_before_is_read_and_sealed_by_a_reseal(
+def test_a_blob_in_clear_is_refused_unless_accepted_and_then_sealed_by_a_reseal(
         parts: tuple[EncryptedBlobStore, FilesystemBlobStore, Path]) -> None:
     store, inner, _ = parts
     key = inner.put(NAME)
-    assert store.get(key) == NAME and store.size(key) == len(NAME)
+    with pytest.raises(SealedDataInvalid):
+        store.get(key)
+    with pytest.raises(SealedDataInvalid):
+        store.size(key)
+    accepting = EncryptedBlobStore(inner, store._ring, accept_clear=True)
+    assert accepting.get(key) == NAME and accepting.size(key) == len(NAME)
     assert store.reseal(key, keep=lambda _: True)  # clear: always sealed
     assert inner.head(key, 4) == stream.MAGIC and store.get(key) == NAME
     assert not store.reseal(key, keep=lambda _: True)
+
+
+def test_clear_bytes_that_do_not_match_their_key_are_not_sealed_as_genuine(
+        parts: tuple[EncryptedBlobStore, FilesystemBlobStore, Path]) -> None:
+    store, inner, root = parts
+    key = inner.put(NAME)
+    (root / key[7:9] / key[7:]).write_bytes(b"planted by someone without the key")
+    with pytest.raises(SealedDataInvalid):
+        store.reseal(key, keep=lambda _: True)
+    assert inner.head(key, 7) == b"planted"  # left as it was, still refused when read
 
 
 def test_a_tampered_blob_is_refused(parts: tuple[EncryptedBlobStore, FilesystemBlobStore, Path]) -> None:
