@@ -4,6 +4,7 @@ PostgreSQL / Redis services for scale-out tests (skipped locally without them, a
 from __future__ import annotations
 
 import functools
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ def client_configs() -> list[ClientConfig]:
 
 # the test suite's master key (personal data at rest is encrypted in every test that builds a gateway)
 TEST_MASTER_KEY = {"id": "test-suite", "key": "ZdynmPoMcFRgHANWGsx01J4oIAqFM8kh87ILOFrWCgg="}
+AT_REST_ENV = json.dumps({"master_keys": [TEST_MASTER_KEY]})
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -61,6 +63,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 @pytest.fixture(autouse=True)
 def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RG_CONFIG_FILE", raising=False)
+    # settings read from the environment (the CLI, processes started with it) encrypt as well
+    monkeypatch.setenv("RG_AT_REST", AT_REST_ENV)
 
 
 @pytest.fixture
