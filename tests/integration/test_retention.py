@@ -162,3 +162,18 @@ def test_retention_run_and_keys_commands(make_gateway: Callable[..., Gateway], c
     rotated = runner.invoke(cli, ["keys", "rotate", "--new-data-keys", "--reseal"])
     assert rotated.exit_code == 0, rotated.output
     assert "2 new data key(s)" in rotated.output and "1 blob(s) sealed again" in rotated.output
+
+
+def test_the_worker_applies_retention_periodically(profile_settings: Settings, clock: Clock) -> None:
+    gw = Gateway.create(profile_settings.model_copy(update={"retention": profile_settings.retention.model_validate(
+        {"raw_original_days": 30, "interval_seconds": 0.01})}), clock=clock)
+    try:
+        case = intake(gw, "Erika")
+        age_blobs(gw, 2 * gw.settings.blob_gc_grace_seconds)
+        clock.now += 31 * DAY
+        time.sleep(0.05)
+        gw.worker.run_once()
+        assert not gw.blobs.exists(case.original.storage_key)
+        assert audit_actions(gw, str(case.id)) == ["case.created", "original.purged"]
+    finally:
+        gw.close()
