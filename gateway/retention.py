@@ -5,7 +5,9 @@ after their service's retention period (``retention_days`` in the catalog).
   acknowledged: for a pull channel when the source confirmed it (inbox state ``acknowledged``),
   for a synchronous channel (the portal), whose acknowledgement is the answer to the request,
   when its case was committed. The inbox row keeps its ids and is marked
-  (``original_purged_at``); the blob goes unless another message still holds the same bytes.
+  (``original_purged_at``); the blob goes unless another message still holds the same bytes,
+  and the parts it stood for (a pull channel's fetched pieces) are no references any more, so
+  the blob collector run right after deletes them unless a case names them.
 * A **closed or withdrawn case** is purged ``retention_days`` after it was closed: its row, its
   events, replies and their deliveries and post tasks, forwardings, outbox rows, the inbox row
   and the verify checkpoints of its message, in one transaction with an audit entry. Its blobs

@@ -4,6 +4,7 @@ collector) their blobs; open cases and the audit log stay."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -177,3 +178,15 @@ def test_the_worker_applies_retention_periodically(profile_settings: Settings, c
         assert audit_actions(gw, str(case.id)) == ["case.created", "original.purged"]
     finally:
         gw.close()
+
+
+def test_the_parts_an_original_stood_for_go_with_it(make_gateway: Callable[..., Gateway], clock: Clock) -> None:
+    gw = make_gateway(raw_original_days=30)
+    part = gw.blobs.put(b"a piece fetched before the message was received")
+    gw.pipeline.receive(dataclasses.replace(portal_message(), parts=(part,)))
+    gw.worker.run_until_idle()
+    age_blobs(gw, 2 * gw.settings.blob_gc_grace_seconds)
+    clock.now += 31 * DAY
+    done = Retention(gw.db, gw.blobs, gw.catalog, gw.settings, clock).run()
+    assert (done.originals, done.blobs_deleted) == (1, 1)
+    assert not gw.blobs.exists(part)
