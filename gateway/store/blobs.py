@@ -145,6 +145,10 @@ class FilesystemBlobStore:
             raise
         self._publish(tmp, path)
 
+    def refresh(self, key: str) -> bool:
+        """Whether the blob is stored, its age started again as by a put of the same bytes."""
+        return self._present(self._path(key))
+
     def head(self, key: str, size: int) -> bytes:
         """The first ``size`` bytes of a blob (fewer if it is shorter)."""
         try:

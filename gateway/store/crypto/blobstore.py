@@ -32,6 +32,8 @@ class NamedBlobs(Protocol):
 
     def head(self, key: str, size: int) -> bytes: ...
 
+    def refresh(self, key: str) -> bool: ...
+
     def open(self, key: str) -> Iterator[bytes]: ...
 
     def size(self, key: str) -> int | None: ...
@@ -54,7 +56,8 @@ class EncryptedBlobStore:
     # -- writing ---------------------------------------------------------------------------
     def put(self, content: bytes, sha512: str | None = None) -> str:
         key = "sha512/" + (sha512 if sha512 is not None else hashlib.sha512(content).hexdigest())
-        self.inner.put_named(self._encrypt([content]), lambda: key)
+        if not self.inner.refresh(key):  # stored already: as a put of the same bytes, nothing written
+            self.inner.put_named(self._encrypt([content]), lambda: key)
         return key
 
     def put_stream(self, chunks: Iterable[bytes], sha512: str | None = None) -> StoredBlob:
