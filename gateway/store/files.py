@@ -46,7 +46,8 @@ def restrict(path: Path, mode: int) -> None:
 
 def fsync_dir(path: Path | str) -> None:
     """Make the entries of a folder durable (a file renamed into it, for one)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    # a folder opens read-only like a file on Linux; fsync on that descriptor syncs its entries
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

@@ -86,10 +86,10 @@ def test_attack_is_refused_quickly_and_loads_nothing(
     attack: str, parser: str, secret_file: Path, listener: socket.socket
 ) -> None:
     data = _attacks(secret_file, listener.getsockname()[1])[attack]
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(InvalidPayload) as caught:
         PARSERS[parser](data)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert "DOCTYPE" in caught.value.detail
     assert SECRET not in str(caught.value.to_problem())
     assert not _connected(listener), "the parser opened a network connection"
@@ -109,14 +109,14 @@ def test_undeclared_entity_is_refused() -> None:
 @pytest.mark.parametrize("parser", sorted(PARSERS))
 def test_oversized_document_is_refused_before_parsing(parser: str) -> None:
     data = b"<r>" + b"<a>x</a>" * 200_000 + b"</r>"
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(InvalidPayload, match="too large"):
         if parser == "parse":
             safexml.parse(data, max_bytes=1_000_000)
         else:
             for _ in safexml.iterparse(io.BytesIO(data), max_bytes=1_000_000):
                 pass
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_oversized_stream_of_unknown_size_is_cut_off_while_reading() -> None:
@@ -129,25 +129,25 @@ def test_oversized_stream_of_unknown_size_is_cut_off_while_reading() -> None:
         def read(self, size: int = -1) -> bytes:
             return next(self.chunks, b"")
 
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(InvalidPayload, match="too large"):
         for _ in safexml.iterparse(cast(IO[bytes], Pipe()), max_bytes=1_000_000):
             pass
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 @pytest.mark.parametrize("depth", [100_000, 300, 40])
 @pytest.mark.parametrize("parser", sorted(PARSERS))
 def test_deeply_nested_document_is_refused(depth: int, parser: str) -> None:
     data = b"<a>" * depth + b"</a>" * depth
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(InvalidPayload, match="nested too deeply"):
         if parser == "parse":
             safexml.parse(data, max_depth=32)
         else:
             for _ in safexml.iterparse(io.BytesIO(data), max_depth=32):
                 pass
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_depth_limit_is_exact() -> None:
@@ -213,9 +213,9 @@ def _attributes(count: int, value: str = "x") -> bytes:
 def test_hundred_thousand_attributes_on_one_element_are_refused_quickly() -> None:
     data = _attributes(100_000)
     assert 1_000_000 < len(data) < 1_200_000
-    started = time.perf_counter()
+    started = time.process_time()
     errors = _both(data)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     for error in errors:
         assert error.detail == "XML element at line 1 has 100000 attributes; at most 256 are accepted"
 
@@ -237,9 +237,9 @@ def test_total_attributes_cap() -> None:
 
 def test_a_million_small_elements_are_refused_quickly() -> None:
     data = b"<r>" + b"<x/>" * 1_000_000 + b"</r>"
-    started = time.perf_counter()
+    started = time.process_time()
     errors = _both(data)
-    assert time.perf_counter() - started < 2.0 * 2  # two parsers
+    assert time.process_time() - started < 2.0 * 2  # two parsers
     for error in errors:
         assert error.detail.startswith("XML document with more than 200000 elements")
 
@@ -274,9 +274,9 @@ def test_element_cap_stops_reading_an_endless_stream() -> None:
 @pytest.mark.parametrize("size", [10 * 1024 * 1024, 9_900_000])
 def test_a_ten_megabyte_attribute_value_is_refused_with_a_clear_reason(size: int) -> None:
     data = b'<r a="' + b"v" * size + b'"/>'
-    started = time.perf_counter()
+    started = time.process_time()
     errors = _both(data, safexml.DEFAULT_LIMITS.replace(max_bytes=64 * 1024 * 1024))
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     for error in errors:
         if size > safexml.LIBXML2_MAX_BYTES:  # libxml2 stops reading the start tag at its own limit
             assert error.detail.startswith("XML start tag (attribute values or attributes) longer than "
@@ -294,9 +294,9 @@ def test_attribute_value_cap_counts_characters_and_is_exact() -> None:
 
 def test_ten_thousand_namespace_declarations_are_refused() -> None:
     data = ("<r " + " ".join(f'xmlns:n{i}="urn:n:{i}"' for i in range(10_000)) + "/>").encode()
-    started = time.perf_counter()
+    started = time.process_time()
     errors = _both(data)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     for error in errors:
         assert error.detail == "XML document declares more than 4096 namespaces"
 
@@ -360,12 +360,12 @@ def test_attribute_values_are_checked_in_linear_time_with_the_caps_lifted() -> N
     # lxml's values() is quadratic in the number of attributes (100,000 took minutes)
     lifted = safexml.DEFAULT_LIMITS.replace(max_attributes_per_element=200_000)
     data = _attributes(100_000)
-    started = time.perf_counter()
+    started = time.process_time()
     assert len(safexml.parse(data, limits=lifted).attrib) == 100_000
     long_value = data.replace(b'a99999="x"', b'a99999="' + b"x" * 70_000 + b'"')
     for error in _both(long_value, lifted):
         assert error.detail == "XML attribute value at line 1 longer than 65536 characters"
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
 
 
 # --- comments, processing instructions, CDATA sections (dropped or merged by libxml2, counted here) ----
@@ -385,10 +385,10 @@ BULK_REASONS = {"comments-only": "XML document with more than 1000 comments",
 
 @pytest.mark.parametrize("shape", sorted(BULK))
 def test_comments_pis_and_cdata_in_bulk_are_refused_quickly(shape: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     for error in _both(BULK[shape]):
         assert error.detail == BULK_REASONS[shape]
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 _PEAK = """
@@ -397,13 +397,13 @@ from gateway import safexml
 from gateway.errors import InvalidPayload
 data, limits = pathlib.Path(sys.argv[1]).read_bytes(), json.loads(sys.argv[2])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-started = time.perf_counter()
+started = time.process_time()
 try:
     root = safexml.parse(data, limits=safexml.DEFAULT_LIMITS.replace(**limits))
     outcome = {"children": len(root), "text": len(root.text or "")}
 except InvalidPayload as exc:
     outcome = {"refused": exc.detail}
-outcome["seconds"] = time.perf_counter() - started
+outcome["seconds"] = time.process_time() - started
 outcome["peak_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
 print(json.dumps(outcome))
 """

@@ -105,9 +105,9 @@ def test_location_of_long_names_is_shortened(tmp_path: Path) -> None:
 def test_many_invalid_siblings_are_refused_in_linear_time(typed: XmlSchema) -> None:
     # lxml's tree validation needs ~7.6 s for these (an XPath per error, over all preceding siblings)
     document = b"<r xmlns='urn:t'>" + b"<d>x</d>" * 40_000 + b"</r>"
-    started = time.perf_counter()
+    started = time.process_time()
     error = _refusal(typed, document)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert error.detail == ("payload is not valid against its schema at element 'd': value is not valid for its "
                             "type (first of 40000 violations)")
     assert error.extensions == {"location": "d"}
@@ -116,9 +116,9 @@ def test_many_invalid_siblings_are_refused_in_linear_time(typed: XmlSchema) -> N
 def test_up_to_the_locate_limit_the_first_violation_is_located(typed: XmlSchema) -> None:
     document = (b"<r xmlns='urn:t'>\n" + b"<d>2025-01-01</d>\n" * 30_000
                 + b"<d>x</d>\n" * LOCATE_MAX_ERRORS + b"</r>")
-    started = time.perf_counter()
+    started = time.process_time()
     error = _refusal(typed, document)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert error.extensions == {"location": "/r/d[30001]", "line": 30_002}
 
 
@@ -126,9 +126,9 @@ def test_unknown_attributes_by_the_hundred_thousand_stay_cheap_with_the_caps_lif
     # The quadratic case of the issue: xmlschema formatted the whole attribute map once per attribute.
     document = ("<r xmlns='urn:t' " + " ".join(f'a{i}="x"' for i in range(100_000)) + "/>").encode()
     lifted = safexml.DEFAULT_LIMITS.replace(max_attributes_per_element=200_000)
-    started = time.perf_counter()
+    started = time.process_time()
     error = _refusal(typed, document, lifted)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert error.detail == ("payload is not valid against its schema at element 'r', attribute 'a0': attribute "
                             "not allowed (first of 100000 violations)")
 
@@ -138,9 +138,9 @@ def test_many_namespaces_in_scope_stay_cheap(typed: XmlSchema) -> None:
     declarations = " ".join(f'xmlns:n{i}="urn:n:{i}"' for i in range(4_000))
     document = f"<r xmlns='urn:t' {declarations}>".encode() + b"<d>2025-01-01</d>" * 4_000 + b"<d>x</d></r>"
     lifted = safexml.DEFAULT_LIMITS.replace(max_namespaces_per_element=4_001)
-    started = time.perf_counter()
+    started = time.process_time()
     error = _refusal(typed, document, lifted)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
     assert error.extensions["location"] == "/r/d[4001]"
 
 

@@ -42,8 +42,9 @@ def case_from(stack: Stack, reply_channel: dict[str, Any]) -> Case:
     app = dataclasses.replace(testing.application(api_version="v2", metadata_version="2.1.0"),
                               reply_channel=reply_channel)
     created = stack.efa.send(app)
-    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    # the callback only announces the submission; the worker's poll takes it in
     stack.gateway.worker.run_until_idle()
+    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
     case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None
     return case  # type: ignore[no-any-return]

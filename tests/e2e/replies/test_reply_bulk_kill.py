@@ -94,6 +94,7 @@ def test_sigkill_in_a_bulk_send_delivers_every_reply_once(tmp_path: Path, monkey
                                           "password": letter_testing.DEMO_ACCOUNT.password}
         config = tmp_path / "gateway.yaml"
         config.write_text(yaml.safe_dump({
+            "demo": True,  # the sandboxes' published credentials
             "data_dir": str(tmp_path / "data"), "mappings_dir": str(REPO / "mappings"),
             "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "bulk-kill-test-key-0123456789abcdef",
             "at_rest": {"master_keys": [TEST_MASTER_KEY]},

@@ -99,7 +99,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "xta": xta_testing.options(xta_url, answers={samples.GEWERBE.code: DEMO_ANSWER.model_dump()}),
         }
         adapters["email"]["relay"].pop("password", None)
-        with running_gateway(tmp / "gateway", mappings_dir=REPO / "mappings", fixtures_dir=REPO / "fixtures",
+        # demo: the sandboxes' published credentials are accepted
+        with running_gateway(tmp / "gateway", demo=True, mappings_dir=REPO / "mappings", fixtures_dir=REPO / "fixtures",
                              adapters=adapters, delivery_max_attempts=2,
                              replies={"follow_interval_seconds": 0.1, "follow_max_interval_seconds": 0.2}) as api:
             yield Stack(api, mail_app.state.mail, epost_app.state.epost, xta_app.state.xta, xta_url, tmp)

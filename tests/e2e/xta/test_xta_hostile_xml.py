@@ -15,7 +15,9 @@ import pytest
 from adapters.xta import samples
 from tests.e2e.xta.conftest import Stack
 
-# The whole intake of one message on a loaded 2-vCPU test machine; measured 0.1-0.7 s.
+# The CPU time of this process (gateway and in-process sandbox) for the whole intake of one
+# message; measured 0.1-0.7 s. CPU time, not wall time: other processes on a shared machine
+# must not fail the test, while a quadratic pass over the document still does.
 BOUND_SECONDS = 2.0
 _ROOT_ATTRIBUTE = b'produkt="Gewerbe-Service ST"'
 
@@ -90,9 +92,9 @@ CASES: dict[str, tuple[Callable[[], bytes], str]] = {
 def _intake(stack: Stack, payload: bytes, **xta: object) -> tuple[str, float, dict[str, object]]:
     message_id = samples.post(stack.portal, samples.GEWERBE, payload)
     gateway = stack.make_gateway(**xta)
-    started = time.perf_counter()
+    started = time.process_time()
     gateway.worker.run_until_idle()
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     entry = gateway.queries.inbox_entry("xta", message_id)
     assert entry is not None
     assert gateway.queries.case_by_source("xta", message_id) is None

@@ -129,6 +129,7 @@ def worker_process(tmp: Path, adapters: dict[str, Any]) -> Iterator[Worker]:
     data_dir = tmp / "gateway"
     config = tmp / "gateway.yaml"
     config.write_text(yaml.safe_dump({
+        "demo": True,  # the sandboxes' published keys
         "data_dir": str(data_dir), "mappings_dir": str(_mappings(tmp / "config")),
         "token_signing_key": "large-content-benchmark-key-0123456789abcdef", "adapters": adapters,
         "at_rest": {"master_keys": [TEST_MASTER_KEY]},

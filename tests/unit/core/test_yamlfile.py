@@ -76,10 +76,10 @@ def test_every_yaml_error_names_file_and_line(tmp_path: Path, text: str, line: i
 def test_a_billion_laughs_is_refused_at_the_first_alias(tmp_path: Path) -> None:
     lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 10)]
-    started = time.monotonic()
+    started = time.process_time()
     message = refused(tmp_path, "\n".join(lines) + "\n")
     assert message == "conf/c.yaml:2: invalid YAML: aliases (*name) are not allowed"
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
 
 
 def test_a_merge_key_is_refused(tmp_path: Path) -> None:
