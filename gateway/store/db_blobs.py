@@ -157,7 +157,7 @@ class DatabaseBlobStore:
                 .where(blobs.c.key == _checked(key), blob_chunks.c.n == 0)).first()
         if found is None:
             raise BlobNotFound("blob not found", key=key)
-        return bytes(found[0])
+        return bytes(found[0] or b"")  # SQLite: the substring of an empty BLOB is NULL
 
     def _touch(self, key: str) -> bool:
         with self._db.transaction() as uow:
