@@ -22,6 +22,7 @@ from gateway.store.blobs import FilesystemBlobStore
 from gateway.store.crypto.blobstore import EncryptedBlobStore
 from gateway.store.crypto.data_keys import DataKeyRing
 from gateway.store.crypto.master_keys import MasterKeys
+from gateway.store.crypto.rotation import rotate
 from gateway.store.db import Database
 from gateway.store.db_blobs import CHUNK, DatabaseBlobStore
 from gateway.store.tables import blob_chunks, blob_uploads, blobs
@@ -290,3 +291,23 @@ def test_the_encrypting_store_keeps_no_clear_bytes_in_postgresql(pg_url: str) ->
         assert len(rows) > 1 and not any(b"Mustermann" in row for row in rows)
     finally:
         db.dispose()
+
+
+def test_a_rotation_passes_over_a_blob_the_collector_deleted_meanwhile(
+        named: FilesystemBlobStore | DatabaseBlobStore, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url)
+    db = Database(url)
+    ring = DataKeyRing(db, MasterKeys(keys={"k": os.urandom(32)}, current_id="k"))
+    kept, gone = EncryptedBlobStore(named, ring).put(b"kept"), EncryptedBlobStore(named, ring).put(b"gone")
+
+    class Collected(EncryptedBlobStore):
+        def stored(self) -> Iterator[tuple[str, float]]:
+            listed = list(super().stored())
+            assert named.delete_if_older(gone, -1)  # between the listing and the reseal
+            yield from listed
+
+    store = Collected(named, ring)
+    done = rotate(db, ring, store, new_data_keys=True, reseal=True)
+    assert done.resealed_blobs == 1 and store.get(kept) == b"kept" and not store.exists(gone)
+    db.dispose()

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Table, Text, column, select, table, tuple_, update
 
+from gateway.errors import BlobNotFound
 from gateway.store.crypto import sealed
 from gateway.store.crypto.blobstore import SCOPE as BLOB_SCOPE
 from gateway.store.crypto.blobstore import EncryptedBlobStore
@@ -73,7 +74,10 @@ def rotate(db: Database, ring: DataKeyRing, blobs: EncryptedBlobStore | None, *,
         if blobs is not None:
             blob_key = ring.current(BLOB_SCOPE)[0]
             for key, _ in blobs.stored():
-                blobs_done += blobs.reseal(key, keep=lambda found: found == blob_key)
+                try:
+                    blobs_done += blobs.reseal(key, keep=lambda found: found == blob_key)
+                except BlobNotFound:
+                    continue  # the collector deleted it since it was listed: nothing left to seal
     return RotationReport(rewrapped=rewrapped, already_wrapped=already, new_data_keys=created,
                           resealed_values=values, resealed_blobs=blobs_done)
 
