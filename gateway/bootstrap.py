@@ -38,8 +38,11 @@ from gateway.replies.delivery import ReplyHandler
 from gateway.replies.follow import ReplyFollower
 from gateway.replies.ledger import OUTBOX_KIND, Ledger
 from gateway.replies.service import ReplyService
+from gateway.retention import Retention
 from gateway.store import blob_gc
 from gateway.store.blobs import FilesystemBlobStore
+from gateway.store.crypto.data_keys import DataKeyRing
+from gateway.store.crypto.setup import protect
 from gateway.store.db import Database
 from gateway.store.db_blobs import DatabaseBlobStore
 from gateway.store.files import private_dir
@@ -57,7 +60,7 @@ def utcnow() -> dt.datetime:
 class Gateway:
     settings: Settings
     db: Database
-    blobs: blob_gc.CollectableBlobs
+    blobs: blob_gc.CollectableBlobs  # encrypting (EncryptedBlobStore) once a master key is configured
     mappings: MappingRegistry
     catalog: Catalog
     adapters: Adapters
@@ -73,6 +76,7 @@ class Gateway:
     health_recorder: HealthRecorder  # the circuit breakers every call to an adapter goes through
     replies: ReplyService
     clock: Callable[[], dt.datetime]
+    keys: DataKeyRing | None = None  # None: no master key configured, personal data in clear
     contexts: list[AdapterContext] = field(default_factory=list)
 
     @classmethod
@@ -80,9 +84,10 @@ class Gateway:
         private_dir(settings.data_dir)
         db = Database(settings.effective_database_url, settings.durability)
         upgrade(settings.effective_database_url)
-        blobs: blob_gc.CollectableBlobs = (
+        stored: FilesystemBlobStore | DatabaseBlobStore = (
             DatabaseBlobStore(db) if settings.effective_blob_store == "database"
             else FilesystemBlobStore(settings.effective_blob_dir, durable=settings.durability == "full"))
+        blobs, keys = protect(settings, db, stored)
         mappings = MappingRegistry.load(settings.mappings_dir)
         index = RegistryLookup(mappings)
         catalog = Catalog.load(settings.catalog_dir, index)
@@ -106,13 +111,14 @@ class Gateway:
         worker = Worker(settings=settings, adapters=adapters, pipeline=pipeline, queue=queue, dispatcher=dispatcher,
                         forwarder=forwarder, health=recorder, purge=state.purge_expired,
                         collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds),
-                        follow_replies=follower.follow)
+                        follow_replies=follower.follow,
+                        apply_retention=lambda: Retention(db, blobs, catalog, settings, clock).run())
         replies = ReplyService(db=db, blobs=blobs, state=state, catalog=catalog, adapters=adapters, settings=settings,
                                ledger=ledger, clock=clock)
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,
                       queue=queue, pipeline=pipeline, dispatcher=dispatcher, worker=worker,
                       cases=CaseService(db, settings, adapters, clock), queries=Queries(db), webhooks=webhooks,
-                      state=state, replies=replies, clock=clock, health_recorder=recorder,
+                      state=state, replies=replies, clock=clock, health_recorder=recorder, keys=keys,
                       health=HealthService(db=db, adapters=adapters, webhooks=settings.webhooks,
                                            settings=settings.health, outbox_kinds=dispatcher.adapter_kinds,
                                            clock=clock))

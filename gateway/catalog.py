@@ -75,6 +75,8 @@ class ServiceEntry(_Model):
         description="channels whose sender authenticated the applicant itself (an EfA service over "
                     "FIT-Connect or XTA): the gateway sees no login there, the sender answers for it")
     queue: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    retention_days: int | None = Field(default=None, ge=0, description="a closed or withdrawn case is purged "
+                                       "this many days after it was closed; None keeps it")
     replies: ReplyPolicy | None = Field(default=None, description="reply channels of this service; the "
                                         "tenant's `replies` when absent")
 

@@ -33,6 +33,10 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(clients_app, name="clients")
 app.add_typer(blobs_app, name="blobs")
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="Encryption of personal data at rest: master and data keys.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of personal data: raw originals, closed cases.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(retention_app, name="retention")
 
 
 def _settings() -> Settings:
@@ -290,6 +294,56 @@ def audit_head(tenant: Annotated[str | None, typer.Option(
     heads = audit_trail.current_heads(gateway.db, tenant)
     gateway.close()
     typer.echo(json.dumps(heads, indent=2))
+
+
+@keys_app.command("rotate")
+def keys_rotate(new_data_keys: Annotated[bool, typer.Option(
+                    help="make a fresh data key per scope the current one")] = False,
+                reseal: Annotated[bool, typer.Option(
+                    help="encrypt every value and blob not under the current data key again (and "
+                         "whatever is still in clear)")] = False) -> None:
+    """Re-wrap every data key under the current master key (at_rest.current_key_id); safe while
+    the gateway runs, idempotent and resumable. Keep the old master key configured until it has
+    finished."""
+    from gateway.store.crypto.blobstore import EncryptedBlobStore
+    from gateway.store.crypto.rotation import rotate
+
+    gateway = _gateway()
+    if gateway.keys is None:
+        typer.secho("no master key configured (at_rest.master_keys)", fg="red", err=True)
+        raise typer.Exit(2)
+    blobs = gateway.blobs if isinstance(gateway.blobs, EncryptedBlobStore) else None
+    done = rotate(gateway.db, gateway.keys, blobs, new_data_keys=new_data_keys, reseal=reseal)
+    typer.echo(f"master key {gateway.keys.master.current_id}: {done.rewrapped} data key(s) re-wrapped, "
+               f"{done.already_wrapped} already under it; {done.new_data_keys} new data key(s); "
+               f"{done.resealed_values} row(s) and {done.resealed_blobs} blob(s) sealed again")
+    gateway.close()
+
+
+@keys_app.command("status")
+def keys_status() -> None:
+    """How many data keys each master key wraps (an old master key may go once it wraps none)."""
+    gateway = _gateway()
+    if gateway.keys is None:
+        typer.echo("no master key configured: personal data is stored in clear")
+    else:
+        typer.echo(f"current master key: {gateway.keys.master.current_id}")
+        for master_id, count in sorted(gateway.keys.wrapped_under().items()):
+            typer.echo(f"{master_id}: {count} data key(s)")
+    gateway.close()
+
+
+@retention_app.command("run")
+def retention_run() -> None:
+    """Delete raw originals past retention.raw_original_days after their acknowledgement and purge
+    closed cases past their service's retention_days (audited), then their unreferenced blobs."""
+    from gateway.retention import Retention
+
+    gateway = _gateway()
+    done = Retention(gateway.db, gateway.blobs, gateway.catalog, gateway.settings, gateway.clock).run()
+    typer.echo(f"{done.originals} raw original(s) and {done.cases} closed case(s) purged, "
+               f"{done.blobs_deleted} blob(s) deleted")
+    gateway.close()
 
 
 @app.command()

@@ -165,6 +165,56 @@ class RepliesSettings(BaseModel):
     follow_lease_seconds: float = Field(default=120.0, gt=0, description="a worker's claim on following one")
 
 
+class MasterKeyConfig(BaseModel):
+    """A master key: 32 random bytes as base64 (``openssl rand -base64 32``), given here or in a
+    file (base64 or the raw bytes). It wraps data keys only (gateway/store/crypto)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    key: SecretStr | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MasterKeyConfig:
+        if (self.key is None) == (self.key_file is None):
+            raise ValueError(f"master key {self.id!r}: give either key or key_file")
+        return self
+
+
+class AtRestSettings(BaseModel):
+    """Encryption of personal data at rest (case documents, replies, recipients, verified
+    results, raw originals, attachments, reply documents): AES-256-GCM under data keys wrapped
+    by the current master key. Without master keys, data is stored in clear (a warning says so)."""
+
+    model_config = ConfigDict(extra="forbid")
+    master_keys: list[MasterKeyConfig] = Field(default_factory=list, description="by id; keep an old key "
+                                               "listed until `rathaus-gateway keys rotate` has finished")
+    current_key_id: str | None = Field(default=None, description="the key that wraps new data keys; "
+                                       "default: the last listed")
+    accept_clear: bool = Field(default=False, description="read values and blobs stored in clear (before "
+                               "encryption was switched on) until `keys rotate --reseal` has sealed them; "
+                               "otherwise anything unsealed is refused as tampered")
+
+    @model_validator(mode="after")
+    def _known_current(self) -> AtRestSettings:
+        ids = [key.id for key in self.master_keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("at_rest.master_keys: ids must be unique")
+        if self.current_key_id is not None and self.current_key_id not in ids:
+            raise ValueError("at_rest.current_key_id must name one of at_rest.master_keys")
+        return self
+
+
+class RetentionSettings(BaseModel):
+    """How long personal data is kept: raw originals after their acknowledgement; closed cases
+    after the retention period of their service (``retention_days`` in the catalog)."""
+
+    model_config = ConfigDict(extra="forbid")
+    raw_original_days: float | None = Field(default=30.0, ge=0, description="a raw original is deleted this "
+                                            "long after its message was acknowledged; None keeps it")
+    interval_seconds: float = Field(default=3600.0, gt=0, description="how often the worker applies retention")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RG_", env_nested_delimiter="__", extra="forbid")
 
@@ -202,6 +252,8 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     adapters: dict[str, dict[str, Any]] = Field(default_factory=lambda: {"portal": dict[str, Any]()})
     replies: RepliesSettings = Field(default_factory=RepliesSettings)
+    at_rest: AtRestSettings = Field(default_factory=AtRestSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     max_body_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

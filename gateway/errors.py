@@ -250,6 +250,15 @@ class ConfigurationError(GatewayError):
     status = 500
 
 
+class SealedDataInvalid(GatewayError):
+    """Encrypted data at rest failed its authentication (tampered, truncated, reordered, or sealed
+    under another key): nothing of it is released."""
+
+    slug = "sealed-data-invalid"
+    title = "Stored data failed its integrity check"
+    status = 500
+
+
 ErrorClass = type[GatewayError]
 
 

@@ -34,7 +34,8 @@ PURGE_EVERY_SECONDS = 60
 class Worker:
     def __init__(self, *, settings: Settings, adapters: Adapters, pipeline: IntakePipeline, queue: WorkQueue,
                  dispatcher: Dispatcher, forwarder: Forwarder, health: HealthRecorder, purge: Callable[[], object],
-                 collect_blobs: Callable[[], object], follow_replies: Callable[[], int] = lambda: 0) -> None:
+                 collect_blobs: Callable[[], object], follow_replies: Callable[[], int] = lambda: 0,
+                 apply_retention: Callable[[], object] = lambda: None) -> None:
         self.settings, self.adapters, self.pipeline, self.queue = settings, adapters, pipeline, queue
         self.dispatcher, self.forwarder, self._purge, self._collect_blobs = dispatcher, forwarder, purge, collect_blobs
         self.health = health
@@ -43,6 +44,8 @@ class Worker:
         self._last_poll = self._last_purge = float("-inf")
         self._polled: dict[str, float] = {}  # source -> when its last poll ended
         self._last_blob_gc = time.monotonic()  # not in the first round after a start
+        self._apply_retention = apply_retention
+        self._last_retention = time.monotonic()  # likewise
 
     def poll_sources(self, force: bool = False) -> int:
         """Fetch what the pull sources hold and ``receive`` each message (durable, queued).
@@ -110,6 +113,9 @@ class Worker:
         if time.monotonic() - self._last_blob_gc > self.settings.blob_gc_interval_seconds:
             self._last_blob_gc = time.monotonic()
             self._collect_blobs()
+        if time.monotonic() - self._last_retention > self.settings.retention.interval_seconds:
+            self._last_retention = time.monotonic()
+            self._apply_retention()
         return done
 
     def run_until_idle(self, max_rounds: int = 50) -> int:

@@ -4,6 +4,7 @@ PostgreSQL / Redis services for scale-out tests (skipped locally without them, a
 from __future__ import annotations
 
 import functools
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -43,8 +44,14 @@ def client_configs() -> list[ClientConfig]:
             cfg("hub", ["applications:submit"], None)]  # a portal submitting for every municipality
 
 
+# the test suite's master key (personal data at rest is encrypted in every test that builds a gateway)
+TEST_MASTER_KEY = {"id": "test-suite", "key": "ZdynmPoMcFRgHANWGsx01J4oIAqFM8kh87ILOFrWCgg="}
+AT_REST_ENV = json.dumps({"master_keys": [TEST_MASTER_KEY]})
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "data_dir": data_dir, "mappings_dir": TESTDATA / "mappings", "fixtures_dir": TESTDATA / "fixtures",
         "token_signing_key": "test-signing-key-0123456789abcdef0123456789", "clients": client_configs(),
         "backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "job_lease_seconds": 2.0,
@@ -56,6 +63,8 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 @pytest.fixture(autouse=True)
 def _no_config_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RG_CONFIG_FILE", raising=False)
+    # settings read from the environment (the CLI, processes started with it) encrypt as well
+    monkeypatch.setenv("RG_AT_REST", AT_REST_ENV)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ _BATCH = 1000
 
 
 class CollectableBlobs(BlobStore, Protocol):
-    """A blob store the collector can walk: FilesystemBlobStore, DatabaseBlobStore."""
+    """A blob store the collector can walk: FilesystemBlobStore, DatabaseBlobStore, or an
+    EncryptedBlobStore around either."""
 
     def stored(self) -> Iterator[tuple[str, float]]: ...
 
@@ -64,9 +65,11 @@ def referenced_keys(db: Database) -> set[str]:
             found.update("sha512/" + digest for digest in _KEY.findall(text))
 
     with db.reading() as conn:
-        for row in conn.execute(select(inbox.c.raw_key, inbox.c.part_keys)).yield_per(_BATCH):
-            scan(row.raw_key)
-            found.update(row.part_keys or ())
+        # the retention deleted a marked original: its parts go too
+        for raw_key, part_keys in conn.execute(select(inbox.c.raw_key, inbox.c.part_keys)
+                                               .where(inbox.c.original_purged_at.is_(None))).yield_per(_BATCH):
+            scan(raw_key)
+            found.update(part_keys or ())
         for row in conn.execute(select(cases.c.document)).yield_per(_BATCH):
             scan(row.document)
         for column in (step_results.c.result, outbox.c.payload, replies.c.documents):

@@ -27,7 +27,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -123,7 +123,41 @@ class FilesystemBlobStore:
         finally:
             os.close(handle)  # releases the lock
 
-    def _stream(self, chunks: Iterable[bytes], sha512: str | None = None
+    def put_named(self, chunks: Iterable[bytes], name: Callable[[], str]) -> ProvisionalBlob:
+        """Store encoded bytes under the key ``name()`` returns once ``chunks`` is exhausted: for a
+        wrapper that stores content transformed (gateway/store/crypto) and names it by the content
+        it was given. ``size`` is the stored size; ``stamp`` as for :meth:`put_provisional`."""
+        stored, stamp = self._stream(chunks, name=name)
+        return ProvisionalBlob(key=stored.key, sha512=stored.sha512, size=stored.size, stamp=stamp)
+
+    def replace_named(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Replace a stored blob's bytes with another encoding of the same content (a key
+        rotation re-encrypting it): a reader that has it open keeps reading the old file."""
+        path = self._path(key)
+        tmp = self._temporary(path.parent)
+        try:
+            with self._create(tmp) as handle:
+                for chunk in chunks:
+                    handle.write(chunk)
+                self._sync(handle)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._publish(tmp, path)
+
+    def refresh(self, key: str) -> bool:
+        """Whether the blob is stored, its age started again as by a put of the same bytes."""
+        return self._present(self._path(key))
+
+    def head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of a blob (fewer if it is shorter)."""
+        try:
+            with self._path(key).open("rb") as handle:
+                return handle.read(size)
+        except FileNotFoundError:
+            raise BlobNotFound("blob not found", key=key) from None
+
+    def _stream(self, chunks: Iterable[bytes], sha512: str | None = None, name: Callable[[], str] | None = None
                 ) -> tuple[StoredBlob, tuple[int, int] | None]:
         """Write, hash, make durable; the stamp (inode, mtime in ns) of a blob this call created."""
         tmp = self._temporary(self._root)
@@ -131,7 +165,8 @@ class FilesystemBlobStore:
         try:
             with self._create(tmp) as handle:
                 for chunk in chunks:
-                    digest.update(chunk)
+                    if name is None:
+                        digest.update(chunk)
                     handle.write(chunk)
                     size += len(chunk)
                 if sha512 is not None and not hmac.compare_digest(
@@ -140,7 +175,7 @@ class FilesystemBlobStore:
                 handle.flush()
                 stamp = _stamp(handle.fileno())
                 self._sync(handle)
-            key = "sha512/" + digest.hexdigest()
+            key = "sha512/" + digest.hexdigest() if name is None else name()
             path = self._path(key)
             if self._present(path):
                 Path(tmp).unlink()

@@ -45,12 +45,22 @@ def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) ->
     return f"{prefix}-{year}-{number:06d}"
 
 
+FINAL_STATUSES = frozenset({"closed", "withdrawn"})
+
+
+def closed_at(case: Case) -> dt.datetime | None:
+    """When the case reached a final status (its retention period runs from there)."""
+    if case.status.value not in FINAL_STATUSES:
+        return None
+    return case.status_history[-1].at if case.status_history else case.received_at
+
+
 def insert_case(conn: Connection, case: Case, inbox_id: str) -> None:
     conn.execute(_INSERT_CASE, {
         "id": str(case.id), "inbox_id": inbox_id, "tenant_ars": case.tenant.ars, "reference": case.reference,
         "service_leika": case.service.leika, "channel": case.source.channel, "status": case.status.value,
         "routing_queue": case.routing_queue, "received_at": case.received_at, "version": case.version,
-        "document": case.model_dump_json(),
+        "document": case.model_dump_json(), "closed_at": closed_at(case),
     })
 
 
@@ -76,7 +86,8 @@ def replace_case(conn: Connection, case: Case, expected_version: int) -> bool:
     result = conn.execute(
         update(cases)
         .where(cases.c.id == str(case.id), cases.c.version == expected_version)
-        .values(status=case.status.value, version=case.version, document=case.model_dump_json())
+        .values(status=case.status.value, version=case.version, document=case.model_dump_json(),
+                closed_at=closed_at(case))
     )
     return result.rowcount == 1
 

@@ -10,6 +10,9 @@ last short one: until then no reader can see it, and what a writer that died lea
 unpublished upload the garbage collector removes (:meth:`stale_temporaries`). At most two chunks
 are in memory at a time, whatever the blob's size.
 
+:meth:`put_named`, :meth:`replace_named`, :meth:`head` and :meth:`refresh` serve a wrapper that
+stores content encoded (gateway/store/crypto/blobstore.py), as the filesystem store does.
+
 Durability is the database's: a commit is durable as the server is configured (``durability``
 ``process`` turns off ``synchronous_commit`` for the gateway's sessions, gateway/store/db.py).
 
@@ -27,9 +30,9 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Integer, LargeBinary, bindparam, cast, delete, func, insert, select, update
 
 from gateway.errors import BlobNotFound, VerificationFailed
 from gateway.ports import ProvisionalBlob, StoredBlob
@@ -99,21 +102,80 @@ class DatabaseBlobStore:
             uow.conn.execute(delete(blob_chunks).where(blob_chunks.c.upload == upload))
         return True
 
+    def put_named(self, chunks: Iterable[bytes], name: Callable[[], str]) -> ProvisionalBlob:
+        """Store encoded bytes under the key ``name()`` returns once ``chunks`` is exhausted: for a
+        wrapper that stores content transformed (gateway/store/crypto) and names it by the content
+        it was given. ``size`` is the stored size; ``stamp`` as for :meth:`put_provisional`."""
+        stored, stamp = self._write(iter(chunks), name=name)
+        return ProvisionalBlob(key=stored.key, sha512=stored.sha512, size=stored.size, stamp=stamp)
+
+    def replace_named(self, key: str, chunks: Iterable[bytes]) -> None:
+        """Replace a stored blob's bytes with another encoding of the same content (a key rotation
+        re-encrypting it), staged like a large put and switched in one short transaction. The old
+        upload becomes an unpublished one: a reader that has the blob open keeps reading it until
+        the collector removes stale uploads (:meth:`stale_temporaries`, after its grace period).
+        ``BlobNotFound`` if the blob was deleted meanwhile (nothing is stored then)."""
+        _checked(key)
+        upload, size, staged = _new_upload(), 0, False
+        try:
+            with self._db.transaction() as uow:
+                uow.conn.execute(insert(blob_uploads), {"upload": upload, "started_ns": time.time_ns()})
+            staged = True
+            for n, piece in enumerate(_rechunked(iter(chunks))):
+                size += len(piece)
+                with self._db.transaction() as uow:
+                    _insert_chunk(uow.conn, upload, n, piece)
+            if size == 0:  # a published blob always has its chunk 0 (see _publish)
+                with self._db.transaction() as uow:
+                    _insert_chunk(uow.conn, upload, 0, b"")
+            now = time.time_ns()
+            with self._db.transaction() as uow:
+                conn = uow.conn
+                old = conn.execute(select(blobs.c.upload).where(blobs.c.key == key).with_for_update()
+                                   ).scalar_one_or_none()
+                if old is None:
+                    raise BlobNotFound("blob not found", key=key)
+                conn.execute(update(blobs).where(blobs.c.key == key).values(upload=upload, size=size, touched_ns=now))
+                conn.execute(delete(blob_uploads).where(blob_uploads.c.upload == upload))
+                conn.execute(insert(blob_uploads), {"upload": int(old), "started_ns": now})
+        except BaseException:
+            if staged:
+                self._discard(upload)
+            raise
+
+    def refresh(self, key: str) -> bool:
+        """Whether the blob is stored, its age started again as by a put of the same bytes."""
+        return self._touch(_checked(key))
+
+    def head(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of a blob (fewer if it is shorter): from its first chunk, cut
+        by the database."""
+        with self._db.reading() as conn:
+            found = conn.execute(
+                select(func.substr(blob_chunks.c.data, 1, cast(size, Integer), type_=LargeBinary))
+                .join(blobs, blobs.c.upload == blob_chunks.c.upload)
+                .where(blobs.c.key == _checked(key), blob_chunks.c.n == 0)).first()
+        if found is None:
+            raise BlobNotFound("blob not found", key=key)
+        return bytes(found[0] or b"")  # SQLite: the substring of an empty BLOB is NULL
+
     def _touch(self, key: str) -> bool:
         with self._db.transaction() as uow:
             return uow.conn.execute(_TOUCH, {"k": key, "now": time.time_ns()}).first() is not None
 
-    def _write(self, chunks: Iterator[bytes], expected: str | None = None, known_key: str | None = None
-               ) -> tuple[StoredBlob, tuple[int, int] | None]:
-        """Hash and store; the stamp (upload, touched_ns) if this call published the blob."""
+    def _write(self, chunks: Iterator[bytes], expected: str | None = None, known_key: str | None = None,
+               name: Callable[[], str] | None = None) -> tuple[StoredBlob, tuple[int, int] | None]:
+        """Hash and store; the stamp (upload, touched_ns) if this call published the blob.
+        ``name``: the key, known once ``chunks`` is exhausted (the bytes are then not hashed)."""
         digest, size, upload = hashlib.sha512(), 0, _new_upload()
         pieces = _rechunked(chunks)
         first = next(pieces, b"")
         second = next(pieces, None)
-        digest.update(first)
+        if name is None:
+            digest.update(first)
         size += len(first)
         if second is None:  # one chunk: written and published together
-            key = self._key(digest, expected, known_key)
+            key = self._key(digest, expected, known_key, name)
             return self._publish(key, size, upload, first)
         staged = False
         try:
@@ -124,12 +186,13 @@ class DatabaseBlobStore:
             n = 1
             piece: bytes | None = second
             while piece is not None:
-                digest.update(piece)
+                if name is None:
+                    digest.update(piece)
                 size += len(piece)
                 with self._db.transaction() as uow:
                     _insert_chunk(uow.conn, upload, n, piece)
                 n, piece = n + 1, next(pieces, None)
-            key = self._key(digest, expected, known_key)
+            key = self._key(digest, expected, known_key, name)
             return self._publish(key, size, upload, None)
         except BaseException:
             if staged:
@@ -137,7 +200,10 @@ class DatabaseBlobStore:
             raise
 
     @staticmethod
-    def _key(digest: hashlib._Hash, expected: str | None, known_key: str | None) -> str:
+    def _key(digest: hashlib._Hash, expected: str | None, known_key: str | None,
+             name: Callable[[], str] | None) -> str:
+        if name is not None:
+            return _checked(name())
         if expected is not None and not hmac.compare_digest(digest.hexdigest().encode(), expected.lower().encode()):
             raise VerificationFailed("content does not match its declared SHA-512")
         return known_key or "sha512/" + digest.hexdigest()

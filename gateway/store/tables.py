@@ -22,6 +22,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from gateway.store.crypto.columns import SealedJSON, SealedText
+
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Timestamps are UTC everywhere; SQLite drops the zone, so it is put back on read."""
@@ -74,6 +76,8 @@ inbox = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     # follows the message from receipt to acknowledgement and reply (logs, outbox rows, webhooks)
     Column("correlation_id", String(64)),
+    # the raw original's blob was deleted by the retention (gateway/retention): the row keeps its ids
+    Column("original_purged_at", UtcDateTime()),
     UniqueConstraint("channel", "source_id", name="uq_inbox_source"),
     UniqueConstraint("client_id", "idempotency_key", name="uq_inbox_idempotency"),
 )
@@ -86,7 +90,7 @@ step_results = Table(
     metadata,
     Column("inbox_id", String(36), primary_key=True),
     Column("step", String(32), primary_key=True),
-    Column("result", JSON, nullable=False),
+    Column("result", SealedJSON("step_results.result"), nullable=False),
     Column("at", UtcDateTime(), nullable=False),
 )
 
@@ -104,8 +108,10 @@ cases = Table(
     Column("routing_queue", String(64), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("document", Text, nullable=False),
+    Column("document", SealedText("cases.document"), nullable=False),
     Column("xid", BigInteger, nullable=False),  # the writing transaction (gateway/store/case_repo.py)
+    # when the case reached a final status (closed, withdrawn): its retention period runs from here
+    Column("closed_at", UtcDateTime()),
 )
 # the feed's order, for all municipalities and for one
 Index("ix_cases_feed", cases.c.xid, cases.c.seq)
@@ -115,6 +121,7 @@ Index("ix_cases_filter", cases.c.tenant_ars, cases.c.status, cases.c.service_lei
 Index("ix_cases_received", cases.c.tenant_ars, cases.c.received_at, cases.c.seq)
 Index("ix_cases_status_received", cases.c.tenant_ars, cases.c.status, cases.c.received_at, cases.c.seq)
 Index("ix_cases_service_received", cases.c.tenant_ars, cases.c.service_leika, cases.c.received_at, cases.c.seq)
+Index("ix_cases_closed", cases.c.closed_at)
 
 reference_counters = Table(
     "reference_counters",
@@ -260,10 +267,10 @@ replies = Table(
     Column("case_id", String(36), nullable=False),
     Column("tenant_ars", String(12), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("title", String(500), nullable=False),
-    Column("text", Text, nullable=False),
+    Column("title", SealedText("replies.title"), nullable=False),
+    Column("text", SealedText("replies.text"), nullable=False),
     Column("status", String(16)),
-    Column("documents", JSON, nullable=False),
+    Column("documents", SealedJSON("replies.documents"), nullable=False),  # file names may name the applicant
     Column("plan", JSON, nullable=False),
     Column("explicit_channel", String(32)),
     Column("client_id", String(64)),
@@ -283,7 +290,7 @@ reply_deliveries = Table(
     Column("case_id", String(36), nullable=False),
     Column("tenant_ars", String(12), nullable=False),
     Column("channel", String(32), nullable=False),
-    Column("recipient", Text, nullable=False),
+    Column("recipient", SealedText("reply_deliveries.recipient"), nullable=False),
     Column("state", String(16), nullable=False),
     Column("remote_id", String(255)),
     Column("detail", String(500)),
@@ -341,3 +348,17 @@ blob_chunks = Table(
     Column("n", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
 )
+
+# Data keys (gateway/store/crypto): random AES-256 keys, wrapped under a master key of the
+# configuration; personal-data columns and blobs are sealed under them.
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("scope", String(32), nullable=False),
+    Column("master_key_id", String(64), nullable=False),
+    Column("wrapped", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("rewrapped_at", UtcDateTime()),
+)
+Index("ix_data_keys_scope", data_keys.c.scope, data_keys.c.created_at)

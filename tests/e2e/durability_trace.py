@@ -34,9 +34,13 @@ class DurabilityTrace:
             real_replace(src, dst)
             trace.steps.append(("rename", f"{src} -> {dst}"))
 
-        def writes(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        def writes(conn: Any, clause: Any, multiparams: Any, params: Any, execution_options: Any) -> None:
+            # before the column types run: a sealed column (gateway/store/crypto) shows its plain value here
+            compiled = clause.compile(dialect=conn.dialect) if hasattr(clause, "compile") else None
+            statement = str(compiled if compiled is not None else clause)
             if statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
-                trace.steps.append(("write", f"{statement} {parameters}"))
+                bound = compiled.params if compiled is not None else {}
+                trace.steps.append(("write", f"{statement} {multiparams} {params} {bound}"))
 
         dialect = gateway.db.engine.dialect
         real_commit = dialect.do_commit
@@ -48,7 +52,7 @@ class DurabilityTrace:
         monkeypatch.setattr(os, "fsync", fsync)
         monkeypatch.setattr(os, "replace", replace)
         monkeypatch.setattr(dialect, "do_commit", do_commit)
-        event.listen(gateway.db.engine, "before_cursor_execute", writes)
+        event.listen(gateway.db.engine, "before_execute", writes)
         with gateway.db.reading() as conn:
             assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 2, "SQLite commits must be FULL"
         return trace

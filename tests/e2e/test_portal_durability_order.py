@@ -29,7 +29,8 @@ def test_portal_blob_durable_then_commit_then_201(fresh_api: Api, monkeypatch: p
 
 def test_the_trace_notices_a_missing_fsync(fresh_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     trace = DurabilityTrace.install(fresh_api.gw, monkeypatch)
-    monkeypatch.setattr(fresh_api.gw.blobs, "_durable", False)  # a store that skips its fsyncs
+    files = getattr(fresh_api.gw.blobs, "inner", fresh_api.gw.blobs)  # the files under the encryption
+    monkeypatch.setattr(files, "_durable", False)  # a store that skips its fsyncs
     response = fresh_api.http.post("/v1/applications", json=hund_envelope(),
                                    headers=fresh_api.auth("portal", **{"Idempotency-Key": new_key()}))
     trace.acknowledged(str(response.status_code))

@@ -24,7 +24,7 @@ import yaml
 from fastapi import FastAPI, Request
 
 from gateway.outbox.webhooks import verify
-from tests.conftest import SECRETS, TENANT, TESTDATA, client_configs
+from tests.conftest import SECRETS, TENANT, TEST_MASTER_KEY, TESTDATA, client_configs
 from tests.support.servers import free_port, serve_app
 
 APPLICATIONS = 20
@@ -53,7 +53,8 @@ def write_config(path: Path, pg_url: str, redis_url: str, hook_url: str) -> Path
         "queue_name": f"rg-e2e-{uuid.uuid4().hex[:8]}", "data_dir": str(path / "data"),
         "mappings_dir": str(TESTDATA / "mappings"), "fixtures_dir": str(TESTDATA / "fixtures"),
         "token_signing_key": "scaleout-signing-key-0123456789abcdef0123",
-        "clients": [c.model_dump() for c in client_configs()], "serve_worker": False,
+        "clients": [c.model_dump() for c in client_configs()],
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]}, "serve_worker": False,
         "webhooks": [{"name": "fachverfahren", "url": hook_url, "secret": WEBHOOK_SECRET}],
         "worker_idle_seconds": 0.2, "job_lease_seconds": 5,
     }

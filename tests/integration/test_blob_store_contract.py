@@ -1,9 +1,12 @@
 """The BlobStore contract, run against every store for real: the filesystem store (embedded) and the
-database store on PostgreSQL (scale-out, no shared filesystem) and on SQLite."""
+database store on PostgreSQL (scale-out, no shared filesystem) and on SQLite, each in clear and
+inside the encrypting store (gateway/store/crypto/blobstore.py); and the named writes the
+encrypting store needs from the store it wraps, on each of them."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -16,21 +19,40 @@ from gateway.errors import BlobNotFound, VerificationFailed
 from gateway.migrations import upgrade
 from gateway.store.blob_gc import CollectableBlobs
 from gateway.store.blobs import FilesystemBlobStore
+from gateway.store.crypto.blobstore import EncryptedBlobStore
+from gateway.store.crypto.data_keys import DataKeyRing
+from gateway.store.crypto.master_keys import MasterKeys
+from gateway.store.crypto.rotation import rotate
 from gateway.store.db import Database
 from gateway.store.db_blobs import CHUNK, DatabaseBlobStore
 from gateway.store.tables import blob_chunks, blob_uploads, blobs
 
 
-@pytest.fixture(params=["filesystem", "postgresql", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CollectableBlobs]:
-    if request.param == "filesystem":
-        yield FilesystemBlobStore(tmp_path / "blobs")
-        return
-    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else f"sqlite:///{tmp_path / 'b.db'}"
+def _stores(kind: str, request: pytest.FixtureRequest, tmp_path: Path
+            ) -> Iterator[tuple[FilesystemBlobStore | DatabaseBlobStore, Database]]:
+    """The store and a database (the blobs' own, or one for the data keys of an encrypting store)."""
+    url = request.getfixturevalue("pg_url") if kind == "postgresql" else f"sqlite:///{tmp_path / 'b.db'}"
     upgrade(url)
     db = Database(url)
-    yield DatabaseBlobStore(db)
+    yield (FilesystemBlobStore(tmp_path / "blobs") if kind == "filesystem" else DatabaseBlobStore(db)), db
     db.dispose()
+
+
+@pytest.fixture(params=["filesystem", "postgresql", "sqlite",
+                        "encrypted-filesystem", "encrypted-postgresql", "encrypted-sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CollectableBlobs]:
+    kind = str(request.param)
+    for inner, db in _stores(kind.removeprefix("encrypted-"), request, tmp_path):
+        if kind.startswith("encrypted-"):
+            yield EncryptedBlobStore(inner, DataKeyRing(db, MasterKeys(keys={"k": os.urandom(32)}, current_id="k")))
+        else:
+            yield inner
+
+
+@pytest.fixture(params=["filesystem", "postgresql", "sqlite"])
+def named(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FilesystemBlobStore | DatabaseBlobStore]:
+    for inner, _ in _stores(str(request.param), request, tmp_path):
+        yield inner
 
 
 @pytest.fixture
@@ -165,3 +187,127 @@ def test_large_content_goes_through_postgresql_with_bounded_memory(
     with db.reading() as conn:
         assert conn.execute(select(func.count()).select_from(blob_chunks)).scalar_one() == 48
         assert conn.execute(select(blobs.c.size)).scalar_one() == total
+
+
+def _name(content: bytes) -> str:
+    return "sha512/" + hashlib.sha512(content).hexdigest()
+
+
+def test_named_content_is_stored_under_the_name_given_at_its_end(named: FilesystemBlobStore | DatabaseBlobStore
+                                                                 ) -> None:
+    encoded = b"\x01" * (2 * CHUNK + 7)  # stands for an encoding of the content the name is of
+    key = _name(b"the content")
+    given: list[str] = []
+
+    def name() -> str:
+        given.append(key)
+        return key
+
+    stored = named.put_named(_pieces(encoded), name)
+    assert (stored.key, stored.sha512, stored.size) == (key, key[7:], len(encoded)) and given == [key]
+    assert named.get(key) == encoded and named.size(key) == len(encoded)
+    again = named.put_named(iter([b"another encoding"]), lambda: key)  # stored already: kept as it is
+    assert again.stamp is None and named.get(key) == encoded
+    small = named.put_named(iter([b"short"]), lambda: _name(b"small"))
+    assert named.get(small.key) == b"short" and named.reclaim(small) and not named.exists(small.key)
+
+
+def test_a_named_write_that_fails_stores_nothing(named: FilesystemBlobStore | DatabaseBlobStore) -> None:
+    def broken() -> Iterator[bytes]:
+        yield from _pieces(b"x" * (2 * CHUNK), CHUNK // 2)
+        raise OSError("encoder failed")
+
+    with pytest.raises(OSError, match="encoder failed"):
+        named.put_named(broken(), lambda: _name(b"never"))
+    with pytest.raises(ValueError):
+        named.put_named(iter([b"bytes"]), lambda: "sha512/not-a-digest")
+    assert list(named.stored()) == [] and named.stale_temporaries(-1) == 0
+
+
+def test_head_reads_the_first_bytes_only(named: FilesystemBlobStore | DatabaseBlobStore) -> None:
+    key = named.put_named(_pieces(bytes(range(256)) * 5000), lambda: _name(b"long")).key
+    assert named.head(key, 16) == bytes(range(16))
+    short = named.put(b"abc")
+    assert named.head(short, 16) == b"abc"
+    with pytest.raises(BlobNotFound):
+        named.head(_name(b"missing"), 16)
+
+
+def test_refresh_starts_a_stored_blobs_age_again(named: FilesystemBlobStore | DatabaseBlobStore) -> None:
+    key = named.put(b"kept by a put of the same bytes")
+    time.sleep(0.05)
+    assert named.refresh(key)
+    assert not named.delete_if_older(key, 0.04)  # young again
+    assert not named.refresh(_name(b"missing")) and not named.exists(_name(b"missing"))
+
+
+def test_a_replaced_blob_is_read_whole_by_a_reader_that_had_it_open(
+        named: FilesystemBlobStore | DatabaseBlobStore) -> None:
+    old, new = b"o" * (2 * CHUNK + 1), b"n" * (3 * CHUNK + 2)
+    key = named.put_named(_pieces(old), lambda: _name(b"rotated")).key
+    reading = named.open(key)
+    first = next(reading)
+    named.replace_named(key, _pieces(new))
+    assert first + b"".join(reading) == old  # what it had opened, to its end
+    assert named.get(key) == new and named.size(key) == len(new)
+    named.stale_temporaries(-1)  # the collector's run after its grace period
+    assert named.get(key) == new and [k for k, _ in named.stored()] == [key]
+    named.replace_named(key, iter([]))
+    assert named.get(key) == b"" and named.head(key, 4) == b""
+
+
+def test_a_failed_replacement_keeps_the_blob(named: FilesystemBlobStore | DatabaseBlobStore) -> None:
+    key = named.put_named(iter([b"sealed"]), lambda: _name(b"kept")).key
+
+    def broken() -> Iterator[bytes]:
+        yield b"x" * (CHUNK + 1)
+        raise OSError("key went away")
+
+    with pytest.raises(OSError, match="key went away"):
+        named.replace_named(key, broken())
+    assert named.get(key) == b"sealed" and named.stale_temporaries(-1) == 0
+
+
+def test_replacing_a_blob_deleted_meanwhile_stores_nothing(pg_store: tuple[DatabaseBlobStore, Database]) -> None:
+    store, db = pg_store
+    with pytest.raises(BlobNotFound):
+        store.replace_named(_name(b"gone"), _pieces(b"g" * (CHUNK + 1)))
+    with db.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(blob_chunks)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(blob_uploads)).scalar_one() == 0
+
+
+def test_the_encrypting_store_keeps_no_clear_bytes_in_postgresql(pg_url: str) -> None:
+    upgrade(pg_url)
+    db = Database(pg_url)
+    try:
+        store = EncryptedBlobStore(DatabaseBlobStore(db), DataKeyRing(db, MasterKeys(keys={"k": os.urandom(32)},
+                                                                                      current_id="k")))
+        secret = b"Erika Mustermann " * (CHUNK // 8)  # several chunks
+        stored = store.put_stream(_pieces(secret))
+        assert store.get(stored.key) == secret and store.size(stored.key) == len(secret)
+        with db.reading() as conn:
+            rows = [bytes(data) for data in conn.execute(select(blob_chunks.c.data)).scalars()]
+        assert len(rows) > 1 and not any(b"Mustermann" in row for row in rows)
+    finally:
+        db.dispose()
+
+
+def test_a_rotation_passes_over_a_blob_the_collector_deleted_meanwhile(
+        named: FilesystemBlobStore | DatabaseBlobStore, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'keys.db'}"
+    upgrade(url)
+    db = Database(url)
+    ring = DataKeyRing(db, MasterKeys(keys={"k": os.urandom(32)}, current_id="k"))
+    kept, gone = EncryptedBlobStore(named, ring).put(b"kept"), EncryptedBlobStore(named, ring).put(b"gone")
+
+    class Collected(EncryptedBlobStore):
+        def stored(self) -> Iterator[tuple[str, float]]:
+            listed = list(super().stored())
+            assert named.delete_if_older(gone, -1)  # between the listing and the reseal
+            yield from listed
+
+    store = Collected(named, ring)
+    done = rotate(db, ring, store, new_data_keys=True, reseal=True)
+    assert done.resealed_blobs == 1 and store.get(kept) == b"kept" and not store.exists(gone)
+    db.dispose()

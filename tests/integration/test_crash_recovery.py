@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.store.tables import cases, inbox
-from tests.conftest import TESTDATA
+from tests.conftest import AT_REST_ENV, TESTDATA
 from tests.integration.conftest import portal_message
 
 MESSAGES = 300
@@ -29,7 +29,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         "RG_PROFILE": settings.profile, "RG_DATA_DIR": str(settings.data_dir),
         "RG_MAPPINGS_DIR": str(TESTDATA / "mappings"), "RG_FIXTURES_DIR": str(TESTDATA / "fixtures"),
         "RG_TOKEN_SIGNING_KEY": settings.token_signing_key.get_secret_value(),
-        "RG_JOB_LEASE_SECONDS": "2", "RG_WORKER_IDLE_SECONDS": "0.2",
+        "RG_AT_REST": AT_REST_ENV, "RG_JOB_LEASE_SECONDS": "2", "RG_WORKER_IDLE_SECONDS": "0.2",
         "RG_REDIS_URL": settings.redis_url, "RG_QUEUE_NAME": settings.queue_name,
     })
     if settings.database_url:

@@ -87,4 +87,7 @@ def test_data_left_readable_by_an_older_version_is_tightened(tmp_path: Path) -> 
             path.touch()
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     Gateway.create(make_settings(data)).close()
-    assert {p.name: _mode(p) for p in loose} == {p.name: 0o700 if p.is_dir() else 0o600 for p in loose}
+    # the gateway reads its data keys at start-up: SQLite may remove an empty WAL when it closes
+    left = [p for p in loose if p.exists()]
+    assert {data, data / "gateway.db"} <= set(left)
+    assert {p.name: _mode(p) for p in left} == {p.name: 0o700 if p.is_dir() else 0o600 for p in left}

@@ -28,7 +28,7 @@ import yaml
 
 from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
-from tests.conftest import SECRETS, TENANT, TESTDATA, client_configs, make_settings
+from tests.conftest import SECRETS, TENANT, TEST_MASTER_KEY, TESTDATA, client_configs, make_settings
 from tests.support.powercut import PowerCutMount, mounted
 from tests.support.servers import free_port, serve_app
 
@@ -59,6 +59,7 @@ def start_gateway(tmp_path: Path, data_dir: Path) -> tuple[subprocess.Popen[byte
         "profile": "embedded", "data_dir": str(data_dir),
         "mappings_dir": str(TESTDATA / "mappings"), "fixtures_dir": str(TESTDATA / "fixtures"),
         "token_signing_key": SIGNING_KEY, "clients": [c.model_dump() for c in client_configs()],
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
     }), encoding="utf-8")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}

@@ -118,7 +118,7 @@ def write_config(data_dir: Path, **values: Any) -> Path:
     """The tests' settings (clients, signing key, test catalog) as a YAML file for ``RG_CONFIG_FILE``."""
     import yaml
 
-    from tests.conftest import make_settings
+    from tests.conftest import TEST_MASTER_KEY, make_settings
 
     settings = make_settings(data_dir, serve_worker=False, **values)
     document = {
@@ -127,6 +127,7 @@ def write_config(data_dir: Path, **values: Any) -> Path:
         "mappings_dir": str(settings.mappings_dir), "fixtures_dir": str(settings.fixtures_dir),
         "token_signing_key": settings.token_signing_key.get_secret_value(), "serve_worker": False,
         "clients": [client.model_dump() for client in settings.clients],
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
     }
     path = data_dir / "gateway.yaml"
     path.write_text(yaml.safe_dump(document))

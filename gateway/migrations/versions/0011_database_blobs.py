@@ -1,7 +1,7 @@
 """Blobs in the database, for the scale-out profile without a shared filesystem.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from gateway.ports import InboundMessage
 from gateway.replies.delivery import IN_DOUBT
 from gateway.replies.request import ReplyRequest
 from gateway.store.tables import reply_deliveries
-from tests.conftest import REPO, TENANT
+from tests.conftest import REPO, TENANT, TEST_MASTER_KEY
 from tests.support.servers import free_port, serve_app
 
 REPLIES = 200
@@ -97,6 +97,7 @@ def test_sigkill_in_a_bulk_send_delivers_every_reply_once(tmp_path: Path, monkey
             "demo": True,  # the sandboxes' published credentials
             "data_dir": str(tmp_path / "data"), "mappings_dir": str(REPO / "mappings"),
             "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "bulk-kill-test-key-0123456789abcdef",
+            "at_rest": {"master_keys": [TEST_MASTER_KEY]},
             "adapters": {"portal": {}, "email": mail_options, "hybridmail": letter_options},
             "delivery_lease_seconds": 2.0, "poll_interval_seconds": 3600, "worker_idle_seconds": 0.05,
             "replies": {"follow_interval_seconds": 3600},

@@ -21,6 +21,7 @@ from lxml import etree
 from adapters.xta import samples, testing
 from adapters.xta.client import XtaClient
 from adapters.xta.sandbox.app import create_app
+from tests.conftest import TEST_MASTER_KEY
 from tests.support.servers import free_port, serve_app
 
 ATTRIBUTES = 100_000
@@ -49,6 +50,7 @@ def served(tmp_path: Path, mappings_dir: Path, adapters: dict[str, object]) -> I
     config.write_text(yaml.safe_dump({
         "data_dir": str(tmp_path / "data"), "mappings_dir": str(mappings_dir),
         "token_signing_key": "worker-process-test-key-0123456789abcdef", "adapters": adapters,
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "poll_interval_seconds": 0.2, "worker_idle_seconds": 0.1,
     }), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}

@@ -30,6 +30,7 @@ from adapters.fitconnect.sandbox.state import Sandbox
 from adapters.xta import testing as xta_testing
 from adapters.xta.sandbox.app import create_app as xta_sandbox
 from adapters.xta.sandbox.store import SandboxState
+from tests.conftest import TEST_MASTER_KEY
 from tests.support.servers import serve_app
 
 REPO = Path(__file__).resolve().parents[3]
@@ -131,6 +132,7 @@ def worker_process(tmp: Path, adapters: dict[str, Any]) -> Iterator[Worker]:
         "demo": True,  # the sandboxes' published keys
         "data_dir": str(data_dir), "mappings_dir": str(_mappings(tmp / "config")),
         "token_signing_key": "large-content-benchmark-key-0123456789abcdef", "adapters": adapters,
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "poll_interval_seconds": POLL_SECONDS, "worker_idle_seconds": POLL_SECONDS,
     }), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}
