@@ -184,7 +184,8 @@ class MasterKeyConfig(BaseModel):
 class AtRestSettings(BaseModel):
     """Encryption of personal data at rest (case documents, replies, recipients, verified
     results, raw originals, attachments, reply documents): AES-256-GCM under data keys wrapped
-    by the current master key. Without master keys, data is stored in clear (a warning says so)."""
+    by the current master key. Without master keys the gateway does not start, unless
+    ``store_in_clear`` says explicitly that personal data may be stored in clear."""
 
     model_config = ConfigDict(extra="forbid")
     master_keys: list[MasterKeyConfig] = Field(default_factory=list, description="by id; keep an old key "
@@ -194,9 +195,15 @@ class AtRestSettings(BaseModel):
     accept_clear: bool = Field(default=False, description="read values and blobs stored in clear (before "
                                "encryption was switched on) until `keys rotate --reseal` has sealed them; "
                                "otherwise anything unsealed is refused as tampered")
+    store_in_clear: bool = Field(default=False, description="run without master keys and store personal data "
+                                 "in clear (a throw-away test set-up; never the default)")
 
     @model_validator(mode="after")
     def _known_current(self) -> AtRestSettings:
+        if not self.master_keys and not self.store_in_clear:
+            raise ValueError("at_rest.master_keys is empty: personal data would be stored in clear — configure a "
+                             "master key (see the README, 'Personal data at rest'), or set "
+                             "at_rest.store_in_clear: true for a throw-away set-up")
         ids = [key.id for key in self.master_keys]
         if len(set(ids)) != len(ids):
             raise ValueError("at_rest.master_keys: ids must be unique")

@@ -147,7 +147,7 @@ def test_rotation_while_the_gateway_reads(gw: Gateway) -> None:
 
 def test_data_from_before_encryption_is_sealed_by_a_reseal_and_clear_values_are_refused(
         profile_settings: Settings) -> None:
-    clear = Gateway.create(profile_settings.model_copy(update={"at_rest": AtRestSettings()}))
+    clear = Gateway.create(profile_settings.model_copy(update={"at_rest": AtRestSettings(store_in_clear=True)}))
     outcome = clear.pipeline.intake(portal_message())
     assert outcome.case is not None and not isinstance(clear.blobs, EncryptedBlobStore)
     case_id, key = str(outcome.case.id), outcome.case.original.storage_key

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import yaml
 
+from tests.conftest import TEST_MASTER_KEY
 from tests.perf.loadgen import CLK_TCK, cpu_seconds, process_tree, stat_fields
 from tests.perf.servers import HOST, REPO, free_port
 
@@ -41,7 +42,9 @@ class GatewayProcesses:
                  log_dir: Path = LOG_DIR) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file = data_dir / "gateway.yaml"
-        self.config_file.write_text(yaml.safe_dump({"data_dir": str(data_dir), **settings}), encoding="utf-8")
+        # encrypted at rest like every installation (the test suite's master key)
+        config = {"data_dir": str(data_dir), "at_rest": {"master_keys": [TEST_MASTER_KEY]}, **settings}
+        self.config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.command = command
         self.port = free_port() if command == "serve" else None
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ def protect(settings: Settings, db: Database, blobs: FilesystemBlobStore | Datab
     """The blob store to use and the data key ring (None: no master key configured, data in clear)."""
     keys = master_keys(settings)
     if keys is None:
-        log.warning("no master key configured (at_rest.master_keys): personal data is stored in clear")
+        log.warning("at_rest.store_in_clear: personal data is stored in clear")
         return blobs, None
     ring = DataKeyRing(db, keys)
     for scope in SCOPES:  # now, not on first use: that may be inside a writer's transaction

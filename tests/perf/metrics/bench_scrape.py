@@ -90,13 +90,14 @@ def main() -> None:
         from gateway.bootstrap import Gateway
         from gateway.config import Settings
         from gateway.metrics import instruments
+        from tests.conftest import TEST_MASTER_KEY
         from tests.support.servers import serve_app
 
         os.environ.pop("RG_CONFIG_FILE", None)
         settings = Settings(data_dir=Path(tmp) / "data", database_url=args.pg, durability="process",
                             metrics={"token": TOKEN}, mappings_dir=REPO / "mappings",
                             webhooks=[{"name": "fachverfahren", "url": "http://127.0.0.1:9/h", "secret": "s" * 32}],
-                            adapters={"portal": {}})
+                            adapters={"portal": {}}, at_rest={"master_keys": [TEST_MASTER_KEY]})
         gw = Gateway.create(settings)
         started = time.perf_counter()
         seed(gw, args.cases)
