@@ -65,7 +65,7 @@ from gateway.replies.delivery import IN_DOUBT
 from gateway.replies.request import ReplyRequest
 from gateway.store import inbox_repo
 from gateway.store.tables import cases, inbox, reply_deliveries
-from tests.conftest import REPO, SECRETS, TENANT, client_configs
+from tests.conftest import REPO, SECRETS, TENANT, TEST_MASTER_KEY, client_configs
 from tests.support.servers import free_port, serve_app
 
 INTAKES = int(os.environ.get("FAULT_INTAKES", "90"))
@@ -141,6 +141,7 @@ def gateway_config(tmp_path: Path, boxes: Sandboxes) -> Path:
         "demo": True,  # the sandboxes' published test keys and secrets
         "data_dir": str(tmp_path / "data"), "mappings_dir": str(REPO / "mappings"),
         "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "sigkill-test-signing-key-0123456789abcdef",
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "clients": [c.model_dump() for c in client_configs()],
         "poll_interval_seconds": 0.3, "worker_idle_seconds": 0.05, "job_lease_seconds": 3.0,
         "delivery_lease_seconds": 3.0, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.5,

@@ -54,7 +54,7 @@ from gateway.api.app import create_app
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.store import case_repo
-from tests.conftest import REPO, SECRETS, TENANT, client_configs
+from tests.conftest import REPO, SECRETS, TENANT, TEST_MASTER_KEY, client_configs
 from tests.integration.test_power_cut import provision_data_dir
 from tests.support.powercut import mounted
 from tests.support.servers import free_port, serve_app
@@ -87,6 +87,7 @@ def gateway_config(path: Path, data_dir: Path, urls: dict[str, str]) -> Path:
         "demo": True,  # the sandboxes' published test keys and secrets
         "profile": "embedded", "data_dir": str(data_dir), "mappings_dir": str(REPO / "mappings"),
         "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "power-cut-all-channels-key-0123456789abc",
+        "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "clients": [c.model_dump() for c in client_configs()],
         "poll_interval_seconds": 0.2, "worker_idle_seconds": 0.05, "job_lease_seconds": 2.0,
         "delivery_lease_seconds": 2.0, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.3,

@@ -51,7 +51,7 @@ from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.store.tables import cases, inbox, outbox
-from tests.conftest import SECRETS, TENANT, TESTDATA, client_configs, secret_hash
+from tests.conftest import SECRETS, TENANT, TEST_MASTER_KEY, TESTDATA, client_configs, secret_hash
 from tests.integration.conftest import portal_message
 from tests.integration.console.conftest import PASSWORDS, form_with_action, text_of
 from tests.support.servers import free_port, serve_app
@@ -289,6 +289,7 @@ def test_a_restarted_database_or_queue_loses_nothing(restarted: str, tmp_path: P
             "profile": "scaleout", "database_url": pg_url, "redis_url": redis_url, "queue_name": "restarts",
             "data_dir": str(tmp_path / "data"), "mappings_dir": str(TESTDATA / "mappings"),
             "fixtures_dir": str(TESTDATA / "fixtures"), "token_signing_key": "restart-signing-key-0123456789abcdef0123",
+            "at_rest": {"master_keys": [TEST_MASTER_KEY]},
             "clients": [c.model_dump() for c in client_configs()],
             "console": {"accounts": [{"username": "leitung", "password_hash": secret_hash(PASSWORDS["leitung"]),
                                       "tenants": [TENANT]}]},

@@ -45,7 +45,7 @@ from adapters.xta import testing as xta_testing
 from adapters.xta.sandbox.app import create_app as create_xta_sandbox
 from gateway.config import Settings
 from gateway.demo import portal_samples
-from tests.conftest import REPO, SECRETS, TENANT, client_configs
+from tests.conftest import REPO, SECRETS, TENANT, TEST_MASTER_KEY, client_configs
 from tests.e2e.citizen_login.conftest import form_of
 from tests.e2e.observability import personal_data
 from tests.support.servers import free_port, serve_app
@@ -125,6 +125,7 @@ def running_stack(tmp_path: Path) -> Iterator[Stack]:
             "demo": True,  # the sandboxes' published credentials
             "data_dir": str(tmp_path / "data"), "mappings_dir": str(REPO / "mappings"),
             "fixtures_dir": str(REPO / "fixtures"), "token_signing_key": "pii-test-signing-key-0123456789abcdef",
+            "at_rest": {"master_keys": [TEST_MASTER_KEY]},
             "clients": [c.model_dump() for c in client_configs()],
             "webhooks": [{"name": "fachverfahren", "url": hooks + "/hook", "secret": "pii-test-webhook-secret-0123"}],
             "metrics": {"token": METRICS_TOKEN}, "log_level": "DEBUG",

@@ -17,8 +17,9 @@ from tests.e2e.xta.conftest import Stack
 
 # The CPU time of this process (gateway and in-process sandbox) for the whole intake of one
 # message; measured 0.1-0.7 s. CPU time, not wall time: other processes on a shared machine
-# must not fail the test, while a quadratic pass over the document still does.
-BOUND_SECONDS = 2.0
+# must not fail the test, while a quadratic pass over the document (minutes) still does. CPU
+# time too grows on a loaded machine (shared caches and cores): 2.03 s seen under CI load.
+BOUND_SECONDS = 5.0
 _ROOT_ATTRIBUTE = b'produkt="Gewerbe-Service ST"'
 
 
