@@ -12,7 +12,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tests.perf.loadgen import cpu_seconds
+from tests.perf.loadgen import CLK_TCK
 
 SAMPLE_S = 0.01
 
@@ -54,8 +54,12 @@ class Sampler:
 
     def own_cpu_s(self) -> float:
         """CPU seconds this sampling thread has used (it runs in the driver's process)."""
-        native_id = self._thread.native_id
-        return cpu_seconds([native_id]) if native_id is not None else 0.0
+        # /proc/<tid>/stat would give the whole process's time: the thread's own is under task/
+        with contextlib.suppress(OSError, IndexError):
+            text = Path(f"/proc/self/task/{self._thread.native_id}/stat").read_text()
+            fields = text[text.rindex(")") + 2:].split()
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return 0.0
 
     def __enter__(self) -> Sampler:
         self._thread.start()

@@ -124,7 +124,8 @@ def summarise_fitconnect(runs: dict[int, FitConnectRun]) -> list[dict[str, Any]]
         rows += [_row(f"{label} intakes/s", run.per_s),
                  _row(f"{label} CPU s per intake (all processes)", run.cpu_s_per_intake),
                  _row(f"{label} lock waits per intake", run.lock_waits / max(1, run.intakes)),
-                 _row(f"{label} lock wait ms per intake", 1000 * run.lock_wait_s / max(1, run.intakes))]
+                 _row(f"{label} lock wait ms per intake", 1000 * run.lock_wait_s / max(1, run.intakes)),
+                 _row(f"{label} foreign CPU % of one core", run.foreign_cpu_pct)]
     one, two = runs.get(1), runs.get(2)
     if one and two and one.per_s > 0:
         rows.append(_efficiency("fitconnect", one.per_s, one.cpu_s_per_intake, two.per_s))

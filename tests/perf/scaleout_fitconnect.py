@@ -29,7 +29,7 @@ from adapters.fitconnect.outbound import Created
 from adapters.fitconnect.sandbox import config as sandbox_config
 from tests.perf.fitconnect.bench_intake import Zustelldienst, gateway_settings, zustelldienst
 from tests.perf.gateway_process import GatewayProcesses
-from tests.perf.loadgen import cpu_seconds
+from tests.perf.loadgen import cpu_seconds, machine_cpu
 from tests.perf.pg_activity import SAMPLE_S, Sampler, postgres_background
 from tests.perf.servers import scaleout_services
 
@@ -44,6 +44,8 @@ class FitConnectRun:
     intakes: int = 0
     wall_s: float = 0.0
     cpu_s: dict[str, float] = field(default_factory=dict)  # gateway, postgresql+redis, sandbox
+    per_process_s: dict[str, float] = field(default_factory=dict)  # CPU s of the API and of each worker
+    foreign_cpu_pct: float = 0.0  # of one core: what other processes of the machine used in the window
     lock_waits: int = 0
     lock_wait_s: float = 0.0
     waited_on: dict[str, int] = field(default_factory=dict)
@@ -99,8 +101,11 @@ def measure(workers: int, intakes: int, data_dir: Path) -> FitConnectRun:
                 time.sleep(1.5)  # the sampler has found the gateway's backends
                 background = postgres_background()
                 backends_before = {pid: cpu_seconds([pid]) for pid in sampler.backends}
+                named = {"api": api.proc.pid, **{f"worker {n + 1}": w.proc.pid for n, w in enumerate(pool)}}
+                each = {name: cpu_seconds([pid]) for name, pid in named.items()}
                 before = {"gateway": cpu_seconds(gateway_pids), "background": cpu_seconds(background),
-                          "driver": cpu_seconds([os.getpid()]), "sampler": sampler.own_cpu_s()}
+                          "driver": cpu_seconds([os.getpid()]), "sampler": sampler.own_cpu_s(),
+                          "machine": machine_cpu()[0]}
                 sampler.counting = True
                 wall = time.perf_counter()
                 _announce_all(service, created)
@@ -115,6 +120,9 @@ def measure(workers: int, intakes: int, data_dir: Path) -> FitConnectRun:
                     "sandbox": (cpu_seconds([os.getpid()]) - before["driver"])
                     - (sampler.own_cpu_s() - before["sampler"]),
                 }
+                ours = sum(result.cpu_s.values()) + sampler.own_cpu_s() - before["sampler"]
+                result.foreign_cpu_pct = max(0.0, 100 * (machine_cpu()[0] - before["machine"] - ours) / wall)
+                result.per_process_s = {name: cpu_seconds([pid]) - each[name] for name, pid in named.items()}
                 result.lock_waits, result.lock_wait_s = sampler.waits, sampler.wait_samples * SAMPLE_S
                 result.waited_on = dict(sampler.waited_on)
             result.intakes, result.wall_s = len(created), wall
@@ -130,5 +138,6 @@ def measure(workers: int, intakes: int, data_dir: Path) -> FitConnectRun:
 def describe_run(run: FitConnectRun) -> str:
     return (f"{run.per_s:7.1f}/s ({run.intakes} in {run.wall_s:.1f} s) "
             f"cpu/intake {1000 * run.cpu_s_per_intake:6.2f} ms "
-            f"{orjson.dumps({k: round(v, 2) for k, v in run.cpu_s.items()}).decode()} lock waits {run.lock_waits} "
-            f"({1000 * run.lock_wait_s:.0f} ms)")
+            f"{orjson.dumps({k: round(v, 2) for k, v in {**run.cpu_s, **run.per_process_s}.items()}).decode()} "
+            f"lock waits {run.lock_waits} "
+            f"({1000 * run.lock_wait_s:.0f} ms) foreign {run.foreign_cpu_pct:.0f}%")
