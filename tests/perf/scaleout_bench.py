@@ -9,6 +9,8 @@ PostgreSQL backends serving their connections plus PostgreSQL's own background p
 the load generator (it plays the sender). Lock waits: every 10 ms the PostgreSQL backends of the
 gateway's connections that wait on a lock (``pg_stat_activity.wait_event_type = 'Lock'``); a wait
 is one backend seen waiting in consecutive samples; its time is the samples times 10 ms.
+The FIT-Connect line (an API process and 1, then 2 worker processes doing the intake, the same
+efficiency and lock-wait figures) runs after these; tests/perf/scaleout_fitconnect.py says how.
 Results: a printed table and var/bench/scaleout.json (``summary`` rows as tests/perf/run_all.py reads).
 """
 
