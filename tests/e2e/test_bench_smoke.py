@@ -56,7 +56,7 @@ def test_portal_line_one_short_run_against_the_embedded_gateway(tmp_path: Path) 
     assert run.server_cpu_ms_per_req > 0
 
 
-def test_scaleout_line_measures_both_process_counts_lock_waits_and_the_embedded_profile(tmp_path: Path) -> None:
+def test_scaleout_lines_measure_both_process_counts_lock_waits_and_the_embedded_profile(tmp_path: Path) -> None:
     out = tmp_path / "scaleout.json"
     scaleout.main(["--quick", "--concurrency", "4", "--out", str(out)])
     result = json.loads(out.read_text())
@@ -68,3 +68,10 @@ def test_scaleout_line_measures_both_process_counts_lock_waits_and_the_embedded_
     metrics = {row["metric"]: row["value"] for row in result["summary"]}
     assert any(m.startswith("scale-out portal scaling efficiency (2 vs 1") and v > 0 for m, v in metrics.items())
     assert "scale-out portal scaleout 2 processes lock waits per intake" in metrics
+    # the FIT-Connect line: an API process and 1, then 2 worker processes take in every submission
+    assert set(result["fitconnect_runs"]) == {"workers-1", "workers-2"}
+    for run in result["fitconnect_runs"].values():
+        assert run["intakes"] > 0 and run["per_s"] > 0 and run["cpu_s"]["gateway"] > 0
+        assert run["cpu_s"]["postgresql+redis"] > 0
+    assert any(m.startswith("scale-out fitconnect scaling efficiency (2 vs 1") and v > 0 for m, v in metrics.items())
+    assert "scale-out fitconnect 2 worker processes lock waits per intake" in metrics

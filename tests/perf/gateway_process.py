@@ -36,16 +36,17 @@ def exit_on_sigterm() -> None:
 
 
 class GatewayProcesses:
-    """``rathaus-gateway serve`` (``command="serve"``: API + worker) or ``worker``."""
+    """``rathaus-gateway serve`` (``command="serve"``: API + worker; API alone with
+    ``with_worker=False``) or ``worker``."""
 
     def __init__(self, name: str, settings: dict[str, Any], data_dir: Path, command: str = "serve",
-                 log_dir: Path = LOG_DIR) -> None:
+                 log_dir: Path = LOG_DIR, with_worker: bool = True) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.config_file = data_dir / "gateway.yaml"
         # encrypted at rest like every installation (the test suite's master key)
         config = {"data_dir": str(data_dir), "at_rest": {"master_keys": [TEST_MASTER_KEY]}, **settings}
         self.config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
-        self.command = command
+        self.command, self.with_worker = command, with_worker
         self.port = free_port() if command == "serve" else None
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}-gateway.log"
@@ -58,6 +59,8 @@ class GatewayProcesses:
             argv += ["--parent-pid", str(os.getpid())]
         if self.port is not None:
             argv += ["--host", HOST, "--port", str(self.port)]
+            if not with_worker:
+                argv.append("--no-worker")
         self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self.pids: dict[str, int] = {}
@@ -67,13 +70,17 @@ class GatewayProcesses:
         return f"http://{HOST}:{self.port}"
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Up when the API answers ``/healthz`` and the worker process runs (``serve``), or when
+        """Up when the API answers ``/healthz`` and the worker process runs if it has one (``serve``), or when
         the worker has logged its start (``worker``)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if self.command == "serve":
+            if self.command == "serve" and not self.with_worker:
+                if self._healthy():
+                    self.pids = {"api": self.proc.pid}
+                    return
+            elif self.command == "serve":
                 children = [pid for pid in process_tree(self.proc.pid) if pid != self.proc.pid]
                 if children and self._healthy() and b"started (" in self.log_path.read_bytes():
                     self.pids = {"api": self.proc.pid, "worker": children[0]}

@@ -9,6 +9,8 @@ PostgreSQL backends serving their connections plus PostgreSQL's own background p
 the load generator (it plays the sender). Lock waits: every 10 ms the PostgreSQL backends of the
 gateway's connections that wait on a lock (``pg_stat_activity.wait_event_type = 'Lock'``); a wait
 is one backend seen waiting in consecutive samples; its time is the samples times 10 ms.
+The FIT-Connect line (an API process and 1, then 2 worker processes doing the intake, the same
+efficiency and lock-wait figures) runs after these; tests/perf/scaleout_fitconnect.py says how.
 Results: a printed table and var/bench/scaleout.json (``summary`` rows as tests/perf/run_all.py reads).
 """
 
@@ -19,23 +21,22 @@ import contextlib
 import json
 import os
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import yaml
 
 from tests.perf.gateway_process import exit_on_sigterm
 from tests.perf.loadgen import RequestFactory, cpu_seconds, machine_cpu, process_tree, run_load
+from tests.perf.pg_activity import SAMPLE_S, Sampler, postgres_background
 from tests.perf.runinfo import describe, load_average, run_info
+from tests.perf.scaleout_fitconnect import FitConnectRun, describe_run
+from tests.perf.scaleout_fitconnect import measure as measure_fitconnect
 from tests.perf.servers import (
     GATEWAY_APP,
     HOST,
     OUT_DIR,
-    Server,
     base_env,
     embedded_config,
     fetch_token,
@@ -44,7 +45,6 @@ from tests.perf.servers import (
     services_available,
 )
 
-SAMPLE_S = 0.01
 TARGET_EFFICIENCY = 0.85
 
 
@@ -67,87 +67,6 @@ class Measured:
         return sum(self.cpu_s.values()) / max(1, self.requests)
 
 
-def _gateway_ports(server: Server) -> set[int]:
-    """The local ports of the server processes' TCP connections to PostgreSQL (port 5432)."""
-    inodes: set[str] = set()
-    for pid in process_tree(server.proc.pid):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if link.startswith("socket:["):
-                        inodes.add(link[8:-1])
-    ports: set[int] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[9] in inodes and fields[2].endswith(":1538"):  # remote port 5432
-                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
-
-
-class _Sampler:
-    """Samples pg_stat_activity for the gateway's backends: lock waits and which backends are ours."""
-
-    def __init__(self, server: Server, pg_url: str) -> None:
-        self._server, self._engine = server, sa.create_engine(pg_url, pool_size=1)
-        self._stop = threading.Event()
-        self.backends: set[int] = set()
-        self.waits = 0
-        self.wait_samples = 0
-        self.waited_on: dict[str, int] = {}  # wait event and statement: how often
-        self._waiting: set[int] = set()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.counting = False
-
-    def __enter__(self) -> _Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._engine.dispose()
-
-    def _run(self) -> None:
-        ports, refreshed = set[int](), 0.0
-        query = sa.text("SELECT pid, client_port, wait_event_type, wait_event, left(query, 48) AS q "
-                        "FROM pg_stat_activity WHERE client_port = ANY(:ports)")
-        with self._engine.connect() as conn:
-            while not self._stop.wait(SAMPLE_S):
-                if time.monotonic() - refreshed > 1.0:
-                    ports, refreshed = _gateway_ports(self._server), time.monotonic()
-                rows = conn.execute(query, {"ports": list(ports)}).all()
-                conn.rollback()
-                waiting = {r.pid for r in rows if r.wait_event_type == "Lock"}
-                self.backends.update(r.pid for r in rows)
-                if self.counting:
-                    self.waits += len(waiting - self._waiting)
-                    self.wait_samples += len(waiting)
-                    for r in rows:
-                        if r.pid in waiting - self._waiting:
-                            what = f"{r.wait_event}: {r.q}"
-                            self.waited_on[what] = self.waited_on.get(what, 0) + 1
-                self._waiting = waiting
-
-
-def _postgres_background() -> list[int]:
-    """Redis and PostgreSQL's own processes (postmaster, writers, WAL writer, ...), not other clients' backends."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            name = (entry / "comm").read_text().strip()
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            backend = name == "postgres" and "postgres:" in cmd and not any(
-                word in cmd for word in ("writer", "checkpointer", "launcher", "logger", "stats", "archiver"))
-            if name == "redis-server" or (name == "postgres" and not backend):
-                pids.append(int(entry.name))
-    return pids
-
-
 def _measure(profile: str, processes: int, args: argparse.Namespace, tmp: Path) -> Measured:
     log_path = OUT_DIR / "logs" / f"scaleout-{profile}-p{processes}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,9 +74,9 @@ def _measure(profile: str, processes: int, args: argparse.Namespace, tmp: Path) 
     result = Measured(profile, processes)
     with configure(tmp) as config_file, running(GATEWAY_APP, processes, base_env(config_file), log_path) as server:
         pg_url = yaml.safe_load(config_file.read_text()).get("database_url") if profile == "scaleout" else None
-        sampler = _Sampler(server, pg_url) if pg_url else None
+        sampler = Sampler(lambda: process_tree(server.proc.pid), pg_url) if pg_url else None
         with sampler or contextlib.nullcontext():
-            background = _postgres_background() if sampler else []
+            background = postgres_background() if sampler else []
 
             def probe() -> dict[str, float]:
                 backends = sorted(sampler.backends) if sampler else []
@@ -192,9 +111,34 @@ def _row(metric: str, value: float, target: str = "", passed: bool | None = None
             "pass": passed}
 
 
+def _efficiency(line: str, one_per_s: float, one_cpu_s_per_intake: float, two_per_s: float) -> dict[str, Any]:
+    cores = os.cpu_count() or 1
+    bound = min(2 * one_per_s, cores / max(one_cpu_s_per_intake, 1e-9))
+    efficiency = two_per_s / bound
+    return _row(f"scale-out {line} scaling efficiency (2 vs 1; bound {bound:.1f}/s, {cores} cores)", efficiency,
+                f">= {TARGET_EFFICIENCY}", efficiency >= TARGET_EFFICIENCY)
+
+
+def summarise_fitconnect(runs: dict[int, FitConnectRun]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for workers, run in sorted(runs.items()):
+        label = f"scale-out fitconnect {workers} worker process{'es' if workers > 1 else ''}"
+        rows += [_row(f"{label} intakes/s", run.per_s),
+                 _row(f"{label} CPU s per intake (all processes)", run.cpu_s_per_intake),
+                 _row(f"{label} lock waits per intake", run.lock_waits / max(1, run.intakes)),
+                 _row(f"{label} lock wait ms per intake", 1000 * run.lock_wait_s / max(1, run.intakes)),
+                 _row(f"{label} foreign CPU % of one core", run.foreign_cpu_pct)]
+    one, two = runs.get(1), runs.get(2)
+    if one and two and one.per_s > 0:
+        rows.append(_efficiency("fitconnect", one.per_s, one.cpu_s_per_intake, two.per_s))
+    else:
+        rows.append(_row("scale-out fitconnect scaling efficiency: a run failed", float("nan"),
+                         f">= {TARGET_EFFICIENCY}", False))
+    return rows
+
+
 def summarise(runs: dict[tuple[str, int], Measured]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    cores = os.cpu_count() or 1
     one, two = runs.get(("scaleout", 1)), runs.get(("scaleout", 2))
     for (profile, processes), run in sorted(runs.items()):
         label = f"scale-out portal {profile} {processes} process{'es' if processes > 1 else ''}"
@@ -206,10 +150,7 @@ def summarise(runs: dict[tuple[str, int], Measured]) -> list[dict[str, Any]]:
             rows += [_row(f"{label} lock waits per intake", run.lock_waits / max(1, run.requests)),
                      _row(f"{label} lock wait ms per intake", 1000 * run.lock_wait_s / max(1, run.requests))]
     if one and two and one.rps > 0:
-        bound = min(2 * one.rps, cores / max(one.cpu_s_per_intake, 1e-9))
-        efficiency = two.rps / bound
-        rows.append(_row(f"scale-out portal scaling efficiency (2 vs 1 process; bound {bound:.0f}/s, "
-                         f"{cores} cores)", efficiency, f">= {TARGET_EFFICIENCY}", efficiency >= TARGET_EFFICIENCY))
+        rows.append(_efficiency("portal", one.rps, one.cpu_s_per_intake, two.rps))
     else:
         rows.append(_row("scale-out portal scaling efficiency: a run failed", float("nan"), f">= {TARGET_EFFICIENCY}",
                          False))
@@ -221,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--fitconnect-intakes", type=int, default=200, help="submissions per FIT-Connect run")
     parser.add_argument("--quick", action="store_true", help="a smoke test of the machinery")
     parser.add_argument("--out", type=Path, default=OUT_DIR / "scaleout.json")
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup = 2.0, 0.5
+        args.duration, args.warmup, args.fitconnect_intakes = 2.0, 0.5, 4
     exit_on_sigterm()
     info = run_info()
     if reason := services_available():
@@ -251,12 +193,27 @@ def main(argv: list[str] | None = None) -> int:
                   f"({1000 * run.lock_wait_s:.0f} ms) foreign {run.foreign_cpu_pct:.0f}%", flush=True)
             for what, count in sorted(run.waited_on.items(), key=lambda item: -item[1])[:3]:
                 print(f"      waited {count}x on {what}", flush=True)
-    rows = summarise(runs)
+        fitconnect: dict[int, FitConnectRun] = {}
+        for workers in (1, 2):
+            print(f"  fitconnect workers={workers} ...", end=" ", flush=True)
+            try:
+                fitconnect[workers] = measure_fitconnect(workers, args.fitconnect_intakes,
+                                                         Path(tmp_name) / f"fitconnect-{workers}")
+            except Exception as exc:  # one broken run must not cost the others
+                failures.append(f"fitconnect {workers}: {type(exc).__name__}: {str(exc)[:1500]}")
+                print(f"FAILED: {failures[-1]}", flush=True)
+                continue
+            print(describe_run(fitconnect[workers]), flush=True)
+            for what, count in sorted(fitconnect[workers].waited_on.items(), key=lambda item: -item[1])[:3]:
+                print(f"      waited {count}x on {what}", flush=True)
+    rows = summarise(runs) + summarise_fitconnect(fitconnect)
     for row in rows:
         print(f"  {row['metric']:<84} {row['value']:>10}  {row['target']}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"run": {**info, "load_after": load_average(), "machine": describe(info)},
                                     "runs": {f"{p}-{n}": r.__dict__ for (p, n), r in runs.items()},
+                                    "fitconnect_runs": {f"workers-{n}": {**r.__dict__, "per_s": r.per_s}
+                                                        for n, r in fitconnect.items()},
                                     "failures": failures, "summary": rows}, indent=2, default=str))
     return 0 if all(r["pass"] is not False for r in rows) else 1
 

@@ -148,7 +148,9 @@ def embedded_config(tmp: Path) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def scaleout_config(tmp: Path) -> Iterator[Path]:
+def scaleout_services() -> Iterator[dict[str, str]]:
+    """Settings of the scale-out profile on a PostgreSQL schema and Redis queue of their own (the
+    test conventions' services), removed afterwards."""
     import redis
     import sqlalchemy as sa
 
@@ -158,10 +160,9 @@ def scaleout_config(tmp: Path) -> Iterator[Path]:
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    data_dir = Path(tempfile.mkdtemp(prefix="scaleout-", dir=tmp))
     try:
-        yield write_config(data_dir, profile="scaleout", database_url=f"{PG_URL}?options=-csearch_path%3D{name}",
-                           redis_url=REDIS_URL, queue_name=name)
+        yield {"profile": "scaleout", "database_url": f"{PG_URL}?options=-csearch_path%3D{name}",
+               "redis_url": REDIS_URL, "queue_name": name}
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
@@ -170,6 +171,12 @@ def scaleout_config(tmp: Path) -> Iterator[Path]:
         for key in client.scan_iter(f"{name}*"):
             client.delete(key)
         client.close()
+
+
+@contextlib.contextmanager
+def scaleout_config(tmp: Path) -> Iterator[Path]:
+    with scaleout_services() as services:
+        yield write_config(Path(tempfile.mkdtemp(prefix="scaleout-", dir=tmp)), **services)
 
 
 def services_available() -> str | None:

@@ -147,7 +147,8 @@ def zustelldienst() -> Iterator[Zustelldienst]:
 def gateway_settings(sandbox_url: str) -> dict[str, Any]:
     # polling is left out (once an hour): every submission arrives by its callback
     options = testing.gateway_options(sandbox_url, poll_interval=3600)
-    return {"adapters": {"portal": {}, "fitconnect": options}, "poll_interval_seconds": 3600,
+    # demo: the sandbox's published test keys and secrets are accepted only in the demo profile
+    return {"adapters": {"portal": {}, "fitconnect": options}, "poll_interval_seconds": 3600, "demo": True,
             "token_signing_key": "bench-only-token-signing-key-0123456789abcdef"}
 
 
