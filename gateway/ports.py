@@ -167,6 +167,19 @@ class InboundSource(Protocol):
     def poll(self) -> Iterable[InboundMessage]: ...
 
 
+@runtime_checkable
+class AnnouncingSource(InboundSource, Protocol):
+    """A pull source that can also be told of a message (a callback announcing a FIT-Connect
+    submission): what was announced is fetched in the worker's next round, not only at the next
+    poll interval, and without asking upstream for its whole listing."""
+
+    def announced(self) -> bool:
+        """Whether announced messages wait to be fetched (a cheap local look)."""
+        ...
+
+    def poll_announced(self) -> Iterable[InboundMessage]: ...
+
+
 @dataclass(frozen=True)
 class Forwarding:
     """A case sent out through a channel: the remote id and the last known remote status."""

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from gateway.adapter_registry import Adapters
 from gateway.config import Settings
@@ -23,6 +23,7 @@ from gateway.health.recorder import HealthRecorder
 from gateway.intake.pipeline import INTAKE_JOB, IntakePipeline
 from gateway.outbox.dispatcher import Dispatcher
 from gateway.outbox.forwarding import Forwarder
+from gateway.ports import AnnouncingSource, InboundMessage
 from gateway.queue import Job, WorkQueue
 from gateway.store.db import UnitOfWork
 
@@ -53,22 +54,27 @@ class Worker:
         A source is polled at most every ``poll_interval_seconds`` of its own (if it has that
         attribute) after its last poll ended — so each poll is a real one, and its outcome tells
         its circuit breaker something — and not while its breaker is open."""
-        if not force and time.monotonic() - self._last_poll < self.settings.poll_interval_seconds:
-            return 0
-        self._last_poll = time.monotonic()
+        due = force or time.monotonic() - self._last_poll >= self.settings.poll_interval_seconds
+        if due:
+            self._last_poll = time.monotonic()
         received = 0
         for name, source in self.adapters.sources.items():
             interval = float(getattr(source, "poll_interval_seconds", 0.0))
-            if time.monotonic() - self._polled.get(name, float("-inf")) < interval:
-                continue
-            try:
-                for message in self.health.iterate(AdapterKey(SOURCE, name), source.poll):
-                    if not self.pipeline.receive(message).duplicate:
-                        received += 1
-            except Exception as exc:  # one failing source must not stop the others
-                log.warning("polling %s failed: %s", name, type(exc).__name__)
-            finally:
+            if due and time.monotonic() - self._polled.get(name, float("-inf")) >= interval:
+                received += self._fetch(name, source.poll)
                 self._polled[name] = time.monotonic()
+            elif isinstance(source, AnnouncingSource) and source.announced():
+                received += self._fetch(name, source.poll_announced)
+        return received
+
+    def _fetch(self, name: str, poll: Callable[[], Iterable[InboundMessage]]) -> int:
+        received = 0
+        try:
+            for message in self.health.iterate(AdapterKey(SOURCE, name), poll):
+                if not self.pipeline.receive(message).duplicate:
+                    received += 1
+        except Exception as exc:  # one failing source must not stop the others
+            log.warning("polling %s failed: %s", name, type(exc).__name__)
         return received
 
     def run_jobs(self, block_seconds: float = 0.0, max_jobs: int = 16) -> int:

@@ -40,19 +40,31 @@ class Announcements:
         entries = self.state.scan(NAMESPACE, "")[:PER_POLL]
         return [(str(value.get("destinationId", "")), key, str(value.get("caseId", ""))) for key, value in entries]
 
+    def any_pending(self) -> bool:
+        return bool(self.state.scan(NAMESPACE, ""))
+
     def done(self, submission_id: str) -> None:
         self.state.delete(NAMESPACE, submission_id)
 
 
 @dataclass
 class AnnouncedFirst:
-    """The inbound source the worker polls: announced submissions, then the source's listing."""
+    """The inbound source the worker polls: announced submissions, then the source's listing. The
+    worker fetches what was announced in its next round (``poll_announced``), the listing at the
+    poll interval."""
 
     source: FitConnectSource
     announcements: Announcements
     name: str = "fitconnect"
 
+    def announced(self) -> bool:
+        return self.announcements.any_pending()
+
     def poll(self) -> Iterator[InboundMessage]:
+        yield from self.poll_announced()
+        yield from self.source.poll()
+
+    def poll_announced(self) -> Iterator[InboundMessage]:
         for destination_id, submission_id, case_id in self.announcements.pending():
             if not self.source.seen(submission_id):
                 try:
@@ -64,4 +76,3 @@ class AnnouncedFirst:
                     yield message  # the worker resumes this generator once the core has received it
                     self.source.remember(submission_id)
             self.announcements.done(submission_id)
-        yield from self.source.poll()

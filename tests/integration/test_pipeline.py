@@ -394,6 +394,37 @@ def test_a_poll_receives_each_message_and_the_same_round_processes_it(gw: Gatewa
     assert pull.acks == ["m-poll-1", "m-poll-2"] and count(gw, cases) == 2
 
 
+def test_an_announced_message_is_fetched_in_the_next_round_without_a_listing(gw: Gateway, pull: PullChannel) -> None:
+    class Announcing:
+        name = "testpull"
+
+        def __init__(self) -> None:
+            self.waiting: list[str] = []
+            self.listings = 0
+
+        def poll(self) -> list[InboundMessage]:
+            self.listings += 1
+            return self.fetch()
+
+        def announced(self) -> bool:
+            return bool(self.waiting)
+
+        def poll_announced(self) -> list[InboundMessage]:
+            return self.fetch()
+
+        def fetch(self) -> list[InboundMessage]:
+            fetched, self.waiting = [pull_message(ref) for ref in self.waiting], []
+            return fetched
+
+    source = Announcing()
+    gw.adapters.sources.register("testpull", source)
+    assert gw.worker.poll_sources(force=True) == 0 and source.listings == 1
+    assert gw.worker.poll_sources() == 0, "nothing announced, the poll interval not over: nothing asked"
+    source.waiting.append("m-announced")
+    assert gw.worker.poll_sources() == 1 and source.listings == 1, "fetched at once, no listing"
+    assert gw.queries.inbox_entry("testpull", "m-announced").state == "received"  # type: ignore[union-attr]
+
+
 def test_a_delivery_whose_claim_ran_out_cannot_undo_the_takeover(profile_settings: Any) -> None:
     now = [dt.datetime.now(dt.UTC)]
     gateways = [Gateway.create(profile_settings, clock=lambda: now[0]) for _ in range(2)]
