@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 NAMESPACE = "fitconnect.announced"
 TTL_SECONDS = 86_400.0  # the listing finds the submission anyway: an announcement is only a hint
 PER_POLL = 100
+CLAIMS = "fitconnect.fetching"
+CLAIM_SECONDS = 300.0  # longer than fetching a large submission takes; a lapsed claim costs a second fetch only
 
 
 @dataclass
@@ -40,10 +42,19 @@ class Announcements:
         entries = self.state.scan(NAMESPACE, "")[:PER_POLL]
         return [(str(value.get("destinationId", "")), key, str(value.get("caseId", ""))) for key, value in entries]
 
+    def claim(self, submission_id: str) -> bool:
+        """Whether this worker may fetch the submission now: one worker fetches an announced
+        submission, the others pass it by (the claim lapses should that worker die meanwhile)."""
+        return self.state.add(CLAIMS, submission_id, {}, ttl_seconds=CLAIM_SECONDS)
+
+    def release(self, submission_id: str) -> None:
+        self.state.delete(CLAIMS, submission_id)
+
     def any_pending(self) -> bool:
         return bool(self.state.scan(NAMESPACE, ""))
 
     def done(self, submission_id: str) -> None:
+        # the claim stays until it lapses: another worker may still hold this announcement in its list
         self.state.delete(NAMESPACE, submission_id)
 
 
@@ -67,12 +78,19 @@ class AnnouncedFirst:
     def poll_announced(self) -> Iterator[InboundMessage]:
         for destination_id, submission_id, case_id in self.announcements.pending():
             if not self.source.seen(submission_id):
+                if not self.announcements.claim(submission_id):
+                    continue  # another worker fetches it; it marks the announcement done
                 try:
                     message = self.source.fetch(destination_id, submission_id, case_id)
                 except Exception as exc:  # kept for the next poll; the others still go ahead
+                    self.announcements.release(submission_id)
                     log.warning("fetching an announced FIT-Connect submission failed: %s", type(exc).__name__)
                     continue
                 if message is not None:
-                    yield message  # the worker resumes this generator once the core has received it
+                    try:
+                        yield message  # the worker resumes this generator once the core has received it
+                    except GeneratorExit:  # receive failed: this worker tries again at its next poll
+                        self.announcements.release(submission_id)
+                        raise
                     self.source.remember(submission_id)
             self.announcements.done(submission_id)

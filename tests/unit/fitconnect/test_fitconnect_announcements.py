@@ -97,3 +97,15 @@ def test_a_gone_or_already_fetched_submission_is_just_forgotten(reason: str) -> 
         fake.remember(FIRST)
     assert [m.source_id for m in source.poll()] == [SECOND]
     assert _pending(state) == []
+
+
+def test_of_two_workers_only_one_fetches_an_announced_submission() -> None:
+    first, first_fake, state = _rig()
+    second_fake = FakeSource()
+    second = AnnouncedFirst(second_fake, Announcements(state))  # type: ignore[arg-type]
+    polling = first.poll_announced()
+    assert next(polling).source_id == FIRST  # the first worker fetched it, the core receives it
+    assert [m.source_id for m in second.poll_announced()] == [SECOND]
+    assert [f[1] for f in second_fake.fetched] == [SECOND], "the claimed one is not fetched twice"
+    assert list(polling) == []  # SECOND: done by the other worker meanwhile
+    assert [f[1] for f in first_fake.fetched] == [FIRST] and _pending(state) == []
