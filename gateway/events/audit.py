@@ -7,7 +7,7 @@ upsert that locks the row until the transaction ends — so writers of one chain
 and the chain never forks, on PostgreSQL with many processes as on SQLite with its one writer.
 
 Because the head row stays locked until the commit, a transaction records its audit entry after
-its other writes (rows it updates, events it publishes: the feed's advisory lock), so that two
+its other writes (rows it updates, the reference counter it draws from), so that two
 transactions never take these locks in opposite orders and deadlock.
 """
 
