@@ -6,7 +6,7 @@ Each municipality (tenant) has a chain of its own; entries without a tenant form
     ["rg-audit-v1", chain, position, prev_hash, at, actor, action, tenant_ars, case_id, inbox_id, details]
 
 serialised with sorted object keys, no whitespace (separators ``,`` and ``:``) and ASCII only
-(every non-ASCII character as a ``\\uXXXX`` escape); ``at`` is the UTC time as ISO 8601 with
+(every non-ASCII character as a ``\\u`` escape of four hex digits); ``at`` is the UTC time as ISO 8601 with
 microseconds and ``+00:00``; absent ids are ``null``; ``position`` counts from 1; the first
 entry's ``prev_hash`` is the genesis value, 64 zeros. The hash is written as 64 lower-case hex
 digits. Version 1 is never changed: a new encoding gets a new version tag, so old entries
