@@ -21,14 +21,12 @@ time. Afterwards, counted at the sandboxes and in the gateway:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -66,6 +64,7 @@ from gateway.replies.request import ReplyRequest
 from gateway.store import inbox_repo
 from gateway.store.tables import cases, inbox, reply_deliveries
 from tests.conftest import REPO, SECRETS, TENANT, TEST_MASTER_KEY, client_configs
+from tests.support.serve_process import serving
 from tests.support.servers import free_port, serve_app
 
 INTAKES = int(os.environ.get("FAULT_INTAKES", "90"))
@@ -159,33 +158,9 @@ def gateway_config(tmp_path: Path, boxes: Sandboxes) -> Path:
 
 @contextmanager
 def serve(tmp_path: Path, config: Path, port: int) -> Iterator[Serve]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RG_", "PROMETHEUS_"))}
-    env["RG_CONFIG_FILE"] = str(config)
     log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        # a session of its own: the end of the test stops exactly this group (serve and its worker)
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)],
-                                   env=env, stdout=out, stderr=out, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
+    with serving(config, port, log) as (process, url):
         yield Serve(process, url, log, config)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
 
 
 class Killer(threading.Thread):

@@ -30,7 +30,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +53,7 @@ from gateway.store.tables import cases, inbox, outbox
 from tests.conftest import SECRETS, TENANT, TEST_MASTER_KEY, TESTDATA, client_configs, secret_hash
 from tests.integration.conftest import portal_message
 from tests.integration.console.conftest import PASSWORDS, form_with_action, text_of
+from tests.support.serve_process import serving
 from tests.support.servers import free_port, serve_app
 
 OUTAGES = int(os.environ.get("FAULT_OUTAGES", "1"))
@@ -241,30 +241,8 @@ def console_system(browser: httpx.Client) -> str:
 
 @contextmanager
 def serve(config: Path, port: int, log: Path) -> Iterator[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RG_", "PROMETHEUS_"))}
-    env["RG_CONFIG_FILE"] = str(config)
-    with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env,
-                                   stdout=out, stderr=out, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
+    with serving(config, port, log) as (_, base):
         yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
 
 
 def readiness(base: str) -> tuple[int, dict[str, Any]]:
