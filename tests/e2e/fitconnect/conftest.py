@@ -7,6 +7,7 @@ minimum) so these tests exercise the channel and stay independent of the tenant 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,3 +100,14 @@ def make_stack(tmp_path: Path, mappings_root: Path, api_version: str, **extra: A
                         make_gateway=make_gateway, gateway=gateway, efa=testing.efa_sender(sandbox_url),
                         sandbox_app=sandbox_app)
         gateway.close()
+
+
+def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """The first truthy value of ``condition``, polled every 50 ms for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")

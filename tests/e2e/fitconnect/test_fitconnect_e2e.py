@@ -8,7 +8,6 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,19 +23,10 @@ from adapters.fitconnect.sandbox.callbacks import deliver, send_callback
 from adapters.fitconnect.sandbox.config import DEMO_CALLBACK_SECRET, DEMO_DESTINATION
 from adapters.fitconnect.sandbox.state import SentCallback
 from gateway.api.app import create_app
+from tests.e2e.fitconnect.conftest import wait_for
 from tests.support.servers import serve_app
 
 CALLBACK_PATH = f"/v1/channels/fitconnect/callbacks/{DEMO_DESTINATION}"
-
-
-def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def announced(stack: Any, submission_id: str) -> SentCallback:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +19,12 @@ from adapters.fitconnect.reply_channel import ReplyRefused
 from adapters.fitconnect.sandbox.config import DEMO_DESTINATION
 from gateway.case.model import Case
 from gateway.ports import DeliveryReport, OutgoingReply, ReplyChannelAdapter
-from tests.e2e.fitconnect.conftest import Stack, make_stack
+from tests.e2e.fitconnect.conftest import Stack, make_stack, wait_for
 
 
 @pytest.fixture
 def reply_stack(tmp_path: Path, mappings_root: Path) -> Iterator[Stack]:
     yield from make_stack(tmp_path, mappings_root, "v2", postbox=testing.postbox_options())
-
-
-def wait_for(condition: Callable[[], Any], seconds: float = 20.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def case_from(stack: Stack, reply_channel: dict[str, Any]) -> Case:
@@ -44,7 +34,7 @@ def case_from(stack: Stack, reply_channel: dict[str, Any]) -> Case:
     created = stack.efa.send(app)
     # the callback only announces the submission; the worker's poll takes it in
     stack.gateway.worker.run_until_idle()
-    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id))
+    wait_for(lambda: stack.gateway.queries.inbox_entry("fitconnect", created.submission_id), seconds=20)
     case = stack.gateway.queries.case_by_source("fitconnect", created.submission_id)
     assert case is not None
     return case  # type: ignore[no-any-return]
