@@ -97,12 +97,14 @@ class IntakePipeline:
         submission, verified = checked
         self._keep_original(message, row, (submission, verified))
         case_id = uuid.uuid4()
+        reference = records.draw_reference(self.db, route, now)
         with self.db.transaction() as uow:
             inserted = inbox_repo.insert_entry(uow.conn, records.committed(row, case_id))
             if inserted:  # audited together with the case
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id)
+                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id,
+                                          reference=reference)
         if not inserted:
             return self._repeat(message, fingerprint)
         return Outcome(inbox_id=row.id, state="committed", case=case)
@@ -176,6 +178,7 @@ class IntakePipeline:
             return self._fail(row, exc, verified if checkpoint is None else None, finish)
         now = self.clock()
         case_id = uuid.uuid4()
+        reference = records.draw_reference(self.db, route, now)
         with self.db.transaction() as uow:
             # the conditional update is the claim: a worker whose lease ran out finds 0 rows
             finished_elsewhere = not inbox_repo.commit_open(uow.conn, row.id, str(case_id), now)
@@ -184,7 +187,8 @@ class IntakePipeline:
             if not finished_elsewhere:
                 case = records.write_case(uow, row=row, verified=verified, route=route, mapping_version=version,
                                           mapped=mapped, webhooks=self.settings.webhooks,
-                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id)
+                                          acknowledge=self._acknowledged(row.channel), now=now, case_id=case_id,
+                                          reference=reference)
         if finished_elsewhere:
             return self.outcome(row.id)
         return Outcome(inbox_id=row.id, state="committed", case=case)

@@ -22,7 +22,7 @@ from gateway.intake.case_builder import build_case
 from gateway.intake.checkpoint import Verified
 from gateway.metrics import instruments
 from gateway.store import case_repo, inbox_repo, outbox_repo
-from gateway.store.db import UnitOfWork
+from gateway.store.db import Database, UnitOfWork
 from gateway.store.inbox_repo import InboxRow
 
 
@@ -34,20 +34,19 @@ def report_upstream(uow: UnitOfWork, *, kind: str, row: InboxRow, payload: dict[
                     case_id=case_id)
 
 
+def draw_reference(db: Database, route: Route, now: dt.datetime) -> str:
+    """The reference number of a case about to be written (drawn before its transaction)."""
+    return case_repo.draw_reference(db, route.tenant.ars, route.tenant.reference_prefix, now.year)
+
+
 def write_case(uow: UnitOfWork, *, row: InboxRow, verified: Verified, route: Route, mapping_version: int,
                mapped: Any, webhooks: list[WebhookConfig], acknowledge: bool, now: dt.datetime,
-               case_id: uuid.UUID) -> Case:
-    """Case, its reference number, its event and webhook rows, the acknowledgement row and the
-    audit entry — all or nothing. The caller has marked the inbox row committed to ``case_id``
-    (the synchronous intake inserts it so, the worker's claim updates it)."""
-    # built (and validated) before the number is drawn: the counter's row lock, which queues the
-    # case creations of one municipality, is held from here to the commit, so nothing that can
-    # happen earlier happens after it
-    unnumbered = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version,
-                            mapped=mapped, reference=f"{route.tenant.reference_prefix}-{now.year}-000000",
-                            now=now, case_id=case_id)
-    reference = case_repo.next_reference(uow.conn, route.tenant.ars, route.tenant.reference_prefix, now.year)
-    case = unnumbered.model_copy(update={"reference": reference})
+               case_id: uuid.UUID, reference: str) -> Case:
+    """Case, its event and webhook rows, the acknowledgement row and the audit entry — all or
+    nothing. The caller has marked the inbox row committed to ``case_id`` (the synchronous
+    intake inserts it so, the worker's claim updates it) and drawn ``reference``."""
+    case = build_case(row=row, verified=verified, route=route, mapping_version=mapping_version, mapped=mapped,
+                      reference=reference, now=now, case_id=case_id)
     case_repo.insert_case(uow.conn, case, row.id)
     publish(uow, webhooks, case, case_event(CASE_RECEIVED, case, now), now)
     if acknowledge:

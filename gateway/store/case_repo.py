@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Table, insert, select, tuple_, update
 from gateway.case.model import Case
 from gateway.ports import CommittedCase
 from gateway.store import dialects
+from gateway.store.db import Database
 from gateway.store.tables import cases, events, reference_counters
 
 # One upsert: concurrent first cases of a tenant and year must not race on the INSERT.
@@ -38,10 +39,15 @@ Position = tuple[int, int]  # (xid, seq): where a feed reader stands
 START: Position = (0, 0)
 
 
-def next_reference(conn: Connection, tenant_ars: str, prefix: str, year: int) -> str:
-    """Per tenant and year, gap-free within committed transactions (the row lock serialises)."""
-    number = conn.execute(dialects.for_connection(_NEXT_REFERENCE, conn),
-                          {"tenant_ars": tenant_ars, "year": year, "last": 1}).scalar_one()
+def draw_reference(db: Database, tenant_ars: str, prefix: str, year: int) -> str:
+    """The next reference number of a municipality and year, committed before the case that
+    will carry it: the counter's row is locked for that one statement only, so the case
+    creations of one municipality do not queue behind each other's commits. A number whose case
+    then does not commit (a crash, a repeat found at the commit) stays unused: the numbers are
+    unique and ascending in the order they are drawn, with gaps."""
+    with db.single_statements() as conn:
+        number = conn.execute(dialects.for_connection(_NEXT_REFERENCE, conn),
+                              {"tenant_ars": tenant_ars, "year": year, "last": 1}).scalar_one()
     return f"{prefix}-{year}-{number:06d}"
 
 

@@ -160,6 +160,19 @@ class Database:
                 yield
 
     @contextmanager
+    def single_statements(self) -> Iterator[Connection]:
+        """A connection whose every statement is a transaction of its own, committed (durably)
+        by the server as the statement ends: a row lock it takes is never held while this
+        process gets round to its next step. SQLite has one writer anyway: there it is an
+        ordinary transaction."""
+        if self.is_sqlite:
+            with self.transaction() as uow:
+                yield uow.conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
     def reading(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             if self.is_sqlite:

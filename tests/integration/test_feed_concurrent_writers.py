@@ -165,3 +165,40 @@ def _event(name: str) -> dict[str, object]:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def test_case_creations_of_one_municipality_do_not_wait_for_each_other(scaleout: Gateway) -> None:
+    """One case transaction held open just before its COMMIT: a second case of the same
+    municipality is created meanwhile (its reference number and audit entry included) — no row
+    it needs stays locked until another case's commit."""
+    writes_case: set[int] = set()
+    held = threading.Event()
+    second_done = threading.Event()
+    stalls: list[bool] = []
+
+    def statement(conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+        if text.lstrip().upper().startswith("INSERT INTO CASES"):
+            writes_case.add(id(conn))
+
+    def commit(conn: Any) -> None:
+        if id(conn) in writes_case and not held.is_set():
+            held.set()
+            stalls.append(not second_done.wait(10))  # True: the second one could not finish meanwhile
+
+    event.listen(scaleout.db.engine, "before_cursor_execute", statement)
+    event.listen(scaleout.db.engine, "commit", commit)
+    try:
+        first = threading.Thread(target=lambda: scaleout.pipeline.intake(portal_message(tenant=TENANT)))
+        first.start()
+        assert held.wait(30), "the first case transaction never reached its commit"
+        second = scaleout.pipeline.intake(portal_message(tenant=TENANT)).case
+        second_done.set()
+        first.join(30)
+    finally:
+        event.remove(scaleout.db.engine, "commit", commit)
+        event.remove(scaleout.db.engine, "before_cursor_execute", statement)
+    assert second is not None
+    assert stalls == [False], "the second case waited for the first one's commit"
+    with scaleout.db.reading() as conn:
+        references = sorted(case.reference for _, case in case_repo.list_cases(conn, case_repo.CaseFilter()))
+    assert len(references) == 2 and len(set(references)) == 2

@@ -279,8 +279,9 @@ def test_the_job_ends_in_the_transaction_that_records_its_result(gw: Gateway, pu
     assert gw.queries.case_by_source("testpull", "m-job") is not None
     assert gw.queue.reserve(gw.worker.id, 16, 0)[0] == []  # nothing left to run
     if gw.settings.profile == "embedded":
-        # claim the job; commit the case and end the job (the acknowledgement is the outbox's)
-        assert len(writes) == 2, writes
+        # claim the job; draw the reference number; commit the case and end the job (the
+        # acknowledgement is the outbox's)
+        assert len(writes) == 3, writes
 
 
 def test_a_job_whose_commit_fails_is_not_acknowledged(profile_settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
