@@ -20,6 +20,13 @@ from adapters.fitconnect.sandbox.state import Sandbox, SentCallback, StoredSubmi
 
 log = logging.getLogger(__name__)
 
+# One client for every callback, as a Zustelldienst keeps its connections: a client per POST
+# would build a TLS context (the CA bundle parsed again) for each callback, the sandbox's largest
+# cost per submission. httpx clients are safe to share between threads. Idle connections are
+# dropped well before a receiver would close them (uvicorn after 5 s), so a POST never meets one
+# the receiver is closing.
+_HTTP = httpx.Client(timeout=30, follow_redirects=False, limits=httpx.Limits(keepalive_expiry=2.0))
+
 NEW_EVENTS_TYPE = "https://schema.fitko.de/fit-connect/submission-api/callbacks/new-events"
 
 
@@ -59,7 +66,7 @@ def notify_sender(sandbox: Sandbox, sub: StoredSubmission) -> SentCallback | Non
 def deliver(sent: SentCallback) -> int | None:
     """POST one callback (again, for replay tests); the status code, or None when unreachable."""
     try:
-        response = httpx.post(sent.url, content=sent.body, timeout=30,
+        response = _HTTP.post(sent.url, content=sent.body,
                               headers={"Content-Type": "application/json", "callback-timestamp": sent.timestamp,
                                        "callback-authentication": sent.signature})
     except httpx.HTTPError as exc:
