@@ -20,6 +20,7 @@ from gateway.case.service import CaseService
 from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
 from gateway.errors import ConfigurationError
+from gateway.events import audit_sealer
 from gateway.health.overview import HealthService
 from gateway.health.recorder import HealthRecorder
 from gateway.intake.pipeline import IntakePipeline
@@ -112,7 +113,8 @@ class Gateway:
                         forwarder=forwarder, health=recorder, purge=state.purge_expired,
                         collect_blobs=lambda: blob_gc.collect(db, blobs, settings.blob_gc_grace_seconds),
                         follow_replies=follower.follow,
-                        apply_retention=lambda: Retention(db, blobs, catalog, settings, clock).run())
+                        apply_retention=lambda: Retention(db, blobs, catalog, settings, clock).run(),
+                        seal_audit=lambda: audit_sealer.seal(db))
         replies = ReplyService(db=db, blobs=blobs, state=state, catalog=catalog, adapters=adapters, settings=settings,
                                ledger=ledger, clock=clock)
         gateway = cls(settings=settings, db=db, blobs=blobs, mappings=mappings, catalog=catalog, adapters=adapters,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import typer
 
 if TYPE_CHECKING:
     from gateway.bootstrap import Gateway
+    from gateway.events.audit_verify import Pending
 
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -25,7 +27,8 @@ replay_app = typer.Typer(help="Quarantine and dead letters: list and replay.", n
 schema_app = typer.Typer(help="Published schemas.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth2 clients of the API.", no_args_is_help=True)
 blobs_app = typer.Typer(help="The blob store (originals, attachments, uploads).", no_args_is_help=True)
-audit_app = typer.Typer(help="The audit log's hash chains: verify them, export their heads.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log's hash chains: verify them, export their heads, seal new entries.",
+                        no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(replay_app, name="replay")
@@ -258,7 +261,8 @@ def audit_verify(tenant: Annotated[str | None, typer.Option(
         help="only this municipality's chain (ARS; '-' for entries without one)")] = None,
                  anchor: Annotated[Path | None, typer.Option(
                      help="heads printed earlier by `audit head`: each chain must still hold them")] = None) -> None:
-    """Walk each audit chain and name the first changed, inserted or removed entry (exit 1)."""
+    """Walk each audit chain and name the first changed, inserted or removed entry (exit 1).
+    Entries not sealed yet are reported as pending (the worker seals them); read-only."""
     from gateway.events import audit_trail
 
     gateway = _gateway()
@@ -268,11 +272,13 @@ def audit_verify(tenant: Annotated[str | None, typer.Option(
         typer.secho(f"error: cannot use the anchor file: {getattr(exc, 'detail', exc)}", fg="red", err=True)
         raise typer.Exit(2) from None
     results = audit_trail.verify(gateway.db, tenant, anchors)
+    now = gateway.clock()
     gateway.close()
     for result in results:
         if result.problem is None:
             end = f"head at position {result.last.position} {result.last.hash}" if result.last else "empty"
-            typer.echo(f"chain {result.chain}: {result.entries} entr(y/ies) intact, {end}")
+            typer.echo(f"chain {result.chain}: {result.entries} entr(y/ies) intact, {end}"
+                       + _pending_text(result.pending, now))
         else:
             typer.secho(f"chain {result.chain}: TAMPERED — {result.problem.message}", fg="red", err=True)
     bad = sum(result.problem is not None for result in results)
@@ -292,8 +298,35 @@ def audit_head(tenant: Annotated[str | None, typer.Option(
 
     gateway = _gateway()
     heads = audit_trail.current_heads(gateway.db, tenant)
+    waiting = sum(entry.count for entry in audit_trail.pending(gateway.db, tenant).values())
     gateway.close()
     typer.echo(json.dumps(heads, indent=2))
+    if waiting:  # on stderr: the JSON on stdout is the anchor
+        typer.echo(f"note: {waiting} entr(y/ies) not sealed yet are not covered (the worker seals them; "
+                   "or `rathaus-gateway audit seal`)", err=True)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Link the committed entries into their chains now, as the worker does every round (for an
+    installation without a running worker, or before taking an anchor)."""
+    from gateway.events import audit_sealer, audit_trail
+
+    gateway = _gateway()
+    total = 0
+    while sealed := audit_sealer.seal(gateway.db):
+        total += sealed
+    waiting = sum(entry.count for entry in audit_trail.pending(gateway.db).values())
+    gateway.close()
+    typer.echo(f"sealed {total} entr(y/ies)"
+               + (f"; {waiting} wait for older transactions on the database to end" if waiting else ""))
+
+
+def _pending_text(pending: Pending | None, now: dt.datetime) -> str:
+    if pending is None:
+        return ""
+    age = max(0, int((now - pending.at).total_seconds()))
+    return f"; {pending.count} entr(y/ies) not sealed yet (the oldest, seq {pending.seq}, written {age} s ago)"
 
 
 @keys_app.command("rotate")

@@ -1,7 +1,9 @@
 """The worker loop: poll the pull sources (``receive``), run the intake jobs (``process``), then
 the outbox round that sends what those commits owe the outside (acknowledgements, webhooks,
-forwardings, replies to applicants), then the follow-up on what was sent (forwardings, replies).
-Every step is safe with several workers at once (claims and leases).
+forwardings, replies to applicants), then the follow-up on what was sent (forwardings, replies),
+the periodic clean-ups, and last the sealing of the audit entries written so far into their hash
+chains (gateway.events.audit_sealer). Every step is safe with several workers at once (claims,
+leases, and the chains' head rows the sealers take turns on).
 
 ``rathaus-gateway worker`` runs it; ``serve`` and ``up`` start that command as a process of
 its own beside the API (:mod:`gateway.worker_process`)."""
@@ -36,7 +38,8 @@ class Worker:
     def __init__(self, *, settings: Settings, adapters: Adapters, pipeline: IntakePipeline, queue: WorkQueue,
                  dispatcher: Dispatcher, forwarder: Forwarder, health: HealthRecorder, purge: Callable[[], object],
                  collect_blobs: Callable[[], object], follow_replies: Callable[[], int] = lambda: 0,
-                 apply_retention: Callable[[], object] = lambda: None) -> None:
+                 apply_retention: Callable[[], object] = lambda: None,
+                 seal_audit: Callable[[], int] = lambda: 0) -> None:
         self.settings, self.adapters, self.pipeline, self.queue = settings, adapters, pipeline, queue
         self.dispatcher, self.forwarder, self._purge, self._collect_blobs = dispatcher, forwarder, purge, collect_blobs
         self.health = health
@@ -47,6 +50,7 @@ class Worker:
         self._last_blob_gc = time.monotonic()  # not in the first round after a start
         self._apply_retention = apply_retention
         self._last_retention = time.monotonic()  # likewise
+        self.seal_audit = seal_audit
 
     def poll_sources(self, force: bool = False) -> int:
         """Fetch what the pull sources hold and ``receive`` each message (durable, queued).
@@ -122,6 +126,9 @@ class Worker:
         if time.monotonic() - self._last_retention > self.settings.retention.interval_seconds:
             self._last_retention = time.monotonic()
             self._apply_retention()
+        # last: what this round wrote (and what other processes committed) joins its chain; an index
+        # look-up when nothing is unsealed, and a count > 0 makes the loop go round again at once
+        done += self.seal_audit()
         return done
 
     def run_until_idle(self, max_rounds: int = 50) -> int:

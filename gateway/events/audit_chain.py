@@ -12,6 +12,10 @@ entry's ``prev_hash`` is the genesis value, 64 zeros. The hash is written as 64 
 digits. Version 1 is never changed: a new encoding gets a new version tag, so old entries
 still verify. Because ``prev_hash`` and ``position`` are hashed too, changing, inserting or
 removing an entry breaks every hash after it.
+
+An entry gets ``position``, ``prev_hash`` and ``hash`` when it is sealed (gateway.events.audit_sealer),
+after its transaction committed; the writing transaction's id (``xid``), which orders the sealing,
+is not part of the hash.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ def canonical_details(details: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Entry:
-    """One stored audit entry with its place in the chain."""
+    """One stored, sealed audit entry with its place in the chain."""
 
     seq: int
     chain: str
@@ -54,6 +58,7 @@ class Entry:
     case_id: str | None
     inbox_id: str | None
     details: dict[str, Any]
+    xid: int = 0  # the writing transaction; 0 for entries of SQLite and of before migration 0013
 
 
 def utc_text(at: dt.datetime) -> str:

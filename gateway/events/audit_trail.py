@@ -1,5 +1,7 @@
 """The operator's view of the audit chains: verify them all (or one municipality's), and their
-current heads for anchoring outside the gateway (a notary service, a signed e-mail, a ticket).
+current (sealed) heads for anchoring outside the gateway (a notary service, a signed e-mail, a
+ticket). Both only read: entries not sealed yet are reported as pending, and an anchor covers
+the sealed part of a chain (gateway.events.audit_sealer seals, every worker round).
 
 An anchor is what `rathaus-gateway audit head` printed: a JSON list of
 ``{"tenant": ARS or "-", "position": n, "hash": hex, "at": time}``. Verifying against an old
@@ -15,7 +17,7 @@ from typing import Any
 
 from gateway.errors import ConfigurationError
 from gateway.events.audit_chain import utc_text
-from gateway.events.audit_verify import ChainResult, Head, verify_chain
+from gateway.events.audit_verify import ChainResult, Head, Pending, verify_chain
 from gateway.store import audit_repo
 from gateway.store.db import Database
 
@@ -46,11 +48,13 @@ def verify(db: Database, tenant: str | None = None, anchors: dict[str, Head] | N
         if tenant is not None:
             names = {tenant}
         head_rows = audit_repo.heads(conn)
-        return [verify_chain(name, audit_repo.entries(conn, name), head_rows.get(name), anchors.get(name))
+        return [verify_chain(name, audit_repo.entries(conn, name), head_rows.get(name), anchors.get(name),
+                             audit_repo.pending(conn, name))
                 for name in sorted(names)]
 
 
 def current_heads(db: Database, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Each chain's newest sealed entry (chains with none yet are left out)."""
     with audit_repo.snapshot(db) as conn:
         names = [tenant] if tenant is not None else audit_repo.chains(conn)
         heads = []
@@ -60,3 +64,11 @@ def current_heads(db: Database, tenant: str | None = None) -> list[dict[str, Any
                 heads.append({"tenant": name, "position": entry.position, "hash": entry.hash,
                               "at": utc_text(entry.at)})
         return heads
+
+
+def pending(db: Database, tenant: str | None = None) -> dict[str, Pending]:
+    """The chains with unsealed entries (what an anchor taken now does not cover yet)."""
+    with audit_repo.snapshot(db) as conn:
+        names = [tenant] if tenant is not None else audit_repo.chains(conn)
+        found = {name: audit_repo.pending(conn, name) for name in names}
+    return {name: entry for name, entry in found.items() if entry is not None}

@@ -86,8 +86,6 @@ class ReplyService:
                 else:
                     self.ledger.open_post_task(uow.conn, reply, {"failed": [], "passed_over": passed_over}, now,
                                                reply.created_by)
-                # last: the audit chain's head stays locked until the commit, so every transaction
-                # takes it after its other locks (no lock-order cycle with case updates)
                 audit.record(uow.conn, at=now, actor=reply.created_by, action="reply.created",
                              tenant_ars=reply.tenant_ars, case_id=case_id,
                              details={"reply_id": reply.id, "kind": reply.kind, "documents": len(stored),

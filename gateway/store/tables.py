@@ -196,13 +196,20 @@ audit = Table(
     Column("details", JSON, nullable=False),
     # the hash chain (gateway.events.audit_chain): per municipality, "-" for entries without one
     Column("chain", String(12), nullable=False),
-    Column("position", BigInteger, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
+    # set once, by the sealer (gateway.events.audit_sealer); NULL until then ("unsealed")
+    Column("position", BigInteger),
+    Column("prev_hash", String(64)),
+    Column("hash", String(64)),
+    # the writing transaction (as on cases): the sealer links entries in (xid, seq) order
+    Column("xid", BigInteger, nullable=False),
+    # a new column must join the list the sealing trigger keeps unchanged (migration 0013)
 )
 Index("ux_audit_chain_position", audit.c.chain, audit.c.position, unique=True)
+# what the sealer looks for every worker round: small, and empty when all is sealed
+Index("ix_audit_unsealed", audit.c.chain, audit.c.xid, audit.c.seq,
+      postgresql_where=audit.c.hash.is_(None), sqlite_where=audit.c.hash.is_(None))
 
-# The newest entry of each chain: its row is the lock writers of that chain take in turn.
+# The newest sealed entry of each chain: its row is the lock sealers of that chain take in turn.
 audit_heads = Table(
     "audit_heads",
     metadata,

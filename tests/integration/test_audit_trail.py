@@ -1,12 +1,13 @@
-"""The audit trail on real SQLite and PostgreSQL: rows cannot be changed or deleted, tampering
-done behind the triggers' back is found and named, concurrent writers in several processes keep
-one chain, and databases upgraded from 0007 verify."""
+"""The audit trail on real SQLite and PostgreSQL: rows cannot be changed or deleted (only sealed,
+once), tampering done behind the triggers' back is found and named, concurrent writers in
+several processes with a sealer running beside them end in one chain, and databases upgraded
+from 0007 verify. (Sealing itself: tests/integration/test_audit_sealing.py.)"""
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import multiprocessing
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,15 +15,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from gateway.events import audit, audit_trail
+from gateway.events import audit_sealer, audit_trail
 from gateway.events.audit_chain import entry_hash
 from gateway.migrations import upgrade
 from gateway.store.db import Database
 from gateway.store.tables import audit as audit_table
 from gateway.store.tables import audit_heads
 from tests.conftest import OTHER_TENANT, TENANT
-
-AT = dt.datetime(2026, 12, 6, 3, 0, tzinfo=dt.UTC)
+from tests.support.audit_chains import AT, drop_triggers, problems, seal_all, seq_at, write
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -41,42 +41,18 @@ def db(db_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-def write(db: Database, count: int, tenant: str | None = TENANT, actor: str = "worker") -> None:
-    for n in range(count):
-        with db.transaction() as uow:
-            audit.record(uow.conn, at=AT + dt.timedelta(seconds=n), actor=actor, action="case.status",
-                         tenant_ars=tenant, case_id=f"case-{n}", details={"to": "in_progress", "n": n})
-
-
-def drop_triggers(db: Database) -> None:
-    """What someone with full database access could do first."""
-    with db.transaction() as uow:
-        if db.is_sqlite:
-            uow.conn.exec_driver_sql("DROP TRIGGER audit_no_update")
-            uow.conn.exec_driver_sql("DROP TRIGGER audit_no_delete")
-        else:
-            uow.conn.exec_driver_sql("DROP TRIGGER audit_no_update_delete ON audit")
-
-
-def problems(db: Database, **kwargs: object) -> dict[str, str]:
-    return {r.chain: r.problem.message for r in audit_trail.verify(db, **kwargs)  # type: ignore[arg-type]
-            if r.problem is not None}
-
-
-def seq_at(db: Database, chain: str, position: int) -> int:
-    with db.reading() as conn:
-        seq: int = conn.execute(sa.select(audit_table.c.seq).where(
-            audit_table.c.chain == chain, audit_table.c.position == position)).scalar_one()
-    return seq
-
-
 def test_entries_chain_per_municipality_and_verify(db: Database) -> None:
     write(db, 3)
     write(db, 2, tenant=OTHER_TENANT)
     write(db, 1, tenant=None, actor="console:anna")
+    written = {r.chain: (r.entries, r.problem, r.pending.count if r.pending else 0) for r in audit_trail.verify(db)}
+    assert written == {TENANT: (0, None, 3), OTHER_TENANT: (0, None, 2), "-": (0, None, 1)}, "pending, not a problem"
+    assert audit_trail.current_heads(db) == [], "an anchor covers sealed entries only"
+    assert seal_all(db) == 6
     results = {r.chain: r for r in audit_trail.verify(db)}
     assert {chain: (r.entries, r.problem) for chain, r in results.items()} == {
         TENANT: (3, None), OTHER_TENANT: (2, None), "-": (1, None)}
+    assert [r.pending for r in results.values()] == [None, None, None]
     heads = {h["tenant"]: h for h in audit_trail.current_heads(db)}
     assert heads[TENANT]["position"] == 3 and heads[TENANT]["hash"] == results[TENANT].last.hash  # type: ignore[union-attr]
     assert [h["tenant"] for h in audit_trail.current_heads(db, TENANT)] == [TENANT]
@@ -84,6 +60,7 @@ def test_entries_chain_per_municipality_and_verify(db: Database) -> None:
 
 def test_the_database_refuses_to_change_or_delete_entries(db: Database) -> None:
     write(db, 2)
+    seal_all(db)
     statements = ["UPDATE audit SET actor = 'someone' WHERE position = 1", "DELETE FROM audit WHERE position = 2"]
     if not db.is_sqlite:
         statements.append("TRUNCATE audit")
@@ -97,6 +74,7 @@ def test_the_database_refuses_to_change_or_delete_entries(db: Database) -> None:
 
 def test_a_changed_entry_is_named(db: Database) -> None:
     write(db, 5)
+    seal_all(db)
     drop_triggers(db)
     seq = seq_at(db, TENANT, 3)
     with db.transaction() as uow:
@@ -108,6 +86,7 @@ def test_a_changed_entry_is_named(db: Database) -> None:
 def test_a_removed_entry_is_named(db: Database) -> None:
     write(db, 5)
     write(db, 1, tenant=OTHER_TENANT)
+    seal_all(db)
     drop_triggers(db)
     seq = seq_at(db, TENANT, 4)
     with db.transaction() as uow:
@@ -119,6 +98,7 @@ def test_a_removed_entry_is_named(db: Database) -> None:
 
 def test_an_inserted_entry_is_named(db: Database) -> None:
     write(db, 3)
+    seal_all(db)
     drop_triggers(db)
     with db.transaction() as uow:  # shift the last entry up to make room, slip one in that links properly
         uow.conn.execute(sa.update(audit_table).where(audit_table.c.position == 3).values(position=4))
@@ -129,12 +109,13 @@ def test_an_inserted_entry_is_named(db: Database) -> None:
         seq = uow.conn.execute(sa.insert(audit_table).values(chain=TENANT, position=3, prev_hash=prev, hash=forged,
                                                              **fields).returning(audit_table.c.seq)).scalar_one()
     message = problems(db)[TENANT]
-    assert f"at position 4: written before the entry ahead of it (seq {seq}) — entry seq {seq} was inserted" \
+    assert f"at position 4: written before the entry ahead of it (seq {seq}) — one of the two was inserted" \
         in message
 
 
 def test_cutting_off_the_end_is_found_by_the_head_row_and_by_an_anchor(db: Database, tmp_path: Path) -> None:
     write(db, 4)
+    seal_all(db)
     anchor_file = tmp_path / "anchor.json"
     anchor_file.write_text(__import__("json").dumps(audit_trail.current_heads(db)), encoding="utf-8")
     drop_triggers(db)
@@ -155,6 +136,15 @@ def _writer(url: str, tenant: str, count: int, actor: str) -> None:
     db.dispose()
 
 
+def _seal_and_check(db: Database, stop: threading.Event, sealed: list[int], found: list[str]) -> None:
+    """A sealer beside the writers; every verification in between must find nothing wrong (an
+    entry committed late never lands behind the sealed part of its chain)."""
+    while not stop.is_set():
+        sealed[0] += audit_sealer.seal(db)
+        found.extend(f"{r.chain}: {r.problem.message}" for r in audit_trail.verify(db) if r.problem is not None)
+        stop.wait(0.02)
+
+
 def test_concurrent_writers_in_several_processes_keep_one_chain(pg_url: str) -> None:
     upgrade(pg_url)
     each = 150
@@ -162,12 +152,19 @@ def test_concurrent_writers_in_several_processes_keep_one_chain(pg_url: str) -> 
     tenants = [TENANT, OTHER_TENANT, TENANT, OTHER_TENANT, TENANT]
     workers = [context.Process(target=_writer, args=(pg_url, tenant, each, f"writer-{n}"))
                for n, tenant in enumerate(tenants)]
+    db = Database(pg_url)
+    stop, sealed, found = threading.Event(), [0], list[str]()
+    sealer = threading.Thread(target=_seal_and_check, args=(db, stop, sealed, found))
     for worker in workers:
         worker.start()
+    sealer.start()
     for worker in workers:
         worker.join(300)
         assert worker.exitcode == 0
-    db = Database(pg_url)
+    stop.set()
+    sealer.join(60)
+    assert found == [] and sealed[0] > 0, "the sealer ran beside the writers and every check passed"
+    seal_all(db)
     results = {r.chain: r for r in audit_trail.verify(db)}
     with db.reading() as conn:
         positions = dict(conn.execute(sa.select(audit_table.c.chain, sa.func.max(audit_table.c.position))
@@ -198,7 +195,10 @@ def test_entries_written_before_the_chain_are_chained_by_the_upgrade(db_url: str
     engine.dispose()
     upgrade(db_url)
     db = Database(db_url)
+    with db.reading() as conn:  # the chained entries come first in the sealing order
+        assert set(conn.execute(sa.select(audit_table.c.xid)).scalars()) == {0}
     write(db, 1)
+    seal_all(db)
     results = {r.chain: r for r in audit_trail.verify(db)}
     db.dispose()
     assert {c: (r.entries, r.problem) for c, r in results.items()} == {TENANT: (3, None), "-": (1, None)}
@@ -219,5 +219,6 @@ def test_the_migration_goes_down_and_up_again(db_url: str) -> None:
     upgrade(db_url)
     db = Database(db_url)
     write(db, 2)
+    seal_all(db)
     assert problems(db) == {}
     db.dispose()

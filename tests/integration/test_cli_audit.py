@@ -1,5 +1,6 @@
-"""`rathaus-gateway audit verify` and `audit head` on a real SQLite data dir: an intact trail
-passes, a changed entry fails with exit 1 and its seq, and an anchor catches a cut-off end."""
+"""`rathaus-gateway audit verify`, `audit head` and `audit seal` on a real SQLite data dir: the
+worker seals what was written, an intact trail passes (entries not sealed yet are pending, not a
+failure), a changed entry fails with exit 1 and its seq, and an anchor catches a cut-off end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from gateway.bootstrap import Gateway
 from gateway.cli import app
+from gateway.events import audit_trail
 from gateway.ports import InboundMessage
 from tests.conftest import TENANT, TESTDATA, make_settings
 from tests.integration.conftest import envelope
@@ -31,6 +33,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             channel="portal", source_id=f"cli-audit-{n}", payload=json.dumps(envelope()).encode(),
             media_type="application/json", received_at=dt.datetime.now(dt.UTC), tenant_ars=TENANT)).case
         assert case is not None
+    assert audit_trail.pending(gateway.db)[TENANT].count == 3  # one case.created each (inline intake)
+    gateway.worker.run_once()  # the worker's round ends with the sealing
+    assert audit_trail.pending(gateway.db) == {}
     gateway.close()
     return tmp_path
 
@@ -50,7 +55,7 @@ def test_verify_passes_and_head_prints_the_chain_heads(data_dir: Path) -> None:
     verified = runner.invoke(app, ["audit", "verify"])
     assert verified.exit_code == 0, verified.output
     assert f"chain {TENANT}:" in verified.output and "intact" in verified.output
-    heads = json.loads(runner.invoke(app, ["audit", "head", "--tenant", TENANT]).output)
+    heads = json.loads(runner.invoke(app, ["audit", "head", "--tenant", TENANT]).stdout)
     assert [(h["tenant"], sorted(h)) for h in heads] == [(TENANT, ["at", "hash", "position", "tenant"])]
     assert heads[0]["position"] >= 3 and len(heads[0]["hash"]) == 64
 
@@ -68,7 +73,7 @@ def test_verify_fails_naming_a_changed_entry(data_dir: Path) -> None:
 
 def test_an_anchor_catches_entries_cut_off_the_end(data_dir: Path) -> None:
     anchor = data_dir / "anchor.json"
-    anchor.write_text(runner.invoke(app, ["audit", "head"]).output, encoding="utf-8")
+    anchor.write_text(runner.invoke(app, ["audit", "head"]).stdout, encoding="utf-8")
     assert runner.invoke(app, ["audit", "verify", "--anchor", str(anchor)]).exit_code == 0
     tamper(data_dir, "DELETE FROM audit WHERE chain = :ars AND position > 2",
            "UPDATE audit_heads SET position = 2, hash = (SELECT hash FROM audit WHERE chain = :ars "
@@ -91,4 +96,14 @@ def test_showing_a_case_and_listing_quarantine_are_audited(data_dir: Path) -> No
     rows = conn.execute("SELECT actor, action, chain, case_id FROM audit WHERE actor = 'cli' ORDER BY seq").fetchall()
     conn.close()
     assert rows == [("cli", "cli.case_viewed", TENANT, case_id)]  # an empty list shows no one's data
-    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    pending = runner.invoke(app, ["audit", "verify"])
+    assert pending.exit_code == 0 and "1 entr(y/ies) not sealed yet (the oldest, seq " in pending.output
+    head = runner.invoke(app, ["audit", "head"])
+    assert head.exit_code == 0 and "1 entr(y/ies) not sealed yet are not covered" in head.stderr
+    assert json.loads(head.stdout)[0]["position"] == 3
+    sealed = runner.invoke(app, ["audit", "seal"])
+    assert sealed.exit_code == 0 and sealed.output.strip() == "sealed 1 entr(y/ies)"
+    verified = runner.invoke(app, ["audit", "verify"])
+    assert verified.exit_code == 0 and "not sealed" not in verified.output
+    assert [h["position"] for h in json.loads(runner.invoke(app, ["audit", "head", "--tenant", TENANT]).stdout)] \
+        == [4]

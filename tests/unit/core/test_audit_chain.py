@@ -1,5 +1,7 @@
 """The audit chain on plain lists: the encoding is fixed, and verification names the first
-changed, inserted or removed entry, a broken link, a cut-off end and a rewritten anchor."""
+changed, inserted or removed entry, a broken link, a cut-off end and a rewritten anchor; it walks
+the sealed entries in (xid, seq) order and reports unsealed ones as pending, unless one lies
+behind the sealed part."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 
 from gateway.events.audit_chain import GENESIS, Entry, canonical_details, chain_of, encode, entry_hash, recompute
-from gateway.events.audit_verify import Head, verify_chain
+from gateway.events.audit_verify import Head, Pending, verify_chain
 
 AT = dt.datetime(2026, 12, 6, 3, 30, 0, 123456, tzinfo=dt.UTC)
 CHAIN = "150905350535"
@@ -169,3 +171,45 @@ def test_a_head_row_that_disagrees_or_is_missing_is_reported() -> None:
     assert wrong is not None and wrong.kind == "head"
     missing = verify_chain(CHAIN, entries, None).problem
     assert missing is not None and missing.kind == "head"
+
+
+def in_transactions(entries: list[Entry], xids: list[int], seqs: list[int]) -> list[Entry]:
+    """The entries as the sealer links them: ``xids`` and ``seqs`` as they were written."""
+    return [dataclasses.replace(e, xid=x, seq=q) for e, x, q in zip(entries, xids, seqs, strict=True)]
+
+
+def test_the_sealing_order_is_xid_then_seq_not_seq_alone() -> None:
+    # an older transaction wrote its entry after a younger one had written (larger seq, smaller xid)
+    entries = in_transactions(build(3), xids=[700, 700, 705], seqs=[12, 13, 11])
+    result = verify_chain(CHAIN, entries, head_of(entries))
+    assert result.problem is None and result.entries == 3
+
+
+def test_an_entry_sealed_ahead_of_an_older_transaction_is_named() -> None:
+    entries = in_transactions(build(3), xids=[700, 705, 702], seqs=[11, 12, 13])
+    problem = verify_chain(CHAIN, entries, head_of(entries)).problem
+    assert problem is not None and problem.kind == "inserted" and problem.position == 2 and problem.seq == 12
+    assert "entry seq 13 at position 3: written before the entry ahead of it (seq 12)" in problem.message
+
+
+def test_unsealed_entries_are_pending_not_a_problem() -> None:
+    entries = in_transactions(build(2), xids=[700, 701], seqs=[11, 12])
+    later = Pending(count=4, seq=10, xid=702, at=AT)  # a smaller seq, but a younger transaction
+    result = verify_chain(CHAIN, entries, head_of(entries), pending=later)
+    assert result.problem is None and result.pending == later and result.entries == 2
+    only_pending = verify_chain(CHAIN, [], None, pending=later)
+    assert only_pending.problem is None and only_pending.last is None
+
+
+def test_an_unsealed_entry_behind_the_sealed_part_is_named() -> None:
+    entries = in_transactions(build(2), xids=[700, 701], seqs=[11, 12])
+    for behind in (Pending(count=1, seq=99, xid=700, at=AT), Pending(count=2, seq=11, xid=701, at=AT)):
+        problem = verify_chain(CHAIN, entries, head_of(entries), pending=behind).problem
+        assert problem is not None and problem.kind == "inserted" and problem.seq == behind.seq
+        assert f"unsealed entry seq {behind.seq} was written before the sealed entry seq 12" in problem.message
+
+
+def test_a_head_row_at_the_genesis_fits_a_chain_with_no_sealed_entry() -> None:
+    assert verify_chain(CHAIN, [], Head(CHAIN, 0, GENESIS)).problem is None
+    problem = verify_chain(CHAIN, [], Head(CHAIN, 0, "f" * 64)).problem
+    assert problem is not None and problem.kind == "head"
