@@ -37,7 +37,8 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(blobs_app, name="blobs")
 app.add_typer(audit_app, name="audit")
 keys_app = typer.Typer(help="Encryption of personal data at rest: master and data keys.", no_args_is_help=True)
-retention_app = typer.Typer(help="Retention of personal data: raw originals, closed cases.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of personal data: raw originals, messages never taken in, closed cases.",
+                            no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(retention_app, name="retention")
 
@@ -160,8 +161,9 @@ def replay_list() -> None:
                            details={"states": ["quarantined", "dead"]})
     for entry in entries:
         error = entry.last_error or {}
+        purged = "  (original purged: not replayable)" if entry.purged else ""
         typer.echo(f"inbox  {entry.id}  {entry.state:<11}  {entry.channel:<10}  {error.get('type', '')}  "
-                   f"{error.get('detail', '')}")
+                   f"{error.get('detail', '')}{purged}")
     for row in dead:
         typer.echo(f"outbox {row.id}  dead  {row.kind}->{row.target}  {row.last_error}")
     typer.echo(f"{len(entries)} inbox entr(y/ies), {len(dead)} dead deliver(y/ies)")
@@ -169,8 +171,15 @@ def replay_list() -> None:
 
 @replay_app.command("inbox")
 def replay_inbox(inbox_id: str) -> None:
+    from gateway.errors import OriginalPurged
+
     gateway = _gateway()
-    if not gateway.pipeline.replay(inbox_id, "cli"):
+    try:
+        replayed = gateway.pipeline.replay(inbox_id, "cli")
+    except OriginalPurged as exc:
+        typer.secho(f"not replayable: {exc.detail}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    if not replayed:
         typer.secho("no quarantined or dead inbox entry with that id", fg="red", err=True)
         raise typer.Exit(1)
     done = gateway.worker.run_until_idle()
@@ -368,14 +377,15 @@ def keys_status() -> None:
 
 @retention_app.command("run")
 def retention_run() -> None:
-    """Delete raw originals past retention.raw_original_days after their acknowledgement and purge
-    closed cases past their service's retention_days (audited), then their unreferenced blobs."""
+    """Delete raw originals past retention.raw_original_days after their acknowledgement, those of
+    discarded, quarantined and dead messages past retention.discarded_days / quarantine_days, and
+    purge closed cases past their service's retention_days (audited), then their unreferenced blobs."""
     from gateway.retention import Retention
 
     gateway = _gateway()
     done = Retention(gateway.db, gateway.blobs, gateway.catalog, gateway.settings, gateway.clock).run()
-    typer.echo(f"{done.originals} raw original(s) and {done.cases} closed case(s) purged, "
-               f"{done.blobs_deleted} blob(s) deleted")
+    typer.echo(f"{done.originals} raw original(s), {done.messages} discarded/quarantined/dead message(s) and "
+               f"{done.cases} closed case(s) purged, {done.blobs_deleted} blob(s) deleted")
     gateway.close()
 
 

@@ -213,12 +213,19 @@ class AtRestSettings(BaseModel):
 
 
 class RetentionSettings(BaseModel):
-    """How long personal data is kept: raw originals after their acknowledgement; closed cases
+    """How long personal data is kept: raw originals after their acknowledgement; messages that
+    never became a case (discarded, quarantined, dead) after they came to rest; closed cases
     after the retention period of their service (``retention_days`` in the catalog)."""
 
     model_config = ConfigDict(extra="forbid")
     raw_original_days: float | None = Field(default=30.0, ge=0, description="a raw original is deleted this "
                                             "long after its message was acknowledged; None keeps it")
+    discarded_days: float | None = Field(default=30.0, ge=0, description="a discarded message's raw original, "
+                                         "parts and verify checkpoint are deleted this long after the discard; "
+                                         "None keeps them")
+    quarantine_days: float | None = Field(default=90.0, ge=0, description="the same for a quarantined message or "
+                                          "dead letter nobody replayed or discarded, this long after it entered "
+                                          "that state (time for an admin to fix and replay it); None keeps them")
     interval_seconds: float = Field(default=3600.0, gt=0, description="how often the worker applies retention")
 
 

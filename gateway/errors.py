@@ -24,7 +24,8 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     ├── ClientError             request-level problems answered to API clients
     │   ├── MalformedRequest, AuthenticationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge,
     │   ├── PreconditionFailed, TokenRequestRefused, TooManyRequests,
-    │   └── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
+    │   ├── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
+    │   └── OriginalPurged          a message's raw original was deleted by the retention
     └── ConfigurationError      bad catalog / mapping / settings, found at start-up
 
 :class:`Problem` is an error as it is stored (an inbox entry's last error, a reject row) and
@@ -240,6 +241,15 @@ class IdempotencyKeyReused(ClientError):
     slug = "idempotency-key-reused"
     title = "Idempotency-Key was used for a different request"
     status = 422
+
+
+class OriginalPurged(ClientError):
+    """The raw original of an inbox entry was deleted by the retention (gateway/retention.py):
+    the message can no longer be replayed or shown; its row stays for the audit trail."""
+
+    slug = "original-purged"
+    title = "The message's original was deleted after its retention period"
+    status = 410
 
 
 class ConfigurationError(GatewayError):

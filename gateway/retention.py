@@ -8,6 +8,15 @@ after their service's retention period (``retention_days`` in the catalog).
   (``original_purged_at``); the blob goes unless another message still holds the same bytes,
   and the parts it stood for (a pull channel's fetched pieces) are no references any more, so
   the blob collector run right after deletes them unless a case names them.
+* A **message that never became a case** loses its raw original, the parts it stood for and its
+  verify checkpoint (the sealed decrypted metadata, the data and attachment blobs it names):
+  a ``discarded`` one ``retention.discarded_days`` after the discard, a ``quarantined`` one or
+  a ``dead`` letter ``retention.quarantine_days`` after it entered that state (an admin's time
+  to fix and replay it). The inbox row stays with its ids, state, timestamps and reason, marked
+  like an acknowledged one (``original_purged_at``), so the console and the admin API show it as
+  purged and a replay is refused (:class:`gateway.errors.OriginalPurged`). A rejection still
+  owed to the source (pending) is sent from the original: the purge waits for it; one that
+  could not be sent (dead) cannot be sent any more and is discarded with the purge.
 * A **closed or withdrawn case** is purged ``retention_days`` after it was closed: its row, its
   events, replies and their deliveries and post tasks, forwardings, outbox rows, the inbox row
   and the verify checkpoints of its message, in one transaction with an audit entry. Its blobs
@@ -16,6 +25,13 @@ after their service's retention period (``retention_days`` in the catalog).
 
 Audit entries are never deleted: they carry ids only, so the audit log stays whole (and its
 chain verifiable) after any purge; the purge itself is one more entry.
+
+Each purge marks its rows (and deletes their database rows) with its audit entry in one
+transaction and deletes blobs only after that commit: a crash in between leaves blobs no row
+refers to any more, which the next blob collection deletes (the one right after a retention run
+that purged something, the worker's periodic one, or ``rathaus-gateway blobs gc``). A run
+after a crash finds nothing twice: a marked row is never purged or audited again, and deleting
+a blob that is gone already is no error.
 """
 
 from __future__ import annotations
@@ -33,6 +49,7 @@ from gateway.events.audit import record
 from gateway.store import blob_gc
 from gateway.store.case_repo import FINAL_STATUSES
 from gateway.store.db import Database
+from gateway.store.inbox_repo import WAITING_STATES
 from gateway.store.tables import (
     cases,
     events,
@@ -55,6 +72,7 @@ class RetentionResult:
     originals: int
     cases: int
     blobs_deleted: int
+    messages: int  # discarded, quarantined and dead messages whose originals were deleted
 
 
 class Retention:
@@ -64,14 +82,15 @@ class Retention:
 
     def run(self) -> RetentionResult:
         originals = self.purge_originals()
+        messages = self.purge_messages()
         purged = self.purge_cases()
         collected = blob_gc.collect(self._db, self._blobs, self._settings.blob_gc_grace_seconds) \
-            if originals or purged else None
-        result = RetentionResult(originals=originals, cases=purged,
+            if originals or messages or purged else None
+        result = RetentionResult(originals=originals, messages=messages, cases=purged,
                                  blobs_deleted=collected.deleted if collected else 0)
-        if originals or purged:
-            log.info("retention: %d raw originals and %d closed cases purged, %d blobs deleted",
-                     result.originals, result.cases, result.blobs_deleted)
+        if originals or messages or purged:
+            log.info("retention: %d raw originals, %d messages never taken in and %d closed cases purged, "
+                     "%d blobs deleted", result.originals, result.messages, result.cases, result.blobs_deleted)
         return result
 
     # -- raw originals -----------------------------------------------------------------------
@@ -109,6 +128,45 @@ class Retention:
             return conn.execute(select(inbox.c.id).where(inbox.c.raw_key == raw_key,
                                                          inbox.c.original_purged_at.is_(None)).limit(1)).first() \
                 is not None
+
+    # -- messages that never became a case ---------------------------------------------------
+    def purge_messages(self) -> int:
+        """Discarded messages after ``discarded_days``, quarantined and dead ones after
+        ``quarantine_days``, counted from their last change of state (``updated_at``: the
+        discard, the quarantine, the last attempt)."""
+        settings = self._settings.retention
+        now = self._clock()
+        purged = 0
+        for states, days in ((("discarded",), settings.discarded_days), (WAITING_STATES, settings.quarantine_days)):
+            if days is not None:
+                purged += self._purge_messages(states, days, now - dt.timedelta(days=days), now)
+        return purged
+
+    def _purge_messages(self, states: tuple[str, ...], days: float, cutoff: dt.datetime, now: dt.datetime) -> int:
+        # the source is still owed its rejection, which the outbox builds from the original
+        owes_reject = exists().where(outbox.c.inbox_id == inbox.c.id, outbox.c.kind == "reject",
+                                     outbox.c.state == "pending")
+        due = and_(inbox.c.state.in_(states), inbox.c.updated_at <= cutoff, inbox.c.original_purged_at.is_(None),
+                   ~owes_reject)
+        purged = 0
+        while True:
+            with self._db.reading() as conn:
+                rows = conn.execute(select(inbox.c.id, inbox.c.raw_key, inbox.c.tenant_ars)
+                                    .where(due).limit(_BATCH)).all()
+            if not rows:
+                return purged
+            for row in rows:
+                with self._db.transaction() as uow:
+                    # ``due`` again: a replay or discard meanwhile (it locks the row) moved it on
+                    state = uow.conn.execute(update(inbox).where(inbox.c.id == row.id, due)
+                                             .values(original_purged_at=now).returning(inbox.c.state)).scalar()
+                    if state is not None:
+                        _forget_message(uow.conn, row.id, row.tenant_ars, state, days, now)
+                if state is None:
+                    continue
+                if not self._still_held(row.raw_key):  # the same bytes may have come again as another message
+                    self._blobs.delete_if_older(row.raw_key, self._settings.blob_gc_grace_seconds)
+                purged += 1
 
     # -- closed cases ------------------------------------------------------------------------
     def purge_cases(self) -> int:
@@ -152,3 +210,18 @@ def _delete_case_rows(conn: Connection, case_id: str, inbox_id: str) -> None:
                       delete(step_results).where(step_results.c.inbox_id == inbox_id),
                       delete(inbox).where(inbox.c.id == inbox_id)):
         conn.execute(statement)
+
+
+def _forget_message(conn: Connection, inbox_id: str, tenant_ars: str | None, state: str, days: float,
+                    now: dt.datetime) -> None:
+    """In the transaction that marked the entry purged: its verify checkpoint goes (sealed
+    personal data; the data and attachment blobs it names are no references any more), a
+    rejection that could not be sent is given up (it cannot be built without the original), and
+    the audit entry is written last (gateway.events.audit: after the transaction's other writes)."""
+    checkpoints = conn.execute(delete(step_results).where(step_results.c.inbox_id == inbox_id)).rowcount
+    rejections = conn.execute(update(outbox).where(outbox.c.inbox_id == inbox_id, outbox.c.kind == "reject",
+                                                   outbox.c.state == "dead")
+                              .values(state="discarded", done_at=now)).rowcount
+    record(conn, at=now, actor=ACTOR, action="message.purged", tenant_ars=tenant_ars, inbox_id=inbox_id,
+           details={"state": state, "retention_days": days, "checkpoints": checkpoints,
+                    "rejections_given_up": rejections})

@@ -35,6 +35,9 @@ class InboxEntry(BaseModel):
     received_at: str
     updated_at: str
     case_id: str | None
+    replayable: bool = Field(description="quarantined or dead and its original still kept: replay is possible")
+    original_purged_at: str | None = Field(description="when the retention deleted the raw original (and its parts "
+                                           "and checkpoint); the entry stays for the audit trail")
 
 
 class Replayed(BaseModel):

@@ -49,7 +49,8 @@ def _inbox_view(row: InboxRow) -> dict[str, Any]:
     return {"id": row.id, "channel": row.channel, "source_id": row.source_id, "tenant": row.tenant_ars,
             "state": row.state, "attempts": row.attempts, "error": row.last_error,
             "received_at": row.received_at.isoformat(), "updated_at": row.updated_at.isoformat(),
-            "case_id": row.case_id}
+            "case_id": row.case_id, "replayable": row.replayable,
+            "original_purged_at": row.original_purged_at.isoformat() if row.original_purged_at else None}
 
 
 @router.get("/v1/admin/inbox", tags=["admin"], response_model=list[InboxEntry])
@@ -65,7 +66,8 @@ def inbox(gateway: GatewayDep, principal: PrincipalDep,
     return [_inbox_view(r) for r in rows]
 
 
-@router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"], response_model=Replayed)
+@router.post("/v1/admin/inbox/{inbox_id}/replay", tags=["admin"], response_model=Replayed, responses={
+    410: {"description": "the retention deleted the message's original (original-purged): it cannot be replayed"}})
 def replay_inbox(inbox_id: str, gateway: GatewayDep, principal: PrincipalDep) -> dict[str, str]:
     principal.require("admin")
     with gateway.db.reading() as conn:

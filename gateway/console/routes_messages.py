@@ -1,6 +1,7 @@
 """Quarantäne and dead letters: lists, one inbox entry with its reason, its raw original
 (admins with the permission only, every view audited), replay and discard — each behind a
-confirmation page whose form carries the session's CSRF token."""
+confirmation page whose form carries the session's CSRF token. An entry whose original the
+retention deleted is shown as such: no original, no replay, only discard."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from gateway.console import messages
 from gateway.console.auth import Admin
 from gateway.console.deps import AdminDep, FormDep, require_csrf
 from gateway.console.web import PREFIX, ConsoleRefusal, page
+from gateway.errors import OriginalPurged
 from gateway.store import case_repo
-from gateway.store.inbox_repo import InboxRow
+from gateway.store.inbox_repo import WAITING_STATES, InboxRow
 from gateway.store.outbox_repo import OutboxRow
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -32,6 +34,12 @@ PROBLEM_LABELS = {"type": "Problemtyp", "title": "Titel", "status": "Status", "d
 
 def _not_found() -> ConsoleRefusal:
     return ConsoleRefusal(404, "Nicht gefunden", "Diesen Eintrag gibt es nicht (oder nicht für Ihre Kommunen).")
+
+
+def _purged() -> ConsoleRefusal:
+    return ConsoleRefusal(410, "Originalnachricht gelöscht",
+                          "Die Originalnachricht wurde nach Ablauf der Aufbewahrungsfrist gelöscht. Die Nachricht "
+                          "kann weder angezeigt noch erneut verarbeitet werden; sie lässt sich nur noch verwerfen.")
 
 
 @router.get("/quarantaene")
@@ -74,7 +82,7 @@ def entry(inbox_id: str, admin: AdminDep, gateway: GatewayDep, erledigt: str = "
     row = _entry(gateway, admin, inbox_id)
     messages.audit_entry_view(gateway.db, row, admin.actor, gateway.clock())
     return page("eingang.html", admin=admin, current="quarantaene", row=row, done=DONE.get(erledigt),
-                reference=_case_reference(gateway, row), actionable=row.state in ("quarantined", "dead"),
+                reference=_case_reference(gateway, row), actionable=row.state in WAITING_STATES,
                 problem_labels=PROBLEM_LABELS)
 
 
@@ -83,6 +91,8 @@ def original(inbox_id: str, admin: AdminDep, gateway: GatewayDep) -> Response:
     row = _entry(gateway, admin, inbox_id)
     if not admin.may_view_originals:
         raise ConsoleRefusal(403, "Keine Berechtigung", "Ihr Konto darf Originalnachrichten nicht einsehen.")
+    if row.purged:
+        raise _purged()
     shown = messages.read_original(gateway.db, gateway.blobs, row, admin.actor, gateway.clock())
     return page("original.html", admin=admin, current="quarantaene", row=row, original=shown)
 
@@ -103,8 +113,10 @@ def _inbox_details(row: InboxRow) -> list[tuple[str, str]]:
 def confirm_entry(inbox_id: str, action: str, admin: AdminDep, gateway: GatewayDep) -> Response:
     _action(action)
     row = _entry(gateway, admin, inbox_id)
-    if row.state not in ("quarantined", "dead"):
+    if row.state not in WAITING_STATES:
         raise ConsoleRefusal(409, "Nicht möglich", "Diese Nachricht wartet nicht (mehr) auf eine Entscheidung.")
+    if action == "wiederholen" and row.purged:
+        raise _purged()
     back = f"{PREFIX}/eingang/{row.id}"
     return _confirm_page(admin, action, "die eingegangene Nachricht", back, f"{back}/{action}", _inbox_details(row))
 
@@ -116,7 +128,10 @@ def act_on_entry(inbox_id: str, action: str, request: Request, admin: AdminDep, 
     require_csrf(request, admin, form)
     row = _entry(gateway, admin, inbox_id)
     if action == "wiederholen":
-        done = gateway.pipeline.replay(row.id, admin.actor)
+        try:
+            done = gateway.pipeline.replay(row.id, admin.actor)
+        except OriginalPurged:  # purged since the confirmation page was shown
+            raise _purged() from None
     else:
         reason = form.get("grund", "")
         if reason not in messages.DISCARD_REASONS:

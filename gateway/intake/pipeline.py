@@ -18,7 +18,9 @@ failure  permanent: quarantine (+ a reject row for a pull channel); transient: r
          backoff and jitter — the verify result is checkpointed then, so the retry does not
          decrypt again — and a dead letter after the cap.
 admin    a quarantined or dead message is replayed (back to ``received``) once its cause is
-         fixed, or discarded (``discarded``: kept, audited, never replayed).
+         fixed, or discarded (``discarded``: kept, audited, never replayed). The retention
+         deletes the raw original of either after a while (gateway/retention.py); a replay is
+         refused then.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from gateway.adapter_registry import Adapters
 from gateway.backoff import backoff_seconds
 from gateway.catalog import Catalog, MappingLookup, Route
 from gateway.config import Settings
-from gateway.errors import IdempotencyKeyReused, PermanentError, Problem, TransientError
+from gateway.errors import IdempotencyKeyReused, OriginalPurged, PermanentError, Problem, TransientError
 from gateway.events import audit
 from gateway.intake import records
 from gateway.intake.checkpoint import Verified, store_attachments, to_checkpoint
@@ -320,12 +322,17 @@ class IntakePipeline:
                                 next_attempt_at=None, now=now)
 
     def replay(self, inbox_id: str, actor: str) -> bool:
-        """Give a quarantined or dead message another go once its cause is fixed."""
+        """Give a quarantined or dead message another go once its cause is fixed. False when there
+        is no such entry waiting; :class:`OriginalPurged` when the retention deleted its original
+        (the lock orders this after a purge running at the same time, or the purge after it)."""
         now = self.clock()
         with self.db.transaction() as uow:
-            row = inbox_repo.get(uow.conn, inbox_id)
-            if row is None or row.state not in ("quarantined", "dead"):
+            row = inbox_repo.get(uow.conn, inbox_id, lock=True)
+            if row is None or row.state not in inbox_repo.WAITING_STATES:
                 return False
+            if row.purged:
+                raise OriginalPurged("the retention deleted this message's original: it cannot be replayed; "
+                                     "discard it, or ask its sender to send it again")
             inbox_repo.set_state(uow.conn, inbox_id, now, state="received", attempts=0, last_error=None,
                                  next_attempt_at=now + dt.timedelta(seconds=self.settings.job_lease_seconds))
             self.queue.enqueue(uow, INTAKE_JOB, inbox_id)
@@ -335,13 +342,14 @@ class IntakePipeline:
 
     def discard(self, inbox_id: str, actor: str, reason: str) -> bool:
         """An admin's decision that a quarantined or dead message is not to be taken in: the entry
-        becomes ``discarded`` (kept with its raw original, never offered for replay again). The
-        source is not contacted: a quarantined message was rejected upstream when it was
-        quarantined; a dead letter stays unanswered there. ``reason``: a short code, no free text."""
+        becomes ``discarded`` (kept, never offered for replay again; the retention deletes its raw
+        original ``retention.discarded_days`` later). The source is not contacted: a quarantined
+        message was rejected upstream when it was quarantined; a dead letter stays unanswered
+        there. ``reason``: a short code, no free text."""
         now = self.clock()
         with self.db.transaction() as uow:
             row = inbox_repo.get(uow.conn, inbox_id, lock=True)
-            if row is None or row.state not in ("quarantined", "dead"):
+            if row is None or row.state not in inbox_repo.WAITING_STATES:
                 return False
             inbox_repo.set_state(uow.conn, inbox_id, now, state="discarded", next_attempt_at=None)
             audit.record(uow.conn, at=now, actor=actor, action="discarded", inbox_id=inbox_id,

@@ -15,6 +15,7 @@ from gateway.store import dialects
 from gateway.store.tables import inbox, step_results
 
 OPEN_STATES = ("received", "retry")
+WAITING_STATES = ("quarantined", "dead")  # an admin replays or discards them
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class InboxRow:
     """One inbox entry: a message as received (its raw original is the blob ``raw_key``) and where
     its intake stands — ``received``/``retry`` (open), ``committed``, ``acknowledged``,
     ``quarantined`` or ``dead`` (both wait for an admin: replay or discard), ``discarded`` (an
-    admin decided it is not to be taken in; kept, never replayed)."""
+    admin decided it is not to be taken in; kept, never replayed). ``original_purged_at``: the
+    retention deleted the raw original (the row stays, with its ids, state and reason)."""
 
     id: str
     channel: str
@@ -45,10 +47,21 @@ class InboxRow:
     case_id: str | None
     updated_at: dt.datetime
     correlation_id: str | None = None  # follows the message into logs and outbox rows (gateway.logs)
+    # the retention deleted the raw original (and the parts and checkpoints): nothing to show or replay
+    original_purged_at: dt.datetime | None = None
 
     @property
     def open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def purged(self) -> bool:
+        return self.original_purged_at is not None
+
+    @property
+    def replayable(self) -> bool:
+        """Waiting for an admin (quarantined or dead) and still holding its original."""
+        return self.state in WAITING_STATES and not self.purged
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> InboxRow:

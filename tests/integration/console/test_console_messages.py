@@ -3,11 +3,13 @@ replay and discard with confirmation, CSRF refusals, and each admin limited to t
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from sqlalchemy import select
 
 from gateway.bootstrap import Gateway
+from gateway.retention import Retention
 from gateway.store import tables
 from tests.conftest import OTHER_TENANT
 from tests.integration.conftest import portal_message
@@ -213,3 +215,29 @@ def test_a_large_original_is_cut_and_control_characters_are_replaced(console: Co
     shown = console.http.get(f"/console/eingang/{inbox_id}/original").text
     assert "die ersten 65536 Bytes (gekürzt)" in text_of(shown)
     assert "\x1b" not in shown and len(shown) < 80_000
+
+
+def test_a_quarantined_message_whose_original_was_purged_offers_neither_original_nor_replay(
+        console: ConsoleClient, channel: BreakableChannel) -> None:
+    gateway = console.gateway
+    inbox_id = quarantined(gateway, channel)
+    console.login("leitung")  # may view originals
+    path = f"/console/eingang/{inbox_id}/wiederholen"
+    stale_form = form_with_action(console.http.get(path).text, path)  # a page opened before the purge
+    later = gateway.clock() + dt.timedelta(days=gateway.settings.retention.quarantine_days or 0, hours=1)
+    assert Retention(gateway.db, gateway.blobs, gateway.catalog, gateway.settings, lambda: later).run().messages == 1
+    listing = text_of(console.http.get("/console/quarantaene").text)
+    assert "Original gelöscht" in listing and "Invalid payload" in listing  # still listed, with its reason
+    detail = text_of(console.http.get(f"/console/eingang/{inbox_id}").text)
+    assert "in Quarantäne" in detail and "nach Ablauf der Aufbewahrungsfrist gelöscht" in detail
+    assert "the sender's format is not configured" in detail
+    assert "Originalnachricht anzeigen" not in detail and "Erneut verarbeiten" not in detail and "Verwerfen" in detail
+    original = console.http.get(f"/console/eingang/{inbox_id}/original")
+    assert original.status_code == 410 and "Aufbewahrungsfrist" in text_of(original.text)
+    assert console.audit("console.original_viewed") == []
+    assert console.http.get(path).status_code == 410
+    replayed = console.http.post(path, data=stale_form["fields"], follow_redirects=False)
+    assert replayed.status_code == 410 and "Aufbewahrungsfrist" in text_of(replayed.text)
+    assert inbox_state(gateway, inbox_id) == "quarantined" and console.audit("replayed") == []
+    discarded = _confirm(console, f"/console/eingang/{inbox_id}/verwerfen", grund="test")
+    assert discarded.status_code == 303 and inbox_state(gateway, inbox_id) == "discarded"  # type: ignore[attr-defined]
