@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.adapter_registry import Adapters
+from gateway.api.throttle import counters_for
 from gateway.case.service import CaseService
 from gateway.catalog import Catalog, RegistryLookup
 from gateway.config import Settings
@@ -132,7 +133,8 @@ class Gateway:
         return AdapterContext(options=options, adapters=self.adapters, blobs=self.blobs,
                               receive=self.pipeline.receive, intake=self.pipeline.intake, state=self.state,
                               base_dir=self.settings.base_dir, multiline_patterns=self.mappings.multiline_patterns,
-                              data_dir=self.settings.data_dir)
+                              data_dir=self.settings.data_dir,
+                              counters=lambda name: counters_for(self.settings, name))
 
     def close(self) -> None:
         self.webhooks.close()

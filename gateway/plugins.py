@@ -7,7 +7,9 @@ registers its channel (and, for pull channels, its inbound source) and may add H
 routes (callbacks) to the API. ``ctx.receive(message)`` keeps a message and queues it for
 a worker (pull channels: a callback's pick-up; polls go through the worker itself);
 ``ctx.intake(message, fingerprint)`` records and processes it at once (a synchronous
-channel such as the portal, whose client waits for the case).
+channel such as the portal, whose client waits for the case). ``ctx.counters(name)`` gives
+rate-limit counters for the gateway's throttle (``gateway/api/throttle.py``), shared by every
+process in the scale-out profile, so an adapter's endpoints are limited as the token endpoint is.
 
 Sandboxes of external systems are entry points in ``rathaus_gateway.sandboxes``:
 ``name = "adapters.<system>.sandbox.app:create_app"``, a zero-argument factory of an
@@ -33,6 +35,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from gateway.adapter_registry import Adapters
+from gateway.api.throttle import Counters, MemoryCounters
 from gateway.errors import ConfigurationError
 from gateway.ports import BlobStore, InboundMessage, Outcome, Received, StateStore
 
@@ -57,6 +60,8 @@ class AdapterContext:
     data_dir: Path | None = None
     # source format -> where its JSON holds multi-line text (gateway/mapping/multiline.py)
     multiline_patterns: Callable[[str], frozenset[tuple[str, ...]]] = field(default=lambda _: frozenset())
+    # name -> rate-limit counters of their own (Redis in the scale-out profile: gateway/api/throttle.py)
+    counters: Callable[[str], Counters] = field(default=lambda _: MemoryCounters())
 
 
 def _load(group: str, name: str) -> Any:

@@ -102,6 +102,20 @@ class TenantLogin(_Strict):
         return idps
 
 
+class RateLimits(_Strict):
+    """Rate limit and lockout per client address on the login start, the ACS and the SLO endpoint
+    (the gateway's throttle; counters in Redis in the scale-out profile). A login takes two
+    requests (start and ACS), so the defaults leave a town hall's shared address room for about
+    thirty logins a minute; a citizen rarely sends a rejected response at all."""
+
+    requests_per_minute: int = Field(60, ge=1, description="login starts, ACS and SLO requests together, per "
+                                     "client address")
+    max_failures: int = Field(10, ge=1, description="SAML responses rejected by a check, from one address ...")
+    failure_window_seconds: int = Field(300, ge=1, description="... within this window ...")
+    lockout_seconds: int = Field(300, ge=1, description="... lock the address out for this long (429 before the "
+                                 "body is read)")
+
+
 class CitizenLoginOptions(_Strict):
     public_base_url: str = Field(description="where browsers reach the gateway, e.g. https://gateway.example.de; "
                                  "the ACS and logout URLs are built from it")
@@ -118,6 +132,7 @@ class CitizenLoginOptions(_Strict):
                                                     "in the embedded profile); redis: for scale-out")
     redis_url: str | None = None
     minimum_level: TrustLevel = TrustLevel.NIEDRIG
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("session_signing_key")
     @classmethod

@@ -8,6 +8,8 @@ identity provider, the session service, and the HTTP routes.
         public_base_url: https://gateway.tangerhuette.de
         session_signing_key: ...            # >= 32 bytes, the same in every process
         return_origins: [https://portal.tangerhuette.de]
+        rate_limits: {requests_per_minute: 60, max_failures: 10, failure_window_seconds: 300,
+                      lockout_seconds: 300}   # per client address (the defaults)
         tenants:
           - tenant_ars: "150905350535"
             entity_id_base: https://gateway.tangerhuette.de/saml
@@ -21,6 +23,7 @@ identity provider, the session service, and the HTTP routes.
 
 from __future__ import annotations
 
+from adapters.citizen_login.limits import COUNTERS, AddressThrottle
 from adapters.citizen_login.login import NAME, CitizenLogin, build, load_options
 from adapters.citizen_login.routes import router_for
 from gateway.plugins import AdapterContext
@@ -31,4 +34,4 @@ __all__ = ["NAME", "CitizenLogin", "build", "install", "load_options"]
 def install(ctx: AdapterContext) -> None:
     login = build(load_options(ctx.options), ctx.base_dir, ctx.state)
     ctx.adapters.sessions.register(NAME, login.sessions)
-    ctx.routers.append(router_for(login))
+    ctx.routers.append(router_for(login, AddressThrottle(login.options.rate_limits, ctx.counters(COUNTERS))))

@@ -11,6 +11,9 @@ Browser-facing (the citizen's browser is sent here by the portal):
 - ``GET|POST /v1/citizen/saml/{tenant}/{idp}/slo`` the identity provider's logout answer;
 - ``GET  /v1/citizen/saml/{tenant}/{idp}/metadata`` the service provider's metadata.
 
+The login start, the ACS and the SLO endpoint are rate limited per client address, and rejected
+answers lock the address out for a while (429 with ``Retry-After``; ``limits.py``).
+
 Portal-facing (OAuth client credentials, scope ``applications:submit``):
 
 - ``POST /v1/citizen/sessions`` exchanges the code for the session token and the login's
@@ -28,15 +31,17 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from adapters.citizen_login import bindings, sp_metadata
+from adapters.citizen_login.limits import AddressThrottle
 from adapters.citizen_login.login import CitizenLogin
 from adapters.citizen_login.logout import check_logout_response
 from adapters.citizen_login.service import check_return_to
 from gateway.api.deps import PrincipalDep
+from gateway.api.throttle import client_address
 from gateway.case.model import TrustLevel
 from gateway.errors import Forbidden, InvalidRequest
 from gateway.identity import BrowserStep, CitizenSessionInvalid, LoginIdentity, LoginRefused
@@ -78,8 +83,14 @@ def _session_json(token: str, session: CitizenSession) -> dict[str, Any]:
             "logged_in_at": session.logged_in_at.isoformat(), "identity": identity_json(session.identity)}
 
 
-def router_for(login: CitizenLogin) -> APIRouter:
+def router_for(login: CitizenLogin, throttle: AddressThrottle) -> APIRouter:
     router = APIRouter(prefix="/v1/citizen", tags=["citizen login"])
+
+    def admitted(request: Request) -> None:
+        """Raises TooManyRequests while the client's address is locked out or over its rate,
+        before the body is read. A plain ``def``: FastAPI runs it in the thread pool (Redis
+        blocks). A route dependency: an annotation could not name this closure."""
+        throttle.admit(client_address(request))
 
     def session_of(token: str | None, principal: Any) -> CitizenSession:
         if not token:
@@ -89,7 +100,7 @@ def router_for(login: CitizenLogin) -> APIRouter:
             raise Forbidden("this client may not act for that municipality")
         return session
 
-    @router.get("/login/{tenant}/{idp}", response_class=HTMLResponse)
+    @router.get("/login/{tenant}/{idp}", response_class=HTMLResponse, dependencies=[Depends(admitted)])
     async def start(tenant: str, idp: str, return_to: Annotated[str, Query(max_length=2000)],
                     level: TrustLevel | None = None) -> Response:
         """Start a login at ``level`` (at least the configured minimum); the browser comes back
@@ -101,19 +112,20 @@ def router_for(login: CitizenLogin) -> APIRouter:
         step = await anyio.to_thread.run_sync(saml.begin, minimum, return_to)
         return _browser(step)
 
-    @router.post("/saml/{tenant}/{idp}/acs", include_in_schema=False)
+    @router.post("/saml/{tenant}/{idp}/acs", include_in_schema=False, dependencies=[Depends(admitted)])
     async def acs(tenant: str, idp: str, request: Request) -> Response:
         saml = login.login(tenant, idp)
-        form = await request.form(max_files=0, max_fields=4, max_part_size=login.options.max_response_bytes * 2)
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        pending = saml.pending_for(fields, "login")
-        try:
-            identity = await anyio.to_thread.run_sync(saml.complete_pending, pending, fields)
-        except LoginRefused as refused:
-            problem = refused.to_problem(request.url.path)
-            problem["login_url"] = "/v1/citizen/login/{}/{}?{}".format(
-                tenant, idp, urlencode({"level": problem.get("required", "niedrig"), "return_to": pending.return_to}))
-            return _back(pending.return_to, login.pending.issue_code({"problem": problem}))
+        async with throttle.counting_rejections(client_address(request)):
+            form = await request.form(max_files=0, max_fields=4, max_part_size=login.options.max_response_bytes * 2)
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            pending = saml.pending_for(fields, "login")
+            try:
+                identity = await anyio.to_thread.run_sync(saml.complete_pending, pending, fields)
+            except LoginRefused as refused:  # the identity provider's verified "no": not a failure
+                problem = refused.to_problem(request.url.path)
+                problem["login_url"] = "/v1/citizen/login/{}/{}?{}".format(tenant, idp, urlencode(
+                    {"level": problem.get("required", "niedrig"), "return_to": pending.return_to}))
+                return _back(pending.return_to, login.pending.issue_code({"problem": problem}))
         token = login.sessions.issue(identity)
         # the token carries no names or addresses: the portal gets them once, from the login itself
         session = dataclasses.replace(login.sessions.verify(token), identity=identity)
@@ -124,14 +136,16 @@ def router_for(login: CitizenLogin) -> APIRouter:
         """The service provider's metadata for the identity provider."""
         return Response(sp_metadata.render(login.login(tenant, idp).sp), media_type="application/samlmetadata+xml")
 
-    @router.api_route("/saml/{tenant}/{idp}/slo", methods=["GET", "POST"], include_in_schema=False)
+    @router.api_route("/saml/{tenant}/{idp}/slo", methods=["GET", "POST"], include_in_schema=False,
+                      dependencies=[Depends(admitted)])
     async def slo(tenant: str, idp: str, request: Request) -> Response:
         saml = login.login(tenant, idp)
-        if request.method == "GET":
-            pending = check_logout_response(saml, request.url.query, {})
-        else:
-            form = await request.form(max_files=0, max_fields=4, max_part_size=512 * 1024)
-            pending = check_logout_response(saml, None, {k: v for k, v in form.items() if isinstance(v, str)})
+        async with throttle.counting_rejections(client_address(request)):
+            if request.method == "GET":
+                pending = check_logout_response(saml, request.url.query, {})
+            else:
+                form = await request.form(max_files=0, max_fields=4, max_part_size=512 * 1024)
+                pending = check_logout_response(saml, None, {k: v for k, v in form.items() if isinstance(v, str)})
         return RedirectResponse(pending.return_to, status_code=303, headers=_NO_STORE)
 
     @router.post("/sessions", status_code=201)

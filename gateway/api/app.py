@@ -20,7 +20,7 @@ from gateway.api.auth import TokenService
 from gateway.api.correlation import CorrelationId
 from gateway.api.headers import SecurityHeaders
 from gateway.api.limits import BodySizeLimit
-from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
+from gateway.api.throttle import TokenThrottle, counters_for
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
 from gateway.console import install as install_console
@@ -32,12 +32,8 @@ Authenticate with OAuth2 client credentials at `/oauth/token`; errors are RFC 94
 
 
 def token_throttle(settings: Settings) -> TokenThrottle:
-    counters: Counters
-    if settings.profile == "scaleout":
-        counters = RedisCounters(settings.redis_url, f"{settings.queue_name}:token-limits:")
-    else:
-        counters = MemoryCounters()
-    return TokenThrottle(settings.token_limits, counters, frozenset(c.client_id for c in settings.clients))
+    return TokenThrottle(settings.token_limits, counters_for(settings, "token-limits"),
+                         frozenset(c.client_id for c in settings.clients))
 
 
 def create_app(gateway: Gateway) -> FastAPI:

@@ -19,18 +19,12 @@ from fastapi.responses import JSONResponse
 from gateway.api.auth import TokenService
 from gateway.api.problems import problem_response
 from gateway.api.responses import TokenIssued
-from gateway.api.throttle import TokenThrottle
+from gateway.api.throttle import TokenThrottle, client_address
 from gateway.errors import AuthenticationFailed, TokenRequestRefused
 
 BASIC_CHALLENGE = 'Basic realm="rathaus-gateway"'
 
 router = APIRouter(tags=["auth"])
-
-
-def client_address(request: Request) -> str:
-    """The peer address (behind a reverse proxy: run uvicorn with ``--forwarded-allow-ips``
-    for the proxy, so this is the client's and not the proxy's)."""
-    return request.client.host if request.client else "unknown"
 
 
 def basic_credentials(authorization: str | None) -> tuple[str, str] | None:

@@ -11,7 +11,9 @@ Per client id only for registered clients: counters for made-up ids would only f
 for ``lockout_seconds``; that is the price of stopping a distributed guess at one secret.
 
 Counters: :class:`MemoryCounters` (embedded profile: one process) or :class:`RedisCounters`
-(scale-out: every process shares them).
+(scale-out: every process shares them); :func:`counters_for` picks them by the profile. The
+admin console's login and the citizen login's SAML endpoints (through ``AdapterContext.counters``)
+use the same throttle with counters of their own.
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis
+from starlette.requests import Request
 
-from gateway.config import TokenLimits
+from gateway.config import Settings, TokenLimits
 from gateway.errors import TooManyRequests, UpstreamUnavailable
 
 MINUTE = 60
+
+
+def client_address(request: Request) -> str:
+    """The peer address (behind a reverse proxy: run uvicorn with ``--forwarded-allow-ips``
+    for the proxy, so this is the client's and not the proxy's)."""
+    return request.client.host if request.client else "unknown"
 
 
 class Counters(Protocol):
@@ -132,11 +141,23 @@ class RedisCounters:
         self._redis.close()
 
 
+def counters_for(settings: Settings, name: str) -> Counters:
+    """Counters of their own under ``name``: in Redis in the scale-out profile (every process
+    counts together), in this process's memory otherwise."""
+    if settings.profile == "scaleout":
+        return RedisCounters(settings.redis_url, f"{settings.queue_name}:{name}:")
+    return MemoryCounters()
+
+
 class TokenThrottle:
-    def __init__(self, limits: TokenLimits, counters: Counters, known_clients: frozenset[str]) -> None:
+    """``what`` names the requests in the 429's detail (the token endpoint's by default)."""
+
+    def __init__(self, limits: TokenLimits, counters: Counters, known_clients: frozenset[str], *,
+                 what: str = "token requests") -> None:
         self._limits = limits
         self._counters = counters
         self._known = known_clients
+        self._what = what
 
     def _keys(self, client_id: str, address: str) -> list[tuple[str, int]]:
         keys = [(f"addr:{address}", self._limits.max_failures_per_address)]
@@ -150,12 +171,12 @@ class TokenThrottle:
         for key, _ in keys:
             remaining = self._counters.locked_for(key)
             if remaining > 0:
-                raise TooManyRequests("too many failed token requests; try again later",
+                raise TooManyRequests(f"too many failed {self._what}; try again later",
                                       retry_after=math.ceil(remaining))
         for key, _ in keys:
             count, left = self._counters.hit("req:" + key, MINUTE)
             if count > self._limits.requests_per_minute:
-                raise TooManyRequests("too many token requests; try again later", retry_after=max(1, math.ceil(left)))
+                raise TooManyRequests(f"too many {self._what}; try again later", retry_after=max(1, math.ceil(left)))
 
     def failed(self, client_id: str, address: str) -> None:
         for key, allowed in self._keys(client_id, address):

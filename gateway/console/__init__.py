@@ -14,7 +14,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
-from gateway.api.throttle import Counters, MemoryCounters, RedisCounters, TokenThrottle
+from gateway.api.throttle import TokenThrottle, counters_for
 from gateway.bootstrap import Gateway
 from gateway.console import routes_cases, routes_messages, routes_pages, routes_session
 from gateway.console.auth import Admin, ConsoleAuth
@@ -31,12 +31,7 @@ _CSS = (HERE / "static" / "console.css").read_bytes()
 
 def _throttle(gateway: Gateway, usernames: frozenset[str]) -> TokenThrottle:
     settings = gateway.settings
-    counters: Counters
-    if settings.profile == "scaleout":
-        counters = RedisCounters(settings.redis_url, f"{settings.queue_name}:console-login-limits:")
-    else:
-        counters = MemoryCounters()
-    return TokenThrottle(settings.console.login_limits, counters, usernames)
+    return TokenThrottle(settings.console.login_limits, counters_for(settings, "console-login-limits"), usernames)
 
 
 def install(app: FastAPI, gateway: Gateway, *, health: AdapterHealthSource | None = None,

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.api.deps import GatewayDep
+from gateway.api.throttle import client_address
 from gateway.bootstrap import Gateway
 from gateway.console.auth import LOGIN_COOKIE, SESSION_COOKIE, new_token, tokens_match
 from gateway.console.deps import AdminDep, Console, ConsoleDep, FormDep, current_admin, require_csrf
@@ -82,7 +83,7 @@ async def login(request: Request, console: ConsoleDep, gateway: GatewayDep, form
     if not tokens_match(request.cookies.get(LOGIN_COOKIE, ""), form.get("login_token", "")):
         return _login_form(request, status=403, message="Das Anmeldeformular war abgelaufen. Bitte erneut anmelden.")
     username, password = form.get("benutzername", "").strip(), form.get("passwort", "")
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     try:
         session_id = await run_in_threadpool(_sign_in, gateway, console, username, password, address)
     except TooManyRequests as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,13 +34,14 @@ class Stack:
         return str(response.json()["access_token"])
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def running_stack(data_dir: Path, **login_overrides: Any) -> Iterator[Stack]:
+    """The gateway and the sandbox, served; ``login_overrides`` change the citizen login's options."""
     gateway_port, sandbox_port = free_port(), free_port()
     gateway_url, sandbox_url = f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{sandbox_port}"
     login: dict[str, Any] = login_options(gateway_url, [sandbox_url], [idp_options(
-        metadata_url=f"{sandbox_url}/idp/metadata")])
-    settings = make_settings(tmp_path_factory.mktemp("gateway"), mappings_dir=REPO / "mappings",
+        metadata_url=f"{sandbox_url}/idp/metadata")], **login_overrides)
+    settings = make_settings(data_dir, mappings_dir=REPO / "mappings",
                              fixtures_dir=REPO / "fixtures", adapters={"portal": {}, "citizen_login": login},
                              demo=True)  # the test keys of fixtures/
     environment = {"CITIZEN_LOGIN_SANDBOX_URL": sandbox_url, "CITIZEN_LOGIN_SANDBOX_GATEWAY_URL": gateway_url,
@@ -59,6 +62,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield Stack(gateway=gateway, gateway_url=gateway_url, sandbox_url=sandbox_url)
     finally:
         gateway.close()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory.mktemp("gateway")) as running:
+        yield running
 
 
 def form_of(page: str) -> tuple[str, dict[str, str]]:
