@@ -139,13 +139,16 @@ class FitConnectReplyChannel:
                 continue  # forged, or signed with a key that fails validation: no status change
             if event.submission_id == reply_id and event.case_id == case_id:
                 names[event.name] = event.details
-        if "accept-reply" in names:
-            return DeliveryReport(state="accepted", remote_id=last.remote_id)
+        # notify-reply: the online service has fetched the answer (delivered); it may still check
+        # and reject it, so following goes on until its accept-reply (nothing more to come) or
+        # reject-reply (the next channel takes over)
         if "reject-reply" in names:
             return DeliveryReport(state="failed", remote_id=last.remote_id,
                                   detail=rejection(names["reject-reply"], "the online service"))
-        if "notify-reply" in names:
+        if "accept-reply" in names:
             return DeliveryReport(state="delivered", remote_id=last.remote_id, final=True)
+        if "notify-reply" in names:
+            return DeliveryReport(state="delivered", remote_id=last.remote_id)
         return last
 
 

@@ -40,10 +40,16 @@ def case_from(stack: Stack, reply_channel: dict[str, Any]) -> Case:
     return case  # type: ignore[no-any-return]
 
 
-def followed(channel: ReplyChannelAdapter, reply: OutgoingReply, sent: DeliveryReport) -> DeliveryReport:
+def followed(channel: ReplyChannelAdapter, reply: OutgoingReply, sent: DeliveryReport,
+             until_final: bool = False) -> DeliveryReport:
+    """Until the delivery has left ``sent`` — or, ``until_final``, until the channel has nothing
+    more to report: for a FIT-Connect answer ``delivered`` (the online service fetched it) comes
+    first, then its accept (``delivered``, final) or reject (``failed``), some time later on a
+    loaded machine."""
     report = sent
     deadline = time.monotonic() + 20
-    while report.state == "sent" and time.monotonic() < deadline:
+    while time.monotonic() < deadline and (
+            not (report.final or report.state == "failed") if until_final else report.state == "sent"):
         time.sleep(0.05)
         report = channel.follow(reply, report)
     return report
@@ -75,7 +81,8 @@ def test_an_answer_goes_back_to_the_online_service_through_fitconnect(reply_stac
                               documents=[("bescheid.pdf", pdf)], delivery_id=f"{uuid.uuid4()}/fitconnect")
     sent = channel.deliver(reply, reply_stack.gateway.blobs)
     assert channel.deliver(reply, reply_stack.gateway.blobs) == sent  # the core's retry: reported, not sent again
-    assert followed(channel, reply, sent).state == "accepted"
+    done = followed(channel, reply, sent, until_final=True)
+    assert (done.state, done.final) == ("delivered", True)
     answers = reply_stack.sandbox_app.state.online_service.answers[fit_case]
     assert len(answers) == 1
     data = answers[0]["data"]
@@ -97,7 +104,7 @@ def test_an_answer_the_online_service_refuses_fails_with_its_problem(reply_stack
     monkeypatch.setattr(reply_channel, "metadata_for", wrong_data_hash)
     channel = reply_stack.gateway.adapters.reply_channels.get("fitconnect")
     reply = testing.reply_for(case, reply_stack.gateway.blobs, str(channel.recipient(case)))
-    report = followed(channel, reply, channel.deliver(reply, reply_stack.gateway.blobs))
+    report = followed(channel, reply, channel.deliver(reply, reply_stack.gateway.blobs), until_final=True)
     assert report.state == "failed"
     assert report.detail == "rejected by the online service: hash-mismatch (Prüfsumme stimmt nicht)"
 
