@@ -18,6 +18,7 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   └── UnsupportedFormat
     ├── TransientError          retry with backoff; dead letter after the cap
     │   ├── UpstreamUnavailable
+    │   ├── StoreUnavailable        the database is unreachable: 503, the client retries
     │   ├── CircuitOpen             the adapter's circuit breaker is open: not even tried
     │   └── BlobNotFound            a stored blob is missing (blob volume not mounted, lost):
     │                               the message is not at fault, so it is never rejected upstream
@@ -26,7 +27,9 @@ turns any of them into ``application/problem+json`` without a lookup table elsew
     │   ├── PreconditionFailed, TokenRequestRefused, TooManyRequests,
     │   ├── UnsupportedMediaType, IdempotencyKeyReused, InvalidRequest
     │   └── OriginalPurged          a message's raw original was deleted by the retention
-    └── ConfigurationError      bad catalog / mapping / settings, found at start-up
+    ├── ConfigurationError      bad catalog / mapping / settings, found at start-up
+    ├── SealedDataInvalid       encrypted data at rest failed its integrity check
+    └── AuditChainConflict      the audit sealer met an entry sealed meanwhile (internal)
 
 :class:`Problem` is an error as it is stored (an inbox entry's last error, a reject row) and
 reported upstream.
@@ -257,6 +260,16 @@ class ConfigurationError(GatewayError):
 
     slug = "configuration-error"
     title = "Configuration error"
+    status = 500
+
+
+class AuditChainConflict(GatewayError):
+    """An audit entry the sealer was about to link into its chain was sealed by someone else
+    meanwhile: that chain's sealing is rolled back and left to ``audit verify`` to explain (it
+    never reaches a client)."""
+
+    slug = "audit-chain-conflict"
+    title = "The audit chain changed while it was being sealed"
     status = 500
 
 

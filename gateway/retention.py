@@ -217,7 +217,7 @@ def _forget_message(conn: Connection, inbox_id: str, tenant_ars: str | None, sta
     """In the transaction that marked the entry purged: its verify checkpoint goes (sealed
     personal data; the data and attachment blobs it names are no references any more), a
     rejection that could not be sent is given up (it cannot be built without the original), and
-    the audit entry is written last (gateway.events.audit: after the transaction's other writes)."""
+    the purge is audited."""
     checkpoints = conn.execute(delete(step_results).where(step_results.c.inbox_id == inbox_id)).rowcount
     rejections = conn.execute(update(outbox).where(outbox.c.inbox_id == inbox_id, outbox.c.kind == "reject",
                                                    outbox.c.state == "dead")

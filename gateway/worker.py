@@ -128,7 +128,10 @@ class Worker:
             self._apply_retention()
         # last: what this round wrote (and what other processes committed) joins its chain; an index
         # look-up when nothing is unsealed, and a count > 0 makes the loop go round again at once
-        done += self.seal_audit()
+        try:
+            done += self.seal_audit()
+        except Exception as exc:  # the database away: the entries wait, unsealed, for the next round
+            log.warning("sealing the audit log failed: %s", type(exc).__name__)
         return done
 
     def run_until_idle(self, max_rounds: int = 50) -> int:

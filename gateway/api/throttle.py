@@ -18,6 +18,7 @@ use the same throttle with counters of their own.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
 import time
@@ -34,9 +35,21 @@ MINUTE = 60
 
 
 def client_address(request: Request) -> str:
-    """The peer address (behind a reverse proxy: run uvicorn with ``--forwarded-allow-ips``
-    for the proxy, so this is the client's and not the proxy's)."""
-    return request.client.host if request.client else "unknown"
+    """The key a client is counted by: its IPv4 address, or the /64 network of its IPv6 address
+    (one host usually has a whole /64 to pick addresses from; counting each one apart would let
+    it escape every limit). Behind a reverse proxy, set uvicorn's ``FORWARDED_ALLOW_IPS`` to
+    the proxy's address, so the peer is the client and not the proxy — never ``*``: then any
+    client could name the address it is counted by."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class Counters(Protocol):

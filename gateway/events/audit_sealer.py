@@ -16,20 +16,34 @@ The worker runs :func:`seal` every round; ``rathaus-gateway audit seal`` runs it
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.errors import AuditChainConflict
 from gateway.events.audit_chain import entry_hash
 from gateway.events.audit_verify import Head
 from gateway.store import audit_repo
 from gateway.store.db import Database
+
+log = logging.getLogger(__name__)
 
 BATCH = 1000
 
 
 def seal(db: Database, batch: int = BATCH) -> int:
     """Seal what can be sealed now, at most ``batch`` entries per chain; how many were sealed
-    (a full batch may leave more for the next call)."""
+    (a full batch may leave more for the next call). A chain that cannot be sealed (its head
+    row damaged, say) is logged and left for ``audit verify`` to name; the others go on."""
     with db.reading() as conn:
         names = audit_repo.sealable_chains(conn)
-    return sum(seal_chain(db, name, batch) for name in names)
+    sealed = 0
+    for name in names:
+        try:
+            sealed += seal_chain(db, name, batch)
+        except (SQLAlchemyError, AuditChainConflict) as exc:
+            log.error("sealing audit chain %s failed: %s", name, type(exc).__name__)
+    return sealed
 
 
 def seal_chain(db: Database, chain: str, batch: int = BATCH) -> int:

@@ -180,7 +180,6 @@ class Dispatcher:
                 if outbox_repo.bury(uow.conn, row, error):
                     if aware is not None:
                         aware.failed(uow.conn, row, Problem.of(exc), True, now)
-                    # after the handler's rows and events: the chain's head stays locked until the commit
                     audit.record(uow.conn, at=now, actor="outbox", action="delivery.dead", case_id=row.case_id,
                                  tenant_ars=outbox_repo.tenant_of(uow.conn, row.id), inbox_id=row.inbox_id,
                                  details={"outbox_id": row.id, "kind": row.kind, "target": row.target})
@@ -201,7 +200,6 @@ class Dispatcher:
         handler = self.handlers.get(row.kind)
         if isinstance(handler, FailureAware):
             handler.revived(conn, row, now)
-        # last: the chain's head stays locked until the commit, so it is taken after the rows
         audit.record(conn, at=now, actor=actor, action="delivery.replayed", case_id=row.case_id,
                      tenant_ars=outbox_repo.tenant_of(conn, row_id), inbox_id=row.inbox_id,
                      details={"outbox_id": row.id, "kind": row.kind, "target": row.target})

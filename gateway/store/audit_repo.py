@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, select, update
 
+from gateway.errors import AuditChainConflict
 from gateway.events.audit_chain import GENESIS, Entry
 from gateway.events.audit_verify import Head, Pending
 from gateway.store import dialects
@@ -129,7 +130,10 @@ def sealable(conn: Connection, chain: str, limit: int) -> Sequence[Row[Any]]:
 
 def seal(conn: Connection, links: list[Link], head: Head, at: dt.datetime) -> None:
     """Write the entries' links and move the head row to the last of them."""
-    conn.execute(_SEAL, [{"key": link.seq, "link_position": link.position, "link_prev_hash": link.prev_hash,
-                          "link_hash": link.hash} for link in links])
+    for link in links:  # one by one: each must have been unsealed still, else the chain would skip it
+        sealed = conn.execute(_SEAL, {"key": link.seq, "link_position": link.position,
+                                      "link_prev_hash": link.prev_hash, "link_hash": link.hash}).rowcount
+        if sealed != 1:
+            raise AuditChainConflict(f"audit entry seq {link.seq} of chain {head.chain} was sealed meanwhile")
     conn.execute(_MOVE_HEAD, {"head_chain": head.chain, "head_position": head.position, "head_hash": head.hash,
                               "head_at": at})

@@ -208,3 +208,41 @@ def test_going_back_to_0012_seals_what_is_unsealed(db_url: str) -> None:
     results = {r.chain: (r.entries, r.problem, r.pending) for r in audit_trail.verify(db)}
     db.dispose()
     assert results == {TENANT: (4, None, None), OTHER_TENANT: (1, None, None)}
+
+
+def test_going_back_to_0012_is_refused_when_a_late_commit_would_look_inserted(pg_url: str) -> None:
+    from alembic import command
+
+    from gateway.migrations import alembic_config
+
+    upgrade(pg_url)
+    db = Database(pg_url)
+    with db.engine.connect() as old, db.engine.connect() as young:
+        transaction = old.begin()
+        old.execute(sa.select(current_xid())).scalar_one()
+        with young.begin():
+            record(young, "young")
+        record(old, "old")  # the smaller xid, the larger seq: sealed ahead of "young"
+        transaction.commit()
+    seal_all(db)
+    db.dispose()
+    with pytest.raises(RuntimeError, match="cannot go back below 0013"):
+        command.downgrade(alembic_config(pg_url), "0012")
+    db = Database(pg_url)
+    [result] = audit_trail.verify(db)
+    db.dispose()
+    assert (result.entries, result.problem) == (2, None)
+
+
+def test_a_chain_that_cannot_be_sealed_does_not_hold_the_others_back(db: Database) -> None:
+    write(db, 2)
+    seal_all(db)
+    with db.transaction() as uow:  # the head row set back (audit_heads has no trigger): a restore gone wrong
+        uow.conn.execute(sa.text("UPDATE audit_heads SET position = 0, hash = :genesis WHERE chain = :chain"),
+                         {"genesis": "0" * 64, "chain": TENANT})
+    write(db, 1)
+    write(db, 1, tenant=OTHER_TENANT)
+    assert audit_sealer.seal(db) == 1, "the other municipality's entry is sealed all the same"
+    assert [row.position for row in chain_rows(db, OTHER_TENANT)] == [1]
+    positions = sorted((row.position for row in chain_rows(db)), key=lambda p: (p is None, p or 0))
+    assert positions == [1, 2, None], "the broken chain's entry waits, unsealed"

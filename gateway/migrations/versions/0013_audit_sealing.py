@@ -127,8 +127,23 @@ def _seal_everything(conn: sa.Connection) -> None:
             conn.execute(_heads.insert().values(**head))
 
 
+def _refuse_what_0012_would_misread(conn: sa.Connection) -> None:
+    """0012 checks that ``seq`` grows along a chain; since 0013 a late commit may sit behind an
+    entry with a larger ``seq`` (the order is ``(xid, seq)``, and ``xid`` goes with this revision).
+    Going back would make an intact chain look tampered with: refuse instead."""
+    before: tuple[str, int] | None = None
+    for chain, seq in conn.execute(sa.select(_audit.c.chain, _audit.c.seq).order_by(_audit.c.chain,
+                                                                                    _audit.c.position)):
+        if before is not None and before[0] == chain and seq < before[1]:
+            raise RuntimeError(f"cannot go back below 0013: audit chain {chain} holds an entry committed late "
+                               f"(seq {seq} after seq {before[1]}), which the older verification would "
+                               "report as inserted; stay on 0013 or later")
+        before = (chain, seq)
+
+
 def downgrade() -> None:
     _seal_everything(op.get_bind())  # through the sealing exception of the triggers still in place
+    _refuse_what_0012_would_misread(op.get_bind())
     op.drop_index("ix_audit_unsealed", "audit")
     if _is_sqlite():
         op.execute("DROP TRIGGER audit_no_update")
