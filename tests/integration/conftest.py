@@ -13,7 +13,9 @@ import pytest
 
 from gateway.bootstrap import Gateway
 from gateway.config import Settings
+from gateway.migrations import upgrade
 from gateway.ports import InboundMessage
+from gateway.store.db import Database
 from tests.conftest import TENANT, make_settings
 
 
@@ -49,3 +51,28 @@ def gw(profile_settings: Settings) -> Iterator[Gateway]:
     gateway = Gateway.create(profile_settings)
     yield gateway
     gateway.close()
+
+
+# A database at the newest revision, on SQLite and on PostgreSQL (the audit chain's tests).
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    upgrade(db_url)
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    upgrade(pg_url)
+    database = Database(pg_url)
+    yield database
+    database.dispose()

@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -24,30 +23,6 @@ from gateway.store.dialects import current_xid
 from gateway.store.tables import audit as audit_table
 from tests.conftest import OTHER_TENANT, TENANT
 from tests.support.audit_chains import AT, problems, seal_all, unsealed, write
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    upgrade(db_url)
-    database = Database(db_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def pg_db(pg_url: str) -> Iterator[Database]:
-    upgrade(pg_url)
-    database = Database(pg_url)
-    yield database
-    database.dispose()
 
 
 def record(conn: sa.Connection, action: str, tenant: str | None = TENANT) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +22,6 @@ from gateway.store.tables import audit as audit_table
 from gateway.store.tables import audit_heads
 from tests.conftest import OTHER_TENANT, TENANT
 from tests.support.audit_chains import AT, drop_triggers, problems, seal_all, seq_at, write
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    upgrade(db_url)
-    database = Database(db_url)
-    yield database
-    database.dispose()
 
 
 def test_entries_chain_per_municipality_and_verify(db: Database) -> None:
