@@ -62,17 +62,18 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    upgrade(db_url)
-    database = Database(db_url)
+def _migrated(url: str) -> Iterator[Database]:
+    upgrade(url)
+    database = Database(url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    yield from _migrated(db_url)
 
 
 @pytest.fixture
 def pg_db(pg_url: str) -> Iterator[Database]:
-    upgrade(pg_url)
-    database = Database(pg_url)
-    yield database
-    database.dispose()
+    yield from _migrated(pg_url)

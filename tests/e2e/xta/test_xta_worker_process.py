@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ from adapters.xta import samples, testing
 from adapters.xta.client import XtaClient
 from adapters.xta.sandbox.app import create_app
 from tests.conftest import TEST_MASTER_KEY
+from tests.support.serve_process import serving
 from tests.support.servers import free_port, serve_app
 
 ATTRIBUTES = 100_000
@@ -53,28 +52,8 @@ def served(tmp_path: Path, mappings_dir: Path, adapters: dict[str, object]) -> I
         "at_rest": {"master_keys": [TEST_MASTER_KEY]},
         "poll_interval_seconds": 0.2, "worker_idle_seconds": 0.1,
     }), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RG_")}
-    env["RG_CONFIG_FILE"] = str(config)
-    log = (tmp_path / "serve.log").open("wb")
-    # a session of its own: the cleanup below ends exactly this process group (serve and its worker)
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)], env=env,
-                               stdout=log, stderr=log, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-            time.sleep(0.1)
+    with serving(config, port, tmp_path / "serve.log") as (process, base):
         yield base, process.pid
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-        log.close()
 
 
 def inbox_state(data_dir: Path, message_id: str) -> str | None:
