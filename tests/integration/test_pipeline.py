@@ -308,8 +308,8 @@ def test_a_job_whose_commit_fails_is_not_acknowledged(profile_settings: Any, mon
 
 def test_a_message_received_again_while_open_is_a_duplicate_and_its_retry_finishes_it(
         profile_settings: Any) -> None:
-    gw = Gateway.create(profile_settings.model_copy(update={"backoff_base_seconds": 0.05,
-                                                            "backoff_max_seconds": 0.1}))
+    gw = Gateway.create(profile_settings.model_copy(update={"backoff_base_seconds": 0.5,
+                                                            "backoff_max_seconds": 0.5}))
     try:
         pull = PullChannel(gw)
         gw.adapters.channels.register("testpull", pull)
@@ -320,7 +320,7 @@ def test_a_message_received_again_while_open_is_a_duplicate_and_its_retry_finish
         # fetched again (the next poll, or a callback): the inbox already holds it
         again = gw.pipeline.receive(pull_message("m-again"))
         assert again.duplicate and again.inbox_id == first.inbox_id
-        time.sleep(0.15)
+        time.sleep(0.6)  # the backoff: long enough that the first worker run (several rounds) ends before it
         gw.worker.run_until_idle()
         assert pull.acks == ["m-again"] and count(gw, cases) == 1
         assert gw.queries.inbox_entry("testpull", "m-again").state == "acknowledged"  # type: ignore[union-attr]
